@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""House rules for the rendered chat manifests, checked offline.
+
+kubernetes-validate checks each object against the API schema; this script checks what the
+schema cannot: that the objects fit together (Services, PDBs, NetworkPolicies, the HPA, the
+ServiceMonitor and the Ingress find their pods), that every pod meets the restricted Pod
+Security Standard, and that each service gets exactly the CHAT__ settings it knows (the
+binaries refuse unknown keys at boot).
+
+Usage: check_manifests.py PROFILE RENDERED.yaml   (PROFILE: base, dev or prod)
+Exit status 1 on any finding. Needs PyYAML.
+"""
+
+import json
+import sys
+
+import yaml
+
+SERVICES = ("rooms", "contacts", "line-gateway", "authz")
+
+COMMON_KEYS = {
+    "CHAT__HTTP__HOST",
+    "CHAT__HTTP__PORT",
+    "CHAT__TELEMETRY__LOG_FORMAT",
+    "CHAT__AMQP__SHARDS",
+}
+DATABASE = {"CHAT__DATABASE__URL", "CHAT__DATABASE__SCHEMA"}
+AMQP = {"CHAT__AMQP__URL"}
+REDIS = {"CHAT__REDIS__URL"}
+AUTH = {"CHAT__AUTH__JWT_SECRET"}
+NODE = {"CHAT__NODE__ID"}
+
+# Which settings each service takes: anything else would stop it at boot.
+EXPECTED_KEYS = {
+    "rooms": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | NODE,
+    "contacts": COMMON_KEYS | DATABASE | AMQP | AUTH,
+    "line-gateway": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH,
+    "authz": COMMON_KEYS | DATABASE | AMQP,
+}
+SCHEMAS = {"rooms": "rooms", "contacts": "contacts", "line-gateway": "line", "authz": "authz"}
+SECRET_ENV = {
+    "CHAT__DATABASE__URL": "chat-database",
+    "CHAT__AMQP__URL": "chat-amqp",
+    "CHAT__AUTH__JWT_SECRET": "chat-auth",
+}
+
+PROFILES = {
+    "base": {"replicas": {"rooms": 3, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
+    "prod": {"replicas": {"rooms": 3, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
+    "dev": {"replicas": {"rooms": 1, "contacts": 1, "line-gateway": 1, "authz": 1}, "shards": "8"},
+}
+
+# Path prefix -> Service, as the public API is split between the services.
+ROUTES = {
+    "/v1/ws": "rooms",
+    "/v1/rooms": "rooms",
+    "/v1/notifications": "rooms",
+    "/v1/contacts": "contacts",
+    "/v1/me/line-profile": "contacts",
+    "/v1/me/line-invite": "contacts",
+    "/line": "line-gateway",
+    "/v1/admin/line": "line-gateway",
+    "/v1/auth": "authz",
+    "/v1/me": "authz",
+    "/v1/admin": "authz",
+}
+
+# Metrics the dashboard must show.
+DASHBOARD_METRICS = (
+    "rooms_active",
+    "rooms_commands_accepted_total",
+    "rooms_commands_rejected_total",
+    "rooms_delivery_latency_seconds",
+    "rooms_ws_sessions",
+    "rooms_shard_queue_depth",
+    "rooms_dead_letter_depth",
+    "rooms_stale_epoch_rejections_total",
+    "rooms_lease_lost_total",
+    "http_requests_total",
+    "http_request_duration_seconds",
+)
+
+# Alerts the PrometheusRule must carry.
+ALERTS = (
+    "RoomsDeadLetterQueueNotEmpty",
+    "RoomsLeaseLost",
+    "RoomsStaleEpochRejections",
+    "RoomsDeliveryLatencyP99High",
+    "ChatServiceNotReady",
+    "ChatServiceDown",
+)
+
+findings = []
+
+
+def finding(message):
+    findings.append(message)
+
+
+def selects(selector, labels):
+    """Whether a matchLabels/matchExpressions selector selects these labels."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def check_security(name, pod):
+    psc = pod.get("securityContext") or {}
+    if pod.get("automountServiceAccountToken") is not False:
+        finding(f"{name}: pod must set automountServiceAccountToken: false")
+    if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
+        finding(f"{name}: host namespaces are not allowed")
+    if (psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+        finding(f"{name}: pod seccompProfile must be RuntimeDefault")
+    for volume in pod.get("volumes") or []:
+        allowed = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                   "persistentVolumeClaim", "projected", "secret"}
+        kinds = set(volume) - {"name"}
+        if not kinds <= allowed:
+            finding(f"{name}: volume {volume['name']} of type {kinds} is not allowed by 'restricted'")
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        csc = container.get("securityContext") or {}
+        where = f"{name}/{container['name']}"
+        run_as_non_root = csc.get("runAsNonRoot", psc.get("runAsNonRoot"))
+        run_as_user = csc.get("runAsUser", psc.get("runAsUser"))
+        if run_as_non_root is not True:
+            finding(f"{where}: runAsNonRoot must be true")
+        if run_as_user in (None, 0):
+            finding(f"{where}: runAsUser must be a non-zero uid")
+        if csc.get("allowPrivilegeEscalation") is not False:
+            finding(f"{where}: allowPrivilegeEscalation must be false")
+        if csc.get("readOnlyRootFilesystem") is not True:
+            finding(f"{where}: readOnlyRootFilesystem must be true")
+        if csc.get("privileged"):
+            finding(f"{where}: privileged is not allowed")
+        caps = csc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            finding(f"{where}: capabilities must drop ALL")
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            finding(f"{where}: only NET_BIND_SERVICE may be added back")
+        seccomp = (csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            finding(f"{where}: seccompProfile must be RuntimeDefault or Localhost")
+
+
+def main():
+    profile_name, rendered = sys.argv[1], sys.argv[2]
+    profile = PROFILES[profile_name]
+    with open(rendered) as handle:
+        docs = [doc for doc in yaml.safe_load_all(handle) if doc]
+
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    config_maps = {cm["metadata"]["name"]: cm for cm in by_kind.get("ConfigMap", [])}
+    service_accounts = {sa["metadata"]["name"]: sa for sa in by_kind.get("ServiceAccount", [])}
+    deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
+    services = {s["metadata"]["name"]: s for s in by_kind.get("Service", [])}
+
+    namespaces = by_kind.get("Namespace", [])
+    if not any(ns["metadata"]["name"] == "chat" and
+               ns["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted"
+               for ns in namespaces):
+        finding("namespace chat with pod-security.kubernetes.io/enforce=restricted is missing")
+    for doc in docs:
+        if doc["kind"] != "Namespace" and doc["metadata"].get("namespace") != "chat":
+            finding(f"{doc['kind']}/{doc['metadata']['name']} is not in namespace chat")
+
+    for service_name in SERVICES:
+        deployment = deployments.get(service_name)
+        if deployment is None:
+            finding(f"Deployment {service_name} is missing")
+            continue
+        spec = deployment["spec"]
+        pod = spec["template"]["spec"]
+        pod_labels = spec["template"]["metadata"]["labels"]
+        name = f"Deployment/{service_name}"
+
+        if spec.get("replicas") != profile["replicas"][service_name]:
+            finding(f"{name}: replicas {spec.get('replicas')}, expected {profile['replicas'][service_name]}")
+        rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+        if service_name == "rooms" and (rolling.get("maxSurge") != 1 or rolling.get("maxUnavailable") != 0):
+            finding(f"{name}: rolling update must be maxSurge 1, maxUnavailable 0")
+        if pod.get("terminationGracePeriodSeconds") != 30:
+            finding(f"{name}: terminationGracePeriodSeconds must be 30")
+        if pod_labels.get("app.kubernetes.io/part-of") != "chat":
+            finding(f"{name}: pod template lacks app.kubernetes.io/part-of=chat (NetworkPolicies use it)")
+        if not selects(spec["selector"], pod_labels):
+            finding(f"{name}: selector does not select its own pod template")
+
+        sa_name = pod.get("serviceAccountName")
+        sa = service_accounts.get(sa_name)
+        if sa is None:
+            finding(f"{name}: ServiceAccount {sa_name!r} is missing")
+        elif sa.get("automountServiceAccountToken") is not False:
+            finding(f"ServiceAccount/{sa_name}: automountServiceAccountToken must be false")
+
+        check_security(name, pod)
+        if len(pod["containers"]) != 1:
+            finding(f"{name}: expected exactly one container")
+        container = pod["containers"][0]
+
+        image = container["image"]
+        if not image.startswith(f"chat/{service_name}"):
+            finding(f"{name}: image {image} is not chat/{service_name}")
+        if profile_name != "base" and ":" not in image and "@" not in image:
+            finding(f"{name}: image {image} has no tag (set it with kustomize images:)")
+        if image.endswith(":latest"):
+            finding(f"{name}: image {image} uses the latest tag")
+
+        ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+        if ports.get("http") != 8080:
+            finding(f"{name}: container port 'http' must be 8080")
+        for probe_name, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
+            http_get = (container.get(probe_name) or {}).get("httpGet") or {}
+            if http_get.get("path") != path or http_get.get("port") not in ("http", 8080):
+                finding(f"{name}: {probe_name} must GET {path} on port http")
+
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        for key in ("cpu", "memory"):
+            if key not in requests:
+                finding(f"{name}: resources.requests.{key} is missing")
+        if "memory" not in limits:
+            finding(f"{name}: resources.limits.memory is missing")
+        if service_name == "rooms" and "cpu" in limits:
+            finding(f"{name}: no CPU limit on rooms (throttling stalls lease renewal)")
+
+        # The settings this container receives, and that they are exactly the expected ones.
+        keys = {}
+        for source in container.get("envFrom") or []:
+            ref = source.get("configMapRef") or source.get("secretRef")
+            if source.get("prefix"):
+                finding(f"{name}: envFrom prefix is not expected")
+            if "configMapRef" in source:
+                cm = config_maps.get(ref["name"])
+                if cm is None:
+                    finding(f"{name}: ConfigMap {ref['name']} is not in the render")
+                    continue
+                for key, value in cm.get("data", {}).items():
+                    keys[key] = ("configmap", value)
+            else:
+                finding(f"{name}: envFrom secretRef hides which keys it sets; use env secretKeyRef")
+        for env in container.get("env") or []:
+            if "value" in env:
+                keys[env["name"]] = ("value", env["value"])
+            elif "secretKeyRef" in (env.get("valueFrom") or {}):
+                ref = env["valueFrom"]["secretKeyRef"]
+                keys[env["name"]] = ("secret", ref["name"], ref["key"])
+            elif "fieldRef" in (env.get("valueFrom") or {}):
+                keys[env["name"]] = ("field", env["valueFrom"]["fieldRef"]["fieldPath"])
+            else:
+                keys[env["name"]] = ("other",)
+        expected = EXPECTED_KEYS[service_name]
+        if set(keys) != expected:
+            missing, extra = sorted(expected - set(keys)), sorted(set(keys) - expected)
+            finding(f"{name}: settings differ; missing {missing}, not accepted by the binary {extra}")
+        for key, secret in SECRET_ENV.items():
+            if key in keys and (keys[key][0] != "secret" or keys[key][1] != secret):
+                finding(f"{name}: {key} must come from Secret {secret}")
+        if keys.get("CHAT__DATABASE__SCHEMA", (None, None))[1] != SCHEMAS[service_name]:
+            finding(f"{name}: CHAT__DATABASE__SCHEMA must be {SCHEMAS[service_name]}")
+        if "CHAT__NODE__ID" in keys and keys["CHAT__NODE__ID"] != ("field", "metadata.name"):
+            finding(f"{name}: CHAT__NODE__ID must come from metadata.name")
+        fixed = {"CHAT__HTTP__HOST": "0.0.0.0", "CHAT__HTTP__PORT": "8080",
+                 "CHAT__TELEMETRY__LOG_FORMAT": "json", "CHAT__AMQP__SHARDS": profile["shards"]}
+        for key, value in fixed.items():
+            if key in keys and str(keys[key][1]) != value:
+                finding(f"{name}: {key} is {keys[key][1]!r}, expected {value!r}")
+
+        # The objects that must select this service's pods.
+        service = services.get(service_name)
+        if service is None or not selects({"matchLabels": service["spec"].get("selector")}, pod_labels):
+            finding(f"Service/{service_name} missing or not selecting the pods")
+        elif not any(p.get("name") == "http" and p.get("targetPort") in ("http", 8080)
+                     for p in service["spec"]["ports"]):
+            finding(f"Service/{service_name}: needs a port named http to the container's http port")
+        if not any(selects(pdb["spec"].get("selector"), pod_labels) for pdb in by_kind.get("PodDisruptionBudget", [])):
+            finding(f"{name}: no PodDisruptionBudget selects its pods")
+        own_policies = [np for np in by_kind.get("NetworkPolicy", [])
+                        if np["spec"]["podSelector"] and selects(np["spec"]["podSelector"], pod_labels)]
+        if not own_policies:
+            finding(f"{name}: no NetworkPolicy of its own")
+        for np in own_policies:
+            ingress_ports = {p.get("port") for rule in np["spec"].get("ingress", []) for p in rule.get("ports", [])}
+            if ingress_ports != {8080}:
+                finding(f"NetworkPolicy/{np['metadata']['name']}: ingress should open port 8080 only")
+            egress_ports = {p.get("port") for rule in np["spec"].get("egress", []) for p in rule.get("ports", [])}
+            need = {5432, 5672}
+            if service_name in ("rooms", "line-gateway"):
+                need.add(6379)
+            if service_name == "line-gateway":
+                need.add(443)
+            if not need <= egress_ports:
+                finding(f"NetworkPolicy/{np['metadata']['name']}: egress lacks ports {sorted(need - egress_ports)}")
+            if 443 in egress_ports and service_name != "line-gateway":
+                finding(f"NetworkPolicy/{np['metadata']['name']}: only line-gateway may reach 443")
+
+    default_deny = [np for np in by_kind.get("NetworkPolicy", [])
+                    if np["spec"]["podSelector"] == {} and not np["spec"].get("ingress")
+                    and "Ingress" in np["spec"].get("policyTypes", [])]
+    if not default_deny:
+        finding("no default-deny ingress NetworkPolicy")
+
+    hpas = by_kind.get("HorizontalPodAutoscaler", [])
+    if [h["spec"]["scaleTargetRef"]["name"] for h in hpas] != ["rooms"]:
+        finding("expected exactly one HPA, for rooms")
+    for hpa in hpas:
+        if hpa["spec"]["minReplicas"] > hpa["spec"]["maxReplicas"]:
+            finding("HPA rooms: minReplicas above maxReplicas")
+        if hpa["spec"]["minReplicas"] != profile["replicas"]["rooms"]:
+            finding(f"HPA rooms: minReplicas {hpa['spec']['minReplicas']} differs from the Deployment's replicas")
+
+    # Ingress: every prefix routes to the expected Service and port.
+    routes = {}
+    for ingress in by_kind.get("Ingress", []):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                if path.get("pathType") != "Prefix":
+                    finding(f"Ingress/{ingress['metadata']['name']}: {path['path']} should be pathType Prefix")
+                if backend["port"].get("name") != "http":
+                    finding(f"Ingress/{ingress['metadata']['name']}: {path['path']} should use port name http")
+                routes[path["path"]] = backend["name"]
+        if ingress["spec"].get("ingressClassName") != "nginx":
+            finding(f"Ingress/{ingress['metadata']['name']}: ingressClassName should be nginx")
+        annotations = ingress["metadata"].get("annotations", {})
+        uses_ws = any(p["path"] == "/v1/ws" for r in ingress["spec"]["rules"] for p in r["http"]["paths"])
+        if uses_ws and int(annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60")) < 600:
+            finding(f"Ingress/{ingress['metadata']['name']}: WebSocket route needs a long proxy-read-timeout")
+    for prefix in sorted(set(routes) | set(ROUTES)):
+        if routes.get(prefix) != ROUTES.get(prefix):
+            finding(f"Ingress: {prefix} routes to {routes.get(prefix)}, expected {ROUTES.get(prefix)}")
+
+    # ServiceMonitor selects all four Services on the http port.
+    monitors = by_kind.get("ServiceMonitor", [])
+    if not monitors:
+        finding("ServiceMonitor missing")
+    for sm in monitors:
+        for service_name in SERVICES:
+            service = services.get(service_name)
+            if service is None or not selects(sm["spec"]["selector"], service["metadata"].get("labels", {})):
+                finding(f"ServiceMonitor/{sm['metadata']['name']} does not select Service {service_name}")
+        if not any(e.get("port") == "http" and e.get("path") == "/metrics" for e in sm["spec"]["endpoints"]):
+            finding(f"ServiceMonitor/{sm['metadata']['name']}: needs endpoint port http path /metrics")
+
+    # PrometheusRule: the expected alerts exist.
+    alert_names = {r.get("alert") for pr in by_kind.get("PrometheusRule", [])
+                   for g in pr["spec"]["groups"] for r in g["rules"]}
+    for alert in ALERTS:
+        if alert not in alert_names:
+            finding(f"PrometheusRule: alert {alert} missing")
+
+    # Grafana dashboard ConfigMap.
+    dashboards = [cm for cm in config_maps.values()
+                  if cm["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    if not dashboards:
+        finding("no ConfigMap labelled grafana_dashboard=1")
+    for cm in dashboards:
+        for file_name, text in cm.get("data", {}).items():
+            try:
+                dashboard = json.loads(text)
+            except ValueError as error:
+                finding(f"ConfigMap/{cm['metadata']['name']}: {file_name} is not JSON: {error}")
+                continue
+            exprs = " ".join(t.get("expr", "") for p in dashboard.get("panels", []) for t in p.get("targets", []))
+            for metric in DASHBOARD_METRICS:
+                if metric not in exprs:
+                    finding(f"dashboard {file_name}: no panel shows {metric}")
+
+    if findings:
+        for message in findings:
+            print(f"  - {message}")
+        print(f"{len(findings)} finding(s) in {rendered} ({profile_name})")
+        return 1
+    print(f"house rules: {rendered} ({profile_name}): {len(docs)} objects, all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+//! The line-gateway service binary.
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = line_gateway::Settings::load()?;
+    let _telemetry = chat_telemetry::init(line_gateway::SERVICE, &settings.telemetry);
+    chat_kit::run_basic_service(
+        line_gateway::SERVICE,
+        &settings.http,
+        line_gateway::routes,
+        chat_kit::shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! Building and running the rooms service: backends, actors, HTTP server, ordered shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use chat_auth::Verifier;
+use chat_bus::{AmqpBus, AmqpSettings, InProcBus, SharedBus, Topology};
+use chat_kit::{Health, Readiness};
+use chat_presence::{InProcPresence, RedisPresence, SharedPresence};
+use secrecy::ExposeSecret;
+use tracing::{info, warn};
+
+use crate::actors::session::SessionContext;
+use crate::actors::shard::{ShardActor, StopConsuming};
+use crate::actors::RoomContext;
+use crate::dispatch::Dispatcher;
+use crate::hub::Hub;
+use crate::metrics::metrics;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// The store, the bus and presence: real ones, or the standalone's in-process ones.
+pub struct Backends {
+    pub store: Store,
+    pub bus: SharedBus,
+    pub presence: SharedPresence,
+}
+
+/// This node's id: the configured name (the pod name) or the host name, plus a boot id so a
+/// restarted process never inherits the old one's queue or presence entries.
+pub fn node_id(configured: &str) -> String {
+    let base = if configured.is_empty() {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "node".into())
+    } else {
+        configured.to_owned()
+    };
+    let boot = uuid::Uuid::new_v4().simple().to_string();
+    format!("{base}-{}", &boot[..8])
+}
+
+/// Connect the backends the settings name (`inproc` selects the in-process bus or presence).
+pub async fn connect_backends(settings: &Settings, node_id: &str) -> anyhow::Result<Backends> {
+    let store = Store::connect(&settings.database)
+        .await
+        .context("connecting the store")?;
+    let bus: SharedBus = if settings.amqp.url == "inproc" {
+        Arc::new(InProcBus::new(settings.amqp.shards))
+    } else {
+        let amqp = AmqpSettings {
+            url: settings.amqp.url.clone(),
+            heartbeat_secs: settings.amqp.heartbeat_secs,
+            delivery_limit: settings.amqp.delivery_limit,
+        };
+        let topology = Topology::new(&settings.amqp.prefix, settings.amqp.shards);
+        Arc::new(
+            AmqpBus::connect(&amqp, topology)
+                .await
+                .context("connecting RabbitMQ")?,
+        )
+    };
+    let presence: SharedPresence = if settings.redis.url == "inproc" {
+        Arc::new(InProcPresence::new(node_id))
+    } else {
+        Arc::new(
+            RedisPresence::connect(&settings.redis.url, &settings.redis.prefix, node_id)
+                .await
+                .context("connecting Redis")?,
+        )
+    };
+    Ok(Backends {
+        store,
+        bus,
+        presence,
+    })
+}
+
+/// The running parts of the service, independent of the HTTP server that exposes them (the
+/// standalone binary mounts the routes next to the other services').
+pub struct RoomsCore {
+    shards: Vec<Addr<ShardActor>>,
+    _arbiters: Vec<Arbiter>,
+    store: Store,
+    dispatcher: Dispatcher,
+    verifier: Verifier,
+    session_context: Arc<SessionContext>,
+    limits: chat_protocol::Limits,
+    bus: SharedBus,
+    presence: SharedPresence,
+    node_id: String,
+}
+
+impl RoomsCore {
+    /// Start the shard actors, the node queue consumer and the background loops.
+    pub async fn start(
+        settings: &Settings,
+        node_id: String,
+        backends: Backends,
+    ) -> anyhow::Result<Self> {
+        if settings.auth.jwt_secret.expose_secret().len() < 32 {
+            anyhow::bail!(
+                "auth.jwt_secret must be set (CHAT__AUTH__JWT_SECRET), at least 32 characters"
+            );
+        }
+        let Backends {
+            store,
+            bus,
+            presence,
+        } = backends;
+        let epoch = store.max_fence().await.context("reading the fence")? + 1;
+        let rc = Arc::new(RoomContext {
+            store: store.clone(),
+            bus: bus.clone(),
+            presence: presence.clone(),
+            limits: settings.limits.clone(),
+            dedup_window: settings.rooms.dedup_window,
+            passivate_after: Duration::from_secs(settings.rooms.passivate_after_secs.max(1)),
+            epoch,
+        });
+        let n_arbiters = match settings.rooms.arbiters {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        };
+        let arbiters: Vec<Arbiter> = (0..n_arbiters).map(|_| Arbiter::new()).collect();
+        let mut shards = Vec::new();
+        for shard in 0..bus.shards() {
+            let rc = rc.clone();
+            let prefetch = settings.amqp.prefetch;
+            let arbiter = &arbiters[usize::from(shard) % arbiters.len()];
+            shards.push(ShardActor::start_in_arbiter(&arbiter.handle(), move |_| {
+                ShardActor::new(shard, prefetch, rc)
+            }));
+        }
+
+        let hub = Arc::new(Hub::new(&node_id));
+        let node_queue = bus
+            .consume_node(&node_id)
+            .await
+            .context("consuming the node queue")?;
+        actix_web::rt::spawn(hub.clone().run(node_queue));
+        let dispatcher = Dispatcher::new(
+            bus.clone(),
+            hub.clone(),
+            Duration::from_millis(settings.rooms.command_timeout_ms),
+        );
+        let session_context = Arc::new(SessionContext {
+            hub,
+            dispatcher: dispatcher.clone(),
+            store: store.clone(),
+            presence: presence.clone(),
+            limits: settings.limits.clone(),
+            ws: settings.ws.clone(),
+        });
+        spawn_background(bus.clone(), presence.clone());
+        info!(node_id = %node_id, epoch, shards = bus.shards(), "rooms started");
+        Ok(Self {
+            shards,
+            _arbiters: arbiters,
+            store,
+            dispatcher,
+            verifier: Verifier::new(&settings.auth),
+            session_context,
+            limits: settings.limits.clone(),
+            bus,
+            presence,
+            node_id,
+        })
+    }
+
+    /// Routes and their app data, to mount in an `App`.
+    pub fn configure(
+        &self,
+        body_limit: usize,
+    ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+        let store = web::Data::new(self.store.clone());
+        let dispatcher = web::Data::new(self.dispatcher.clone());
+        let verifier = web::Data::new(self.verifier.clone());
+        let sessions = web::Data::new(self.session_context.clone());
+        let limits = web::Data::new(self.limits.clone());
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(store.clone())
+                .app_data(dispatcher.clone())
+                .app_data(verifier.clone())
+                .app_data(sessions.clone())
+                .app_data(limits.clone())
+                .app_data(chat_kit::json_config(body_limit))
+                .app_data(chat_kit::path_config())
+                .app_data(chat_kit::query_config())
+                .configure(crate::api::routes);
+        }
+    }
+
+    /// Readiness checks of this service's dependencies.
+    pub fn health(&self, service: &'static str, readiness: Readiness) -> Health {
+        let bus = self.bus.clone();
+        Health::new(service, readiness).with_check(
+            "bus",
+            Arc::new(move || {
+                if bus.is_healthy() {
+                    Ok(())
+                } else {
+                    Err("broker connection down".into())
+                }
+            }),
+        )
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Send commands to rooms (the standalone's demo seed uses it).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Stop taking commands (they stay queued for the next owner) and leave presence.
+    pub async fn drain(&self) {
+        for shard in &self.shards {
+            let _ = shard.send(StopConsuming).await;
+        }
+        if let Err(err) = self.presence.leave().await {
+            warn!(error = %err, "presence not cleaned up");
+        }
+    }
+}
+
+fn spawn_background(bus: SharedBus, presence: SharedPresence) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Err(err) = presence.heartbeat().await {
+                warn!(error = %err, "presence heartbeat failed");
+            }
+            if let Ok(depths) = bus.shard_depths().await {
+                for (shard, depth) in depths {
+                    metrics()
+                        .shard_queue_depth
+                        .with_label_values(&[&format!("{shard:03}")])
+                        .set(depth as i64);
+                }
+            }
+            if let Ok(depth) = bus.dead_letter_depth().await {
+                metrics().dead_letter_depth.set(depth as i64);
+            }
+        }
+    });
+}
+
+/// The rooms service as its own process.
+pub struct Application {
+    server: Server,
+    port: u16,
+    core: Arc<RoomsCore>,
+    readiness: Readiness,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let node_id = node_id(&settings.node.id);
+        let backends = connect_backends(&settings, &node_id).await?;
+        let core = Arc::new(RoomsCore::start(&settings, node_id, backends).await?);
+        let readiness = Readiness::default();
+        let health = core.health("rooms", readiness.clone());
+        let routes = core.configure(settings.http.body_limit_bytes);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(|req, next| {
+                    chat_kit::http_metrics::record("rooms", req, next)
+                }))
+                .configure(health.clone().configure())
+                .configure(routes.clone())
+        })
+        .disable_signals()
+        .shutdown_timeout(10);
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        let server = server.bind((settings.http.host.as_str(), settings.http.port))?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .unwrap_or(settings.http.port);
+        info!(port, node_id = %core.node_id(), "rooms listening");
+        readiness.set(true);
+        Ok(Self {
+            server: server.run(),
+            port,
+            core,
+            readiness,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until `shutdown` resolves, then: not ready, stop consuming, drain HTTP, exit.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = self.server;
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result.map_err(Into::into),
+            () = shutdown => {}
+        }
+        info!("draining");
+        self.readiness.set(false);
+        self.core.drain().await;
+        handle.stop(true).await;
+        let _ = server.await;
+        info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! Sending a command to its room and waiting for the result: publish to the shard queue with
+//! this node as `reply_to`, then wait for the reply on this node's queue.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use chat_bus::{BusError, SharedBus};
+use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, ReplyTo, RoomCommand};
+use chat_protocol::{new_id, now_ms, shard_of};
+
+use crate::hub::Hub;
+use crate::metrics::metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("{}", .0.message)]
+    Refused(CommandError),
+    #[error("the room did not answer in time")]
+    Timeout,
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    bus: SharedBus,
+    hub: Arc<Hub>,
+    timeout: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(bus: SharedBus, hub: Arc<Hub>, timeout: Duration) -> Self {
+        Self { bus, hub, timeout }
+    }
+
+    /// Run `command` in `room_id` on behalf of (`actor`, `tenant`). `command_id` is the
+    /// idempotency key; a fresh one is made when the caller has none.
+    pub async fn execute(
+        &self,
+        room_id: &str,
+        actor: &str,
+        tenant: &str,
+        command_id: Option<String>,
+        command: RoomCommand,
+    ) -> Result<CommandResult, DispatchError> {
+        let correlation_id = new_id();
+        let envelope = CommandEnvelope {
+            command_id: command_id.unwrap_or_else(new_id),
+            room_id: room_id.to_owned(),
+            actor: actor.to_owned(),
+            tenant: tenant.to_owned(),
+            reply_to: Some(ReplyTo {
+                node: self.hub.node_id().to_owned(),
+                correlation_id: correlation_id.clone(),
+            }),
+            issued_at_ms: now_ms(),
+            command,
+        };
+        let payload = serde_json::to_vec(&envelope).map_err(|e| BusError::Broker(e.to_string()))?;
+        let shard = shard_of(room_id, self.bus.shards());
+        let started = Instant::now();
+        let reply = self.hub.expect_reply(&correlation_id);
+        // The command id makes a republished command harmless, so transient failures retry.
+        let publish = || async {
+            self.bus
+                .publish_command(shard, &envelope.command_id, payload.clone())
+                .await
+        };
+        let published = publish
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(20))
+                    .with_max_times(4),
+            )
+            .when(|e| matches!(e, BusError::Broker(_)))
+            .await;
+        if let Err(err) = published {
+            self.hub.forget_reply(&correlation_id);
+            return Err(err.into());
+        }
+        let outcome = tokio::time::timeout(self.timeout, reply).await;
+        self.hub.forget_reply(&correlation_id);
+        metrics()
+            .command_latency
+            .observe(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(Ok(Ok(result))) => Ok(result),
+            Ok(Ok(Err(refusal))) => Err(DispatchError::Refused(refusal)),
+            Ok(Err(_)) | Err(_) => Err(DispatchError::Timeout),
+        }
+    }
+}

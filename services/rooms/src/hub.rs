@@ -1,0 +1,158 @@
+//! This node's side of delivery: the local sessions of each user, the callers waiting for a
+//! command's result, and the consumer of this node's queue (`gw.deliver`, key = node id).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use actix::Recipient;
+use chat_bus::Subscription;
+use chat_protocol::bus::{CommandOutcome, NodeMessage};
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+use crate::metrics::metrics;
+
+/// A serialized server frame for a session.
+#[derive(actix::Message, Clone)]
+#[rtype(result = "()")]
+pub struct Push(pub Arc<str>);
+
+/// Tells a session to close because it cannot keep up.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct SlowConsumer;
+
+struct LocalSession {
+    id: u64,
+    push: Recipient<Push>,
+    slow: Recipient<SlowConsumer>,
+}
+
+pub struct Hub {
+    node_id: String,
+    sessions: RwLock<HashMap<String, Vec<LocalSession>>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<CommandOutcome>>>,
+    next_session: AtomicU64,
+}
+
+impl Hub {
+    pub fn new(node_id: &str) -> Self {
+        Self {
+            node_id: node_id.to_owned(),
+            sessions: RwLock::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn register(
+        &self,
+        user: &str,
+        id: u64,
+        push: Recipient<Push>,
+        slow: Recipient<SlowConsumer>,
+    ) {
+        if let Ok(mut sessions) = self.sessions.write() {
+            sessions
+                .entry(user.to_owned())
+                .or_default()
+                .push(LocalSession { id, push, slow });
+        }
+    }
+
+    pub fn unregister(&self, user: &str, id: u64) {
+        if let Ok(mut sessions) = self.sessions.write() {
+            if let Some(list) = sessions.get_mut(user) {
+                list.retain(|s| s.id != id);
+                if list.is_empty() {
+                    sessions.remove(user);
+                }
+            }
+        }
+    }
+
+    /// Push a frame to every local session of these users. A session whose mailbox is full is
+    /// told to close (it will `sync` when it comes back); nothing waits for it.
+    pub fn deliver(&self, recipients: &[String], frame: Arc<str>) -> usize {
+        let Ok(sessions) = self.sessions.read() else {
+            return 0;
+        };
+        let mut pushed = 0;
+        for user in recipients {
+            for s in sessions.get(user).into_iter().flatten() {
+                match s.push.try_send(Push(frame.clone())) {
+                    Ok(()) => pushed += 1,
+                    Err(_) => s.slow.do_send(SlowConsumer),
+                }
+            }
+        }
+        pushed
+    }
+
+    /// Register interest in a command's result before publishing it.
+    pub fn expect_reply(&self, correlation_id: &str) -> oneshot::Receiver<CommandOutcome> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(correlation_id.to_owned(), tx);
+        }
+        rx
+    }
+
+    pub fn forget_reply(&self, correlation_id: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(correlation_id);
+        }
+    }
+
+    fn resolve(&self, correlation_id: &str, outcome: CommandOutcome) {
+        let waiter = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(correlation_id));
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+            }
+            None => debug!(correlation_id, "reply for a caller that stopped waiting"),
+        }
+    }
+
+    /// Consume this node's queue until it ends.
+    pub async fn run(self: Arc<Self>, mut queue: Subscription) {
+        while let Some(delivery) = queue.recv().await {
+            match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
+                Ok(NodeMessage::Reply {
+                    correlation_id,
+                    outcome,
+                }) => self.resolve(&correlation_id, outcome),
+                Ok(NodeMessage::Deliver {
+                    recipients,
+                    frame,
+                    committed_at_ms,
+                    ..
+                }) => {
+                    self.deliver(&recipients, Arc::from(frame));
+                    let latency_ms = chat_protocol::now_ms()
+                        .saturating_sub(committed_at_ms)
+                        .max(0);
+                    metrics()
+                        .delivery_latency
+                        .observe(latency_ms as f64 / 1000.0);
+                }
+                Err(err) => warn!(error = %err, "undecodable node message dropped"),
+            }
+            let _ = delivery.ack().await;
+        }
+        debug!("node queue ended");
+    }
+}

@@ -1,0 +1,17 @@
+//! The rooms service: one actix actor per room behind a registry per shard, commands through
+//! RabbitMQ (one quorum queue per shard), presence in Redis, history in PostgreSQL, and
+//! WebSocket sessions as actors. See `docs/architecture.md`.
+
+pub mod actors;
+mod api;
+mod app;
+pub mod dispatch;
+pub mod domain;
+pub mod hub;
+pub mod metrics;
+pub mod settings;
+pub mod store;
+mod views;
+
+pub use app::{connect_backends, node_id, Application, Backends, RoomsCore};
+pub use settings::Settings;

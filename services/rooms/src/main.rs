@@ -1,0 +1,15 @@
+//! The rooms service binary.
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = rooms::Settings::load()?;
+    let _telemetry = chat_telemetry::init("rooms", &settings.telemetry);
+    let app = match rooms::Application::build(settings).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "rooms failed to start");
+            return Err(err);
+        }
+    };
+    app.run_until_stopped(chat_kit::shutdown_signal()).await
+}

@@ -1,0 +1,98 @@
+//! The rooms service's metrics. Names are constants here, units in the names.
+
+use std::sync::OnceLock;
+
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
+
+pub struct Metrics {
+    pub rooms_active: IntGauge,
+    pub commands_accepted: IntCounterVec,
+    pub commands_rejected: IntCounterVec,
+    pub dedup_hits: IntCounter,
+    pub delivery_latency: Histogram,
+    pub command_latency: Histogram,
+    pub activation_seconds: Histogram,
+    pub sessions: IntGauge,
+    pub sessions_dropped_slow: IntCounter,
+    pub shard_queue_depth: IntGaugeVec,
+    pub dead_letter_depth: IntGauge,
+    pub stale_epoch_rejections: IntCounter,
+    pub lease_lost: IntCounter,
+    pub fanout_publishes: IntCounter,
+}
+
+fn startup<T>(r: prometheus::Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("metric registration is a startup invariant: {e}"))
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| Metrics {
+        rooms_active: startup(prometheus::register_int_gauge!(
+            "rooms_active",
+            "room actors alive on this node"
+        )),
+        commands_accepted: startup(prometheus::register_int_counter_vec!(
+            "rooms_commands_accepted_total",
+            "room commands applied and committed",
+            &["command"]
+        )),
+        commands_rejected: startup(prometheus::register_int_counter_vec!(
+            "rooms_commands_rejected_total",
+            "room commands refused (nothing changed)",
+            &["code"]
+        )),
+        dedup_hits: startup(prometheus::register_int_counter!(
+            "rooms_dedupe_hits_total",
+            "commands answered from their recorded result instead of being applied again"
+        )),
+        delivery_latency: startup(prometheus::register_histogram!(
+            "rooms_delivery_latency_seconds",
+            "from the room's commit to the push into a local session",
+            LATENCY_BUCKETS.to_vec()
+        )),
+        command_latency: startup(prometheus::register_histogram!(
+            "rooms_command_latency_seconds",
+            "from publishing a command to receiving its result",
+            LATENCY_BUCKETS.to_vec()
+        )),
+        activation_seconds: startup(prometheus::register_histogram!(
+            "rooms_activation_seconds",
+            "loading a room actor's state from the store",
+            LATENCY_BUCKETS.to_vec()
+        )),
+        sessions: startup(prometheus::register_int_gauge!(
+            "rooms_ws_sessions",
+            "open WebSocket sessions on this node"
+        )),
+        sessions_dropped_slow: startup(prometheus::register_int_counter!(
+            "rooms_ws_slow_consumer_closes_total",
+            "sessions closed because their outbound queue was full"
+        )),
+        shard_queue_depth: startup(prometheus::register_int_gauge_vec!(
+            "rooms_shard_queue_depth",
+            "commands waiting in each shard queue",
+            &["shard"]
+        )),
+        dead_letter_depth: startup(prometheus::register_int_gauge!(
+            "rooms_dead_letter_depth",
+            "commands in the dead-letter queue"
+        )),
+        stale_epoch_rejections: startup(prometheus::register_int_counter!(
+            "rooms_stale_epoch_rejections_total",
+            "writes refused because a newer owner fenced the room"
+        )),
+        lease_lost: startup(prometheus::register_int_counter!(
+            "rooms_lease_lost_total",
+            "shard leases lost"
+        )),
+        fanout_publishes: startup(prometheus::register_int_counter!(
+            "rooms_fanout_publishes_total",
+            "deliveries published to gateway nodes"
+        )),
+    })
+}

@@ -1,0 +1,153 @@
+//! Demo data: two tenants (`acme`, `globex`) with their members, a group room and a 1:1 room
+//! in `acme` with a few messages, and tokens for every demo user. Seeding goes through the
+//! rooms' real command path and is idempotent (fixed ids), so a restart seeds nothing twice.
+
+use std::path::Path;
+
+use chat_auth::AuthSettings;
+use chat_protocol::bus::{MemberKind, MemberSpec, RoomCommand, RoomKind};
+use chat_protocol::Body;
+
+/// (tenant, username, user id, roles)
+pub const USERS: &[(&str, &str, &str, &[&str])] = &[
+    ("acme", "admin", "admin@acme", &["admin"]),
+    ("acme", "alice", "alice@acme", &[]),
+    ("acme", "bob", "bob@acme", &[]),
+    ("globex", "admin", "admin@globex", &["admin"]),
+    ("globex", "carol", "carol@globex", &[]),
+    ("globex", "dave", "dave@globex", &[]),
+];
+
+pub struct Seeded {
+    pub general_room: String,
+    pub direct_room: String,
+    /// (env var name, token)
+    pub tokens: Vec<(String, String)>,
+}
+
+fn fixed_id(name: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5a1d_7e0e_47a4_4e36_b3a8_1f6f_2a9c_0b11);
+    uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
+}
+
+fn acme(user: &str) -> MemberSpec {
+    MemberSpec {
+        user: user.into(),
+        tenant: "acme".into(),
+        kind: MemberKind::Member,
+    }
+}
+
+pub async fn seed(core: &rooms::RoomsCore, auth: &AuthSettings) -> anyhow::Result<Seeded> {
+    let d = core.dispatcher();
+    let general = fixed_id("room:acme:general");
+    let create = RoomCommand::Create {
+        kind: RoomKind::Group,
+        members: vec![acme("admin@acme"), acme("alice@acme"), acme("bob@acme")],
+        name: Some("General".into()),
+        description: Some("Everyone at Acme".into()),
+        photo_url: None,
+    };
+    d.execute(
+        &general,
+        "admin@acme",
+        "acme",
+        Some(fixed_id("cmd:create-general")),
+        create,
+    )
+    .await?;
+    let welcome = RoomCommand::Post {
+        client_msg_id: Some("welcome".into()),
+        body: Body::Text {
+            text: "Welcome to Acme! Say hi to your colleagues.".into(),
+        },
+    };
+    d.execute(
+        &general,
+        "admin@acme",
+        "acme",
+        Some(fixed_id("cmd:welcome")),
+        welcome,
+    )
+    .await?;
+
+    let direct = fixed_id("room:acme:alice-bob");
+    let create_direct = RoomCommand::Create {
+        kind: RoomKind::Direct,
+        members: vec![acme("alice@acme"), acme("bob@acme")],
+        name: None,
+        description: None,
+        photo_url: None,
+    };
+    let direct = match d
+        .execute(
+            &direct,
+            "alice@acme",
+            "acme",
+            Some(fixed_id("cmd:create-direct")),
+            create_direct,
+        )
+        .await?
+    {
+        chat_protocol::bus::CommandResult::Created { room_id, .. } => room_id,
+        _ => direct,
+    };
+    let tokens = USERS
+        .iter()
+        .map(|(tenant, username, id, roles)| {
+            let var = format!(
+                "{}_{}_TOKEN",
+                tenant.to_uppercase(),
+                username.to_uppercase()
+            );
+            (var, chat_auth::mint(auth, id, tenant, roles, 12 * 3600))
+        })
+        .collect();
+    Ok(Seeded {
+        general_room: general,
+        direct_room: direct,
+        tokens,
+    })
+}
+
+/// `.run/endpoints.env` (every service on the one port) and `.run/demo.env` (tokens, rooms).
+pub fn write_run_files(
+    run_dir: &Path,
+    host: &str,
+    port: u16,
+    seeded: &Seeded,
+) -> anyhow::Result<()> {
+    let base = format!("http://{host}:{port}");
+    let endpoints = ["ROOMS_URL", "CONTACTS_URL", "LINE_GATEWAY_URL", "AUTHZ_URL"]
+        .iter()
+        .map(|k| format!("{k}={base}\n"))
+        .collect::<String>();
+    std::fs::write(run_dir.join("endpoints.env"), endpoints)?;
+    let mut demo = format!(
+        "# Demo data of the standalone engine; tokens are valid for 12 hours.\nGENERAL_ROOM={}\nDIRECT_ROOM={}\n",
+        seeded.general_room, seeded.direct_room
+    );
+    for (var, token) in &seeded.tokens {
+        demo.push_str(&format!("{var}={token}\n"));
+    }
+    std::fs::write(run_dir.join("demo.env"), demo)?;
+    Ok(())
+}
+
+pub fn print_first_steps(host: &str, port: u16, run_dir: &Path, seeded: &Seeded) {
+    let run = run_dir.display();
+    println!(
+        "\nchat engine (standalone) on http://{host}:{port}\n\
+         endpoints: {run}/endpoints.env   demo users, rooms and tokens: {run}/demo.env\n\n\
+         Try it, in a second terminal:\n\
+         \x20 source {run}/demo.env\n\
+         \x20 cargo run -q -p chat-tools --bin chatcli -- listen ws://{host}:{port}/v1/ws \"$ACME_BOB_TOKEN\"    # bob's WebSocket\n\
+         and in a third:\n\
+         \x20 source {run}/demo.env\n\
+         \x20 curl -s -X POST http://{host}:{port}/v1/rooms/$GENERAL_ROOM/messages \\\n\
+         \x20   -H \"Authorization: Bearer $ACME_ALICE_TOKEN\" -H 'Content-Type: application/json' \\\n\
+         \x20   -d '{{\"client_msg_id\":\"hello-1\",\"body\":{{\"type\":\"text\",\"text\":\"Hi Bob!\"}}}}'\n\
+         Bob's terminal prints the message. General room: {}\n",
+        seeded.general_room
+    );
+}

@@ -1,0 +1,391 @@
+//! RabbitMQ through lapin: publisher confirms, `mandatory`, persistent commands in quorum
+//! queues, manual acks, automatic connection recovery with a capped backoff.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::{Bus, BusError, Delivery, Settle, Subscription, Topology};
+
+/// What the RabbitMQ bus needs to know.
+#[derive(Debug, Clone)]
+pub struct AmqpSettings {
+    /// `amqp://user:pass@host:port/vhost`; a `heartbeat` query parameter is added if absent.
+    pub url: String,
+    pub heartbeat_secs: u16,
+    /// Attempts at delivery before a command goes to the dead-letter queue.
+    pub delivery_limit: u32,
+}
+
+pub struct AmqpBus {
+    connection: Connection,
+    publisher: Channel,
+    topology: Topology,
+    healthy: Arc<AtomicBool>,
+}
+
+fn broker(err: lapin::Error) -> BusError {
+    BusError::Broker(err.to_string())
+}
+
+fn text(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
+}
+
+fn url_with_heartbeat(url: &str, heartbeat: u16) -> String {
+    if url.contains("heartbeat=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}heartbeat={heartbeat}")
+}
+
+impl AmqpBus {
+    /// Connect, declare the whole topology and open the confirming publisher channel.
+    pub async fn connect(settings: &AmqpSettings, topology: Topology) -> Result<Self, BusError> {
+        let properties = ConnectionProperties::default()
+            .enable_auto_recover()
+            .configure_backoff(|b| {
+                b.with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_secs(2))
+                    .with_max_times(usize::MAX)
+            });
+        let url = url_with_heartbeat(&settings.url, settings.heartbeat_secs);
+        let connection = Connection::connect(&url, properties)
+            .await
+            .map_err(broker)?;
+        let publisher = connection.create_channel().await.map_err(broker)?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(broker)?;
+        let bus = Self {
+            connection,
+            publisher,
+            topology,
+            healthy: Arc::new(AtomicBool::new(true)),
+        };
+        bus.declare(settings.delivery_limit).await?;
+        Ok(bus)
+    }
+
+    async fn declare(&self, delivery_limit: u32) -> Result<(), BusError> {
+        let ch = &self.publisher;
+        let t = &self.topology;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        for (name, kind) in [
+            (t.command_exchange(), ExchangeKind::Direct),
+            (t.dead_letter_exchange(), ExchangeKind::Fanout),
+            (t.deliver_exchange(), ExchangeKind::Direct),
+        ] {
+            ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default())
+                .await
+                .map_err(broker)?;
+        }
+        let quorum = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let mut dead_args = FieldTable::default();
+        dead_args.insert("x-queue-type".into(), text("quorum"));
+        ch.queue_declare(t.dead_letter_queue().as_str().into(), quorum, dead_args)
+            .await
+            .map_err(broker)?;
+        ch.queue_bind(
+            t.dead_letter_queue().as_str().into(),
+            t.dead_letter_exchange().as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(broker)?;
+        for shard in 0..t.shards() {
+            let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), text("quorum"));
+            args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongInt(delivery_limit as i32),
+            );
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                text(&t.dead_letter_exchange()),
+            );
+            let queue = t.shard_queue(shard);
+            ch.queue_declare(queue.as_str().into(), quorum, args)
+                .await
+                .map_err(broker)?;
+            ch.queue_bind(
+                queue.as_str().into(),
+                t.command_exchange().as_str().into(),
+                t.shard_key(shard).as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(broker)?;
+        }
+        Ok(())
+    }
+
+    /// Publish with `mandatory` and wait for the confirm; a returned message is unroutable.
+    async fn publish_confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), BusError> {
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
+        let result = async {
+            self.publisher
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    options,
+                    payload,
+                    properties.clone(),
+                )
+                .await?
+                .await
+        }
+        .await;
+        match result {
+            Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
+            Ok(Confirmation::Ack(Some(_returned))) => Err(BusError::Unroutable {
+                routing_key: routing_key.to_owned(),
+            }),
+            Ok(Confirmation::Nack(_)) => Err(BusError::Nacked),
+            Err(err) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                warn!(error = %err, "publish failed, waiting for the connection to recover");
+                let recovered = self.publisher.wait_for_recovery(err).await;
+                self.healthy.store(recovered.is_ok(), Ordering::Relaxed);
+                Err(BusError::Broker(
+                    "publish interrupted by a connection failure".into(),
+                ))
+            }
+        }
+    }
+
+    async fn consume(
+        &self,
+        queue: String,
+        prefetch: u16,
+        arguments: FieldTable,
+    ) -> Result<Subscription, BusError> {
+        let channel = self.connection.create_channel().await.map_err(broker)?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(broker)?;
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                arguments,
+            )
+            .await
+            .map_err(broker)?;
+        let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        let healthy = self.healthy.clone();
+        tokio::spawn(async move {
+            while let Some(next) = consumer.next().await {
+                match next {
+                    Ok(delivery) => {
+                        healthy.store(true, Ordering::Relaxed);
+                        let redelivered = delivery.redelivered;
+                        let settle = Box::new(AmqpSettle {
+                            acker: delivery.acker,
+                        });
+                        if tx
+                            .send(Delivery::new(delivery.data, redelivered, settle))
+                            .await
+                            .is_err()
+                        {
+                            break; // nobody listens any more; unsettled deliveries go back
+                        }
+                    }
+                    Err(err) => {
+                        healthy.store(false, Ordering::Relaxed);
+                        warn!(queue = %queue, error = %err, "consumer interrupted, waiting for recovery");
+                        if channel.wait_for_recovery(err).await.is_err() {
+                            break;
+                        }
+                        healthy.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            debug!(queue = %queue, "consumer ended");
+            let _ = channel.close(200, "consumer ended".into()).await;
+        });
+        Ok(rx)
+    }
+
+    async fn depth(&self, queue: &str) -> Result<u64, BusError> {
+        let options = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let q = self
+            .publisher
+            .queue_declare(queue.into(), options, FieldTable::default())
+            .await
+            .map_err(broker)?;
+        Ok(u64::from(q.message_count()))
+    }
+}
+
+struct AmqpSettle {
+    acker: lapin::Acker,
+}
+
+#[async_trait]
+impl Settle for AmqpSettle {
+    async fn ack(&self) -> Result<(), BusError> {
+        self.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map(|_| ())
+            .map_err(broker)
+    }
+
+    async fn requeue(&self) -> Result<(), BusError> {
+        let options = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        self.acker.nack(options).await.map(|_| ()).map_err(broker)
+    }
+
+    async fn reject(&self) -> Result<(), BusError> {
+        let options = BasicRejectOptions { requeue: false };
+        self.acker.reject(options).await.map(|_| ()).map_err(broker)
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    async fn publish_command(
+        &self,
+        shard: u16,
+        command_id: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), BusError> {
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(command_id.into());
+        let exchange = self.topology.command_exchange();
+        let key = self.topology.shard_key(shard);
+        self.publish_confirmed(&exchange, &key, &payload, properties)
+            .await
+    }
+
+    async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        // Deliveries can be rebuilt from the store (clients sync), so they are not persistent.
+        let properties = BasicProperties::default()
+            .with_delivery_mode(1)
+            .with_content_type("application/json".into());
+        let exchange = self.topology.deliver_exchange();
+        self.publish_confirmed(&exchange, node, &payload, properties)
+            .await
+    }
+
+    async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
+        self.consume(
+            self.topology.shard_queue(shard),
+            prefetch,
+            FieldTable::default(),
+        )
+        .await
+    }
+
+    async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
+        let queue = self.topology.node_queue(node);
+        // Exclusive: the queue goes with the node's connection; a crashed node leaves nothing.
+        let options = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        self.publisher
+            .queue_declare(queue.as_str().into(), options, FieldTable::default())
+            .await
+            .map_err(broker)?;
+        self.publisher
+            .queue_bind(
+                queue.as_str().into(),
+                self.topology.deliver_exchange().as_str().into(),
+                node.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(broker)?;
+        self.consume(queue, 256, FieldTable::default()).await
+    }
+
+    async fn shard_depths(&self) -> Result<Vec<(u16, u64)>, BusError> {
+        let mut depths = Vec::with_capacity(usize::from(self.topology.shards()));
+        for shard in 0..self.topology.shards() {
+            depths.push((shard, self.depth(&self.topology.shard_queue(shard)).await?));
+        }
+        Ok(depths)
+    }
+
+    async fn dead_letter_depth(&self) -> Result<u64, BusError> {
+        self.depth(&self.topology.dead_letter_queue()).await
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed) && self.connection.status().connected()
+    }
+
+    fn shards(&self) -> u16 {
+        self.topology.shards()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_is_added_once() {
+        assert_eq!(
+            url_with_heartbeat("amqp://h/%2f", 10),
+            "amqp://h/%2f?heartbeat=10"
+        );
+        assert_eq!(
+            url_with_heartbeat("amqp://h/?a=b", 10),
+            "amqp://h/?a=b&heartbeat=10"
+        );
+        assert_eq!(
+            url_with_heartbeat("amqp://h/?heartbeat=5", 10),
+            "amqp://h/?heartbeat=5"
+        );
+    }
+}

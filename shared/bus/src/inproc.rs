@@ -1,0 +1,201 @@
+//! The in-process bus of the standalone binary: the same routing as the RabbitMQ topology
+//! (one queue per shard with a single consumer, one queue per node, unroutable is an error),
+//! without durability: a crash of the process loses what was queued, as nothing else runs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::{Bus, BusError, Delivery, Settle, Subscription};
+
+type Queue = (
+    mpsc::UnboundedSender<Vec<u8>>,
+    Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+);
+
+pub struct InProcBus {
+    shards: u16,
+    shard_queues: Mutex<Vec<Queue>>,
+    nodes: Mutex<HashMap<String, mpsc::Sender<Delivery>>>,
+}
+
+impl InProcBus {
+    pub fn new(shards: u16) -> Self {
+        let queues = (0..shards.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (tx, Some(rx))
+            })
+            .collect();
+        Self {
+            shards: shards.max(1),
+            shard_queues: Mutex::new(queues),
+            nodes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn shard_sender(&self, shard: u16) -> Result<mpsc::UnboundedSender<Vec<u8>>, BusError> {
+        let queues = self.shard_queues.lock().map_err(|_| BusError::Closed)?;
+        queues
+            .get(usize::from(shard))
+            .map(|(tx, _)| tx.clone())
+            .ok_or_else(|| BusError::Unroutable {
+                routing_key: format!("s{shard:03}"),
+            })
+    }
+}
+
+/// Settling in process: requeue puts the payload at the back of its shard queue.
+struct InProcSettle {
+    requeue_to: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    payload: Vec<u8>,
+}
+
+#[async_trait]
+impl Settle for InProcSettle {
+    async fn ack(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    async fn requeue(&self) -> Result<(), BusError> {
+        match &self.requeue_to {
+            Some(tx) => tx.send(self.payload.clone()).map_err(|_| BusError::Closed),
+            None => Ok(()),
+        }
+    }
+
+    async fn reject(&self) -> Result<(), BusError> {
+        tracing::warn!(
+            bytes = self.payload.len(),
+            "command rejected, dropped (no dead-letter queue in process)"
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Bus for InProcBus {
+    async fn publish_command(
+        &self,
+        shard: u16,
+        _command_id: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), BusError> {
+        self.shard_sender(shard)?
+            .send(payload)
+            .map_err(|_| BusError::Closed)
+    }
+
+    async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        let tx = {
+            let nodes = self.nodes.lock().map_err(|_| BusError::Closed)?;
+            nodes.get(node).cloned()
+        };
+        let Some(tx) = tx else {
+            return Err(BusError::Unroutable {
+                routing_key: node.to_owned(),
+            });
+        };
+        let settle = Box::new(InProcSettle {
+            requeue_to: None,
+            payload: Vec::new(),
+        });
+        tx.send(Delivery::new(payload, false, settle))
+            .await
+            .map_err(|_| BusError::Closed)
+    }
+
+    async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
+        let (requeue_to, mut source) = {
+            let mut queues = self.shard_queues.lock().map_err(|_| BusError::Closed)?;
+            let queue = queues
+                .get_mut(usize::from(shard))
+                .ok_or_else(|| BusError::Unroutable {
+                    routing_key: format!("s{shard:03}"),
+                })?;
+            let rx = queue
+                .1
+                .take()
+                .ok_or_else(|| BusError::Broker(format!("shard {shard} already has a consumer")))?;
+            (queue.0.clone(), rx)
+        };
+        let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        tokio::spawn(async move {
+            while let Some(payload) = source.recv().await {
+                let settle = Box::new(InProcSettle {
+                    requeue_to: Some(requeue_to.clone()),
+                    payload: payload.clone(),
+                });
+                if tx
+                    .send(Delivery::new(payload, false, settle))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::channel(256);
+        self.nodes
+            .lock()
+            .map_err(|_| BusError::Closed)?
+            .insert(node.to_owned(), tx);
+        Ok(rx)
+    }
+
+    async fn shard_depths(&self) -> Result<Vec<(u16, u64)>, BusError> {
+        Ok(Vec::new())
+    }
+
+    async fn dead_letter_depth(&self) -> Result<u64, BusError> {
+        Ok(0)
+    }
+
+    fn is_healthy(&self) -> bool {
+        true
+    }
+
+    fn shards(&self) -> u16 {
+        self.shards
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commands_reach_their_shard_in_order_and_requeue_goes_back() {
+        let bus = InProcBus::new(4);
+        for i in 0..3u8 {
+            bus.publish_command(2, "c", vec![i]).await.unwrap();
+        }
+        let mut sub = bus.consume_shard(2, 8).await.unwrap();
+        let first = sub.recv().await.unwrap();
+        assert_eq!(first.payload, vec![0]);
+        first.requeue().await.unwrap();
+        assert_eq!(sub.recv().await.unwrap().payload, vec![1]);
+        assert_eq!(sub.recv().await.unwrap().payload, vec![2]);
+        assert_eq!(sub.recv().await.unwrap().payload, vec![0]);
+        assert!(
+            bus.consume_shard(2, 8).await.is_err(),
+            "a shard has a single consumer"
+        );
+    }
+
+    #[tokio::test]
+    async fn publishing_to_an_unknown_node_is_unroutable() {
+        let bus = InProcBus::new(1);
+        let err = bus.publish_to_node("nobody", vec![1]).await.unwrap_err();
+        assert!(matches!(err, BusError::Unroutable { .. }));
+        let mut sub = bus.consume_node("n1").await.unwrap();
+        bus.publish_to_node("n1", vec![7]).await.unwrap();
+        assert_eq!(sub.recv().await.unwrap().payload, vec![7]);
+    }
+}

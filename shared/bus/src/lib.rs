@@ -1,0 +1,117 @@
+//! The bus between services: room commands go to one queue per shard, replies and deliveries
+//! go to one queue per gateway node. Two implementations with the same routing semantics:
+//! RabbitMQ (production) and in-process (the standalone binary). No lapin type leaks out.
+
+mod amqp;
+mod inproc;
+mod topology;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+pub use amqp::{AmqpBus, AmqpSettings};
+pub use inproc::InProcBus;
+pub use topology::Topology;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("no queue is bound for routing key {routing_key}")]
+    Unroutable { routing_key: String },
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("broker: {0}")]
+    Broker(String),
+    #[error("the bus is closed")]
+    Closed,
+}
+
+/// How a consumer settles a delivery.
+#[async_trait]
+pub trait Settle: Send + Sync {
+    async fn ack(&self) -> Result<(), BusError>;
+    /// Give the delivery back to the queue (it is redelivered, to this or another consumer).
+    async fn requeue(&self) -> Result<(), BusError>;
+    /// Refuse it for good: it goes to the dead-letter queue where there is one.
+    async fn reject(&self) -> Result<(), BusError>;
+}
+
+/// One message taken from a queue. Settle it exactly once; dropping it unsettled leaves it to
+/// the broker (redelivered when the channel closes).
+pub struct Delivery {
+    pub payload: Vec<u8>,
+    /// A hint only: true when the broker delivered it before.
+    pub redelivered: bool,
+    settle: Box<dyn Settle>,
+}
+
+impl Delivery {
+    pub fn new(payload: Vec<u8>, redelivered: bool, settle: Box<dyn Settle>) -> Self {
+        Self {
+            payload,
+            redelivered,
+            settle,
+        }
+    }
+
+    pub async fn ack(self) -> Result<(), BusError> {
+        self.settle.ack().await
+    }
+
+    pub async fn requeue(self) -> Result<(), BusError> {
+        self.settle.requeue().await
+    }
+
+    pub async fn reject(self) -> Result<(), BusError> {
+        self.settle.reject().await
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("bytes", &self.payload.len())
+            .field("redelivered", &self.redelivered)
+            .finish()
+    }
+}
+
+/// A stream of deliveries from one queue. It ends when the consumer is cancelled.
+pub type Subscription = mpsc::Receiver<Delivery>;
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publish a room command to its shard queue; returns once the broker has it safely
+    /// (confirmed and routed). Retries on a lost connection are the caller's choice: the
+    /// command id makes a repeat harmless.
+    async fn publish_command(
+        &self,
+        shard: u16,
+        command_id: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), BusError>;
+
+    /// Publish to one gateway node's queue. `Unroutable` means the node is gone.
+    async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError>;
+
+    /// Consume a shard's command queue (single active consumer; manual settle).
+    async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError>;
+
+    /// Create this node's queue and consume it. The queue lives as long as the node.
+    async fn consume_node(&self, node: &str) -> Result<Subscription, BusError>;
+
+    /// Messages waiting in each shard queue (ready, not yet delivered), for metrics.
+    async fn shard_depths(&self) -> Result<Vec<(u16, u64)>, BusError>;
+
+    /// Messages in the dead-letter queue of room commands.
+    async fn dead_letter_depth(&self) -> Result<u64, BusError>;
+
+    /// False while the connection is down or recovering.
+    fn is_healthy(&self) -> bool;
+
+    /// The number of shards commands are spread over.
+    fn shards(&self) -> u16;
+}
+
+pub type SharedBus = Arc<dyn Bus>;

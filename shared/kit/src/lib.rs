@@ -1,0 +1,18 @@
+//! The service kit: layered configuration, health and metrics endpoints, the JSON error shape,
+//! HTTP request metrics and the shutdown signal. Every service is built from these pieces.
+
+pub mod error;
+pub mod health;
+pub mod http_metrics;
+pub mod service;
+pub mod settings;
+pub mod shutdown;
+
+pub use error::{json_config, path_config, query_config, ApiError};
+pub use health::{Health, Readiness};
+pub use service::run_basic_service;
+pub use settings::{
+    load_layered, load_settings, BrokerSettings, DatabaseSettings, HttpSettings, RedisSettings,
+    SettingsError,
+};
+pub use shutdown::shutdown_signal;

@@ -1,0 +1,97 @@
+//! Presence inside one process (the standalone binary): one node, a count per user.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::{NodeMap, Presence, PresenceError};
+
+pub struct InProcPresence {
+    node: String,
+    sessions: Mutex<HashMap<String, usize>>,
+}
+
+impl InProcPresence {
+    pub fn new(node: &str) -> Self {
+        Self {
+            node: node.to_owned(),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl Presence for InProcPresence {
+    async fn session_opened(&self, user: &str) -> Result<(), PresenceError> {
+        let mut sessions = self
+            .sessions
+            .lock()
+            .map_err(|_| PresenceError::Redis("poisoned".into()))?;
+        *sessions.entry(user.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    async fn session_closed(&self, user: &str) -> Result<(), PresenceError> {
+        let mut sessions = self
+            .sessions
+            .lock()
+            .map_err(|_| PresenceError::Redis("poisoned".into()))?;
+        if let Some(count) = sessions.get_mut(user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                sessions.remove(user);
+            }
+        }
+        Ok(())
+    }
+
+    async fn locate(&self, users: &[String]) -> Result<NodeMap, PresenceError> {
+        let sessions = self
+            .sessions
+            .lock()
+            .map_err(|_| PresenceError::Redis("poisoned".into()))?;
+        let online: Vec<String> = users
+            .iter()
+            .filter(|u| sessions.contains_key(*u))
+            .cloned()
+            .collect();
+        let mut map = NodeMap::new();
+        if !online.is_empty() {
+            map.insert(self.node.clone(), online);
+        }
+        Ok(map)
+    }
+
+    async fn heartbeat(&self) -> Result<(), PresenceError> {
+        Ok(())
+    }
+
+    async fn leave(&self) -> Result<(), PresenceError> {
+        Ok(())
+    }
+
+    fn node_id(&self) -> &str {
+        &self.node
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_sessions_per_user() {
+        let p = InProcPresence::new("n1");
+        p.session_opened("a").await.unwrap();
+        p.session_opened("a").await.unwrap();
+        p.session_closed("a").await.unwrap();
+        let users = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            p.locate(&users).await.unwrap().get("n1"),
+            Some(&vec!["a".to_string()])
+        );
+        p.session_closed("a").await.unwrap();
+        assert!(p.locate(&users).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,106 @@
+//! What a room holds: message bodies written by people and system events written by the room.
+
+use serde::{Deserialize, Serialize};
+
+/// A message body as clients send it. Unknown types and unknown fields are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Body {
+    Text {
+        text: String,
+    },
+    Sticker {
+        package_id: String,
+        sticker_id: String,
+    },
+    Image {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+    },
+    File {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+    },
+    Location {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        latitude: f64,
+        longitude: f64,
+    },
+}
+
+/// A system event of a room. It takes a `seq` in the room like a message does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RoomEvent {
+    RoomCreated {
+        by: String,
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    MembersJoined {
+        by: String,
+        users: Vec<String>,
+    },
+    MemberLeft {
+        user: String,
+    },
+    MemberRemoved {
+        by: String,
+        user: String,
+    },
+    /// Removed by a rule (a withdrawn LINE permission or trust), not by a person.
+    MemberExcluded {
+        user: String,
+        reason: String,
+    },
+    InfoUpdated {
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        photo_url: Option<String>,
+    },
+    MessageRecalled {
+        by: String,
+        message_id: String,
+        message_seq: i64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_round_trip() {
+        let json = r#"{"type":"sticker","package_id":"446","sticker_id":"1988"}"#;
+        let body: Body = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&body).unwrap(), json);
+    }
+
+    #[test]
+    fn unknown_fields_and_types_are_refused() {
+        let unknown_field = serde_json::from_str::<Body>(r#"{"type":"text","text":"a","x":1}"#);
+        assert!(unknown_field
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field"));
+        let unknown_type = serde_json::from_str::<Body>(r#"{"type":"video","url":"https://a"}"#);
+        assert!(unknown_type
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant"));
+    }
+}

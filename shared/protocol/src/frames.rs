@@ -1,0 +1,109 @@
+//! WebSocket frames of `GET /v1/ws` (see the API contract).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::body::{Body, RoomEvent};
+
+/// Client -> server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    Send {
+        room_id: String,
+        client_msg_id: String,
+        body: Body,
+    },
+    /// Room id -> the last seq the client has; the server answers with everything after it.
+    Sync {
+        rooms: BTreeMap<String, i64>,
+    },
+    Read {
+        room_id: String,
+        seq: i64,
+    },
+    /// A struct variant (not a unit one) so that unknown fields are refused here too.
+    Ping {},
+}
+
+/// Server -> client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Ack {
+        client_msg_id: String,
+        room_id: String,
+        message_id: String,
+        seq: i64,
+    },
+    Message {
+        room_id: String,
+        seq: i64,
+        message_id: String,
+        sender: String,
+        /// `None` once the message was recalled.
+        body: Option<Body>,
+        sent_at: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recalled: bool,
+    },
+    RoomEvent {
+        room_id: String,
+        seq: i64,
+        event: RoomEvent,
+        sent_at: String,
+    },
+    Notification {
+        id: String,
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<String>,
+        text: String,
+        created_at: String,
+    },
+    /// The end of a `sync` answer: the last seq of each room as the server sent it.
+    Synced {
+        rooms: BTreeMap<String, i64>,
+    },
+    Error {
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+    },
+    Pong,
+}
+
+/// RFC 3339 with milliseconds, UTC, for `sent_at` and `created_at`.
+pub fn format_time_ms(ms: i64) -> String {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_and_refuse_unknown_fields() {
+        let f: ClientFrame = serde_json::from_str(
+            r#"{"type":"send","room_id":"r","client_msg_id":"c1","body":{"type":"text","text":"hi"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(f, ClientFrame::Send { .. }));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","x":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout"}"#).is_err());
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(format_time_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_time_ms(1_795_000_000_123),
+            "2026-11-18T11:06:40.123Z"
+        );
+        assert_eq!(format_time_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
