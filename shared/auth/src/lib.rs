@@ -182,8 +182,13 @@ pub fn mint(
         nbf: None,
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
     };
+    sign(settings, &claims)
+}
+
+/// Sign arbitrary claims with the configured secret (tests build odd tokens with it).
+pub fn sign(settings: &AuthSettings, claims: &Claims) -> String {
     let key = EncodingKey::from_secret(settings.jwt_secret.expose_secret().as_bytes());
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap_or_default()
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).unwrap_or_default()
 }
 
 #[cfg(test)]

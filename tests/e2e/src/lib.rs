@@ -1,1 +1,448 @@
-//! placeholder
+//! The end-to-end harness: starts the real binaries (built by `cargo build --bins` first) on
+//! free ports against the real Redis, RabbitMQ and PostgreSQL, each test isolated by its own
+//! prefix (AMQP names, Redis keys) and PostgreSQL schema. Every wait has a deadline; children
+//! are killed when dropped.
+//!
+//! Backends come from `E2E_AMQP_URL`, `E2E_REDIS_URL` and `E2E_DATABASE_URL`, defaulting to
+//! the local services that `make test` ensures.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456789";
+
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+/// `target/debug` (or wherever this test binary was built).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let deps = exe
+        .parent()
+        .expect("test binaries live in target/<profile>/deps");
+    deps.parent().expect("target/<profile>").to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A unique name for this test's resources.
+pub fn unique(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "e2e_{}_{}_{}",
+        tag,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Options of a rooms process.
+#[derive(Clone)]
+pub struct RoomsOptions {
+    pub name: String,
+    pub shards: u16,
+    pub passivate_after_secs: u64,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl RoomsOptions {
+    pub fn new(tag: &str) -> Self {
+        Self {
+            name: unique(tag),
+            shards: 4,
+            passivate_after_secs: 300,
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// A running `rooms` process.
+pub struct Rooms {
+    pub opts: RoomsOptions,
+    pub port: u16,
+    child: Option<Child>,
+    restarts: u32,
+}
+
+impl Rooms {
+    pub async fn start(opts: RoomsOptions) -> Rooms {
+        let mut rooms = Rooms {
+            opts,
+            port: free_port(),
+            child: None,
+            restarts: 0,
+        };
+        rooms.spawn().await;
+        rooms
+    }
+
+    async fn spawn(&mut self) {
+        let logs = bin_dir().join("e2e-logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let log_path = logs.join(format!("{}-{}.log", self.opts.name, self.restarts));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let o = &self.opts;
+        let mut cmd = Command::new(bin("rooms"));
+        cmd.env("CHAT__HTTP__PORT", self.port.to_string())
+            .env("CHAT__HTTP__WORKERS", "2")
+            .env("CHAT__NODE__ID", &o.name)
+            .env(
+                "CHAT__DATABASE__URL",
+                env_or(
+                    "E2E_DATABASE_URL",
+                    "postgres://postgres@127.0.0.1:5432/chat",
+                ),
+            )
+            .env("CHAT__DATABASE__SCHEMA", &o.name)
+            .env("CHAT__DATABASE__MAX_CONNECTIONS", "8")
+            .env(
+                "CHAT__AMQP__URL",
+                env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            )
+            .env("CHAT__AMQP__PREFIX", format!("{}.", o.name))
+            .env("CHAT__AMQP__SHARDS", o.shards.to_string())
+            .env(
+                "CHAT__REDIS__URL",
+                env_or("E2E_REDIS_URL", "redis://127.0.0.1:6379"),
+            )
+            .env("CHAT__REDIS__PREFIX", format!("{}:", o.name))
+            .env("CHAT__AUTH__JWT_SECRET", SECRET)
+            .env(
+                "CHAT__ROOMS__PASSIVATE_AFTER_SECS",
+                o.passivate_after_secs.to_string(),
+            )
+            .env("CHAT__ROOMS__ARBITERS", "2")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().expect("log file")))
+            .stderr(Stdio::from(log));
+        for (k, v) in &o.extra_env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawning rooms"));
+        wait_ready(self.port, &log_path).await;
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/v1/ws", self.port)
+    }
+
+    /// SIGKILL: no shutdown, no drain, nothing flushed.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again with the same store, queues and keys (a new node id suffix and epoch).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.restarts += 1;
+        self.spawn().await;
+    }
+
+    /// A metric's value (first sample whose line starts with `name`).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = http()
+            .get(format!("{}/metrics", self.base()))
+            .send()
+            .await
+            .expect("metrics")
+            .body()
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&text).to_string();
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Rooms {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Poll `/health/ready` until it answers 200 (30 s at most).
+pub async fn wait_ready(port: u16, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = http();
+    loop {
+        if let Ok(res) = client
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+        {
+            if res.status().is_success() {
+                return;
+            }
+        }
+        if Instant::now() > deadline {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("service on port {port} not ready within 30 s; log:\n{tail}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn http() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .finish()
+}
+
+pub fn token(user: &str, tenant: &str) -> String {
+    chat_auth::mint(&auth_settings(SECRET), user, tenant, &[], 600)
+}
+
+pub fn auth_settings(secret: &str) -> chat_auth::AuthSettings {
+    chat_auth::AuthSettings {
+        jwt_secret: secrecy::SecretString::from(secret.to_owned()),
+        issuer: "chat".into(),
+        audience: "chat-api".into(),
+        leeway_secs: 0,
+    }
+}
+
+/// An HTTP answer: status and JSON body (Null when not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> Answer {
+    let client = http();
+    let mut req = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url),
+        "PATCH" => client.patch(url),
+        "DELETE" => client.delete(url),
+        other => panic!("method {other}"),
+    };
+    if let Some(t) = token {
+        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+    }
+    let sent = match body {
+        Some(b) => {
+            req.insert_header(("Content-Type", "application/json"))
+                .send_body(b.to_owned())
+                .await
+        }
+        None => req.send().await,
+    };
+    // A connection failure (the service is down) is status 0, for tests that expect outages.
+    let mut res = match sent {
+        Ok(res) => res,
+        Err(e) => {
+            return Answer {
+                status: 0,
+                body: Value::String(e.to_string()),
+            }
+        }
+    };
+    let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body");
+    Answer {
+        status: res.status().as_u16(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+/// Create a room as `creator` (tenant `tenant`) with these other members; returns its id.
+pub async fn create_room(
+    base: &str,
+    creator: &str,
+    tenant: &str,
+    members: &[&str],
+    name: Option<&str>,
+) -> String {
+    let body = serde_json::json!({"members": members, "name": name});
+    let a = call(
+        "POST",
+        &format!("{base}/v1/rooms"),
+        Some(&token(creator, tenant)),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert!(
+        a.status == 201 || a.status == 200,
+        "create room: {} {}",
+        a.status,
+        a.body
+    );
+    a.body["id"].as_str().expect("room id").to_owned()
+}
+
+pub async fn post_text(
+    base: &str,
+    room: &str,
+    user: &str,
+    tenant: &str,
+    client_msg_id: &str,
+    text: &str,
+) -> Answer {
+    let body =
+        serde_json::json!({"client_msg_id": client_msg_id, "body": {"type": "text", "text": text}});
+    call(
+        "POST",
+        &format!("{base}/v1/rooms/{room}/messages"),
+        Some(&token(user, tenant)),
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+/// All events of a room, oldest first, as `user` sees them.
+pub async fn history(base: &str, room: &str, user: &str, tenant: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let a = call(
+            "GET",
+            &format!("{base}/v1/rooms/{room}/messages?after={after}&limit=500"),
+            Some(&token(user, tenant)),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 200, "history: {}", a.body);
+        let page = a.body["events"].as_array().cloned().unwrap_or_default();
+        let Some(last) = page.last() else { break };
+        after = last["seq"].as_i64().expect("seq");
+        all.extend(page);
+    }
+    all
+}
+
+pub fn messages(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["type"] == "message").collect()
+}
+
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client of the engine's protocol.
+pub struct Ws {
+    stream: Stream,
+}
+
+/// What the server did when asked to read a frame.
+#[derive(Debug)]
+pub enum Got {
+    Frame(Value),
+    Closed(Option<u16>),
+    Timeout,
+}
+
+impl Ws {
+    pub async fn connect(url: &str, token: &str) -> Ws {
+        Self::try_connect(url, Some(token))
+            .await
+            .unwrap_or_else(|e| panic!("ws connect: {e}"))
+    }
+
+    pub async fn try_connect(
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        if let Some(t) = token {
+            request.headers_mut().insert(
+                "Authorization",
+                format!("Bearer {t}").parse().expect("header"),
+            );
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Ws { stream })
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.stream
+            .send(Message::text(frame.to_string()))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        let _ = self.stream.send(message).await;
+    }
+
+    /// The next JSON frame, a close, or nothing within `secs`.
+    pub async fn next(&mut self, secs: u64) -> Got {
+        let deadline = tokio::time::sleep(Duration::from_secs(secs));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return Got::Timeout,
+                msg = self.stream.next() => match msg {
+                    Some(Ok(Message::Text(t))) => return Got::Frame(serde_json::from_str(&t).expect("json frame")),
+                    Some(Ok(Message::Close(frame))) => return Got::Closed(frame.map(|f: CloseFrame| u16::from(f.code))),
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return Got::Closed(None),
+                }
+            }
+        }
+    }
+
+    /// The next frame matching `pred`, skipping others; panics after `secs`.
+    pub async fn expect(&mut self, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+                .max(1);
+            match self.next(left).await {
+                Got::Frame(f) if pred(&f) => return f,
+                Got::Frame(_) => {}
+                other => panic!("waiting for {what}: {other:?}"),
+            }
+            if Instant::now() > deadline {
+                panic!("waiting for {what}: timeout");
+            }
+        }
+    }
+
+    /// Frames until nothing arrives for `quiet_secs`.
+    pub async fn drain(&mut self, quiet_secs: u64) -> Vec<Value> {
+        let mut frames = Vec::new();
+        while let Got::Frame(f) = self.next(quiet_secs).await {
+            frames.push(f);
+        }
+        frames
+    }
+}
