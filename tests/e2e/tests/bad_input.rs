@@ -334,9 +334,11 @@ async fn websocket_input_errors_answer_with_errors_or_close_codes() {
 
     // Invalid UTF-8 in a text frame: close 1007.
     let mut ws = Ws::connect(&rooms.ws_url(), &t).await;
-    let mut header = FrameHeader::default();
-    header.opcode = OpCode::Data(Data::Text);
-    header.is_final = true;
+    let header = FrameHeader {
+        opcode: OpCode::Data(Data::Text),
+        is_final: true,
+        ..FrameHeader::default()
+    };
     ws.send_raw(Message::Frame(Frame::from_payload(
         header,
         vec![0x7b, 0xff, 0xfe, 0x7d].into(),

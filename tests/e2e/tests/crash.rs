@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use e2e::*;
 
+/// client_msg_id -> (room, message_id, seq) of every acknowledged post.
+type Acked = Arc<std::sync::Mutex<HashMap<String, (String, String, i64)>>>;
+
 #[actix_rt::test]
 async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     let mut rooms = Rooms::start(RoomsOptions::new("crash")).await;
@@ -15,7 +18,7 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     let port = rooms.port;
 
     // Four senders post continuously; each remembers what was acknowledged (201).
-    let acked: Arc<std::sync::Mutex<HashMap<String, (String, String, i64)>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut senders = Vec::new();
     for (i, (room, user)) in [

@@ -52,7 +52,7 @@ enum Step {
     Answer(CommandOutcome),
     /// A lookup failed: requeue the command.
     Fail,
-    Commit(Box<Commit>, Plan),
+    Commit(Box<(Commit, Plan)>),
 }
 
 /// An answer that still needs the store to be known.
@@ -62,6 +62,9 @@ enum Lookup {
     /// The 1:1 room of this pair exists under another id: answer that id.
     ExistingDirect,
 }
+
+/// Serialized frames with their recipients, and notifications with their user.
+type Outgoing = (Vec<(Vec<String>, String)>, Vec<(String, String)>);
 
 /// What happened, for the settle step.
 struct Done {
@@ -188,17 +191,12 @@ impl RoomActor {
             notifications,
             now_ms: now,
         };
-        Step::Commit(Box::new(commit), plan)
+        Step::Commit(Box::new((commit, plan)))
     }
 
     /// Take in a committed plan and prepare what goes out: frames to the members (and to the
     /// removed, who see their own removal), notifications to their users.
-    fn absorb(
-        &mut self,
-        commit: &Commit,
-        plan: &Plan,
-        command_id: &str,
-    ) -> (Vec<(Vec<String>, String)>, Vec<(String, String)>) {
+    fn absorb(&mut self, commit: &Commit, plan: &Plan, command_id: &str) -> Outgoing {
         match &mut self.state {
             Some(state) => state.absorb(plan, commit.meta.last_seq),
             None => {
@@ -353,9 +351,13 @@ impl Handler<Apply> for RoomActor {
                     match step {
                         Step::Answer(outcome) => (Some(outcome), None),
                         Step::Fail => (None, None),
-                        Step::Commit(commit, plan) => {
+                        Step::Commit(boxed) => {
+                            let (commit, plan) = *boxed;
                             let result = rc.store.commit(rc.epoch, &commit).await;
-                            (Some(Ok(plan.result.clone())), Some((result, commit, plan)))
+                            (
+                                Some(Ok(plan.result.clone())),
+                                Some((result, Box::new(commit), plan)),
+                            )
                         }
                     }
                 }

@@ -1,0 +1,38 @@
+# The chat engine. `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help run up down test lint fmt build backends clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## build every binary
+	$(CARGO) build --workspace --bins --locked
+
+run: ## the standalone engine on http://127.0.0.1:8080 (in-process bus and presence, SQLite, demo data)
+	$(CARGO) build --locked -p standalone -p chat-tools
+	./target/debug/standalone
+
+backends: ## install (Debian packages) and start PostgreSQL, Redis and RabbitMQ where missing or stopped
+	bash tests/scripts/ensure-backends.sh
+
+up: backends build ## the four services as separate processes against the local backends
+	bash tests/scripts/up.sh
+
+down: ## stop what `make up` started
+	bash tests/scripts/down.sh
+
+test: backends build lint ## install/start the backends, then run unit and end-to-end tests
+	bash tests/scripts/e2e.sh
+
+lint: ## rustfmt and clippy, warnings are errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+clean: ## remove build output and run files
+	$(CARGO) clean
+	rm -rf .run
