@@ -147,9 +147,10 @@ apt_install() {
 
 # ---------------------------------------------------------------- PostgreSQL
 
-# pg_psql ARGS...: psql over TCP as postgres; never prompts for a password.
+# pg_psql ARGS...: psql over TCP as postgres, with no password from anywhere
+# (no prompt, no PGPASSWORD, no ~/.pgpass): what the tests rely on.
 pg_psql() {
-    PGCONNECT_TIMEOUT=5 LC_ALL=C timeout 30 \
+    env -u PGPASSWORD PGPASSFILE=/nonexistent/ensure-backends-pgpass PGCONNECT_TIMEOUT=5 LC_ALL=C timeout 30 \
         psql -X -w -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$@"
 }
 
@@ -233,7 +234,6 @@ pg_trust_local_tcp() {
         log "PostgreSQL: $hba already starts with the trust lines; reloading"
     else
         log "PostgreSQL: adding 'host all all 127.0.0.1/32 trust' and 'host all all ::1/128 trust' at the top of $hba"
-        [[ -e $hba.ensure-backends.orig ]] || cp -p "$hba" "$hba.ensure-backends.orig"
         local tmp
         tmp=$(mktemp)
         {
@@ -300,8 +300,8 @@ ensure_postgres() {
     fi
 
     local exists
-    exists=$(pg_psql -d postgres -Atqc "select 1 from pg_database where datname = '$PG_DB'" 2>&1) ||
-        die "PostgreSQL: could not query pg_database: $exists"
+    exists=$(pg_psql -d postgres -Atqc "select 1 from pg_database where datname = '$PG_DB'" 2>"$STATE_DIR/pg.err") ||
+        die "PostgreSQL: could not query pg_database: $(cat "$STATE_DIR/pg.err")"
     if [[ $exists == 1 ]]; then
         log "PostgreSQL: database $PG_DB exists"
     else

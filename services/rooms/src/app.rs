@@ -309,10 +309,10 @@ impl Application {
     /// Serve until `shutdown` resolves, then: not ready, stop consuming, drain HTTP, exit.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let handle = self.server.handle();
-        let server = self.server;
-        tokio::pin!(server);
+        // The server future must keep being polled for `stop` to complete: run it as a task.
+        let mut server = actix_web::rt::spawn(self.server);
         tokio::select! {
-            result = &mut server => return result.map_err(Into::into),
+            result = &mut server => return Ok(result??),
             () = shutdown => {}
         }
         info!("draining");

@@ -47,12 +47,13 @@ where
     let server = server.run();
     let handle = server.handle();
     readiness.set(true);
-    tokio::pin!(server);
+    // The server future must keep being polled for `stop` to complete: run it as a task.
+    let mut server = actix_web::rt::spawn(server);
     tokio::select! {
-        result = &mut server => return result,
+        result = &mut server => return result.map_err(std::io::Error::other)?,
         () = shutdown => {}
     }
     readiness.set(false);
     handle.stop(true).await;
-    server.await
+    server.await.map_err(std::io::Error::other)?
 }
