@@ -223,11 +223,13 @@ impl RoomsCore {
         &self.dispatcher
     }
 
-    /// Stop taking commands (they stay queued for the next owner) and leave presence.
+    /// Stop taking commands (they stay queued for the next owner), close the sessions (their
+    /// clients reconnect elsewhere and sync) and leave presence.
     pub async fn drain(&self) {
         for shard in &self.shards {
             let _ = shard.send(StopConsuming).await;
         }
+        self.session_context.hub.close_all();
         if let Err(err) = self.presence.leave().await {
             warn!(error = %err, "presence not cleaned up");
         }

@@ -23,10 +23,21 @@ pub struct Push(pub Arc<str>);
 #[rtype(result = "()")]
 pub struct SlowConsumer;
 
+/// Tells a session to close because this node is shutting down (close code 1012).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct GoingAway;
+
+/// How the hub reaches one session.
+pub struct SessionHandle {
+    pub push: Recipient<Push>,
+    pub slow: Recipient<SlowConsumer>,
+    pub going_away: Recipient<GoingAway>,
+}
+
 struct LocalSession {
     id: u64,
-    push: Recipient<Push>,
-    slow: Recipient<SlowConsumer>,
+    handle: SessionHandle,
 }
 
 pub struct Hub {
@@ -54,18 +65,21 @@ impl Hub {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn register(
-        &self,
-        user: &str,
-        id: u64,
-        push: Recipient<Push>,
-        slow: Recipient<SlowConsumer>,
-    ) {
+    pub fn register(&self, user: &str, id: u64, handle: SessionHandle) {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions
                 .entry(user.to_owned())
                 .or_default()
-                .push(LocalSession { id, push, slow });
+                .push(LocalSession { id, handle });
+        }
+    }
+
+    /// Close every local session (shutdown): clients reconnect to another node and sync.
+    pub fn close_all(&self) {
+        if let Ok(sessions) = self.sessions.read() {
+            for s in sessions.values().flatten() {
+                s.handle.going_away.do_send(GoingAway);
+            }
         }
     }
 
@@ -89,9 +103,9 @@ impl Hub {
         let mut pushed = 0;
         for user in recipients {
             for s in sessions.get(user).into_iter().flatten() {
-                match s.push.try_send(Push(frame.clone())) {
+                match s.handle.push.try_send(Push(frame.clone())) {
                     Ok(()) => pushed += 1,
-                    Err(_) => s.slow.do_send(SlowConsumer),
+                    Err(_) => s.handle.slow.do_send(SlowConsumer),
                 }
             }
         }

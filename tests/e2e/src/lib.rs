@@ -167,6 +167,23 @@ impl Rooms {
         }
     }
 
+    /// SIGTERM, then wait for the exit (at most `secs`); `None` if it did not exit in time.
+    pub fn terminate(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Start again with the same store, queues and keys (a new node id suffix and epoch).
     pub async fn restart(&mut self) {
         self.kill();

@@ -136,3 +136,28 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
         before_kill
     );
 }
+
+#[actix_rt::test]
+async fn sigterm_drains_and_exits_cleanly_and_keeps_what_was_acknowledged() {
+    let mut rooms = Rooms::start(RoomsOptions::new("sigterm")).await;
+    let base = rooms.base();
+    let room = create_room(&base, "alice", "acme", &["bob"], Some("t")).await;
+    let acked = post_text(&base, &room, "alice", "acme", "before-term", "kept").await;
+    assert_eq!(acked.status, 201);
+    let mut bob = Ws::connect(&rooms.ws_url(), &token("bob", "acme")).await;
+
+    // A hang here is the failure this test exists for; 20 s is the pod's budget, not a speed goal.
+    let status = rooms
+        .terminate(20)
+        .expect("rooms did not exit within 20 s of SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    match bob.next(5).await {
+        Got::Closed(code) => assert_eq!(code, Some(1012), "sessions are told the service restarts"),
+        other => panic!("expected the session closed on shutdown, got {other:?}"),
+    }
+
+    rooms.restart().await;
+    let events = history(&rooms.base(), &room, "bob", "acme").await;
+    assert_eq!(messages(&events).len(), 1);
+    assert_eq!(messages(&events)[0]["message_id"], acked.body["message_id"]);
+}

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use crate::dispatch::{DispatchError, Dispatcher};
-use crate::hub::{Hub, Push, SlowConsumer};
+use crate::hub::{GoingAway, Hub, Push, SessionHandle, SlowConsumer};
 use crate::metrics::metrics;
 use crate::settings::WsSettings;
 use crate::store::Store;
@@ -364,12 +364,15 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.sc.ws.outbound_queue.max(16));
         metrics().sessions.inc();
-        self.sc.hub.register(
-            &self.principal.user_id,
-            self.id,
-            ctx.address().recipient(),
-            ctx.address().recipient(),
-        );
+        let addr = ctx.address();
+        let handle = SessionHandle {
+            push: addr.clone().recipient(),
+            slow: addr.clone().recipient(),
+            going_away: addr.recipient(),
+        };
+        self.sc
+            .hub
+            .register(&self.principal.user_id, self.id, handle);
         let presence = self.sc.presence.clone();
         let user = self.principal.user_id.clone();
         actix::spawn(async move {
@@ -462,5 +465,19 @@ impl Handler<SlowConsumer> for SessionActor {
 
     fn handle(&mut self, _msg: SlowConsumer, ctx: &mut Self::Context) {
         self.slow(ctx);
+    }
+}
+
+impl Handler<GoingAway> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: GoingAway, ctx: &mut Self::Context) {
+        self.end(
+            Some(CloseReason {
+                code: CloseCode::Restart,
+                description: Some("server restarting".into()),
+            }),
+            ctx,
+        );
     }
 }
