@@ -31,4 +31,11 @@ export E2E_DATABASE_URL="${E2E_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/
 export E2E_REDIS_URL="${E2E_REDIS_URL:-redis://127.0.0.1:6379}"
 
 echo "== unit and end-to-end tests (RabbitMQ vhost $vhost)"
-cargo test --workspace --locked "$@"
+out=$(mktemp)
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee "$out" || status=$?
+# One closing line for the whole run (cargo prints one per test binary, the last often empty).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^ignored/) s += $(i-1) } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$out"
+rm -f "$out"
+exit "$status"
