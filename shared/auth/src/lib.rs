@@ -3,10 +3,12 @@
 //! Until the authz service serves its JWKS, tokens are HS256 with a configured secret. The
 //! verifier pins the algorithm, issuer and audience and requires `exp`; `nbf` is honoured.
 
-use std::future::{ready, Ready};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use chat_kit::ApiError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -15,8 +17,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// HS256 secret; never logged (`SecretString`).
+    /// HS256 secret for development and tests without the authz service; never logged.
+    /// Ignored (and HS256 refused) when `jwks_url` is set.
     pub jwt_secret: SecretString,
+    /// The authz service's JWKS (`.../v1/auth/jwks`): tokens are EdDSA, verified with it.
+    #[serde(default)]
+    pub jwks_url: String,
     pub issuer: String,
     pub audience: String,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -63,52 +69,177 @@ pub enum AuthError {
     Expired,
 }
 
+/// Where verification keys come from.
+pub trait KeyProvider: Send + Sync {
+    /// The current public keys as a JWKS document.
+    fn jwks(&self) -> serde_json::Value;
+}
+
+enum Source {
+    /// A shared HS256 secret (development, tests without authz).
+    Hs256(DecodingKey),
+    /// The authz service's JWKS over HTTP, cached by `kid`, refreshed on an unknown `kid`.
+    Jwks { url: String, cache: RwLock<Cache> },
+    /// The key set of an authz running in this process (the standalone binary).
+    Local(Arc<dyn KeyProvider>),
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, DecodingKey>,
+    refreshed: Option<Instant>,
+}
+
+/// An unknown `kid` refreshes the JWKS at most this often (random kids cannot hammer authz).
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+struct Inner {
+    source: Source,
+    issuer: String,
+    audience: String,
+    leeway: u64,
+    /// user id -> time (Unix seconds) before which their tokens are refused.
+    revoked: RwLock<HashMap<String, u64>>,
+}
+
 #[derive(Clone)]
 pub struct Verifier {
-    inner: Arc<(DecodingKey, Validation)>,
+    inner: Arc<Inner>,
+}
+
+fn keys_from_jwks(doc: &serde_json::Value) -> HashMap<String, DecodingKey> {
+    let Ok(set) = serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(doc.clone()) else {
+        return HashMap::new();
+    };
+    set.keys
+        .iter()
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            DecodingKey::from_jwk(jwk).ok().map(|k| (kid, k))
+        })
+        .collect()
 }
 
 impl Verifier {
+    /// HS256 with the configured secret, or the JWKS at `jwks_url` when it is set.
     pub fn new(settings: &AuthSettings) -> Self {
-        let key = DecodingKey::from_secret(settings.jwt_secret.expose_secret().as_bytes());
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_audience(&[settings.audience.as_str()]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.validate_nbf = true;
-        validation.leeway = settings.leeway_secs;
+        let source = if settings.jwks_url.is_empty() {
+            Source::Hs256(DecodingKey::from_secret(settings.jwt_secret.expose_secret().as_bytes()))
+        } else {
+            Source::Jwks { url: settings.jwks_url.clone(), cache: RwLock::new(Cache::default()) }
+        };
+        Self::with_source(source, settings)
+    }
+
+    /// Keys from an authz in the same process.
+    pub fn local(provider: Arc<dyn KeyProvider>, settings: &AuthSettings) -> Self {
+        Self::with_source(Source::Local(provider), settings)
+    }
+
+    fn with_source(source: Source, settings: &AuthSettings) -> Self {
         Self {
-            inner: Arc::new((key, validation)),
+            inner: Arc::new(Inner {
+                source,
+                issuer: settings.issuer.clone(),
+                audience: settings.audience.clone(),
+                leeway: settings.leeway_secs,
+                revoked: RwLock::new(HashMap::new()),
+            }),
         }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let (key, validation) = &*self.inner;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            })?;
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
+        v.algorithms = vec![alg];
+        v.set_issuer(&[self.inner.issuer.as_str()]);
+        v.set_audience(&[self.inner.audience.as_str()]);
+        v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        v.validate_nbf = true;
+        v.leeway = self.inner.leeway;
+        v
+    }
+
+    /// Refuse tokens of `user` issued before `at_secs` (a disabled user).
+    pub fn revoke(&self, user: &str, at_secs: u64) {
+        if let Ok(mut revoked) = self.inner.revoked.write() {
+            revoked.insert(user.to_owned(), at_secs);
+        }
+    }
+
+    async fn key_for(&self, kid: &str) -> Option<DecodingKey> {
+        match &self.inner.source {
+            Source::Hs256(_) => None,
+            Source::Local(provider) => keys_from_jwks(&provider.jwks()).remove(kid),
+            Source::Jwks { url, cache } => {
+                let stale = {
+                    let c = cache.read().ok()?;
+                    if let Some(key) = c.keys.get(kid) {
+                        return Some(key.clone());
+                    }
+                    c.refreshed.is_none_or(|at| at.elapsed() >= REFRESH_EVERY)
+                };
+                if !stale {
+                    return None;
+                }
+                if let Ok(mut c) = cache.write() {
+                    c.refreshed = Some(Instant::now());
+                }
+                let keys = fetch_jwks(url).await;
+                let mut c = cache.write().ok()?;
+                if let Some(keys) = keys {
+                    c.keys = keys;
+                }
+                c.keys.get(kid).cloned()
+            }
+        }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        let (key, alg) = match &self.inner.source {
+            Source::Hs256(key) => (key.clone(), Algorithm::HS256),
+            Source::Jwks { .. } | Source::Local(_) => {
+                if header.alg != Algorithm::EdDSA {
+                    return Err(AuthError::Invalid);
+                }
+                let kid = header.kid.as_deref().ok_or(AuthError::Invalid)?;
+                (self.key_for(kid).await.ok_or(AuthError::Invalid)?, Algorithm::EdDSA)
+            }
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation(alg)).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            _ => AuthError::Invalid,
+        })?;
         let claims = data.claims;
         if claims.sub.is_empty() || claims.tid.is_empty() {
             return Err(AuthError::Invalid);
         }
-        Ok(Principal {
-            user_id: claims.sub,
-            tenant: claims.tid,
-            roles: claims.roles,
-        })
+        let revoked_at = self.inner.revoked.read().ok().and_then(|r| r.get(&claims.sub).copied());
+        if revoked_at.is_some_and(|at| claims.iat <= at) {
+            return Err(AuthError::Invalid);
+        }
+        Ok(Principal { user_id: claims.sub, tenant: claims.tid, roles: claims.roles })
     }
 
     /// Authenticate a request: `Authorization: Bearer <token>`, or for WebSocket handshakes
     /// from browsers (which cannot set headers) the `access_token` query parameter.
-    pub fn authenticate(&self, req: &HttpRequest) -> Result<Principal, AuthError> {
-        let token = bearer(req)
-            .or_else(|| query_token(req))
-            .ok_or(AuthError::Missing)?;
-        self.verify(&token)
+    pub async fn authenticate(&self, req: &HttpRequest) -> Result<Principal, AuthError> {
+        let token = bearer(req).or_else(|| query_token(req)).ok_or(AuthError::Missing)?;
+        self.verify(&token).await
     }
+}
+
+async fn fetch_jwks(url: &str) -> Option<HashMap<String, DecodingKey>> {
+    let client = awc::Client::builder().timeout(Duration::from_secs(3)).finish();
+    let mut res = match client.get(url).send().await {
+        Ok(res) => res,
+        Err(err) => {
+            tracing::warn!(error = %err, "jwks fetch failed");
+            return None;
+        }
+    };
+    let doc: serde_json::Value = res.json().limit(256 * 1024).await.ok()?;
+    Some(keys_from_jwks(&doc))
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -150,13 +281,17 @@ impl From<AuthError> for ApiError {
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let Some(verifier) = req.app_data::<web::Data<Verifier>>() else {
-            return ready(Err(ApiError::internal(&"verifier is not configured")));
-        };
-        ready(verifier.authenticate(req).map_err(ApiError::from))
+        let verifier = req.app_data::<web::Data<Verifier>>().cloned();
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(verifier) = verifier else {
+                return Err(ApiError::internal(&"verifier is not configured"));
+            };
+            verifier.authenticate(&req).await.map_err(ApiError::from)
+        })
     }
 }
 
@@ -198,17 +333,18 @@ mod tests {
     fn settings(secret: &str) -> AuthSettings {
         AuthSettings {
             jwt_secret: SecretString::from(secret.to_owned()),
+            jwks_url: String::new(),
             issuer: "chat".into(),
             audience: "chat-api".into(),
             leeway_secs: 0,
         }
     }
 
-    #[test]
-    fn a_minted_token_verifies() {
+    #[actix_web::test]
+    async fn a_minted_token_verifies() {
         let s = settings("s3cret-s3cret-s3cret-s3cret-s3cret");
         let token = mint(&s, "u1", "acme", &["admin"], 60);
-        let p = Verifier::new(&s).verify(&token).unwrap();
+        let p = Verifier::new(&s).verify(&token).await.unwrap();
         assert_eq!(
             p,
             Principal {
@@ -219,8 +355,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn forged_expired_and_alg_none_tokens_are_refused() {
+    #[actix_web::test]
+    async fn forged_expired_and_alg_none_tokens_are_refused() {
         let s = settings("s3cret-s3cret-s3cret-s3cret-s3cret");
         let verifier = Verifier::new(&s);
         let forged = mint(
@@ -230,7 +366,7 @@ mod tests {
             &[],
             60,
         );
-        assert_eq!(verifier.verify(&forged), Err(AuthError::Invalid));
+        assert_eq!(verifier.verify(&forged).await, Err(AuthError::Invalid));
 
         let mut claims_expired = settings("s3cret-s3cret-s3cret-s3cret-s3cret");
         claims_expired.leeway_secs = 0;
@@ -250,20 +386,20 @@ mod tests {
         };
         let key = EncodingKey::from_secret(b"s3cret-s3cret-s3cret-s3cret-s3cret");
         let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &key).unwrap();
-        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+        assert_eq!(verifier.verify(&expired).await, Err(AuthError::Expired));
 
         // alg: none with the same claims and an empty signature.
         let token = mint(&s, "u1", "acme", &[], 60);
         let payload = token.split('.').nth(1).unwrap();
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-        assert_eq!(verifier.verify(&none), Err(AuthError::Invalid));
+        assert_eq!(verifier.verify(&none).await, Err(AuthError::Invalid));
 
         let wrong_aud = AuthSettings {
             audience: "other".into(),
             ..settings("s3cret-s3cret-s3cret-s3cret-s3cret")
         };
         assert_eq!(
-            verifier.verify(&mint(&wrong_aud, "u1", "acme", &[], 60)),
+            verifier.verify(&mint(&wrong_aud, "u1", "acme", &[], 60)).await,
             Err(AuthError::Invalid)
         );
     }

@@ -94,6 +94,7 @@ impl AmqpBus {
             (t.command_exchange(), ExchangeKind::Direct),
             (t.dead_letter_exchange(), ExchangeKind::Fanout),
             (t.deliver_exchange(), ExchangeKind::Direct),
+            (t.events_exchange(), ExchangeKind::Fanout),
         ] {
             ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default())
                 .await
@@ -346,6 +347,41 @@ impl Bus for AmqpBus {
             .await
             .map_err(broker)?;
         self.consume(queue, 256, FieldTable::default()).await
+    }
+
+    async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        // An event nobody subscribes to yet is not an error: fanout returns it as unroutable.
+        match self.publish_confirmed(&self.topology.events_exchange(), "", &payload, properties).await {
+            Err(BusError::Unroutable { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn consume_events(&self, queue: &str, shared: bool) -> Result<Subscription, BusError> {
+        let name = self.topology.events_queue(queue);
+        let (options, mut args) = if shared {
+            (QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        } else {
+            (QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+        };
+        if shared {
+            args.insert("x-queue-type".into(), text("quorum"));
+        }
+        self.publisher.queue_declare(name.as_str().into(), options, args).await.map_err(broker)?;
+        self.publisher
+            .queue_bind(
+                name.as_str().into(),
+                self.topology.events_exchange().as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(broker)?;
+        self.consume(name, 32, FieldTable::default()).await
     }
 
     async fn shard_depths(&self) -> Result<Vec<(u16, u64)>, BusError> {

@@ -17,6 +17,8 @@ type Queue = (
 
 pub struct InProcBus {
     shards: u16,
+    /// Event queues by name; every event goes to each of them.
+    event_queues: Mutex<HashMap<String, mpsc::UnboundedSender<Vec<u8>>>>,
     shard_queues: Mutex<Vec<Queue>>,
     nodes: Mutex<HashMap<String, mpsc::Sender<Delivery>>>,
 }
@@ -31,6 +33,7 @@ impl InProcBus {
             .collect();
         Self {
             shards: shards.max(1),
+            event_queues: Mutex::new(HashMap::new()),
             shard_queues: Mutex::new(queues),
             nodes: Mutex::new(HashMap::new()),
         }
@@ -146,6 +149,29 @@ impl Bus for InProcBus {
             .lock()
             .map_err(|_| BusError::Closed)?
             .insert(node.to_owned(), tx);
+        Ok(rx)
+    }
+
+    async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
+        let queues = self.event_queues.lock().map_err(|_| BusError::Closed)?;
+        for tx in queues.values() {
+            let _ = tx.send(payload.clone());
+        }
+        Ok(())
+    }
+
+    async fn consume_events(&self, queue: &str, _shared: bool) -> Result<Subscription, BusError> {
+        let (source_tx, mut source) = mpsc::unbounded_channel::<Vec<u8>>();
+        self.event_queues.lock().map_err(|_| BusError::Closed)?.insert(queue.to_owned(), source_tx.clone());
+        let (tx, rx) = mpsc::channel(32);
+        tokio::spawn(async move {
+            while let Some(payload) = source.recv().await {
+                let settle = Box::new(InProcSettle { requeue_to: Some(source_tx.clone()), payload: payload.clone() });
+                if tx.send(Delivery::new(payload, false, settle)).await.is_err() {
+                    break;
+                }
+            }
+        });
         Ok(rx)
     }
 

@@ -107,6 +107,13 @@ pub trait Bus: Send + Sync + 'static {
     /// Messages in the dead-letter queue of room commands.
     async fn dead_letter_depth(&self) -> Result<u64, BusError>;
 
+    /// Publish a change event to every subscribed queue (fanout `events` exchange).
+    async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError>;
+
+    /// Consume change events. A `shared` queue is durable and its events are spread over
+    /// its consumers (work done once per cluster); otherwise the queue is this node's own.
+    async fn consume_events(&self, queue: &str, shared: bool) -> Result<Subscription, BusError>;
+
     /// False while the connection is down or recovering.
     fn is_healthy(&self) -> bool;
 

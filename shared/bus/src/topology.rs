@@ -47,6 +47,15 @@ impl Topology {
         format!("{}gw.deliver", self.prefix)
     }
 
+    /// Fanout exchange of change events (authorization changes).
+    pub fn events_exchange(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
+    pub fn events_queue(&self, name: &str) -> String {
+        format!("{}events.{name}", self.prefix)
+    }
+
     pub fn node_queue(&self, node: &str) -> String {
         format!("{}gw.node.{node}", self.prefix)
     }

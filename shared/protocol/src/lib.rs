@@ -1,6 +1,7 @@
 //! The engine's vocabulary: ids, the shard function, message bodies, WebSocket frames and the
 //! commands and deliveries that travel on the bus. serde only, no I/O.
 
+pub mod authz;
 pub mod body;
 pub mod bus;
 pub mod frames;

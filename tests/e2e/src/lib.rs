@@ -251,6 +251,7 @@ pub fn token(user: &str, tenant: &str) -> String {
 pub fn auth_settings(secret: &str) -> chat_auth::AuthSettings {
     chat_auth::AuthSettings {
         jwt_secret: secrecy::SecretString::from(secret.to_owned()),
+        jwks_url: String::new(),
         issuer: "chat".into(),
         audience: "chat-api".into(),
         leeway_secs: 0,

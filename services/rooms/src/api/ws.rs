@@ -15,7 +15,7 @@ pub async fn connect(
     verifier: web::Data<Verifier>,
     sc: web::Data<Arc<SessionContext>>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = verifier.authenticate(&req).map_err(ApiError::from)?;
+    let principal = verifier.authenticate(&req).await.map_err(ApiError::from)?;
     let (response, ws, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_a_websocket", e.to_string()))?;
     let max = sc.ws.max_frame_bytes;

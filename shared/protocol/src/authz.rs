@@ -1,0 +1,43 @@
+//! What the authorization service tells others: change events (fanout `events` exchange) and
+//! the answers of its internal decision endpoint.
+
+use serde::{Deserialize, Serialize};
+
+/// A change of who may talk to whom. Published only when the effective state changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuthzEvent {
+    /// A member's permission to connect to LINE (from the tenant mode or a per-member grant).
+    LineAccess { tenant: String, user: String, allowed: bool },
+    /// Trust between two tenants became effective (both granted) or stopped being so.
+    Trust { tenant_a: String, tenant_b: String, active: bool },
+    /// A user was disabled: refuse their tokens and close their sessions.
+    UserDisabled { tenant: String, user: String, at_secs: u64 },
+}
+
+/// `POST /internal/v1/decide`: may `actor` (of `tenant`) have these users in a room?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    pub tenant: String,
+    pub actor: String,
+    pub users: Vec<String>,
+}
+
+/// One user's verdict. `tenant` is `None` when the user does not exist (or is disabled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub user: String,
+    pub tenant: Option<String>,
+    pub allowed: bool,
+    /// Why not: `unknown_user`, `external_not_authorized`, `line_not_authorized`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecideResponse {
+    /// Whether the actor may connect to LINE now.
+    pub actor_line: bool,
+    pub verdicts: Vec<Verdict>,
+}
