@@ -4,12 +4,7 @@
 async fn main() -> anyhow::Result<()> {
     let settings = contacts::Settings::load()?;
     let _telemetry = chat_telemetry::init(contacts::SERVICE, &settings.telemetry);
-    chat_kit::run_basic_service(
-        contacts::SERVICE,
-        &settings.http,
-        contacts::routes,
-        chat_kit::shutdown_signal(),
-    )
-    .await?;
+    chat_kit::run_basic_service(contacts::SERVICE, &settings.http, contacts::routes, chat_kit::shutdown_signal())
+        .await?;
     Ok(())
 }

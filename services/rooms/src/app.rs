@@ -19,7 +19,9 @@ use tracing::{info, warn};
 use crate::actors::session::SessionContext;
 use crate::actors::shard::{ShardActor, StopConsuming};
 use crate::actors::RoomContext;
+use crate::authz::AuthzClient;
 use crate::dispatch::Dispatcher;
+use crate::events::{self, EventContext};
 use crate::hub::Hub;
 use crate::metrics::metrics;
 use crate::settings::Settings;
@@ -30,15 +32,15 @@ pub struct Backends {
     pub store: Store,
     pub bus: SharedBus,
     pub presence: SharedPresence,
+    /// Token verification; `None` builds it from the settings (HS256 secret or JWKS URL).
+    pub verifier: Option<Verifier>,
 }
 
 /// This node's id: the configured name (the pod name) or the host name, plus a boot id so a
 /// restarted process never inherits the old one's queue or presence entries.
 pub fn node_id(configured: &str) -> String {
     let base = if configured.is_empty() {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "node".into())
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "node".into())
     } else {
         configured.to_owned()
     };
@@ -48,9 +50,7 @@ pub fn node_id(configured: &str) -> String {
 
 /// Connect the backends the settings name (`inproc` selects the in-process bus or presence).
 pub async fn connect_backends(settings: &Settings, node_id: &str) -> anyhow::Result<Backends> {
-    let store = Store::connect(&settings.database)
-        .await
-        .context("connecting the store")?;
+    let store = Store::connect(&settings.database).await.context("connecting the store")?;
     let bus: SharedBus = if settings.amqp.url == "inproc" {
         Arc::new(InProcBus::new(settings.amqp.shards))
     } else {
@@ -60,11 +60,7 @@ pub async fn connect_backends(settings: &Settings, node_id: &str) -> anyhow::Res
             delivery_limit: settings.amqp.delivery_limit,
         };
         let topology = Topology::new(&settings.amqp.prefix, settings.amqp.shards);
-        Arc::new(
-            AmqpBus::connect(&amqp, topology)
-                .await
-                .context("connecting RabbitMQ")?,
-        )
+        Arc::new(AmqpBus::connect(&amqp, topology).await.context("connecting RabbitMQ")?)
     };
     let presence: SharedPresence = if settings.redis.url == "inproc" {
         Arc::new(InProcPresence::new(node_id))
@@ -75,11 +71,7 @@ pub async fn connect_backends(settings: &Settings, node_id: &str) -> anyhow::Res
                 .context("connecting Redis")?,
         )
     };
-    Ok(Backends {
-        store,
-        bus,
-        presence,
-    })
+    Ok(Backends { store, bus, presence, verifier: None })
 }
 
 /// The running parts of the service, independent of the HTTP server that exposes them (the
@@ -90,6 +82,7 @@ pub struct RoomsCore {
     store: Store,
     dispatcher: Dispatcher,
     verifier: Verifier,
+    authz: Arc<AuthzClient>,
     session_context: Arc<SessionContext>,
     limits: chat_protocol::Limits,
     bus: SharedBus,
@@ -99,21 +92,13 @@ pub struct RoomsCore {
 
 impl RoomsCore {
     /// Start the shard actors, the node queue consumer and the background loops.
-    pub async fn start(
-        settings: &Settings,
-        node_id: String,
-        backends: Backends,
-    ) -> anyhow::Result<Self> {
-        if settings.auth.jwt_secret.expose_secret().len() < 32 {
-            anyhow::bail!(
-                "auth.jwt_secret must be set (CHAT__AUTH__JWT_SECRET), at least 32 characters"
-            );
+    pub async fn start(settings: &Settings, node_id: String, backends: Backends) -> anyhow::Result<Self> {
+        let Backends { store, bus, presence, verifier } = backends;
+        let verifier_given = verifier.is_some();
+        if !verifier_given && settings.auth.jwks_url.is_empty() && settings.auth.jwt_secret.expose_secret().len() < 32 {
+            anyhow::bail!("set auth.jwks_url (the authz JWKS) or auth.jwt_secret (at least 32 characters)");
         }
-        let Backends {
-            store,
-            bus,
-            presence,
-        } = backends;
+        let verifier = verifier.unwrap_or_else(|| Verifier::new(&settings.auth));
         let epoch = store.max_fence().await.context("reading the fence")? + 1;
         let rc = Arc::new(RoomContext {
             store: store.clone(),
@@ -125,9 +110,7 @@ impl RoomsCore {
             epoch,
         });
         let n_arbiters = match settings.rooms.arbiters {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             n => n,
         };
         let arbiters: Vec<Arbiter> = (0..n_arbiters).map(|_| Arbiter::new()).collect();
@@ -136,23 +119,18 @@ impl RoomsCore {
             let rc = rc.clone();
             let prefetch = settings.amqp.prefetch;
             let arbiter = &arbiters[usize::from(shard) % arbiters.len()];
-            shards.push(ShardActor::start_in_arbiter(&arbiter.handle(), move |_| {
-                ShardActor::new(shard, prefetch, rc)
-            }));
+            shards.push(ShardActor::start_in_arbiter(&arbiter.handle(), move |_| ShardActor::new(shard, prefetch, rc)));
         }
 
         let hub = Arc::new(Hub::new(&node_id));
-        let node_queue = bus
-            .consume_node(&node_id)
-            .await
-            .context("consuming the node queue")?;
+        let node_queue = bus.consume_node(&node_id).await.context("consuming the node queue")?;
         actix_web::rt::spawn(hub.clone().run(node_queue));
-        let dispatcher = Dispatcher::new(
-            bus.clone(),
-            hub.clone(),
-            Duration::from_millis(settings.rooms.command_timeout_ms),
-        );
+        let dispatcher =
+            Dispatcher::new(bus.clone(), hub.clone(), Duration::from_millis(settings.rooms.command_timeout_ms));
+        let authz = Arc::new(AuthzClient::new(settings.authz.clone()));
         let session_context = Arc::new(SessionContext {
+            authz: authz.clone(),
+            kinds: Arc::new(crate::api::guard::RoomKinds::default()),
             hub,
             dispatcher: dispatcher.clone(),
             store: store.clone(),
@@ -161,13 +139,30 @@ impl RoomsCore {
             ws: settings.ws.clone(),
         });
         spawn_background(bus.clone(), presence.clone());
+        let event_context = Arc::new(EventContext {
+            store: store.clone(),
+            dispatcher: dispatcher.clone(),
+            bus: bus.clone(),
+            presence: presence.clone(),
+        });
+        let shared_events = bus.consume_events("rooms", true).await.context("consuming change events")?;
+        actix_web::rt::spawn(events::run_shared(event_context, shared_events));
+        let node_events =
+            bus.consume_events(&format!("rooms-node-{node_id}"), false).await.context("consuming change events")?;
+        actix_web::rt::spawn(events::run_node(
+            authz.clone(),
+            verifier.clone(),
+            session_context.hub.clone(),
+            node_events,
+        ));
         info!(node_id = %node_id, epoch, shards = bus.shards(), "rooms started");
         Ok(Self {
             shards,
             _arbiters: arbiters,
             store,
             dispatcher,
-            verifier: Verifier::new(&settings.auth),
+            verifier,
+            authz,
             session_context,
             limits: settings.limits.clone(),
             bus,
@@ -177,21 +172,22 @@ impl RoomsCore {
     }
 
     /// Routes and their app data, to mount in an `App`.
-    pub fn configure(
-        &self,
-        body_limit: usize,
-    ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    pub fn configure(&self, body_limit: usize) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let store = web::Data::new(self.store.clone());
         let dispatcher = web::Data::new(self.dispatcher.clone());
         let verifier = web::Data::new(self.verifier.clone());
         let sessions = web::Data::new(self.session_context.clone());
         let limits = web::Data::new(self.limits.clone());
+        let authz = web::Data::from(self.authz.clone());
+        let kinds = web::Data::from(self.session_context.kinds.clone());
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(store.clone())
                 .app_data(dispatcher.clone())
                 .app_data(verifier.clone())
                 .app_data(sessions.clone())
                 .app_data(limits.clone())
+                .app_data(authz.clone())
+                .app_data(kinds.clone())
                 .app_data(chat_kit::json_config(body_limit))
                 .app_data(chat_kit::path_config())
                 .app_data(chat_kit::query_config())
@@ -204,13 +200,7 @@ impl RoomsCore {
         let bus = self.bus.clone();
         Health::new(service, readiness).with_check(
             "bus",
-            Arc::new(move || {
-                if bus.is_healthy() {
-                    Ok(())
-                } else {
-                    Err("broker connection down".into())
-                }
-            }),
+            Arc::new(move || if bus.is_healthy() { Ok(()) } else { Err("broker connection down".into()) }),
         )
     }
 
@@ -246,10 +236,7 @@ fn spawn_background(bus: SharedBus, presence: SharedPresence) {
             }
             if let Ok(depths) = bus.shard_depths().await {
                 for (shard, depth) in depths {
-                    metrics()
-                        .shard_queue_depth
-                        .with_label_values(&[&format!("{shard:03}")])
-                        .set(depth as i64);
+                    metrics().shard_queue_depth.with_label_values(&[&format!("{shard:03}")]).set(depth as i64);
                 }
             }
             if let Ok(depth) = bus.dead_letter_depth().await {
@@ -277,9 +264,7 @@ impl Application {
         let routes = core.configure(settings.http.body_limit_bytes);
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(|req, next| {
-                    chat_kit::http_metrics::record("rooms", req, next)
-                }))
+                .wrap(from_fn(|req, next| chat_kit::http_metrics::record("rooms", req, next)))
                 .configure(health.clone().configure())
                 .configure(routes.clone())
         })
@@ -289,19 +274,10 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         let server = server.bind((settings.http.host.as_str(), settings.http.port))?;
-        let port = server
-            .addrs()
-            .first()
-            .map(|a| a.port())
-            .unwrap_or(settings.http.port);
+        let port = server.addrs().first().map(|a| a.port()).unwrap_or(settings.http.port);
         info!(port, node_id = %core.node_id(), "rooms listening");
         readiness.set(true);
-        Ok(Self {
-            server: server.run(),
-            port,
-            core,
-            readiness,
-        })
+        Ok(Self { server: server.run(), port, core, readiness })
     }
 
     pub fn port(&self) -> u16 {

@@ -50,10 +50,7 @@ impl Dispatcher {
             room_id: room_id.to_owned(),
             actor: actor.to_owned(),
             tenant: tenant.to_owned(),
-            reply_to: Some(ReplyTo {
-                node: self.hub.node_id().to_owned(),
-                correlation_id: correlation_id.clone(),
-            }),
+            reply_to: Some(ReplyTo { node: self.hub.node_id().to_owned(), correlation_id: correlation_id.clone() }),
             issued_at_ms: now_ms(),
             command,
         };
@@ -62,17 +59,9 @@ impl Dispatcher {
         let started = Instant::now();
         let reply = self.hub.expect_reply(&correlation_id);
         // The command id makes a republished command harmless, so transient failures retry.
-        let publish = || async {
-            self.bus
-                .publish_command(shard, &envelope.command_id, payload.clone())
-                .await
-        };
+        let publish = || async { self.bus.publish_command(shard, &envelope.command_id, payload.clone()).await };
         let published = publish
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(20))
-                    .with_max_times(4),
-            )
+            .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(4))
             .when(|e| matches!(e, BusError::Broker(_)))
             .await;
         if let Err(err) = published {
@@ -81,9 +70,7 @@ impl Dispatcher {
         }
         let outcome = tokio::time::timeout(self.timeout, reply).await;
         self.hub.forget_reply(&correlation_id);
-        metrics()
-            .command_latency
-            .observe(started.elapsed().as_secs_f64());
+        metrics().command_latency.observe(started.elapsed().as_secs_f64());
         match outcome {
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(refusal))) => Err(DispatchError::Refused(refusal)),

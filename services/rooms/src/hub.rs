@@ -23,10 +23,10 @@ pub struct Push(pub Arc<str>);
 #[rtype(result = "()")]
 pub struct SlowConsumer;
 
-/// Tells a session to close because this node is shutting down (close code 1012).
-#[derive(actix::Message)]
+/// Tells a session to close: the node shuts down (1012) or the user was disabled (1008).
+#[derive(actix::Message, Clone, Copy)]
 #[rtype(result = "()")]
-pub struct GoingAway;
+pub struct GoingAway(pub u16);
 
 /// How the hub reaches one session.
 pub struct SessionHandle {
@@ -67,10 +67,7 @@ impl Hub {
 
     pub fn register(&self, user: &str, id: u64, handle: SessionHandle) {
         if let Ok(mut sessions) = self.sessions.write() {
-            sessions
-                .entry(user.to_owned())
-                .or_default()
-                .push(LocalSession { id, handle });
+            sessions.entry(user.to_owned()).or_default().push(LocalSession { id, handle });
         }
     }
 
@@ -78,7 +75,16 @@ impl Hub {
     pub fn close_all(&self) {
         if let Ok(sessions) = self.sessions.read() {
             for s in sessions.values().flatten() {
-                s.handle.going_away.do_send(GoingAway);
+                s.handle.going_away.do_send(GoingAway(1012));
+            }
+        }
+    }
+
+    /// Close every local session of one user (disabled).
+    pub fn close_user(&self, user: &str) {
+        if let Ok(sessions) = self.sessions.read() {
+            for s in sessions.get(user).into_iter().flatten() {
+                s.handle.going_away.do_send(GoingAway(1008));
             }
         }
     }
@@ -128,11 +134,7 @@ impl Hub {
     }
 
     fn resolve(&self, correlation_id: &str, outcome: CommandOutcome) {
-        let waiter = self
-            .pending
-            .lock()
-            .ok()
-            .and_then(|mut p| p.remove(correlation_id));
+        let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(correlation_id));
         match waiter {
             Some(tx) => {
                 let _ = tx.send(outcome);
@@ -145,23 +147,11 @@ impl Hub {
     pub async fn run(self: Arc<Self>, mut queue: Subscription) {
         while let Some(delivery) = queue.recv().await {
             match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
-                Ok(NodeMessage::Reply {
-                    correlation_id,
-                    outcome,
-                }) => self.resolve(&correlation_id, outcome),
-                Ok(NodeMessage::Deliver {
-                    recipients,
-                    frame,
-                    committed_at_ms,
-                    ..
-                }) => {
+                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.resolve(&correlation_id, outcome),
+                Ok(NodeMessage::Deliver { recipients, frame, committed_at_ms, .. }) => {
                     self.deliver(&recipients, Arc::from(frame));
-                    let latency_ms = chat_protocol::now_ms()
-                        .saturating_sub(committed_at_ms)
-                        .max(0);
-                    metrics()
-                        .delivery_latency
-                        .observe(latency_ms as f64 / 1000.0);
+                    let latency_ms = chat_protocol::now_ms().saturating_sub(committed_at_ms).max(0);
+                    metrics().delivery_latency.observe(latency_ms as f64 / 1000.0);
                 }
                 Err(err) => warn!(error = %err, "undecodable node message dropped"),
             }

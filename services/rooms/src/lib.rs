@@ -3,10 +3,12 @@
 //! WebSocket sessions as actors. See `docs/architecture.md`.
 
 pub mod actors;
-mod api;
+pub(crate) mod api;
 mod app;
+pub mod authz;
 pub mod dispatch;
 pub mod domain;
+mod events;
 pub mod hub;
 pub mod metrics;
 pub mod settings;

@@ -25,17 +25,12 @@ fn startup<T>(r: prometheus::Result<T>) -> T {
     r.unwrap_or_else(|e| panic!("metric registration is a startup invariant: {e}"))
 }
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
-];
+const LATENCY_BUCKETS: &[f64] = &[0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 
 pub fn metrics() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(|| Metrics {
-        rooms_active: startup(prometheus::register_int_gauge!(
-            "rooms_active",
-            "room actors alive on this node"
-        )),
+        rooms_active: startup(prometheus::register_int_gauge!("rooms_active", "room actors alive on this node")),
         commands_accepted: startup(prometheus::register_int_counter_vec!(
             "rooms_commands_accepted_total",
             "room commands applied and committed",
@@ -65,10 +60,7 @@ pub fn metrics() -> &'static Metrics {
             "loading a room actor's state from the store",
             LATENCY_BUCKETS.to_vec()
         )),
-        sessions: startup(prometheus::register_int_gauge!(
-            "rooms_ws_sessions",
-            "open WebSocket sessions on this node"
-        )),
+        sessions: startup(prometheus::register_int_gauge!("rooms_ws_sessions", "open WebSocket sessions on this node")),
         sessions_dropped_slow: startup(prometheus::register_int_counter!(
             "rooms_ws_slow_consumer_closes_total",
             "sessions closed because their outbound queue was full"
@@ -86,10 +78,7 @@ pub fn metrics() -> &'static Metrics {
             "rooms_stale_epoch_rejections_total",
             "writes refused because a newer owner fenced the room"
         )),
-        lease_lost: startup(prometheus::register_int_counter!(
-            "rooms_lease_lost_total",
-            "shard leases lost"
-        )),
+        lease_lost: startup(prometheus::register_int_counter!("rooms_lease_lost_total", "shard leases lost")),
         fanout_publishes: startup(prometheus::register_int_counter!(
             "rooms_fanout_publishes_total",
             "deliveries published to gateway nodes"

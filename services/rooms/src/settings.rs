@@ -18,6 +18,7 @@ pub struct Settings {
     pub amqp: BrokerSettings,
     pub redis: RedisSettings,
     pub auth: AuthSettings,
+    pub authz: crate::authz::AuthzSettings,
     pub rooms: RoomsSettings,
     pub limits: Limits,
     pub ws: WsSettings,

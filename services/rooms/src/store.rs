@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chat_protocol::bus::{CommandResult, MemberKind, RoomKind};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 
 use crate::domain::{Member, MessageRef, PlannedEvent, RecentCommands, Role, RoomState};
 
@@ -118,10 +118,6 @@ pub struct MemberRow {
     pub read_seq: i64,
 }
 
-fn is_plain_identifier(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn event_from_row(row: &AnyRow) -> Result<EventRow, sqlx::Error> {
     Ok(EventRow {
         seq: row.try_get("seq")?,
@@ -139,43 +135,11 @@ const EVENT_COLUMNS: &str = "seq, kind, message_id, sender, body, recalled, sent
 impl Store {
     /// Connect, create the schema if needed (PostgreSQL) and run the migrations.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let url = settings.url.clone();
-        let postgres = url.starts_with("postgres");
-        let schema = settings.schema.clone();
-        if postgres && !is_plain_identifier(&schema) {
-            return Err(StoreError::Config(format!(
-                "database.schema must be a plain identifier, got {schema:?}"
-            )));
-        }
-        if postgres {
-            // The schema must exist before the pool's connections put it on their search path.
-            let bootstrap = AnyPoolOptions::new()
-                .max_connections(1)
-                .connect(&url)
-                .await?;
-            bootstrap
-                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
-                .await?;
-            bootstrap.close().await;
-        }
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                let statement = if postgres {
-                    format!("SET search_path TO \"{schema}\"")
-                } else {
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;".to_owned()
-                };
-                Box::pin(async move {
-                    conn.execute(statement.as_str()).await?;
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        MIGRATOR.run(&pool).await?;
+        let pool = chat_db::connect(settings, &MIGRATOR).await.map_err(|e| match e {
+            chat_db::DbError::Db(e) => StoreError::Db(e),
+            chat_db::DbError::Migrate(e) => StoreError::Migrate(e),
+            other => StoreError::Config(other.to_string()),
+        })?;
         Ok(Self { pool })
     }
 
@@ -186,18 +150,14 @@ impl Store {
 
     /// The highest fence any room carries: a new owner's epoch must be above it.
     pub async fn max_fence(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(fence), 0) AS f FROM rooms")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(fence), 0) AS f FROM rooms").fetch_one(&self.pool).await?;
         Ok(row.try_get("f")?)
     }
 
     /// Raise the room's fence to `epoch` (activation). False when a newer owner holds it.
     pub async fn claim(&self, room_id: &str, epoch: i64) -> Result<bool, StoreError> {
-        let exists = sqlx::query("SELECT fence FROM rooms WHERE id = $1")
-            .bind(room_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let exists =
+            sqlx::query("SELECT fence FROM rooms WHERE id = $1").bind(room_id).fetch_optional(&self.pool).await?;
         let Some(row) = exists else {
             return Ok(true); // not created yet: the create commit carries the epoch
         };
@@ -214,11 +174,7 @@ impl Store {
     }
 
     /// Load a room's state for its actor: meta, members and the dedup window.
-    pub async fn load_room(
-        &self,
-        room_id: &str,
-        dedup: usize,
-    ) -> Result<Option<RoomState>, StoreError> {
+    pub async fn load_room(&self, room_id: &str, dedup: usize) -> Result<Option<RoomState>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT id, tenant, kind, name, description, photo_url, direct_key, last_seq, created_at \
              FROM rooms WHERE id = $1",
@@ -230,15 +186,12 @@ impl Store {
             return Ok(None);
         };
         let kind_text: String = row.try_get("kind")?;
-        let kind = RoomKind::parse(&kind_text)
-            .ok_or_else(|| StoreError::Corrupt(format!("room kind {kind_text}")))?;
+        let kind = RoomKind::parse(&kind_text).ok_or_else(|| StoreError::Corrupt(format!("room kind {kind_text}")))?;
         let mut members = BTreeMap::new();
-        for m in sqlx::query(
-            "SELECT user_id, tenant, kind, role, joined_seq FROM members WHERE room_id = $1",
-        )
-        .bind(room_id)
-        .fetch_all(&self.pool)
-        .await?
+        for m in sqlx::query("SELECT user_id, tenant, kind, role, joined_seq FROM members WHERE room_id = $1")
+            .bind(room_id)
+            .fetch_all(&self.pool)
+            .await?
         {
             let kind: String = m.try_get("kind")?;
             let role: String = m.try_get("role")?;
@@ -246,11 +199,7 @@ impl Store {
                 m.try_get::<String, _>("user_id")?,
                 Member {
                     tenant: m.try_get("tenant")?,
-                    kind: if kind == "line_user" {
-                        MemberKind::LineUser
-                    } else {
-                        MemberKind::Member
-                    },
+                    kind: if kind == "line_user" { MemberKind::LineUser } else { MemberKind::Member },
                     role: Role::parse(&role),
                     joined_seq: m.try_get("joined_seq")?,
                 },
@@ -266,8 +215,8 @@ impl Store {
         .await?;
         for r in rows.iter().rev() {
             let result: String = r.try_get("result")?;
-            let result: CommandResult = serde_json::from_str(&result)
-                .map_err(|e| StoreError::Corrupt(format!("command result: {e}")))?;
+            let result: CommandResult =
+                serde_json::from_str(&result).map_err(|e| StoreError::Corrupt(format!("command result: {e}")))?;
             recent.insert(r.try_get("command_id")?, result);
         }
         Ok(Some(RoomState {
@@ -286,11 +235,7 @@ impl Store {
     }
 
     /// The recorded result of a command older than the in-memory window.
-    pub async fn command_result(
-        &self,
-        room_id: &str,
-        command_id: &str,
-    ) -> Result<Option<CommandResult>, StoreError> {
+    pub async fn command_result(&self, room_id: &str, command_id: &str) -> Result<Option<CommandResult>, StoreError> {
         let row = sqlx::query("SELECT result FROM commands WHERE room_id = $1 AND command_id = $2")
             .bind(room_id)
             .bind(command_id)
@@ -300,18 +245,12 @@ impl Store {
             None => Ok(None),
             Some(r) => {
                 let text: String = r.try_get("result")?;
-                serde_json::from_str(&text)
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+                serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
             }
         }
     }
 
-    pub async fn message_ref(
-        &self,
-        room_id: &str,
-        message_id: &str,
-    ) -> Result<Option<MessageRef>, StoreError> {
+    pub async fn message_ref(&self, room_id: &str, message_id: &str) -> Result<Option<MessageRef>, StoreError> {
         let row = sqlx::query(
             "SELECT seq, sender, recalled FROM events WHERE room_id = $1 AND message_id = $2 AND kind = 'message'",
         )
@@ -323,9 +262,7 @@ impl Store {
             None => None,
             Some(r) => Some(MessageRef {
                 seq: r.try_get("seq")?,
-                sender: r
-                    .try_get::<Option<String>, _>("sender")?
-                    .unwrap_or_default(),
+                sender: r.try_get::<Option<String>, _>("sender")?.unwrap_or_default(),
                 recalled: r.try_get::<i64, _>("recalled")? != 0,
             }),
         })
@@ -333,10 +270,8 @@ impl Store {
 
     /// The id of the existing 1:1 room for a pair.
     pub async fn find_direct(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT id FROM rooms WHERE direct_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id FROM rooms WHERE direct_key = $1").bind(key).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("id")).transpose()?)
     }
 
@@ -379,30 +314,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() != 1 {
-                return Err(StoreError::Stale {
-                    room_id: s.id.clone(),
-                    epoch,
-                });
+                return Err(StoreError::Stale { room_id: s.id.clone(), epoch });
             }
         }
         for (seq, event) in &c.events {
             let (kind, message_id, sender, body) = match event {
-                PlannedEvent::Message {
-                    message_id,
-                    sender,
-                    body,
-                } => (
+                PlannedEvent::Message { message_id, sender, body } => (
                     "message",
                     Some(message_id.as_str()),
                     Some(sender.as_str()),
                     serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 ),
-                PlannedEvent::System(e) => (
-                    "event",
-                    None,
-                    None,
-                    serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                ),
+                PlannedEvent::System(e) => {
+                    ("event", None, None, serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+                }
             };
             sqlx::query(
                 "INSERT INTO events (room_id, seq, kind, message_id, sender, body, recalled, sent_at) \
@@ -448,17 +373,14 @@ impl Store {
                 .await?;
         }
         if let Some(seq) = c.recall_seq {
-            sqlx::query(
-                "UPDATE events SET recalled = 1, body = NULL WHERE room_id = $1 AND seq = $2",
-            )
-            .bind(&s.id)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE events SET recalled = 1, body = NULL WHERE room_id = $1 AND seq = $2")
+                .bind(&s.id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some((command_id, result)) = &c.command {
-            let text =
-                serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let text = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let recorded = sqlx::query(
                 "INSERT INTO commands (room_id, command_id, result, seq, created_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT DO NOTHING",
@@ -497,30 +419,18 @@ impl Store {
     // ----- reads, always through membership -----
 
     /// True when `user` of `tenant` is a member of the room.
-    pub async fn is_member(
-        &self,
-        room_id: &str,
-        user: &str,
-        tenant: &str,
-    ) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT 1 AS one FROM members WHERE room_id = $1 AND user_id = $2 AND tenant = $3",
-        )
-        .bind(room_id)
-        .bind(user)
-        .bind(tenant)
-        .fetch_optional(&self.pool)
-        .await?;
+    pub async fn is_member(&self, room_id: &str, user: &str, tenant: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM members WHERE room_id = $1 AND user_id = $2 AND tenant = $3")
+            .bind(room_id)
+            .bind(user)
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.is_some())
     }
 
     /// The caller's rooms, most recently active first.
-    pub async fn list_rooms(
-        &self,
-        user: &str,
-        tenant: &str,
-        limit: i64,
-    ) -> Result<Vec<RoomView>, StoreError> {
+    pub async fn list_rooms(&self, user: &str, tenant: &str, limit: i64) -> Result<Vec<RoomView>, StoreError> {
         let rows = sqlx::query(
             "SELECT r.id, r.tenant, r.kind, r.name, r.description, r.photo_url, r.last_seq, r.updated_at, m.read_seq, \
                (SELECT COUNT(*) FROM events e WHERE e.room_id = r.id AND e.seq > m.read_seq \
@@ -574,22 +484,12 @@ impl Store {
 
     /// One room as the caller sees it; `None` when the caller is not a member (or the room
     /// belongs to another tenant): the caller cannot tell that from a missing room.
-    pub async fn room_view(
-        &self,
-        room_id: &str,
-        user: &str,
-        tenant: &str,
-    ) -> Result<Option<RoomView>, StoreError> {
+    pub async fn room_view(&self, room_id: &str, user: &str, tenant: &str) -> Result<Option<RoomView>, StoreError> {
         let rooms = self.list_rooms_filtered(room_id, user, tenant).await?;
         Ok(rooms.into_iter().next())
     }
 
-    async fn list_rooms_filtered(
-        &self,
-        room_id: &str,
-        user: &str,
-        tenant: &str,
-    ) -> Result<Vec<RoomView>, StoreError> {
+    async fn list_rooms_filtered(&self, room_id: &str, user: &str, tenant: &str) -> Result<Vec<RoomView>, StoreError> {
         if !self.is_member(room_id, user, tenant).await? {
             return Ok(Vec::new());
         }
@@ -648,11 +548,7 @@ impl Store {
     }
 
     /// Member ids of every room the user is in (for `GET /v1/rooms?members=`).
-    pub async fn member_sets(
-        &self,
-        user: &str,
-        tenant: &str,
-    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    pub async fn member_sets(&self, user: &str, tenant: &str) -> Result<HashMap<String, Vec<String>>, StoreError> {
         let rows = sqlx::query(
             "SELECT room_id, user_id FROM members WHERE room_id IN \
                (SELECT room_id FROM members WHERE user_id = $1 AND tenant = $2)",
@@ -663,9 +559,7 @@ impl Store {
         .await?;
         let mut map: HashMap<String, Vec<String>> = HashMap::new();
         for r in rows {
-            map.entry(r.try_get("room_id")?)
-                .or_default()
-                .push(r.try_get("user_id")?);
+            map.entry(r.try_get("room_id")?).or_default().push(r.try_get("user_id")?);
         }
         Ok(map)
     }
@@ -704,10 +598,7 @@ impl Store {
                 rows
             }
         };
-        rows.iter()
-            .map(event_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::from)
+        rows.iter().map(event_from_row).collect::<Result<_, _>>().map_err(StoreError::from)
     }
 
     /// Move the read marker forward (never back, never past the last seq). Returns the marker,
@@ -732,15 +623,85 @@ impl Store {
         .bind(tenant)
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query(
-            "SELECT read_seq FROM members WHERE room_id = $1 AND user_id = $2 AND tenant = $3",
-        )
-        .bind(room_id)
-        .bind(user)
-        .bind(tenant)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT read_seq FROM members WHERE room_id = $1 AND user_id = $2 AND tenant = $3")
+            .bind(room_id)
+            .bind(user)
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get("read_seq")).transpose()?)
+    }
+
+    /// LINE rooms `user` is in: (room id, room tenant).
+    pub async fn line_rooms_of(&self, user: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.tenant FROM members m JOIN rooms r ON r.id = m.room_id \
+             WHERE m.user_id = $1 AND r.kind IN ('line_direct', 'line_group')",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("tenant")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Rooms holding members of both tenants: (room id, room tenant, member id, member tenant).
+    pub async fn rooms_shared_by(&self, a: &str, b: &str) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.tenant, m.user_id, m.tenant AS member_tenant FROM rooms r JOIN members m ON m.room_id = r.id \
+             WHERE m.kind = 'member' \
+               AND r.id IN (SELECT room_id FROM members WHERE tenant = $1) \
+               AND r.id IN (SELECT room_id FROM members WHERE tenant = $2)",
+        )
+        .bind(a)
+        .bind(b)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("tenant")?, r.try_get("user_id")?, r.try_get("member_tenant")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The room's kind and tenant (they never change), or `None`.
+    pub async fn room_kind(&self, room_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT kind, tenant FROM rooms WHERE id = $1")
+            .bind(room_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => None,
+            Some(r) => Some((r.try_get("kind")?, r.try_get("tenant")?)),
+        })
+    }
+
+    /// The distinct tenants of a room's members (LINE users excluded).
+    pub async fn member_tenants(&self, room_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT tenant FROM members WHERE room_id = $1 AND kind = 'member'")
+            .bind(room_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("tenant")).collect::<Result<_, sqlx::Error>>().map_err(StoreError::from)
+    }
+
+    /// A notification that belongs to no room command (authorization changes).
+    pub async fn insert_notification(&self, n: &NotificationRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, tenant, kind, room_id, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&n.id)
+        .bind(&n.user_id)
+        .bind(&n.tenant)
+        .bind(&n.kind)
+        .bind(&n.room_id)
+        .bind(&n.text)
+        .bind(n.created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn notifications(

@@ -26,33 +26,18 @@ pub fn event_frame(room_id: &str, row: &EventRow) -> ServerFrame {
             recalled: row.recalled,
         };
     }
-    let event = row
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_str::<RoomEvent>(b).ok())
-        .unwrap_or_else(|| {
-            tracing::warn!(room_id, seq = row.seq, "undecodable room event");
-            RoomEvent::MemberLeft {
-                user: String::new(),
-            }
-        });
-    ServerFrame::RoomEvent {
-        room_id: room_id.to_owned(),
-        seq: row.seq,
-        event,
-        sent_at,
-    }
+    let event = row.body.as_deref().and_then(|b| serde_json::from_str::<RoomEvent>(b).ok()).unwrap_or_else(|| {
+        tracing::warn!(room_id, seq = row.seq, "undecodable room event");
+        RoomEvent::MemberLeft { user: String::new() }
+    });
+    ServerFrame::RoomEvent { room_id: room_id.to_owned(), seq: row.seq, event, sent_at }
 }
 
 /// The frame of an event just committed by a room actor.
 pub fn planned_frame(room_id: &str, seq: i64, event: &PlannedEvent, now_ms: i64) -> ServerFrame {
     let sent_at = format_time_ms(now_ms);
     match event {
-        PlannedEvent::Message {
-            message_id,
-            sender,
-            body,
-        } => ServerFrame::Message {
+        PlannedEvent::Message { message_id, sender, body } => ServerFrame::Message {
             room_id: room_id.to_owned(),
             seq,
             message_id: message_id.clone(),
@@ -61,12 +46,9 @@ pub fn planned_frame(room_id: &str, seq: i64, event: &PlannedEvent, now_ms: i64)
             sent_at,
             recalled: false,
         },
-        PlannedEvent::System(e) => ServerFrame::RoomEvent {
-            room_id: room_id.to_owned(),
-            seq,
-            event: e.clone(),
-            sent_at,
-        },
+        PlannedEvent::System(e) => {
+            ServerFrame::RoomEvent { room_id: room_id.to_owned(), seq, event: e.clone(), sent_at }
+        }
     }
 }
 
@@ -86,9 +68,7 @@ pub fn event_json(room_id: &str, row: &EventRow) -> Value {
 
 /// A room in lists and details, with its markers.
 pub fn room_json(view: &RoomView) -> Value {
-    let markers = chat_protocol::bus::RoomKind::parse(&view.kind)
-        .map(|k| k.markers())
-        .unwrap_or_default();
+    let markers = chat_protocol::bus::RoomKind::parse(&view.kind).map(|k| k.markers()).unwrap_or_default();
     json!({
         "id": view.id,
         "kind": view.kind,

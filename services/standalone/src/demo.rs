@@ -4,19 +4,8 @@
 
 use std::path::Path;
 
-use chat_auth::AuthSettings;
 use chat_protocol::bus::{MemberKind, MemberSpec, RoomCommand, RoomKind};
 use chat_protocol::Body;
-
-/// (tenant, username, user id, roles)
-pub const USERS: &[(&str, &str, &str, &[&str])] = &[
-    ("acme", "admin", "admin@acme", &["admin"]),
-    ("acme", "alice", "alice@acme", &[]),
-    ("acme", "bob", "bob@acme", &[]),
-    ("globex", "admin", "admin@globex", &["admin"]),
-    ("globex", "carol", "carol@globex", &[]),
-    ("globex", "dave", "dave@globex", &[]),
-];
 
 pub struct Seeded {
     pub general_room: String,
@@ -31,14 +20,10 @@ fn fixed_id(name: &str) -> String {
 }
 
 fn acme(user: &str) -> MemberSpec {
-    MemberSpec {
-        user: user.into(),
-        tenant: "acme".into(),
-        kind: MemberKind::Member,
-    }
+    MemberSpec { user: user.into(), tenant: "acme".into(), kind: MemberKind::Member }
 }
 
-pub async fn seed(core: &rooms::RoomsCore, auth: &AuthSettings) -> anyhow::Result<Seeded> {
+pub async fn seed(core: &rooms::RoomsCore, authz: &authz::AuthzCore) -> anyhow::Result<Seeded> {
     let d = core.dispatcher();
     let general = fixed_id("room:acme:general");
     let create = RoomCommand::Create {
@@ -48,28 +33,12 @@ pub async fn seed(core: &rooms::RoomsCore, auth: &AuthSettings) -> anyhow::Resul
         description: Some("Everyone at Acme".into()),
         photo_url: None,
     };
-    d.execute(
-        &general,
-        "admin@acme",
-        "acme",
-        Some(fixed_id("cmd:create-general")),
-        create,
-    )
-    .await?;
+    d.execute(&general, "admin@acme", "acme", Some(fixed_id("cmd:create-general")), create).await?;
     let welcome = RoomCommand::Post {
         client_msg_id: Some("welcome".into()),
-        body: Body::Text {
-            text: "Welcome to Acme! Say hi to your colleagues.".into(),
-        },
+        body: Body::Text { text: "Welcome to Acme! Say hi to your colleagues.".into() },
     };
-    d.execute(
-        &general,
-        "admin@acme",
-        "acme",
-        Some(fixed_id("cmd:welcome")),
-        welcome,
-    )
-    .await?;
+    d.execute(&general, "admin@acme", "acme", Some(fixed_id("cmd:welcome")), welcome).await?;
 
     let direct = fixed_id("room:acme:alice-bob");
     let create_direct = RoomCommand::Create {
@@ -79,45 +48,33 @@ pub async fn seed(core: &rooms::RoomsCore, auth: &AuthSettings) -> anyhow::Resul
         description: None,
         photo_url: None,
     };
-    let direct = match d
-        .execute(
-            &direct,
-            "alice@acme",
-            "acme",
-            Some(fixed_id("cmd:create-direct")),
-            create_direct,
-        )
-        .await?
-    {
-        chat_protocol::bus::CommandResult::Created { room_id, .. } => room_id,
-        _ => direct,
-    };
-    let tokens = USERS
-        .iter()
-        .map(|(tenant, username, id, roles)| {
-            let var = format!(
-                "{}_{}_TOKEN",
-                tenant.to_uppercase(),
-                username.to_uppercase()
-            );
-            (var, chat_auth::mint(auth, id, tenant, roles, 12 * 3600))
-        })
-        .collect();
-    Ok(Seeded {
-        general_room: general,
-        direct_room: direct,
-        tokens,
-    })
+    let direct =
+        match d.execute(&direct, "alice@acme", "acme", Some(fixed_id("cmd:create-direct")), create_direct).await? {
+            chat_protocol::bus::CommandResult::Created { room_id, .. } => room_id,
+            _ => direct,
+        };
+    // Tokens as authz's login would issue them (12 hours, for the demo's convenience).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut tokens = Vec::new();
+    for (tenant, _, username, _, admin) in authz::DEMO_USERS {
+        let claims = chat_auth::Claims {
+            sub: format!("{username}@{tenant}"),
+            tid: (*tenant).to_owned(),
+            iss: authz.settings.tokens.issuer.clone(),
+            aud: authz.settings.tokens.audience.clone(),
+            exp: now + 12 * 3600,
+            iat: now,
+            nbf: Some(now),
+            roles: if *admin { vec!["admin".into()] } else { vec![] },
+        };
+        let token = authz.keys.sign(&claims).ok_or_else(|| anyhow::anyhow!("signing a demo token failed"))?;
+        tokens.push((format!("{}_{}_TOKEN", tenant.to_uppercase(), username.to_uppercase()), token));
+    }
+    Ok(Seeded { general_room: general, direct_room: direct, tokens })
 }
 
 /// `.run/endpoints.env` (every service on the one port) and `.run/demo.env` (tokens, rooms).
-pub fn write_run_files(
-    run_dir: &Path,
-    host: &str,
-    port: u16,
-    seeded: &Seeded,
-) -> anyhow::Result<()> {
-    let base = format!("http://{host}:{port}");
+pub fn write_run_files(run_dir: &Path, base: &str, seeded: &Seeded) -> anyhow::Result<()> {
     let endpoints = ["ROOMS_URL", "CONTACTS_URL", "LINE_GATEWAY_URL", "AUTHZ_URL"]
         .iter()
         .map(|k| format!("{k}={base}\n"))
@@ -134,20 +91,24 @@ pub fn write_run_files(
     Ok(())
 }
 
-pub fn print_first_steps(host: &str, port: u16, run_dir: &Path, seeded: &Seeded) {
+pub fn print_first_steps(base: &str, run_dir: &Path, seeded: &Seeded) {
+    let ws = base.replacen("http://", "ws://", 1);
     let run = run_dir.display();
     println!(
-        "\nchat engine (standalone) on http://{host}:{port}\n\
+        "\nchat engine (standalone) on {base}\n\
          endpoints: {run}/endpoints.env   demo users, rooms and tokens: {run}/demo.env\n\n\
          Try it, in a second terminal:\n\
          \x20 source {run}/demo.env\n\
-         \x20 cargo run -q -p chat-tools --bin chatcli -- listen ws://{host}:{port}/v1/ws \"$ACME_BOB_TOKEN\"    # bob's WebSocket\n\
+         \x20 cargo run -q -p chat-tools --bin chatcli -- listen {ws}/v1/ws \"$ACME_BOB_TOKEN\"    # bob's WebSocket\n\
          and in a third:\n\
          \x20 source {run}/demo.env\n\
-         \x20 curl -s -X POST http://{host}:{port}/v1/rooms/$GENERAL_ROOM/messages \\\n\
+         \x20 curl -s -X POST {base}/v1/rooms/$GENERAL_ROOM/messages \\\n\
          \x20   -H \"Authorization: Bearer $ACME_ALICE_TOKEN\" -H 'Content-Type: application/json' \\\n\
          \x20   -d '{{\"client_msg_id\":\"hello-1\",\"body\":{{\"type\":\"text\",\"text\":\"Hi Bob!\"}}}}'\n\
-         Bob's terminal prints the message. General room: {}\n",
+         Bob's terminal prints the message. Log in as anyone (passwords: <username>-demo-pass):\n\
+         \x20 curl -s -X POST {base}/v1/auth/login -H 'Content-Type: application/json' \\\n\
+         \x20   -d '{{\"tenant\":\"acme\",\"username\":\"alice\",\"password\":\"alice-demo-pass\"}}'\n\
+         General room: {}\n",
         seeded.general_room
     );
 }

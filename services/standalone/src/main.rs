@@ -4,67 +4,81 @@
 
 mod demo;
 
+use std::sync::Arc;
+
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
+use chat_bus::{InProcBus, SharedBus};
 use chat_kit::Readiness;
-use secrecy::{ExposeSecret, SecretString};
+use chat_presence::InProcPresence;
+use secrecy::SecretString;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    let mut settings: rooms::Settings =
-        chat_kit::load_layered(&[rooms::settings::DEFAULTS, DEFAULTS])?;
+    let mut settings: rooms::Settings = chat_kit::load_layered(&[rooms::settings::DEFAULTS, DEFAULTS])?;
     let _telemetry = chat_telemetry::init("standalone", &settings.telemetry);
-    if settings.auth.jwt_secret.expose_secret().is_empty() {
-        // A fresh signing secret per start; the demo tokens written below are signed with it.
-        let secret = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        settings.auth.jwt_secret = SecretString::from(secret);
-    }
-    let run_dir =
-        std::path::PathBuf::from(std::env::var("CHAT_RUN_DIR").unwrap_or_else(|_| ".run".into()));
+    let run_dir = std::path::PathBuf::from(std::env::var("CHAT_RUN_DIR").unwrap_or_else(|_| ".run".into()));
     std::fs::create_dir_all(run_dir.join("standalone")).context("creating the run directory")?;
 
+    // Bind first: rooms asks authz for decisions over this same port.
+    let listener = std::net::TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
+    let port = listener.local_addr()?.port();
+    let base = format!("http://{}:{port}", settings.http.host);
+
     let node_id = rooms::node_id(&settings.node.id);
-    let backends = rooms::connect_backends(&settings, &node_id).await?;
+    let bus: SharedBus = Arc::new(InProcBus::new(settings.amqp.shards));
+    let internal_token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+
+    // authz, in process: its own SQLite file, the shared bus.
+    let authz_db = run_dir.join("standalone").join("authz.sqlite");
+    let authz_layer = format!(
+        "[database]\nurl = \"sqlite://{}?mode=rwc\"\nmax_connections = 4\n[amqp]\nurl = \"inproc\"\n[internal]\ntoken = \"{internal_token}\"\n",
+        authz_db.display()
+    );
+    let authz_settings: authz::Settings = chat_kit::parse_layers(&[authz::DEFAULTS, &authz_layer])?;
+    let authz_store = authz::store::Store::connect(&authz_settings.database).await?;
+    let authz_core = authz::AuthzCore::start(authz_settings, authz_store, bus.clone()).await?;
+    authz_core.seed_demo().await.context("seeding the demo tenants")?;
+
+    // rooms, verifying tokens with authz's keys and asking it for decisions.
+    settings.authz.url = base.clone();
+    settings.authz.internal_token = SecretString::from(internal_token);
+    let verifier = chat_auth::Verifier::local(authz_core.key_provider(), &settings.auth);
+    let backends = rooms::Backends {
+        store: rooms::store::Store::connect(&settings.database).await?,
+        bus,
+        presence: Arc::new(InProcPresence::new(&node_id)),
+        verifier: Some(verifier),
+    };
     let core = rooms::RoomsCore::start(&settings, node_id, backends).await?;
+
     let readiness = Readiness::default();
     let health = core.health("standalone", readiness.clone());
     let rooms_routes = core.configure(settings.http.body_limit_bytes);
+    let authz_routes = authz_core.configure();
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(|req, next| {
-                chat_kit::http_metrics::record("standalone", req, next)
-            }))
+            .wrap(from_fn(|req, next| chat_kit::http_metrics::record("standalone", req, next)))
             .configure(health.clone().configure())
             .configure(rooms_routes.clone())
+            .configure(authz_routes.clone())
             .configure(contacts::routes)
             .configure(line_gateway::routes)
-            .configure(authz::routes)
     })
     .disable_signals()
     .shutdown_timeout(5)
-    .bind((settings.http.host.as_str(), settings.http.port))?;
-    let port = server
-        .addrs()
-        .first()
-        .map(|a| a.port())
-        .unwrap_or(settings.http.port);
-    let server = server.run();
+    .listen(listener)?
+    .run();
     let handle = server.handle();
     let server_task = actix_web::rt::spawn(server);
 
-    let seeded = demo::seed(&core, &settings.auth)
-        .await
-        .context("seeding the demo data")?;
-    demo::write_run_files(&run_dir, &settings.http.host, port, &seeded)?;
+    let seeded = demo::seed(&core, &authz_core).await.context("seeding the demo data")?;
+    demo::write_run_files(&run_dir, &base, &seeded)?;
     readiness.set(true);
-    demo::print_first_steps(&settings.http.host, port, &run_dir, &seeded);
+    demo::print_first_steps(&base, &run_dir, &seeded);
 
     chat_kit::shutdown_signal().await;
     readiness.set(false);

@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
 use chat_kit::ApiError;
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -243,38 +243,25 @@ async fn fetch_jwks(url: &str) -> Option<HashMap<String, DecodingKey>> {
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 fn query_token(req: &HttpRequest) -> Option<String> {
-    req.query_string()
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("access_token="))
-        .map(str::to_owned)
+    req.query_string().split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(str::to_owned)
 }
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::Missing => ApiError::unauthorized("a bearer token is required"),
-            AuthError::Expired => ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "token_expired",
-                "token expired",
-            ),
-            AuthError::Invalid => ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "invalid token",
-            ),
+            AuthError::Expired => {
+                ApiError::new(actix_web::http::StatusCode::UNAUTHORIZED, "token_expired", "token expired")
+            }
+            AuthError::Invalid => {
+                ApiError::new(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token", "invalid token")
+            }
         }
     }
 }
@@ -296,17 +283,8 @@ impl FromRequest for Principal {
 }
 
 /// Mint an HS256 token (development, the standalone demo and tests; authz replaces this).
-pub fn mint(
-    settings: &AuthSettings,
-    user_id: &str,
-    tenant: &str,
-    roles: &[&str],
-    ttl_secs: u64,
-) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+pub fn mint(settings: &AuthSettings, user_id: &str, tenant: &str, roles: &[&str], ttl_secs: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let claims = Claims {
         sub: user_id.to_owned(),
         tid: tenant.to_owned(),
@@ -345,35 +323,19 @@ mod tests {
         let s = settings("s3cret-s3cret-s3cret-s3cret-s3cret");
         let token = mint(&s, "u1", "acme", &["admin"], 60);
         let p = Verifier::new(&s).verify(&token).await.unwrap();
-        assert_eq!(
-            p,
-            Principal {
-                user_id: "u1".into(),
-                tenant: "acme".into(),
-                roles: vec!["admin".into()]
-            }
-        );
+        assert_eq!(p, Principal { user_id: "u1".into(), tenant: "acme".into(), roles: vec!["admin".into()] });
     }
 
     #[actix_web::test]
     async fn forged_expired_and_alg_none_tokens_are_refused() {
         let s = settings("s3cret-s3cret-s3cret-s3cret-s3cret");
         let verifier = Verifier::new(&s);
-        let forged = mint(
-            &settings("another-secret-another-secret-00"),
-            "u1",
-            "acme",
-            &[],
-            60,
-        );
+        let forged = mint(&settings("another-secret-another-secret-00"), "u1", "acme", &[], 60);
         assert_eq!(verifier.verify(&forged).await, Err(AuthError::Invalid));
 
         let mut claims_expired = settings("s3cret-s3cret-s3cret-s3cret-s3cret");
         claims_expired.leeway_secs = 0;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let c = Claims {
             sub: "u1".into(),
             tid: "acme".into(),
@@ -394,13 +356,7 @@ mod tests {
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert_eq!(verifier.verify(&none).await, Err(AuthError::Invalid));
 
-        let wrong_aud = AuthSettings {
-            audience: "other".into(),
-            ..settings("s3cret-s3cret-s3cret-s3cret-s3cret")
-        };
-        assert_eq!(
-            verifier.verify(&mint(&wrong_aud, "u1", "acme", &[], 60)).await,
-            Err(AuthError::Invalid)
-        );
+        let wrong_aud = AuthSettings { audience: "other".into(), ..settings("s3cret-s3cret-s3cret-s3cret-s3cret") };
+        assert_eq!(verifier.verify(&mint(&wrong_aud, "u1", "acme", &[], 60)).await, Err(AuthError::Invalid));
     }
 }

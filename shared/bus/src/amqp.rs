@@ -8,14 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -57,28 +54,16 @@ fn url_with_heartbeat(url: &str, heartbeat: u16) -> String {
 impl AmqpBus {
     /// Connect, declare the whole topology and open the confirming publisher channel.
     pub async fn connect(settings: &AmqpSettings, topology: Topology) -> Result<Self, BusError> {
-        let properties = ConnectionProperties::default()
-            .enable_auto_recover()
-            .configure_backoff(|b| {
-                b.with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(2))
-                    .with_max_times(usize::MAX)
-            });
+        let properties = ConnectionProperties::default().enable_auto_recover().configure_backoff(|b| {
+            b.with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(2))
+                .with_max_times(usize::MAX)
+        });
         let url = url_with_heartbeat(&settings.url, settings.heartbeat_secs);
-        let connection = Connection::connect(&url, properties)
-            .await
-            .map_err(broker)?;
+        let connection = Connection::connect(&url, properties).await.map_err(broker)?;
         let publisher = connection.create_channel().await.map_err(broker)?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(broker)?;
-        let bus = Self {
-            connection,
-            publisher,
-            topology,
-            healthy: Arc::new(AtomicBool::new(true)),
-        };
+        publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(broker)?;
+        let bus = Self { connection, publisher, topology, healthy: Arc::new(AtomicBool::new(true)) };
         bus.declare(settings.delivery_limit).await?;
         Ok(bus)
     }
@@ -86,29 +71,19 @@ impl AmqpBus {
     async fn declare(&self, delivery_limit: u32) -> Result<(), BusError> {
         let ch = &self.publisher;
         let t = &self.topology;
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
         for (name, kind) in [
             (t.command_exchange(), ExchangeKind::Direct),
             (t.dead_letter_exchange(), ExchangeKind::Fanout),
             (t.deliver_exchange(), ExchangeKind::Direct),
             (t.events_exchange(), ExchangeKind::Fanout),
         ] {
-            ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default())
-                .await
-                .map_err(broker)?;
+            ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default()).await.map_err(broker)?;
         }
-        let quorum = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
+        let quorum = QueueDeclareOptions { durable: true, ..Default::default() };
         let mut dead_args = FieldTable::default();
         dead_args.insert("x-queue-type".into(), text("quorum"));
-        ch.queue_declare(t.dead_letter_queue().as_str().into(), quorum, dead_args)
-            .await
-            .map_err(broker)?;
+        ch.queue_declare(t.dead_letter_queue().as_str().into(), quorum, dead_args).await.map_err(broker)?;
         ch.queue_bind(
             t.dead_letter_queue().as_str().into(),
             t.dead_letter_exchange().as_str().into(),
@@ -122,18 +97,10 @@ impl AmqpBus {
             let mut args = FieldTable::default();
             args.insert("x-queue-type".into(), text("quorum"));
             args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-            args.insert(
-                "x-delivery-limit".into(),
-                AMQPValue::LongInt(delivery_limit as i32),
-            );
-            args.insert(
-                "x-dead-letter-exchange".into(),
-                text(&t.dead_letter_exchange()),
-            );
+            args.insert("x-delivery-limit".into(), AMQPValue::LongInt(delivery_limit as i32));
+            args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
             let queue = t.shard_queue(shard);
-            ch.queue_declare(queue.as_str().into(), quorum, args)
-                .await
-                .map_err(broker)?;
+            ch.queue_declare(queue.as_str().into(), quorum, args).await.map_err(broker)?;
             ch.queue_bind(
                 queue.as_str().into(),
                 t.command_exchange().as_str().into(),
@@ -155,59 +122,33 @@ impl AmqpBus {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), BusError> {
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..Default::default()
-        };
+        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
         let result = async {
             self.publisher
-                .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
-                    options,
-                    payload,
-                    properties.clone(),
-                )
+                .basic_publish(exchange.into(), routing_key.into(), options, payload, properties.clone())
                 .await?
                 .await
         }
         .await;
         match result {
             Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
-            Ok(Confirmation::Ack(Some(_returned))) => Err(BusError::Unroutable {
-                routing_key: routing_key.to_owned(),
-            }),
+            Ok(Confirmation::Ack(Some(_returned))) => Err(BusError::Unroutable { routing_key: routing_key.to_owned() }),
             Ok(Confirmation::Nack(_)) => Err(BusError::Nacked),
             Err(err) => {
                 self.healthy.store(false, Ordering::Relaxed);
                 warn!(error = %err, "publish failed, waiting for the connection to recover");
                 let recovered = self.publisher.wait_for_recovery(err).await;
                 self.healthy.store(recovered.is_ok(), Ordering::Relaxed);
-                Err(BusError::Broker(
-                    "publish interrupted by a connection failure".into(),
-                ))
+                Err(BusError::Broker("publish interrupted by a connection failure".into()))
             }
         }
     }
 
-    async fn consume(
-        &self,
-        queue: String,
-        prefetch: u16,
-        arguments: FieldTable,
-    ) -> Result<Subscription, BusError> {
+    async fn consume(&self, queue: String, prefetch: u16, arguments: FieldTable) -> Result<Subscription, BusError> {
         let channel = self.connection.create_channel().await.map_err(broker)?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await
-            .map_err(broker)?;
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await.map_err(broker)?;
         let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                ShortString::from(""),
-                BasicConsumeOptions::default(),
-                arguments,
-            )
+            .basic_consume(queue.as_str().into(), ShortString::from(""), BasicConsumeOptions::default(), arguments)
             .await
             .map_err(broker)?;
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
@@ -218,14 +159,8 @@ impl AmqpBus {
                     Ok(delivery) => {
                         healthy.store(true, Ordering::Relaxed);
                         let redelivered = delivery.redelivered;
-                        let settle = Box::new(AmqpSettle {
-                            acker: delivery.acker,
-                        });
-                        if tx
-                            .send(Delivery::new(delivery.data, redelivered, settle))
-                            .await
-                            .is_err()
-                        {
+                        let settle = Box::new(AmqpSettle { acker: delivery.acker });
+                        if tx.send(Delivery::new(delivery.data, redelivered, settle)).await.is_err() {
                             break; // nobody listens any more; unsettled deliveries go back
                         }
                     }
@@ -246,15 +181,8 @@ impl AmqpBus {
     }
 
     async fn depth(&self, queue: &str) -> Result<u64, BusError> {
-        let options = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let q = self
-            .publisher
-            .queue_declare(queue.into(), options, FieldTable::default())
-            .await
-            .map_err(broker)?;
+        let options = QueueDeclareOptions { passive: true, ..Default::default() };
+        let q = self.publisher.queue_declare(queue.into(), options, FieldTable::default()).await.map_err(broker)?;
         Ok(u64::from(q.message_count()))
     }
 }
@@ -266,18 +194,11 @@ struct AmqpSettle {
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(&self) -> Result<(), BusError> {
-        self.acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map(|_| ())
-            .map_err(broker)
+        self.acker.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(broker)
     }
 
     async fn requeue(&self) -> Result<(), BusError> {
-        let options = BasicNackOptions {
-            requeue: true,
-            ..Default::default()
-        };
+        let options = BasicNackOptions { requeue: true, ..Default::default() };
         self.acker.nack(options).await.map(|_| ()).map_err(broker)
     }
 
@@ -289,53 +210,32 @@ impl Settle for AmqpSettle {
 
 #[async_trait]
 impl Bus for AmqpBus {
-    async fn publish_command(
-        &self,
-        shard: u16,
-        command_id: &str,
-        payload: Vec<u8>,
-    ) -> Result<(), BusError> {
+    async fn publish_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<(), BusError> {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_message_id(command_id.into());
         let exchange = self.topology.command_exchange();
         let key = self.topology.shard_key(shard);
-        self.publish_confirmed(&exchange, &key, &payload, properties)
-            .await
+        self.publish_confirmed(&exchange, &key, &payload, properties).await
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
         // Deliveries can be rebuilt from the store (clients sync), so they are not persistent.
-        let properties = BasicProperties::default()
-            .with_delivery_mode(1)
-            .with_content_type("application/json".into());
+        let properties = BasicProperties::default().with_delivery_mode(1).with_content_type("application/json".into());
         let exchange = self.topology.deliver_exchange();
-        self.publish_confirmed(&exchange, node, &payload, properties)
-            .await
+        self.publish_confirmed(&exchange, node, &payload, properties).await
     }
 
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
-        self.consume(
-            self.topology.shard_queue(shard),
-            prefetch,
-            FieldTable::default(),
-        )
-        .await
+        self.consume(self.topology.shard_queue(shard), prefetch, FieldTable::default()).await
     }
 
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
         let queue = self.topology.node_queue(node);
         // Exclusive: the queue goes with the node's connection; a crashed node leaves nothing.
-        let options = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..Default::default()
-        };
-        self.publisher
-            .queue_declare(queue.as_str().into(), options, FieldTable::default())
-            .await
-            .map_err(broker)?;
+        let options = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+        self.publisher.queue_declare(queue.as_str().into(), options, FieldTable::default()).await.map_err(broker)?;
         self.publisher
             .queue_bind(
                 queue.as_str().into(),
@@ -350,9 +250,7 @@ impl Bus for AmqpBus {
     }
 
     async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into());
+        let properties = BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into());
         // An event nobody subscribes to yet is not an error: fanout returns it as unroutable.
         match self.publish_confirmed(&self.topology.events_exchange(), "", &payload, properties).await {
             Err(BusError::Unroutable { .. }) => Ok(()),
@@ -411,17 +309,8 @@ mod tests {
 
     #[test]
     fn heartbeat_is_added_once() {
-        assert_eq!(
-            url_with_heartbeat("amqp://h/%2f", 10),
-            "amqp://h/%2f?heartbeat=10"
-        );
-        assert_eq!(
-            url_with_heartbeat("amqp://h/?a=b", 10),
-            "amqp://h/?a=b&heartbeat=10"
-        );
-        assert_eq!(
-            url_with_heartbeat("amqp://h/?heartbeat=5", 10),
-            "amqp://h/?heartbeat=5"
-        );
+        assert_eq!(url_with_heartbeat("amqp://h/%2f", 10), "amqp://h/%2f?heartbeat=10");
+        assert_eq!(url_with_heartbeat("amqp://h/?a=b", 10), "amqp://h/?a=b&heartbeat=10");
+        assert_eq!(url_with_heartbeat("amqp://h/?heartbeat=5", 10), "amqp://h/?heartbeat=5");
     }
 }

@@ -10,10 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::{Bus, BusError, Delivery, Settle, Subscription};
 
-type Queue = (
-    mpsc::UnboundedSender<Vec<u8>>,
-    Option<mpsc::UnboundedReceiver<Vec<u8>>>,
-);
+type Queue = (mpsc::UnboundedSender<Vec<u8>>, Option<mpsc::UnboundedReceiver<Vec<u8>>>);
 
 pub struct InProcBus {
     shards: u16,
@@ -44,9 +41,7 @@ impl InProcBus {
         queues
             .get(usize::from(shard))
             .map(|(tx, _)| tx.clone())
-            .ok_or_else(|| BusError::Unroutable {
-                routing_key: format!("s{shard:03}"),
-            })
+            .ok_or_else(|| BusError::Unroutable { routing_key: format!("s{shard:03}") })
     }
 }
 
@@ -70,25 +65,15 @@ impl Settle for InProcSettle {
     }
 
     async fn reject(&self) -> Result<(), BusError> {
-        tracing::warn!(
-            bytes = self.payload.len(),
-            "command rejected, dropped (no dead-letter queue in process)"
-        );
+        tracing::warn!(bytes = self.payload.len(), "command rejected, dropped (no dead-letter queue in process)");
         Ok(())
     }
 }
 
 #[async_trait]
 impl Bus for InProcBus {
-    async fn publish_command(
-        &self,
-        shard: u16,
-        _command_id: &str,
-        payload: Vec<u8>,
-    ) -> Result<(), BusError> {
-        self.shard_sender(shard)?
-            .send(payload)
-            .map_err(|_| BusError::Closed)
+    async fn publish_command(&self, shard: u16, _command_id: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        self.shard_sender(shard)?.send(payload).map_err(|_| BusError::Closed)
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
@@ -97,17 +82,10 @@ impl Bus for InProcBus {
             nodes.get(node).cloned()
         };
         let Some(tx) = tx else {
-            return Err(BusError::Unroutable {
-                routing_key: node.to_owned(),
-            });
+            return Err(BusError::Unroutable { routing_key: node.to_owned() });
         };
-        let settle = Box::new(InProcSettle {
-            requeue_to: None,
-            payload: Vec::new(),
-        });
-        tx.send(Delivery::new(payload, false, settle))
-            .await
-            .map_err(|_| BusError::Closed)
+        let settle = Box::new(InProcSettle { requeue_to: None, payload: Vec::new() });
+        tx.send(Delivery::new(payload, false, settle)).await.map_err(|_| BusError::Closed)
     }
 
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
@@ -115,27 +93,15 @@ impl Bus for InProcBus {
             let mut queues = self.shard_queues.lock().map_err(|_| BusError::Closed)?;
             let queue = queues
                 .get_mut(usize::from(shard))
-                .ok_or_else(|| BusError::Unroutable {
-                    routing_key: format!("s{shard:03}"),
-                })?;
-            let rx = queue
-                .1
-                .take()
-                .ok_or_else(|| BusError::Broker(format!("shard {shard} already has a consumer")))?;
+                .ok_or_else(|| BusError::Unroutable { routing_key: format!("s{shard:03}") })?;
+            let rx = queue.1.take().ok_or_else(|| BusError::Broker(format!("shard {shard} already has a consumer")))?;
             (queue.0.clone(), rx)
         };
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
         tokio::spawn(async move {
             while let Some(payload) = source.recv().await {
-                let settle = Box::new(InProcSettle {
-                    requeue_to: Some(requeue_to.clone()),
-                    payload: payload.clone(),
-                });
-                if tx
-                    .send(Delivery::new(payload, false, settle))
-                    .await
-                    .is_err()
-                {
+                let settle = Box::new(InProcSettle { requeue_to: Some(requeue_to.clone()), payload: payload.clone() });
+                if tx.send(Delivery::new(payload, false, settle)).await.is_err() {
                     break;
                 }
             }
@@ -145,10 +111,7 @@ impl Bus for InProcBus {
 
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::channel(256);
-        self.nodes
-            .lock()
-            .map_err(|_| BusError::Closed)?
-            .insert(node.to_owned(), tx);
+        self.nodes.lock().map_err(|_| BusError::Closed)?.insert(node.to_owned(), tx);
         Ok(rx)
     }
 
@@ -209,10 +172,7 @@ mod tests {
         assert_eq!(sub.recv().await.unwrap().payload, vec![1]);
         assert_eq!(sub.recv().await.unwrap().payload, vec![2]);
         assert_eq!(sub.recv().await.unwrap().payload, vec![0]);
-        assert!(
-            bus.consume_shard(2, 8).await.is_err(),
-            "a shard has a single consumer"
-        );
+        assert!(bus.consume_shard(2, 8).await.is_err(), "a shard has a single consumer");
     }
 
     #[tokio::test]

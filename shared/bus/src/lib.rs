@@ -48,11 +48,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(payload: Vec<u8>, redelivered: bool, settle: Box<dyn Settle>) -> Self {
-        Self {
-            payload,
-            redelivered,
-            settle,
-        }
+        Self { payload, redelivered, settle }
     }
 
     pub async fn ack(self) -> Result<(), BusError> {
@@ -70,10 +66,7 @@ impl Delivery {
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery")
-            .field("bytes", &self.payload.len())
-            .field("redelivered", &self.redelivered)
-            .finish()
+        f.debug_struct("Delivery").field("bytes", &self.payload.len()).field("redelivered", &self.redelivered).finish()
     }
 }
 
@@ -85,12 +78,7 @@ pub trait Bus: Send + Sync + 'static {
     /// Publish a room command to its shard queue; returns once the broker has it safely
     /// (confirmed and routed). Retries on a lost connection are the caller's choice: the
     /// command id makes a repeat harmless.
-    async fn publish_command(
-        &self,
-        shard: u16,
-        command_id: &str,
-        payload: Vec<u8>,
-    ) -> Result<(), BusError>;
+    async fn publish_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<(), BusError>;
 
     /// Publish to one gateway node's queue. `Unroutable` means the node is gone.
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError>;

@@ -9,10 +9,7 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: &str, shards: u16) -> Self {
-        Self {
-            prefix: prefix.to_owned(),
-            shards: shards.max(1),
-        }
+        Self { prefix: prefix.to_owned(), shards: shards.max(1) }
     }
 
     pub fn shards(&self) -> u16 {

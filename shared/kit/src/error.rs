@@ -26,11 +26,7 @@ struct Inner<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -48,11 +44,7 @@ impl ApiError {
     /// A 5xx whose body says nothing of the cause; the cause goes to the log.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
@@ -62,13 +54,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
     }
 }
 
@@ -82,12 +68,7 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             builder.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        builder.json(Envelope {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-            },
-        })
+        builder.json(Envelope { error: Inner { code: self.code, message: &self.message } })
     }
 }
 
@@ -108,50 +89,36 @@ fn serde_code(message: &str) -> &'static str {
 
 /// JSON bodies: size limit, content type, and every failure in the error shape.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| {
-            let api = match &err {
-                error::JsonPayloadError::OverflowKnownLength { .. }
-                | error::JsonPayloadError::Overflow { .. } => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    err.to_string(),
-                ),
-                error::JsonPayloadError::ContentType => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "expected Content-Type: application/json",
-                ),
-                error::JsonPayloadError::Deserialize(inner) => {
-                    let message = inner.to_string();
-                    let code = if inner.is_syntax() || inner.is_eof() {
-                        "malformed_json"
-                    } else {
-                        serde_code(&message)
-                    };
-                    ApiError::bad_request(code, message)
-                }
-                other => ApiError::bad_request("malformed_json", other.to_string()),
-            };
-            api.into()
-        })
+    web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
+        let api = match &err {
+            error::JsonPayloadError::OverflowKnownLength { .. } | error::JsonPayloadError::Overflow { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", err.to_string())
+            }
+            error::JsonPayloadError::ContentType => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected Content-Type: application/json",
+            ),
+            error::JsonPayloadError::Deserialize(inner) => {
+                let message = inner.to_string();
+                let code = if inner.is_syntax() || inner.is_eof() { "malformed_json" } else { serde_code(&message) };
+                ApiError::bad_request(code, message)
+            }
+            other => ApiError::bad_request("malformed_json", other.to_string()),
+        };
+        api.into()
+    })
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|err, _req| ApiError::bad_request("invalid_path", err.to_string()).into())
+    web::PathConfig::default().error_handler(|err, _req| ApiError::bad_request("invalid_path", err.to_string()).into())
 }
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
         let message = err.to_string();
         ApiError::bad_request(
-            if message.contains("unknown field") {
-                "unknown_field"
-            } else {
-                "invalid_query"
-            },
+            if message.contains("unknown field") { "unknown_field" } else { "invalid_query" },
             message,
         )
         .into()
@@ -164,15 +131,9 @@ mod tests {
 
     #[test]
     fn serde_errors_get_stable_codes() {
-        assert_eq!(
-            serde_code("unknown field `x`, expected one of"),
-            "unknown_field"
-        );
+        assert_eq!(serde_code("unknown field `x`, expected one of"), "unknown_field");
         assert_eq!(serde_code("unknown variant `video`"), "unknown_type");
         assert_eq!(serde_code("missing field `body`"), "missing_field");
-        assert_eq!(
-            serde_code("invalid type: string, expected i64"),
-            "invalid_field"
-        );
+        assert_eq!(serde_code("invalid type: string, expected i64"), "invalid_field");
     }
 }

@@ -31,11 +31,7 @@ pub struct Health {
 
 impl Health {
     pub fn new(service: &'static str, readiness: Readiness) -> Self {
-        Self {
-            service,
-            readiness,
-            checks: Vec::new(),
-        }
+        Self { service, readiness, checks: Vec::new() }
     }
 
     pub fn with_check(mut self, name: &'static str, check: Check) -> Self {
@@ -66,11 +62,7 @@ async fn ready(health: web::Data<Health>) -> HttpResponse {
     let failing: Vec<serde_json::Value> = health
         .checks
         .iter()
-        .filter_map(|(name, check)| {
-            check()
-                .err()
-                .map(|why| serde_json::json!({"check": name, "error": why}))
-        })
+        .filter_map(|(name, check)| check().err().map(|why| serde_json::json!({"check": name, "error": why})))
         .collect();
     if failing.is_empty() {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready", "service": health.service}))
@@ -81,7 +73,5 @@ async fn ready(health: web::Data<Health>) -> HttpResponse {
 }
 
 async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(chat_telemetry::render_metrics())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(chat_telemetry::render_metrics())
 }

@@ -38,16 +38,9 @@ pub async fn record(
     let start = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     let (requests, duration) = metrics();
-    requests
-        .with_label_values(&[service, &method, &route, res.status().as_str()])
-        .inc();
-    duration
-        .with_label_values(&[service, &method, &route])
-        .observe(start.elapsed().as_secs_f64());
+    requests.with_label_values(&[service, &method, &route, res.status().as_str()]).inc();
+    duration.with_label_values(&[service, &method, &route]).observe(start.elapsed().as_secs_f64());
     Ok(res)
 }

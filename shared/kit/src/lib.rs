@@ -12,7 +12,7 @@ pub use error::{json_config, path_config, query_config, ApiError};
 pub use health::{Health, Readiness};
 pub use service::run_basic_service;
 pub use settings::{
-    load_layered, load_settings, BrokerSettings, DatabaseSettings, HttpSettings, RedisSettings,
+    load_layered, load_settings, parse_layers, BrokerSettings, DatabaseSettings, HttpSettings, RedisSettings,
     SettingsError,
 };
 pub use shutdown::shutdown_signal;

@@ -23,9 +23,7 @@ where
     let body_limit = http.body_limit_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(move |req, next| {
-                crate::http_metrics::record(service, req, next)
-            }))
+            .wrap(from_fn(move |req, next| crate::http_metrics::record(service, req, next)))
             .app_data(crate::json_config(body_limit))
             .app_data(crate::path_config())
             .app_data(crate::query_config())
@@ -38,11 +36,7 @@ where
         server = server.workers(http.workers);
     }
     let server = server.bind((http.host.as_str(), http.port))?;
-    let port = server
-        .addrs()
-        .first()
-        .map(|a| a.port())
-        .unwrap_or(http.port);
+    let port = server.addrs().first().map(|a| a.port()).unwrap_or(http.port);
     tracing::info!(service, port, "listening");
     let server = server.run();
     let handle = server.handle();

@@ -13,6 +13,16 @@ pub fn load_settings<T: DeserializeOwned>(defaults_toml: &str) -> Result<T, Sett
     load_layered(&[defaults_toml])
 }
 
+/// Settings from compiled-in layers only (no file, no environment): for a service embedded in
+/// another process whose environment belongs to that process.
+pub fn parse_layers<T: DeserializeOwned>(layers: &[&str]) -> Result<T, SettingsError> {
+    let mut builder = config::Config::builder();
+    for layer in layers {
+        builder = builder.add_source(config::File::from_str(layer, config::FileFormat::Toml));
+    }
+    builder.build().and_then(|c| c.try_deserialize()).map_err(|e| SettingsError(e.to_string()))
+}
+
 /// Like `load_settings`, with several compiled-in layers, later ones winning.
 pub fn load_layered<T: DeserializeOwned>(layers: &[&str]) -> Result<T, SettingsError> {
     let mut builder = config::Config::builder();
@@ -22,16 +32,10 @@ pub fn load_layered<T: DeserializeOwned>(layers: &[&str]) -> Result<T, SettingsE
     if let Ok(path) = std::env::var("CHAT_CONFIG") {
         builder = builder.add_source(config::File::with_name(&path).required(true));
     }
-    builder = builder.add_source(
-        config::Environment::with_prefix("CHAT")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true),
-    );
+    builder = builder
+        .add_source(config::Environment::with_prefix("CHAT").prefix_separator("__").separator("__").try_parsing(true));
     let config = builder.build().map_err(|e| SettingsError(e.to_string()))?;
-    config
-        .try_deserialize()
-        .map_err(|e| SettingsError(e.to_string()))
+    config.try_deserialize().map_err(|e| SettingsError(e.to_string()))
 }
 
 /// Where a service listens.

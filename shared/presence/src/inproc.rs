@@ -14,29 +14,20 @@ pub struct InProcPresence {
 
 impl InProcPresence {
     pub fn new(node: &str) -> Self {
-        Self {
-            node: node.to_owned(),
-            sessions: Mutex::new(HashMap::new()),
-        }
+        Self { node: node.to_owned(), sessions: Mutex::new(HashMap::new()) }
     }
 }
 
 #[async_trait]
 impl Presence for InProcPresence {
     async fn session_opened(&self, user: &str) -> Result<(), PresenceError> {
-        let mut sessions = self
-            .sessions
-            .lock()
-            .map_err(|_| PresenceError::Redis("poisoned".into()))?;
+        let mut sessions = self.sessions.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
         *sessions.entry(user.to_owned()).or_default() += 1;
         Ok(())
     }
 
     async fn session_closed(&self, user: &str) -> Result<(), PresenceError> {
-        let mut sessions = self
-            .sessions
-            .lock()
-            .map_err(|_| PresenceError::Redis("poisoned".into()))?;
+        let mut sessions = self.sessions.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
         if let Some(count) = sessions.get_mut(user) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -47,15 +38,8 @@ impl Presence for InProcPresence {
     }
 
     async fn locate(&self, users: &[String]) -> Result<NodeMap, PresenceError> {
-        let sessions = self
-            .sessions
-            .lock()
-            .map_err(|_| PresenceError::Redis("poisoned".into()))?;
-        let online: Vec<String> = users
-            .iter()
-            .filter(|u| sessions.contains_key(*u))
-            .cloned()
-            .collect();
+        let sessions = self.sessions.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
+        let online: Vec<String> = users.iter().filter(|u| sessions.contains_key(*u)).cloned().collect();
         let mut map = NodeMap::new();
         if !online.is_empty() {
             map.insert(self.node.clone(), online);
@@ -87,10 +71,7 @@ mod tests {
         p.session_opened("a").await.unwrap();
         p.session_closed("a").await.unwrap();
         let users = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(
-            p.locate(&users).await.unwrap().get("n1"),
-            Some(&vec!["a".to_string()])
-        );
+        assert_eq!(p.locate(&users).await.unwrap().get("n1"), Some(&vec!["a".to_string()]));
         p.session_closed("a").await.unwrap();
         assert!(p.locate(&users).await.unwrap().is_empty());
     }

@@ -29,12 +29,7 @@ impl RedisPresence {
     pub async fn connect(url: &str, prefix: &str, node: &str) -> Result<Self, PresenceError> {
         let client = redis::Client::open(url).map_err(redis_err)?;
         let conn = ConnectionManager::new(client).await.map_err(redis_err)?;
-        let presence = Self {
-            conn,
-            prefix: prefix.to_owned(),
-            node: node.to_owned(),
-            live_nodes: Mutex::new(None),
-        };
+        let presence = Self { conn, prefix: prefix.to_owned(), node: node.to_owned(), live_nodes: Mutex::new(None) };
         presence.heartbeat().await?;
         Ok(presence)
     }
@@ -69,11 +64,7 @@ impl RedisPresence {
         }
         let mut conn = self.conn.clone();
         let alive: Vec<bool> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
-        let live: HashSet<String> = names
-            .into_iter()
-            .zip(alive)
-            .filter_map(|(n, ok)| ok.then_some(n))
-            .collect();
+        let live: HashSet<String> = names.into_iter().zip(alive).filter_map(|(n, ok)| ok.then_some(n)).collect();
         if let Ok(mut guard) = self.live_nodes.lock() {
             *guard = Some((Instant::now(), live.clone()));
         }
@@ -126,8 +117,7 @@ impl Presence for RedisPresence {
             pipe.hkeys(self.user_key(user));
         }
         let mut conn = self.conn.clone();
-        let nodes_per_user: Vec<Vec<String>> =
-            pipe.query_async(&mut conn).await.map_err(redis_err)?;
+        let nodes_per_user: Vec<Vec<String>> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
         let all: HashSet<String> = nodes_per_user.iter().flatten().cloned().collect();
         if all.is_empty() {
             return Ok(NodeMap::new());
@@ -156,19 +146,13 @@ impl Presence for RedisPresence {
 
     async fn leave(&self) -> Result<(), PresenceError> {
         let mut conn = self.conn.clone();
-        let users: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.node_users_key())
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
+        let users: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.node_users_key()).query_async(&mut conn).await.map_err(redis_err)?;
         let mut pipe = redis::pipe();
         for user in &users {
             pipe.hdel(self.user_key(user), &self.node).ignore();
         }
-        pipe.del(self.node_users_key())
-            .ignore()
-            .del(self.node_key(&self.node))
-            .ignore();
+        pipe.del(self.node_users_key()).ignore().del(self.node_key(&self.node)).ignore();
         pipe.query_async::<()>(&mut conn).await.map_err(redis_err)
     }
 

@@ -13,6 +13,10 @@ pub enum AuthzEvent {
     Trust { tenant_a: String, tenant_b: String, active: bool },
     /// A user was disabled: refuse their tokens and close their sessions.
     UserDisabled { tenant: String, user: String, at_secs: u64 },
+    /// Tell a member something (stored and pushed by rooms as a notification).
+    Notify { tenant: String, user: String, kind: String, text: String },
+    /// Rooms removed a member by rule (recorded in the tenant's audit trail).
+    MemberExcluded { tenant: String, user: String, room_id: String, reason: String },
 }
 
 /// `POST /internal/v1/decide`: may `actor` (of `tenant`) have these users in a room?
@@ -39,5 +43,7 @@ pub struct Verdict {
 pub struct DecideResponse {
     /// Whether the actor may connect to LINE now.
     pub actor_line: bool,
+    /// Tenants the actor's tenant has an active (bilateral) trust with.
+    pub trusted_tenants: Vec<String>,
     pub verdicts: Vec<Verdict>,
 }

@@ -93,14 +93,8 @@ mod tests {
     #[test]
     fn unknown_fields_and_types_are_refused() {
         let unknown_field = serde_json::from_str::<Body>(r#"{"type":"text","text":"a","x":1}"#);
-        assert!(unknown_field
-            .unwrap_err()
-            .to_string()
-            .contains("unknown field"));
+        assert!(unknown_field.unwrap_err().to_string().contains("unknown field"));
         let unknown_type = serde_json::from_str::<Body>(r#"{"type":"video","url":"https://a"}"#);
-        assert!(unknown_type
-            .unwrap_err()
-            .to_string()
-            .contains("unknown variant"));
+        assert!(unknown_type.unwrap_err().to_string().contains("unknown variant"));
     }
 }

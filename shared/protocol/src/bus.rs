@@ -49,10 +49,7 @@ impl RoomKind {
 
     /// 1:1 kinds: exactly two participants, no rename, no invitations.
     pub fn is_one_to_one(self) -> bool {
-        matches!(
-            self,
-            RoomKind::Direct | RoomKind::ExternalDirect | RoomKind::LineDirect
-        )
+        matches!(self, RoomKind::Direct | RoomKind::ExternalDirect | RoomKind::LineDirect)
     }
 
     /// The markers shown in the room list (`line`, `external`).
@@ -183,22 +180,10 @@ pub struct Excluded {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum CommandResult {
-    Created {
-        room_id: String,
-        existed: bool,
-    },
-    Posted {
-        message_id: String,
-        seq: i64,
-    },
-    Done {
-        seq: i64,
-    },
-    MembersAdded {
-        added: Vec<String>,
-        excluded: Vec<Excluded>,
-        seq: Option<i64>,
-    },
+    Created { room_id: String, existed: bool },
+    Posted { message_id: String, seq: i64 },
+    Done { seq: i64 },
+    MembersAdded { added: Vec<String>, excluded: Vec<Excluded>, seq: Option<i64> },
 }
 
 /// A refusal: a stable code plus a message; nothing was changed.
@@ -236,14 +221,8 @@ mod tests {
 
     #[test]
     fn outcomes_round_trip() {
-        let ok: CommandOutcome = Ok(CommandResult::Posted {
-            message_id: "m".into(),
-            seq: 3,
-        });
-        let msg = NodeMessage::Reply {
-            correlation_id: "c".into(),
-            outcome: ok,
-        };
+        let ok: CommandOutcome = Ok(CommandResult::Posted { message_id: "m".into(), seq: 3 });
+        let msg = NodeMessage::Reply { correlation_id: "c".into(), outcome: ok };
         let json = serde_json::to_string(&msg).unwrap();
         assert_eq!(serde_json::from_str::<NodeMessage>(&json).unwrap(), msg);
     }
@@ -253,14 +232,7 @@ mod tests {
         assert_eq!(RoomKind::LineGroup.markers(), vec!["line"]);
         assert_eq!(RoomKind::ExternalDirect.markers(), vec!["external"]);
         assert!(RoomKind::Group.markers().is_empty());
-        for k in [
-            "direct",
-            "group",
-            "external_direct",
-            "external_group",
-            "line_direct",
-            "line_group",
-        ] {
+        for k in ["direct", "group", "external_direct", "external_group", "line_direct", "line_group"] {
             assert_eq!(RoomKind::parse(k).unwrap().as_str(), k);
         }
     }

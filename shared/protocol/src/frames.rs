@@ -100,10 +100,7 @@ mod tests {
     #[test]
     fn times_are_rfc3339_utc() {
         assert_eq!(format_time_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_time_ms(1_795_000_000_123),
-            "2026-11-18T11:06:40.123Z"
-        );
+        assert_eq!(format_time_ms(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
         assert_eq!(format_time_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

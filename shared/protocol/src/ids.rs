@@ -21,9 +21,7 @@ pub fn shard_of(room_id: &str, shards: u16) -> u16 {
 pub fn is_valid_client_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
 }
 
 #[cfg(test)]
@@ -65,11 +63,7 @@ mod tests {
 pub fn post_command_id(sender: &str, client_msg_id: &str) -> String {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_0d2e_8a57_4c1b_9e43_5b2a_7d10_c3f4);
     // Length-prefixed, so no (sender, key) pair can collide with another.
-    uuid::Uuid::new_v5(
-        &NAMESPACE,
-        format!("{}:{sender}{client_msg_id}", sender.len()).as_bytes(),
-    )
-    .to_string()
+    uuid::Uuid::new_v5(&NAMESPACE, format!("{}:{sender}{client_msg_id}", sender.len()).as_bytes()).to_string()
 }
 
 #[cfg(test)]
@@ -80,9 +74,6 @@ mod command_id_tests {
     fn post_ids_depend_on_sender_and_key() {
         assert_eq!(post_command_id("a", "1"), post_command_id("a", "1"));
         assert_ne!(post_command_id("a", "1"), post_command_id("b", "1"));
-        assert_ne!(
-            post_command_id("a\u{0}1", ""),
-            post_command_id("a", "1\u{0}")
-        );
+        assert_ne!(post_command_id("a\u{0}1", ""), post_command_id("a", "1\u{0}"));
     }
 }

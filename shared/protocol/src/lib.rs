@@ -14,8 +14,5 @@ pub use limits::{LimitError, Limits};
 
 /// Current time in milliseconds since the Unix epoch (the unit of every `*_ms` field).
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -74,15 +74,10 @@ impl Limits {
                     return Err(LimitError::TextEmpty);
                 }
                 if text.chars().count() > self.max_text_chars {
-                    return Err(LimitError::TextTooLong {
-                        max: self.max_text_chars,
-                    });
+                    return Err(LimitError::TextTooLong { max: self.max_text_chars });
                 }
             }
-            Body::Sticker {
-                package_id,
-                sticker_id,
-            } => {
+            Body::Sticker { package_id, sticker_id } => {
                 for (field, value) in [("package_id", package_id), ("sticker_id", sticker_id)] {
                     if value.is_empty() || value.len() > 64 {
                         return Err(LimitError::InvalidField { field });
@@ -95,12 +90,7 @@ impl Limits {
                     return Err(LimitError::InvalidField { field: "name" });
                 }
             }
-            Body::Location {
-                title,
-                address,
-                latitude,
-                longitude,
-            } => {
+            Body::Location { title, address, latitude, longitude } => {
                 if !(-90.0..=90.0).contains(latitude) {
                     return Err(LimitError::InvalidField { field: "latitude" });
                 }
@@ -119,18 +109,14 @@ impl Limits {
 
     pub fn check_name(&self, name: &str) -> Result<(), LimitError> {
         if name.chars().count() > self.max_name_chars {
-            return Err(LimitError::NameTooLong {
-                max: self.max_name_chars,
-            });
+            return Err(LimitError::NameTooLong { max: self.max_name_chars });
         }
         Ok(())
     }
 
     pub fn check_description(&self, description: &str) -> Result<(), LimitError> {
         if description.chars().count() > self.max_description_chars {
-            return Err(LimitError::DescriptionTooLong {
-                max: self.max_description_chars,
-            });
+            return Err(LimitError::DescriptionTooLong { max: self.max_description_chars });
         }
         Ok(())
     }
@@ -138,13 +124,8 @@ impl Limits {
     /// Only absolute http(s) URLs: recipients' apps fetch them later.
     pub fn check_url(&self, url: &str) -> Result<(), LimitError> {
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        if !scheme_ok
-            || url.chars().count() > self.max_url_chars
-            || url.contains(char::is_whitespace)
-        {
-            return Err(LimitError::InvalidUrl {
-                max: self.max_url_chars,
-            });
+        if !scheme_ok || url.chars().count() > self.max_url_chars || url.contains(char::is_whitespace) {
+            return Err(LimitError::InvalidUrl { max: self.max_url_chars });
         }
         Ok(())
     }
@@ -156,20 +137,9 @@ mod tests {
 
     #[test]
     fn text_is_counted_in_characters_not_bytes() {
-        let limits = Limits {
-            max_text_chars: 3,
-            ..Limits::default()
-        };
-        assert!(limits
-            .check_body(&Body::Text {
-                text: "日本語".into()
-            })
-            .is_ok());
-        let err = limits
-            .check_body(&Body::Text {
-                text: "日本語!".into(),
-            })
-            .unwrap_err();
+        let limits = Limits { max_text_chars: 3, ..Limits::default() };
+        assert!(limits.check_body(&Body::Text { text: "日本語".into() }).is_ok());
+        let err = limits.check_body(&Body::Text { text: "日本語!".into() }).unwrap_err();
         assert_eq!(err.code(), "message_too_long");
         assert!(err.is_too_large());
     }
@@ -177,15 +147,8 @@ mod tests {
     #[test]
     fn blank_text_and_bad_urls_are_refused() {
         let limits = Limits::default();
-        assert_eq!(
-            limits.check_body(&Body::Text { text: "  ".into() }),
-            Err(LimitError::TextEmpty)
-        );
-        let img = Body::Image {
-            url: "javascript:alert(1)".into(),
-            name: None,
-            size: None,
-        };
+        assert_eq!(limits.check_body(&Body::Text { text: "  ".into() }), Err(LimitError::TextEmpty));
+        let img = Body::Image { url: "javascript:alert(1)".into(), name: None, size: None };
         assert_eq!(limits.check_body(&img).unwrap_err().code(), "invalid_url");
     }
 
@@ -193,9 +156,6 @@ mod tests {
     fn names_over_the_limit_are_refused() {
         let limits = Limits::default();
         assert!(limits.check_name(&"n".repeat(100)).is_ok());
-        assert_eq!(
-            limits.check_name(&"n".repeat(101)).unwrap_err().code(),
-            "name_too_long"
-        );
+        assert_eq!(limits.check_name(&"n".repeat(101)).unwrap_err().code(), "name_too_long");
     }
 }

@@ -15,10 +15,7 @@ pub struct TelemetrySettings {
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
-        Self {
-            log_level: "info".into(),
-            log_format: "json".into(),
-        }
+        Self { log_level: "info".into(), log_format: "json".into() }
     }
 }
 
@@ -41,19 +38,12 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> Telemetry {
     let result = if settings.log_format == "text" {
         fmt().with_env_filter(filter).with_target(false).try_init()
     } else {
-        fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_current_span(false)
-            .flatten_event(true)
-            .try_init()
+        fmt().json().with_env_filter(filter).with_current_span(false).flatten_event(true).try_init()
     };
     if result.is_ok() {
         tracing::info!(service, "telemetry started");
     }
-    Telemetry {
-        service: service.to_owned(),
-    }
+    Telemetry { service: service.to_owned() }
 }
 
 /// The Prometheus text exposition of every metric registered in this process.

@@ -26,38 +26,24 @@ fn env_or(key: &str, default: &str) -> String {
 /// `target/debug` (or wherever this test binary was built).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe
-        .parent()
-        .expect("test binaries live in target/<profile>/deps");
+    let deps = exe.parent().expect("test binaries live in target/<profile>/deps");
     deps.parent().expect("target/<profile>").to_path_buf()
 }
 
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
     path
 }
 
 /// A unique name for this test's resources.
 pub fn unique(tag: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "e2e_{}_{}_{}",
-        tag,
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("e2e_{}_{}_{}", tag, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// Options of a rooms process.
@@ -71,12 +57,7 @@ pub struct RoomsOptions {
 
 impl RoomsOptions {
     pub fn new(tag: &str) -> Self {
-        Self {
-            name: unique(tag),
-            shards: 4,
-            passivate_after_secs: 300,
-            extra_env: Vec::new(),
-        }
+        Self { name: unique(tag), shards: 4, passivate_after_secs: 300, extra_env: Vec::new() }
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -95,12 +76,7 @@ pub struct Rooms {
 
 impl Rooms {
     pub async fn start(opts: RoomsOptions) -> Rooms {
-        let mut rooms = Rooms {
-            opts,
-            port: free_port(),
-            child: None,
-            restarts: 0,
-        };
+        let mut rooms = Rooms { opts, port: free_port(), child: None, restarts: 0 };
         rooms.spawn().await;
         rooms
     }
@@ -115,31 +91,16 @@ impl Rooms {
         cmd.env("CHAT__HTTP__PORT", self.port.to_string())
             .env("CHAT__HTTP__WORKERS", "2")
             .env("CHAT__NODE__ID", &o.name)
-            .env(
-                "CHAT__DATABASE__URL",
-                env_or(
-                    "E2E_DATABASE_URL",
-                    "postgres://postgres@127.0.0.1:5432/chat",
-                ),
-            )
+            .env("CHAT__DATABASE__URL", env_or("E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat"))
             .env("CHAT__DATABASE__SCHEMA", &o.name)
             .env("CHAT__DATABASE__MAX_CONNECTIONS", "8")
-            .env(
-                "CHAT__AMQP__URL",
-                env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            )
+            .env("CHAT__AMQP__URL", env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"))
             .env("CHAT__AMQP__PREFIX", format!("{}.", o.name))
             .env("CHAT__AMQP__SHARDS", o.shards.to_string())
-            .env(
-                "CHAT__REDIS__URL",
-                env_or("E2E_REDIS_URL", "redis://127.0.0.1:6379"),
-            )
+            .env("CHAT__REDIS__URL", env_or("E2E_REDIS_URL", "redis://127.0.0.1:6379"))
             .env("CHAT__REDIS__PREFIX", format!("{}:", o.name))
             .env("CHAT__AUTH__JWT_SECRET", SECRET)
-            .env(
-                "CHAT__ROOMS__PASSIVATE_AFTER_SECS",
-                o.passivate_after_secs.to_string(),
-            )
+            .env("CHAT__ROOMS__PASSIVATE_AFTER_SECS", o.passivate_after_secs.to_string())
             .env("CHAT__ROOMS__ARBITERS", "2")
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone().expect("log file")))
@@ -170,9 +131,7 @@ impl Rooms {
     /// SIGTERM, then wait for the exit (at most `secs`); `None` if it did not exit in time.
     pub fn terminate(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
         let child = self.child.as_mut()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -193,14 +152,8 @@ impl Rooms {
 
     /// A metric's value (first sample whose line starts with `name`).
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = http()
-            .get(format!("{}/metrics", self.base()))
-            .send()
-            .await
-            .expect("metrics")
-            .body()
-            .await
-            .expect("body");
+        let text =
+            http().get(format!("{}/metrics", self.base())).send().await.expect("metrics").body().await.expect("body");
         let text = String::from_utf8_lossy(&text).to_string();
         text.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
@@ -221,11 +174,7 @@ pub async fn wait_ready(port: u16, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let client = http();
     loop {
-        if let Ok(res) = client
-            .get(format!("http://127.0.0.1:{port}/health/ready"))
-            .send()
-            .await
-        {
+        if let Ok(res) = client.get(format!("http://127.0.0.1:{port}/health/ready")).send().await {
             if res.status().is_success() {
                 return;
             }
@@ -239,9 +188,7 @@ pub async fn wait_ready(port: u16, log: &std::path::Path) {
 }
 
 pub fn http() -> awc::Client {
-    awc::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .finish()
+    awc::Client::builder().timeout(Duration::from_secs(15)).finish()
 }
 
 pub fn token(user: &str, tenant: &str) -> String {
@@ -277,72 +224,29 @@ pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&st
         req = req.insert_header(("Authorization", format!("Bearer {t}")));
     }
     let sent = match body {
-        Some(b) => {
-            req.insert_header(("Content-Type", "application/json"))
-                .send_body(b.to_owned())
-                .await
-        }
+        Some(b) => req.insert_header(("Content-Type", "application/json")).send_body(b.to_owned()).await,
         None => req.send().await,
     };
     // A connection failure (the service is down) is status 0, for tests that expect outages.
     let mut res = match sent {
         Ok(res) => res,
-        Err(e) => {
-            return Answer {
-                status: 0,
-                body: Value::String(e.to_string()),
-            }
-        }
+        Err(e) => return Answer { status: 0, body: Value::String(e.to_string()) },
     };
     let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body");
-    Answer {
-        status: res.status().as_u16(),
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    Answer { status: res.status().as_u16(), body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
 }
 
 /// Create a room as `creator` (tenant `tenant`) with these other members; returns its id.
-pub async fn create_room(
-    base: &str,
-    creator: &str,
-    tenant: &str,
-    members: &[&str],
-    name: Option<&str>,
-) -> String {
+pub async fn create_room(base: &str, creator: &str, tenant: &str, members: &[&str], name: Option<&str>) -> String {
     let body = serde_json::json!({"members": members, "name": name});
-    let a = call(
-        "POST",
-        &format!("{base}/v1/rooms"),
-        Some(&token(creator, tenant)),
-        Some(&body.to_string()),
-    )
-    .await;
-    assert!(
-        a.status == 201 || a.status == 200,
-        "create room: {} {}",
-        a.status,
-        a.body
-    );
+    let a = call("POST", &format!("{base}/v1/rooms"), Some(&token(creator, tenant)), Some(&body.to_string())).await;
+    assert!(a.status == 201 || a.status == 200, "create room: {} {}", a.status, a.body);
     a.body["id"].as_str().expect("room id").to_owned()
 }
 
-pub async fn post_text(
-    base: &str,
-    room: &str,
-    user: &str,
-    tenant: &str,
-    client_msg_id: &str,
-    text: &str,
-) -> Answer {
-    let body =
-        serde_json::json!({"client_msg_id": client_msg_id, "body": {"type": "text", "text": text}});
-    call(
-        "POST",
-        &format!("{base}/v1/rooms/{room}/messages"),
-        Some(&token(user, tenant)),
-        Some(&body.to_string()),
-    )
-    .await
+pub async fn post_text(base: &str, room: &str, user: &str, tenant: &str, client_msg_id: &str, text: &str) -> Answer {
+    let body = serde_json::json!({"client_msg_id": client_msg_id, "body": {"type": "text", "text": text}});
+    call("POST", &format!("{base}/v1/rooms/{room}/messages"), Some(&token(user, tenant)), Some(&body.to_string())).await
 }
 
 /// All events of a room, oldest first, as `user` sees them.
@@ -370,8 +274,7 @@ pub fn messages(events: &[Value]) -> Vec<&Value> {
     events.iter().filter(|e| e["type"] == "message").collect()
 }
 
-type Stream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A WebSocket client of the engine's protocol.
 pub struct Ws {
@@ -388,31 +291,20 @@ pub enum Got {
 
 impl Ws {
     pub async fn connect(url: &str, token: &str) -> Ws {
-        Self::try_connect(url, Some(token))
-            .await
-            .unwrap_or_else(|e| panic!("ws connect: {e}"))
+        Self::try_connect(url, Some(token)).await.unwrap_or_else(|e| panic!("ws connect: {e}"))
     }
 
-    pub async fn try_connect(
-        url: &str,
-        token: Option<&str>,
-    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    pub async fn try_connect(url: &str, token: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let mut request = url.into_client_request()?;
         if let Some(t) = token {
-            request.headers_mut().insert(
-                "Authorization",
-                format!("Bearer {t}").parse().expect("header"),
-            );
+            request.headers_mut().insert("Authorization", format!("Bearer {t}").parse().expect("header"));
         }
         let (stream, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Ws { stream })
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.stream
-            .send(Message::text(frame.to_string()))
-            .await
-            .expect("ws send");
+        self.stream.send(Message::text(frame.to_string())).await.expect("ws send");
     }
 
     pub async fn send_raw(&mut self, message: Message) {
@@ -440,10 +332,7 @@ impl Ws {
     pub async fn expect(&mut self, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .as_secs()
-                .max(1);
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
             match self.next(left).await {
                 Got::Frame(f) if pred(&f) => return f,
                 Got::Frame(_) => {}

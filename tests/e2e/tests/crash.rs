@@ -21,17 +21,10 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     let acked: Acked = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut senders = Vec::new();
-    for (i, (room, user)) in [
-        (&room_a, "alice"),
-        (&room_a, "bob"),
-        (&room_b, "alice"),
-        (&room_b, "bob"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (room, user)) in
+        [(&room_a, "alice"), (&room_a, "bob"), (&room_b, "alice"), (&room_b, "bob")].into_iter().enumerate()
     {
-        let (room, user, acked, stop) =
-            (room.clone(), user.to_owned(), acked.clone(), stop.clone());
+        let (room, user, acked, stop) = (room.clone(), user.to_owned(), acked.clone(), stop.clone());
         senders.push(actix_rt::spawn(async move {
             let base = format!("http://127.0.0.1:{port}");
             let mut n = 0;
@@ -58,10 +51,10 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
                     let a = post_text(&base, &room, &user, "acme", &key, &key).await;
                     if a.status == 201 {
                         let id = a.body["message_id"].as_str().unwrap_or_default().to_owned();
-                        acked.lock().unwrap().insert(
-                            key.clone(),
-                            (room.clone(), id, a.body["seq"].as_i64().unwrap_or(-1)),
-                        );
+                        acked
+                            .lock()
+                            .unwrap()
+                            .insert(key.clone(), (room.clone(), id, a.body["seq"].as_i64().unwrap_or(-1)));
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -73,20 +66,14 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     // Let traffic flow, then kill -9 with commands in flight, then restart on the same port.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while acked.lock().unwrap().len() < 60 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "traffic did not start"
-        );
+        assert!(std::time::Instant::now() < deadline, "traffic did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let before_kill = acked.lock().unwrap().len();
     rooms.restart().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < before_kill + 60 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "traffic did not resume after the restart"
-        );
+        assert!(std::time::Instant::now() < deadline, "traffic did not resume after the restart");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -100,41 +87,20 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     let mut stored: HashMap<String, BTreeMap<String, (String, i64)>> = HashMap::new();
     for room in [&room_a, &room_b] {
         let events = history(&base, room, "alice", "acme").await;
-        let seqs: Vec<i64> = events
-            .iter()
-            .map(|e| e["seq"].as_i64().unwrap_or(0))
-            .collect();
-        assert_eq!(
-            seqs,
-            (1..=seqs.len() as i64).collect::<Vec<_>>(),
-            "contiguous seqs in {room}"
-        );
+        let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap_or(0)).collect();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "contiguous seqs in {room}");
         let by_key = stored.entry(room.clone()).or_default();
         for m in messages(&events) {
             let key = m["body"]["text"].as_str().unwrap_or_default().to_owned();
-            let entry = (
-                m["message_id"].as_str().unwrap_or_default().to_owned(),
-                m["seq"].as_i64().unwrap_or(0),
-            );
-            assert!(
-                by_key.insert(key.clone(), entry).is_none(),
-                "{key} stored twice"
-            );
+            let entry = (m["message_id"].as_str().unwrap_or_default().to_owned(), m["seq"].as_i64().unwrap_or(0));
+            assert!(by_key.insert(key.clone(), entry).is_none(), "{key} stored twice");
         }
     }
     for (key, (room, id, seq)) in &acked {
         let got = stored.get(room).and_then(|m| m.get(key));
-        assert_eq!(
-            got,
-            Some(&(id.clone(), *seq)),
-            "acknowledged {key} lost or changed"
-        );
+        assert_eq!(got, Some(&(id.clone(), *seq)), "acknowledged {key} lost or changed");
     }
-    eprintln!(
-        "acknowledged {} messages, {} before the kill",
-        acked.len(),
-        before_kill
-    );
+    eprintln!("acknowledged {} messages, {} before the kill", acked.len(), before_kill);
 }
 
 #[actix_rt::test]
@@ -147,9 +113,7 @@ async fn sigterm_drains_and_exits_cleanly_and_keeps_what_was_acknowledged() {
     let mut bob = Ws::connect(&rooms.ws_url(), &token("bob", "acme")).await;
 
     // A hang here is the failure this test exists for; 20 s is the pod's budget, not a speed goal.
-    let status = rooms
-        .terminate(20)
-        .expect("rooms did not exit within 20 s of SIGTERM");
+    let status = rooms.terminate(20).expect("rooms did not exit within 20 s of SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     match bob.next(5).await {
         Got::Closed(code) => assert_eq!(code, Some(1012), "sessions are told the service restarts"),

@@ -26,21 +26,14 @@ async fn start() -> Standalone {
     let log = std::fs::File::create(run_dir.join("standalone.log")).expect("log");
     let child = Command::new(bin("standalone"))
         .env("CHAT__HTTP__PORT", port.to_string())
-        .env(
-            "CHAT__DATABASE__URL",
-            format!("sqlite://{}/rooms.sqlite?mode=rwc", run_dir.display()),
-        )
+        .env("CHAT__DATABASE__URL", format!("sqlite://{}/rooms.sqlite?mode=rwc", run_dir.display()))
         .env("CHAT_RUN_DIR", &run_dir)
         .stdout(Stdio::from(log.try_clone().expect("log")))
         .stderr(Stdio::from(log))
         .spawn()
         .expect("spawning standalone");
     wait_ready(port, &run_dir.join("standalone.log")).await;
-    Standalone {
-        child,
-        port,
-        run_dir,
-    }
+    Standalone { child, port, run_dir }
 }
 
 fn read_env(path: &std::path::Path) -> std::collections::HashMap<String, String> {
@@ -64,65 +57,22 @@ async fn the_standalone_serves_every_service_on_one_port_and_the_first_step_work
     let room = &demo["GENERAL_ROOM"];
 
     // The README's first step: bob listens, alice posts with curl's request, bob receives.
-    let mut bob = Ws::connect(
-        &format!("ws://127.0.0.1:{}/v1/ws", sa.port),
-        &demo["ACME_BOB_TOKEN"],
-    )
-    .await;
-    let body = json!({"client_msg_id": "hello-1", "body": {"type": "text", "text": "Hi Bob!"}})
-        .to_string();
-    let posted = call(
-        "POST",
-        &format!("{base}/v1/rooms/{room}/messages"),
-        Some(&demo["ACME_ALICE_TOKEN"]),
-        Some(&body),
-    )
-    .await;
+    let mut bob = Ws::connect(&format!("ws://127.0.0.1:{}/v1/ws", sa.port), &demo["ACME_BOB_TOKEN"]).await;
+    let body = json!({"client_msg_id": "hello-1", "body": {"type": "text", "text": "Hi Bob!"}}).to_string();
+    let posted =
+        call("POST", &format!("{base}/v1/rooms/{room}/messages"), Some(&demo["ACME_ALICE_TOKEN"]), Some(&body)).await;
     assert_eq!(posted.status, 201, "{}", posted.body);
-    let got = bob
-        .expect(10, "alice's hello", |f| f["type"] == "message")
-        .await;
+    let got = bob.expect(10, "alice's hello", |f| f["type"] == "message").await;
     assert_eq!(got["body"]["text"], "Hi Bob!");
     assert_eq!(got["sender"], "alice@acme");
 
     // The seeded rooms are there; globex members do not see acme's rooms.
-    let listed = call(
-        "GET",
-        &format!("{base}/v1/rooms"),
-        Some(&demo["ACME_BOB_TOKEN"]),
-        None,
-    )
-    .await;
-    let names: Vec<_> = listed.body["rooms"]
-        .as_array()
-        .expect("rooms")
-        .iter()
-        .map(|r| r["kind"].clone())
-        .collect();
-    assert!(
-        names.contains(&json!("group")) && names.contains(&json!("direct")),
-        "{}",
-        listed.body
-    );
-    let foreign = call(
-        "GET",
-        &format!("{base}/v1/rooms/{room}"),
-        Some(&demo["GLOBEX_CAROL_TOKEN"]),
-        None,
-    )
-    .await;
+    let listed = call("GET", &format!("{base}/v1/rooms"), Some(&demo["ACME_BOB_TOKEN"]), None).await;
+    let names: Vec<_> = listed.body["rooms"].as_array().expect("rooms").iter().map(|r| r["kind"].clone()).collect();
+    assert!(names.contains(&json!("group")) && names.contains(&json!("direct")), "{}", listed.body);
+    let foreign = call("GET", &format!("{base}/v1/rooms/{room}"), Some(&demo["GLOBEX_CAROL_TOKEN"]), None).await;
     assert_eq!(foreign.status, 404);
     // Every service's health and the metrics answer on the same port.
-    assert_eq!(
-        call("GET", &format!("{base}/health/live"), None, None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        call("GET", &format!("{base}/health/ready"), None, None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(call("GET", &format!("{base}/health/live"), None, None).await.status, 200);
+    assert_eq!(call("GET", &format!("{base}/health/ready"), None, None).await.status, 200);
 }

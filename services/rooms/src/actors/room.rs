@@ -8,9 +8,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use chat_bus::{BusError, Delivery};
-use chat_protocol::bus::{
-    CommandEnvelope, CommandError, CommandOutcome, CommandResult, NodeMessage, RoomCommand,
-};
+use chat_protocol::bus::{CommandEnvelope, CommandError, CommandOutcome, CommandResult, NodeMessage, RoomCommand};
 use chat_protocol::frames::ServerFrame;
 use chat_protocol::{new_id, now_ms};
 use tracing::{debug, error, warn};
@@ -81,31 +79,17 @@ struct Done {
 
 impl RoomActor {
     pub fn new(room_id: String, rc: SharedRoomContext, shard: Addr<ShardActor>) -> Self {
-        Self {
-            room_id,
-            rc,
-            shard,
-            state: None,
-            broken: false,
-            last_active: Instant::now(),
-            passivating: false,
-        }
+        Self { room_id, rc, shard, state: None, broken: false, last_active: Instant::now(), passivating: false }
     }
 
     fn decide(&self, env: &CommandEnvelope, target: Option<MessageRef>) -> Step {
         let rc = &self.rc;
-        if let Some(result) = self
-            .state
-            .as_ref()
-            .and_then(|s| s.recent.get(&env.command_id))
-        {
+        if let Some(result) = self.state.as_ref().and_then(|s| s.recent.get(&env.command_id)) {
             metrics().dedup_hits.inc();
             return Step::Answer(Ok(result.clone()));
         }
         let plan = match &self.state {
-            None if matches!(env.command, RoomCommand::Create { .. }) => {
-                domain::decide_create(env, &rc.limits)
-            }
+            None if matches!(env.command, RoomCommand::Create { .. }) => domain::decide_create(env, &rc.limits),
             None => Err(domain::room_not_found()),
             Some(state) => domain::decide(state, env, &rc.limits, target.as_ref()),
         };
@@ -118,12 +102,8 @@ impl RoomActor {
         }
         let now = now_ms();
         let last_seq = self.state.as_ref().map_or(0, |s| s.last_seq);
-        let events: Vec<(i64, domain::PlannedEvent)> = plan
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (last_seq + 1 + i as i64, e.clone()))
-            .collect();
+        let events: Vec<(i64, domain::PlannedEvent)> =
+            plan.events.iter().enumerate().map(|(i, e)| (last_seq + 1 + i as i64, e.clone())).collect();
         let new_last = last_seq + plan.events.len() as i64;
         let meta = match &self.state {
             Some(s) => {
@@ -132,15 +112,9 @@ impl RoomActor {
                     id: s.id.clone(),
                     tenant: s.tenant.clone(),
                     kind: s.kind,
-                    name: info
-                        .as_ref()
-                        .map_or_else(|| s.name.clone(), |i| i.name.clone()),
-                    description: info
-                        .as_ref()
-                        .map_or_else(|| s.description.clone(), |i| i.description.clone()),
-                    photo_url: info
-                        .as_ref()
-                        .map_or_else(|| s.photo_url.clone(), |i| i.photo_url.clone()),
+                    name: info.as_ref().map_or_else(|| s.name.clone(), |i| i.name.clone()),
+                    description: info.as_ref().map_or_else(|| s.description.clone(), |i| i.description.clone()),
+                    photo_url: info.as_ref().map_or_else(|| s.photo_url.clone(), |i| i.photo_url.clone()),
                     direct_key: s.direct_key.clone(),
                     last_seq: new_last,
                 }
@@ -181,11 +155,7 @@ impl RoomActor {
             events,
             added: plan.added.clone(),
             removed: plan.removed.clone(),
-            roles: plan
-                .new_master
-                .iter()
-                .map(|m| (m.clone(), domain::Role::Master))
-                .collect(),
+            roles: plan.new_master.iter().map(|m| (m.clone(), domain::Role::Master)).collect(),
             recall_seq: plan.recall_seq,
             command: Some((env.command_id.clone(), plan.result.clone())),
             notifications,
@@ -212,9 +182,7 @@ impl RoomActor {
         let Some(state) = &mut self.state else {
             return (Vec::new(), Vec::new());
         };
-        state
-            .recent
-            .insert(command_id.to_owned(), plan.result.clone());
+        state.recent.insert(command_id.to_owned(), plan.result.clone());
         let mut recipients = state.session_recipients();
         recipients.extend(plan.removed.iter().cloned());
         let frames = commit
@@ -222,19 +190,13 @@ impl RoomActor {
             .iter()
             .filter_map(|(seq, event)| {
                 let frame = views::planned_frame(&self.room_id, *seq, event, commit.now_ms);
-                serde_json::to_string(&frame)
-                    .ok()
-                    .map(|f| (recipients.clone(), f))
+                serde_json::to_string(&frame).ok().map(|f| (recipients.clone(), f))
             })
             .collect();
         let notifications = commit
             .notifications
             .iter()
-            .filter_map(|n| {
-                serde_json::to_string(&views::notification_frame(n))
-                    .ok()
-                    .map(|f| (n.user_id.clone(), f))
-            })
+            .filter_map(|n| serde_json::to_string(&views::notification_frame(n)).ok().map(|f| (n.user_id.clone(), f)))
             .collect();
         (frames, notifications)
     }
@@ -251,17 +213,12 @@ impl Actor for RoomActor {
         // Activation: raise the fence, then load. Commands wait in the mailbox meanwhile.
         let load = async move {
             if !rc.store.claim(&room_id, rc.epoch).await? {
-                return Err(StoreError::Stale {
-                    room_id,
-                    epoch: rc.epoch,
-                });
+                return Err(StoreError::Stale { room_id, epoch: rc.epoch });
             }
             rc.store.load_room(&room_id, rc.dedup_window).await
         };
         ctx.wait(load.into_actor(self).map(move |loaded, act, _ctx| {
-            metrics()
-                .activation_seconds
-                .observe(started.elapsed().as_secs_f64());
+            metrics().activation_seconds.observe(started.elapsed().as_secs_f64());
             match loaded {
                 Ok(state) => act.state = state,
                 Err(err) => {
@@ -273,16 +230,12 @@ impl Actor for RoomActor {
                 }
             }
         }));
-        let every = (self.rc.passivate_after / 4).clamp(
-            std::time::Duration::from_millis(100),
-            std::time::Duration::from_secs(30),
-        );
+        let every = (self.rc.passivate_after / 4)
+            .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30));
         ctx.run_interval(every, |act, _ctx| {
             if !act.passivating && act.last_active.elapsed() >= act.rc.passivate_after {
                 act.passivating = true;
-                act.shard.do_send(Passivate {
-                    room_id: act.room_id.clone(),
-                });
+                act.shard.do_send(Passivate { room_id: act.room_id.clone() });
             }
         });
     }
@@ -290,9 +243,7 @@ impl Actor for RoomActor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics().rooms_active.dec();
         debug!(room_id = %self.room_id, "room actor stopped");
-        self.shard.do_send(RoomStopped {
-            room_id: self.room_id.clone(),
-        });
+        self.shard.do_send(RoomStopped { room_id: self.room_id.clone() });
     }
 }
 
@@ -354,10 +305,7 @@ impl Handler<Apply> for RoomActor {
                         Step::Commit(boxed) => {
                             let (commit, plan) = *boxed;
                             let result = rc.store.commit(rc.epoch, &commit).await;
-                            (
-                                Some(Ok(plan.result.clone())),
-                                Some((result, Box::new(commit), plan)),
-                            )
+                            (Some(Ok(plan.result.clone())), Some((result, Box::new(commit), plan)))
                         }
                     }
                 }
@@ -391,21 +339,13 @@ impl Handler<Apply> for RoomActor {
 }
 
 fn internal() -> CommandError {
-    CommandError {
-        code: "internal".into(),
-        message: "internal error".into(),
-    }
+    CommandError { code: "internal".into(), message: "internal error".into() }
 }
 
 type Committed = Option<(Result<(), StoreError>, Box<Commit>, Plan)>;
 
 impl RoomActor {
-    fn after_commit(
-        &mut self,
-        outcome: CommandOutcome,
-        committed: Committed,
-        envelope: CommandEnvelope,
-    ) -> Done {
+    fn after_commit(&mut self, outcome: CommandOutcome, committed: Committed, envelope: CommandEnvelope) -> Done {
         let command = envelope.command.name();
         let mut done = Done {
             outcome,
@@ -422,22 +362,15 @@ impl RoomActor {
                 match &done.outcome {
                     Ok(_) => {}
                     Err(refusal) => {
-                        metrics()
-                            .commands_rejected
-                            .with_label_values(&[refusal.code.as_str()])
-                            .inc();
+                        metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
                     }
                 }
                 // A room that does not exist keeps no actor around.
                 done.stop = self.state.is_none();
             }
             Some((Ok(()), commit, plan)) => {
-                metrics()
-                    .commands_accepted
-                    .with_label_values(&[command])
-                    .inc();
-                let (frames, notifications) =
-                    self.absorb(&commit, &plan, &done.envelope.command_id);
+                metrics().commands_accepted.with_label_values(&[command]).inc();
+                let (frames, notifications) = self.absorb(&commit, &plan, &done.envelope.command_id);
                 done.frames = frames;
                 done.notifications = notifications;
                 done.committed_at_ms = commit.now_ms;
@@ -474,21 +407,14 @@ impl RoomActor {
 async fn settle(rc: SharedRoomContext, mut done: Done, delivery: Delivery) -> bool {
     match done.lookup.take() {
         Some(Lookup::Recorded) => {
-            done.outcome = match rc
-                .store
-                .command_result(&done.envelope.room_id, &done.envelope.command_id)
-                .await
-            {
+            done.outcome = match rc.store.command_result(&done.envelope.room_id, &done.envelope.command_id).await {
                 Ok(Some(result)) => Ok(result),
                 _ => Err(internal()),
             };
         }
         Some(Lookup::ExistingDirect) => {
             done.outcome = match direct_room(&rc, &done.envelope).await {
-                Some(room_id) => Ok(CommandResult::Created {
-                    room_id,
-                    existed: true,
-                }),
+                Some(room_id) => Ok(CommandResult::Created { room_id, existed: true }),
                 None => Err(internal()),
             };
         }
@@ -507,30 +433,15 @@ async fn settle(rc: SharedRoomContext, mut done: Done, delivery: Delivery) -> bo
     }
     let mut publish_failed = false;
     for (recipients, frame) in &done.frames {
-        publish_failed |= fan_out(
-            &rc,
-            &done.envelope.room_id,
-            recipients,
-            frame,
-            done.committed_at_ms,
-        )
-        .await;
+        publish_failed |= fan_out(&rc, &done.envelope.room_id, recipients, frame, done.committed_at_ms).await;
     }
     for (user, frame) in &done.notifications {
-        publish_failed |= fan_out(
-            &rc,
-            &done.envelope.room_id,
-            std::slice::from_ref(user),
-            frame,
-            done.committed_at_ms,
-        )
-        .await;
+        publish_failed |=
+            fan_out(&rc, &done.envelope.room_id, std::slice::from_ref(user), frame, done.committed_at_ms).await;
     }
     if let Some(reply_to) = &done.envelope.reply_to {
-        let message = NodeMessage::Reply {
-            correlation_id: reply_to.correlation_id.clone(),
-            outcome: done.outcome.clone(),
-        };
+        let message =
+            NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome: done.outcome.clone() };
         if let Ok(payload) = serde_json::to_vec(&message) {
             match rc.bus.publish_to_node(&reply_to.node, payload).await {
                 Ok(()) | Err(BusError::Unroutable { .. }) => {}
@@ -543,11 +454,7 @@ async fn settle(rc: SharedRoomContext, mut done: Done, delivery: Delivery) -> bo
     }
     // At least once: if anything did not go out, the command comes back and is replayed from
     // its record (answered and re-delivered, never re-applied).
-    let settled = if publish_failed {
-        delivery.requeue().await
-    } else {
-        delivery.ack().await
-    };
+    let settled = if publish_failed { delivery.requeue().await } else { delivery.ack().await };
     if let Err(err) = settled {
         warn!(error = %err, "settling a command failed; it will be redelivered");
     }
@@ -561,31 +468,19 @@ async fn direct_room(rc: &SharedRoomContext, env: &CommandEnvelope) -> Option<St
     let [a, b] = members.as_slice() else {
         return None;
     };
-    rc.store
-        .find_direct(&domain::direct_key(*kind, &a.user, &b.user))
-        .await
-        .ok()
-        .flatten()
+    rc.store.find_direct(&domain::direct_key(*kind, &a.user, &b.user)).await.ok().flatten()
 }
 
 /// Deliver again the message of a replayed post (its first delivery may have been lost).
 async fn redeliver(rc: &SharedRoomContext, done: &Done, seq: i64) {
     let room_id = &done.envelope.room_id;
-    let Ok(rows) = rc
-        .store
-        .history(room_id, Some(seq - 1), Some(seq + 1), 1)
-        .await
-    else {
+    let Ok(rows) = rc.store.history(room_id, Some(seq - 1), Some(seq + 1), 1).await else {
         return;
     };
     let Ok(members) = rc.store.members(room_id).await else {
         return;
     };
-    let recipients: Vec<String> = members
-        .into_iter()
-        .filter(|m| m.kind == "member")
-        .map(|m| m.user_id)
-        .collect();
+    let recipients: Vec<String> = members.into_iter().filter(|m| m.kind == "member").map(|m| m.user_id).collect();
     for row in rows {
         let frame: ServerFrame = views::event_frame(room_id, &row);
         if let Ok(text) = serde_json::to_string(&frame) {

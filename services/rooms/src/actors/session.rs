@@ -25,6 +25,8 @@ use crate::views;
 /// What a session needs, shared by all sessions of the node.
 pub struct SessionContext {
     pub hub: Arc<Hub>,
+    pub authz: Arc<crate::authz::AuthzClient>,
+    pub kinds: Arc<crate::api::guard::RoomKinds>,
     pub dispatcher: Dispatcher,
     pub store: Store,
     pub presence: chat_presence::SharedPresence,
@@ -73,14 +75,7 @@ pub fn start(
     let (out, out_rx) = mpsc::channel(sc.ws.outbound_queue.max(1));
     let (close_tx, close_rx) = oneshot::channel();
     let id = sc.hub.next_session_id();
-    let actor = SessionActor {
-        id,
-        principal,
-        sc,
-        out: out.clone(),
-        close: Some(close_tx),
-        last_heard: Instant::now(),
-    };
+    let actor = SessionActor { id, principal, sc, out: out.clone(), close: Some(close_tx), last_heard: Instant::now() };
     let addr = actor.start();
     actix_web::rt::spawn(write_loop(session, out_rx, close_rx));
     actix_web::rt::spawn(read_loop(stream, addr, out));
@@ -116,31 +111,19 @@ async fn write_loop(
 
 fn close_for(err: &ProtocolError) -> CloseReason {
     match err {
-        ProtocolError::Overflow => CloseReason {
-            code: CloseCode::Size,
-            description: Some("frame too large".into()),
-        },
-        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => CloseReason {
-            code: CloseCode::Invalid,
-            description: Some("invalid utf-8".into()),
-        },
+        ProtocolError::Overflow => CloseReason { code: CloseCode::Size, description: Some("frame too large".into()) },
+        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            CloseReason { code: CloseCode::Invalid, description: Some("invalid utf-8".into()) }
+        }
         // The aggregator reports an oversized fragmented message as an I/O error.
-        ProtocolError::Io(io) if io.to_string().contains("size") => CloseReason {
-            code: CloseCode::Size,
-            description: Some("message too large".into()),
-        },
-        _ => CloseReason {
-            code: CloseCode::Protocol,
-            description: Some("protocol error".into()),
-        },
+        ProtocolError::Io(io) if io.to_string().contains("size") => {
+            CloseReason { code: CloseCode::Size, description: Some("message too large".into()) }
+        }
+        _ => CloseReason { code: CloseCode::Protocol, description: Some("protocol error".into()) },
     }
 }
 
-async fn read_loop(
-    mut stream: AggregatedMessageStream,
-    addr: Addr<SessionActor>,
-    out: mpsc::Sender<Outbound>,
-) {
+async fn read_loop(mut stream: AggregatedMessageStream, addr: Addr<SessionActor>, out: mpsc::Sender<Outbound>) {
     let end = loop {
         let Some(next) = stream.recv().await else {
             break None;
@@ -148,10 +131,7 @@ async fn read_loop(
         match next {
             Ok(AggregatedMessage::Text(text)) => addr.do_send(Inbound(text.to_string())),
             Ok(AggregatedMessage::Binary(_)) => {
-                break Some(CloseReason {
-                    code: CloseCode::Unsupported,
-                    description: Some("text frames only".into()),
-                });
+                break Some(CloseReason { code: CloseCode::Unsupported, description: Some("text frames only".into()) });
             }
             Ok(AggregatedMessage::Ping(bytes)) => {
                 let _ = out.try_send(Outbound::Pong(bytes));
@@ -181,13 +161,7 @@ impl SessionActor {
 
     fn slow(&mut self, ctx: &mut Context<Self>) {
         metrics().sessions_dropped_slow.inc();
-        self.end(
-            Some(CloseReason {
-                code: CloseCode::Policy,
-                description: Some("slow consumer".into()),
-            }),
-            ctx,
-        );
+        self.end(Some(CloseReason { code: CloseCode::Policy, description: Some("slow consumer".into()) }), ctx);
     }
 
     fn end(&mut self, reason: Option<CloseReason>, ctx: &mut Context<Self>) {
@@ -197,38 +171,20 @@ impl SessionActor {
         ctx.stop();
     }
 
-    fn error(
-        &mut self,
-        code: &str,
-        message: &str,
-        client_msg_id: Option<String>,
-        ctx: &mut Context<Self>,
-    ) {
-        let frame = ServerFrame::Error {
-            code: code.into(),
-            message: message.into(),
-            client_msg_id,
-        };
+    fn error(&mut self, code: &str, message: &str, client_msg_id: Option<String>, ctx: &mut Context<Self>) {
+        let frame = ServerFrame::Error { code: code.into(), message: message.into(), client_msg_id };
         self.send(&frame, ctx);
     }
 
     fn on_frame(&mut self, frame: ClientFrame, ctx: &mut Context<Self>) {
         match frame {
             ClientFrame::Ping {} => self.send(&ServerFrame::Pong, ctx),
-            ClientFrame::Send {
-                room_id,
-                client_msg_id,
-                body,
-            } => self.on_send(room_id, client_msg_id, body, ctx),
+            ClientFrame::Send { room_id, client_msg_id, body } => self.on_send(room_id, client_msg_id, body, ctx),
             ClientFrame::Sync { rooms } => self.on_sync(rooms, ctx),
             ClientFrame::Read { room_id, seq } => {
                 let sc = self.sc.clone();
                 let p = self.principal.clone();
-                let fut = async move {
-                    sc.store
-                        .mark_read(&room_id, &p.user_id, &p.tenant, seq)
-                        .await
-                };
+                let fut = async move { sc.store.mark_read(&room_id, &p.user_id, &p.tenant, seq).await };
                 ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
                     Ok(Some(_)) => {}
                     Ok(None) => act.error("room_not_found", "room not found", None, ctx),
@@ -238,20 +194,9 @@ impl SessionActor {
         }
     }
 
-    fn on_send(
-        &mut self,
-        room_id: String,
-        client_msg_id: String,
-        body: chat_protocol::Body,
-        ctx: &mut Context<Self>,
-    ) {
+    fn on_send(&mut self, room_id: String, client_msg_id: String, body: chat_protocol::Body, ctx: &mut Context<Self>) {
         if !is_valid_client_id(&client_msg_id) {
-            return self.error(
-                "invalid_client_msg_id",
-                "client_msg_id must be 1-64 of [A-Za-z0-9._@-]",
-                None,
-                ctx,
-            );
+            return self.error("invalid_client_msg_id", "client_msg_id must be 1-64 of [A-Za-z0-9._@-]", None, ctx);
         }
         if let Err(e) = self.sc.limits.check_body(&body) {
             return self.error(e.code(), &e.to_string(), Some(client_msg_id), ctx);
@@ -262,39 +207,28 @@ impl SessionActor {
         let sc = self.sc.clone();
         let p = self.principal.clone();
         let command_id = post_command_id(&p.user_id, &client_msg_id);
-        let command = RoomCommand::Post {
-            client_msg_id: Some(client_msg_id.clone()),
-            body,
-        };
+        let command = RoomCommand::Post { client_msg_id: Some(client_msg_id.clone()), body };
         let rid = room_id.clone();
         let fut = async move {
-            sc.dispatcher
-                .execute(&rid, &p.user_id, &p.tenant, Some(command_id), command)
-                .await
+            if let Err(refused) = crate::api::guard::may_post(&p, &rid, &sc.store, &sc.kinds, &sc.authz).await {
+                let e = chat_protocol::bus::CommandError { code: refused.code.to_owned(), message: refused.message };
+                return Err(DispatchError::Refused(e));
+            }
+            sc.dispatcher.execute(&rid, &p.user_id, &p.tenant, Some(command_id), command).await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(CommandResult::Posted { message_id, seq }) => act.send(
-                &ServerFrame::Ack {
-                    client_msg_id,
-                    room_id,
-                    message_id,
-                    seq,
-                },
-                ctx,
-            ),
-            Ok(_) => act.error("internal", "unexpected result", Some(client_msg_id), ctx),
-            Err(DispatchError::Refused(e)) => {
-                act.error(&e.code, &e.message, Some(client_msg_id), ctx)
+            Ok(CommandResult::Posted { message_id, seq }) => {
+                act.send(&ServerFrame::Ack { client_msg_id, room_id, message_id, seq }, ctx)
             }
+            Ok(_) => act.error("internal", "unexpected result", Some(client_msg_id), ctx),
+            Err(DispatchError::Refused(e)) => act.error(&e.code, &e.message, Some(client_msg_id), ctx),
             Err(DispatchError::Timeout) => act.error(
                 "command_timeout",
                 "no answer in time; send again with the same client_msg_id",
                 Some(client_msg_id),
                 ctx,
             ),
-            Err(DispatchError::Bus(_)) => {
-                act.error("unavailable", "try again", Some(client_msg_id), ctx)
-            }
+            Err(DispatchError::Bus(_)) => act.error("unavailable", "try again", Some(client_msg_id), ctx),
         }));
     }
 
@@ -323,18 +257,11 @@ impl SessionActor {
                     Err(_) => return,
                 }
                 loop {
-                    let Ok(page) = sc
-                        .store
-                        .history(&room_id, Some(after), None, sc.ws.sync_page)
-                        .await
-                    else {
+                    let Ok(page) = sc.store.history(&room_id, Some(after), None, sc.ws.sync_page).await else {
                         return;
                     };
                     for row in &page {
-                        if send_waiting(&out, &views::event_frame(&room_id, row))
-                            .await
-                            .is_err()
-                        {
+                        if send_waiting(&out, &views::event_frame(&room_id, row)).await.is_err() {
                             return;
                         }
                         after = row.seq;
@@ -353,9 +280,7 @@ impl SessionActor {
 
 async fn send_waiting(out: &mpsc::Sender<Outbound>, frame: &ServerFrame) -> Result<(), ()> {
     let text = serde_json::to_string(frame).map_err(|_| ())?;
-    out.send(Outbound::Text(Arc::from(text)))
-        .await
-        .map_err(|_| ())
+    out.send(Outbound::Text(Arc::from(text))).await.map_err(|_| ())
 }
 
 impl Actor for SessionActor {
@@ -370,9 +295,7 @@ impl Actor for SessionActor {
             slow: addr.clone().recipient(),
             going_away: addr.recipient(),
         };
-        self.sc
-            .hub
-            .register(&self.principal.user_id, self.id, handle);
+        self.sc.hub.register(&self.principal.user_id, self.id, handle);
         let presence = self.sc.presence.clone();
         let user = self.principal.user_id.clone();
         actix::spawn(async move {
@@ -385,13 +308,7 @@ impl Actor for SessionActor {
         ctx.run_interval(interval, move |act, ctx| {
             if act.last_heard.elapsed() > timeout {
                 debug!(session = act.id, "client timed out");
-                act.end(
-                    Some(CloseReason {
-                        code: CloseCode::Away,
-                        description: Some("timeout".into()),
-                    }),
-                    ctx,
-                );
+                act.end(Some(CloseReason { code: CloseCode::Away, description: Some("timeout".into()) }), ctx);
                 return;
             }
             let _ = act.out.try_send(Outbound::Ping);
@@ -472,12 +389,6 @@ impl Handler<GoingAway> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, _msg: GoingAway, ctx: &mut Self::Context) {
-        self.end(
-            Some(CloseReason {
-                code: CloseCode::Restart,
-                description: Some("server restarting".into()),
-            }),
-            ctx,
-        );
+        self.end(Some(CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }), ctx);
     }
 }

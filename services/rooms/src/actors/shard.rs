@@ -50,13 +50,7 @@ pub struct ShardActor {
 
 impl ShardActor {
     pub fn new(shard: u16, prefetch: u16, rc: SharedRoomContext) -> Self {
-        Self {
-            shard,
-            prefetch,
-            rc,
-            rooms: HashMap::new(),
-            consumer: None,
-        }
+        Self { shard, prefetch, rc, rooms: HashMap::new(), consumer: None }
     }
 
     fn route(&mut self, apply: Apply, ctx: &mut Context<Self>) {
@@ -81,34 +75,24 @@ impl Actor for ShardActor {
         let shard = self.shard;
         let prefetch = self.prefetch;
         let subscribe = async move { bus.consume_shard(shard, prefetch).await };
-        ctx.wait(
-            subscribe
-                .into_actor(self)
-                .map(move |sub, act, ctx| match sub {
-                    Ok(rx) => {
-                        let deliveries =
-                            stream::unfold(
-                                rx,
-                                |mut rx| async move { rx.recv().await.map(|d| (d, rx)) },
-                            );
-                        act.consumer = Some(ctx.add_stream(deliveries));
-                        info!(shard, "consuming shard");
-                    }
-                    Err(err) => {
-                        error!(shard, error = %err, "cannot consume shard");
-                        ctx.stop();
-                    }
-                }),
-        );
+        ctx.wait(subscribe.into_actor(self).map(move |sub, act, ctx| match sub {
+            Ok(rx) => {
+                let deliveries = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|d| (d, rx)) });
+                act.consumer = Some(ctx.add_stream(deliveries));
+                info!(shard, "consuming shard");
+            }
+            Err(err) => {
+                error!(shard, error = %err, "cannot consume shard");
+                ctx.stop();
+            }
+        }));
     }
 }
 
 impl StreamHandler<Delivery> for ShardActor {
     fn handle(&mut self, delivery: Delivery, ctx: &mut Self::Context) {
         let envelope = match serde_json::from_slice::<CommandEnvelope>(&delivery.payload) {
-            Ok(envelope) if shard_of(&envelope.room_id, self.rc.bus.shards()) == self.shard => {
-                envelope
-            }
+            Ok(envelope) if shard_of(&envelope.room_id, self.rc.bus.shards()) == self.shard => envelope,
             Ok(envelope) => {
                 warn!(shard = self.shard, room_id = %envelope.room_id, "command on the wrong shard, dead-lettered");
                 actix::spawn(async move {

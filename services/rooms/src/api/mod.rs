@@ -1,5 +1,6 @@
 //! The HTTP API of the rooms service (API.md, rooms section) and the WebSocket endpoint.
 
+pub(crate) mod guard;
 mod rooms;
 mod ws;
 
@@ -16,27 +17,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/rooms", web::get().to(rooms::list))
         .route("/v1/rooms/{room_id}", web::get().to(rooms::get))
         .route("/v1/rooms/{room_id}", web::patch().to(rooms::update))
-        .route(
-            "/v1/rooms/{room_id}/members",
-            web::post().to(rooms::add_members),
-        )
-        .route(
-            "/v1/rooms/{room_id}/members/{user}",
-            web::delete().to(rooms::remove_member),
-        )
+        .route("/v1/rooms/{room_id}/members", web::post().to(rooms::add_members))
+        .route("/v1/rooms/{room_id}/members/{user}", web::delete().to(rooms::remove_member))
         .route("/v1/rooms/{room_id}/leave", web::post().to(rooms::leave))
-        .route(
-            "/v1/rooms/{room_id}/messages",
-            web::post().to(rooms::post_message),
-        )
-        .route(
-            "/v1/rooms/{room_id}/messages",
-            web::get().to(rooms::history),
-        )
-        .route(
-            "/v1/rooms/{room_id}/messages/{message_id}",
-            web::delete().to(rooms::recall),
-        )
+        .route("/v1/rooms/{room_id}/messages", web::post().to(rooms::post_message))
+        .route("/v1/rooms/{room_id}/messages", web::get().to(rooms::history))
+        .route("/v1/rooms/{room_id}/messages/{message_id}", web::delete().to(rooms::recall))
         .route("/v1/rooms/{room_id}/read", web::post().to(rooms::read))
         .route("/v1/notifications", web::get().to(rooms::notifications));
 }
@@ -73,19 +59,13 @@ fn static_code(code: &str) -> &'static str {
         "too_many_members",
         "internal",
     ];
-    KNOWN
-        .iter()
-        .copied()
-        .find(|k| *k == code)
-        .unwrap_or("refused")
+    KNOWN.iter().copied().find(|k| *k == code).unwrap_or("refused")
 }
 
 impl From<DispatchError> for ApiError {
     fn from(err: DispatchError) -> Self {
         match err {
-            DispatchError::Refused(e) => {
-                ApiError::new(status_of(&e.code), static_code(&e.code), e.message)
-            }
+            DispatchError::Refused(e) => ApiError::new(status_of(&e.code), static_code(&e.code), e.message),
             DispatchError::Timeout => ApiError::unavailable(
                 "command_timeout",
                 "the room did not answer in time; retrying with the same idempotency key is safe",

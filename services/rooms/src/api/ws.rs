@@ -16,13 +16,10 @@ pub async fn connect(
     sc: web::Data<Arc<SessionContext>>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = verifier.authenticate(&req).await.map_err(ApiError::from)?;
-    let (response, ws, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| ApiError::bad_request("not_a_websocket", e.to_string()))?;
+    let (response, ws, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::bad_request("not_a_websocket", e.to_string()))?;
     let max = sc.ws.max_frame_bytes;
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
+    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
     session::start(principal, sc.get_ref().clone(), ws, stream);
     Ok(response)
 }

@@ -1,0 +1,102 @@
+//! Signing keys: Ed25519 (EdDSA JWTs), kept in the store so every authz replica signs with
+//! the same newest key and publishes the same JWKS. Rotation adds a key that signs from then
+//! on; the previous key stays in the JWKS until the tokens it signed have expired.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use chat_auth::{Claims, KeyProvider};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+use crate::store::{KeyRow, Store, StoreError};
+
+/// How often a replica re-reads the keys (another replica may have rotated).
+const RELOAD_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct KeyRing {
+    store: Store,
+    cached: Arc<RwLock<(Instant, Vec<KeyRow>)>>,
+}
+
+fn generate() -> Result<KeyRow, StoreError> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let der = key.to_pkcs8_der().map_err(|e| StoreError::Db(sqlx::Error::Protocol(format!("pkcs8: {e}"))))?;
+    Ok(KeyRow {
+        kid: chat_protocol::new_id(),
+        private_der: STANDARD.encode(der.as_bytes()),
+        public_x: URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
+    })
+}
+
+impl KeyRing {
+    /// Load the keys, creating the first one if there is none.
+    pub async fn load(store: Store) -> Result<Self, StoreError> {
+        let mut keys = store.keys().await?;
+        if keys.is_empty() {
+            store.add_key(&generate()?, chat_protocol::now_ms()).await?;
+            keys = store.keys().await?;
+        }
+        Ok(Self { store, cached: Arc::new(RwLock::new((Instant::now(), keys))) })
+    }
+
+    /// Add a new signing key; keep the previous one verifiable, retire the older ones.
+    pub async fn rotate(&self) -> Result<String, StoreError> {
+        let key = generate()?;
+        let now = chat_protocol::now_ms();
+        self.store.add_key(&key, now).await?;
+        let keys = self.store.keys().await?;
+        let keep: Vec<String> = keys.iter().take(2).map(|k| k.kid.clone()).collect();
+        self.store.retire_keys_except(&keep, now).await?;
+        self.reload().await?;
+        Ok(key.kid)
+    }
+
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let keys = self.store.keys().await?;
+        if let Ok(mut cached) = self.cached.write() {
+            *cached = (Instant::now(), keys);
+        }
+        Ok(())
+    }
+
+    /// Re-read the keys if they are older than the reload interval.
+    pub async fn refresh_if_stale(&self) {
+        let stale = self.cached.read().map(|c| c.0.elapsed() > RELOAD_EVERY).unwrap_or(true);
+        if stale {
+            if let Err(err) = self.reload().await {
+                tracing::warn!(error = %err, "signing keys not reloaded");
+            }
+        }
+    }
+
+    pub fn sign(&self, claims: &Claims) -> Option<String> {
+        let cached = self.cached.read().ok()?;
+        let key = cached.1.first()?;
+        let der = STANDARD.decode(&key.private_der).ok()?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&der)).ok()
+    }
+}
+
+impl KeyProvider for KeyRing {
+    fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .cached
+            .read()
+            .map(|c| {
+                c.1.iter()
+                    .map(|k| {
+                        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": k.public_x, "kid": k.kid, "alg": "EdDSA", "use": "sig"})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        serde_json::json!({ "keys": keys })
+    }
+}
