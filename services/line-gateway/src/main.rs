@@ -4,12 +4,7 @@
 async fn main() -> anyhow::Result<()> {
     let settings = line_gateway::Settings::load()?;
     let _telemetry = chat_telemetry::init(line_gateway::SERVICE, &settings.telemetry);
-    chat_kit::run_basic_service(
-        line_gateway::SERVICE,
-        &settings.http,
-        line_gateway::routes,
-        chat_kit::shutdown_signal(),
-    )
-    .await?;
+    let routes = line_gateway::routes(chat_auth::Verifier::new(&settings.auth));
+    chat_kit::run_basic_service(line_gateway::SERVICE, &settings.http, routes, chat_kit::shutdown_signal()).await?;
     Ok(())
 }

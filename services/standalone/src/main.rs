@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     settings.authz.url = base.clone();
     settings.authz.internal_token = SecretString::from(internal_token);
     let verifier = chat_auth::Verifier::local(authz_core.key_provider(), &settings.auth);
+    let verifier_for_others = verifier.clone();
     let backends = rooms::Backends {
         store: rooms::store::Store::connect(&settings.database).await?,
         bus,
@@ -59,14 +60,16 @@ async fn main() -> anyhow::Result<()> {
     let health = core.health("standalone", readiness.clone());
     let rooms_routes = core.configure(settings.http.body_limit_bytes);
     let authz_routes = authz_core.configure();
+    let contacts_routes = contacts::routes(verifier_for_others.clone());
+    let line_routes = line_gateway::routes(verifier_for_others);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(|req, next| chat_kit::http_metrics::record("standalone", req, next)))
             .configure(health.clone().configure())
             .configure(rooms_routes.clone())
             .configure(authz_routes.clone())
-            .configure(contacts::routes)
-            .configure(line_gateway::routes)
+            .configure(contacts_routes.clone())
+            .configure(line_routes.clone())
     })
     .disable_signals()
     .shutdown_timeout(5)

@@ -169,6 +169,133 @@ impl Drop for Rooms {
     }
 }
 
+/// Any service binary with the common backend settings of a test (`name` is the shared prefix:
+/// processes started with the same name share queues, keys and, per service, a schema).
+pub struct Service {
+    pub name: String,
+    pub bin: &'static str,
+    pub port: u16,
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+    restarts: u32,
+}
+
+/// The token services present to authz's internal endpoints in tests.
+pub const INTERNAL_TOKEN: &str = "e2e-internal-token-e2e-internal-token-0123";
+
+impl Service {
+    /// The environment every service of test `name` gets for `schema`.
+    pub fn base_env(name: &str, schema: &str) -> Vec<(String, String)> {
+        vec![
+            ("CHAT__DATABASE__URL".into(), env_or("E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat")),
+            ("CHAT__DATABASE__SCHEMA".into(), schema.into()),
+            ("CHAT__AMQP__URL".into(), env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")),
+            ("CHAT__AMQP__PREFIX".into(), format!("{name}.")),
+            ("CHAT__AMQP__SHARDS".into(), "4".into()),
+        ]
+    }
+
+    /// Run `bin args...` to completion with this environment (administrative commands).
+    pub fn run_command(bin_name: &str, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(bin(bin_name));
+        cmd.args(args).env("RUST_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("running a command")
+    }
+
+    pub async fn start(bin_name: &'static str, name: &str, env: Vec<(String, String)>) -> Service {
+        let mut s = Service { name: name.to_owned(), bin: bin_name, port: free_port(), env, child: None, restarts: 0 };
+        s.spawn().await;
+        s
+    }
+
+    async fn spawn(&mut self) {
+        let logs = bin_dir().join("e2e-logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let log_path = logs.join(format!("{}-{}-{}.log", self.name, self.bin, self.restarts));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(bin(self.bin));
+        cmd.env("CHAT__HTTP__PORT", self.port.to_string())
+            .env("CHAT__HTTP__WORKERS", "2")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().expect("log file")))
+            .stderr(Stdio::from(log));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawning a service"));
+        wait_ready(self.port, &log_path).await;
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// authz (seeded with the demo tenants) and rooms wired to it, sharing the test's prefix.
+pub struct Cluster {
+    pub authz: Service,
+    pub rooms: Rooms,
+}
+
+impl Cluster {
+    pub async fn start(tag: &str, authz_env: &[(&str, &str)]) -> Cluster {
+        let name = unique(tag);
+        let mut env = Service::base_env(&name, &format!("{name}_authz"));
+        env.push(("CHAT__INTERNAL__TOKEN".into(), INTERNAL_TOKEN.into()));
+        for (k, v) in authz_env {
+            env.push(((*k).into(), (*v).into()));
+        }
+        let seeded = Service::run_command("authz", &env, &["seed-demo"]);
+        assert!(seeded.status.success(), "seed-demo: {}", String::from_utf8_lossy(&seeded.stderr));
+        let authz = Service::start("authz", &name, env).await;
+        let mut opts = RoomsOptions::new(tag);
+        opts.name = name;
+        let opts = opts
+            .env("CHAT__AUTH__JWKS_URL", &format!("{}/v1/auth/jwks", authz.base()))
+            .env("CHAT__AUTHZ__URL", &authz.base())
+            .env("CHAT__AUTHZ__INTERNAL_TOKEN", INTERNAL_TOKEN);
+        let rooms = Rooms::start(opts).await;
+        Cluster { authz, rooms }
+    }
+
+    /// Log in a demo user (`<username>-demo-pass`).
+    pub async fn login(&self, tenant: &str, username: &str) -> String {
+        let body =
+            serde_json::json!({"tenant": tenant, "username": username, "password": format!("{username}-demo-pass")});
+        let a = call("POST", &format!("{}/v1/auth/login", self.authz.base()), None, Some(&body.to_string())).await;
+        assert_eq!(a.status, 200, "login {username}@{tenant}: {}", a.body);
+        a.body["access_token"].as_str().expect("token").to_owned()
+    }
+}
+
+/// Poll `f` every 100 ms until it returns `Some` (at most `secs`).
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Poll `/health/ready` until it answers 200 (30 s at most).
 pub async fn wait_ready(port: u16, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -217,6 +344,7 @@ pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&st
         "GET" => client.get(url),
         "POST" => client.post(url),
         "PATCH" => client.patch(url),
+        "PUT" => client.put(url),
         "DELETE" => client.delete(url),
         other => panic!("method {other}"),
     };
