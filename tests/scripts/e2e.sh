@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# Run the whole test suite against the local PostgreSQL, Redis and RabbitMQ, inside a RabbitMQ
-# vhost of its own (quorum queues are Raft groups: they must not pile up across runs), then
-# remove what the run created: the vhost, the e2e_* schemas and the e2e_* Redis keys.
+# Run the whole test suite against the local PostgreSQL, Redis and RabbitMQ. Each end-to-end
+# test makes and deletes its own RabbitMQ vhost (quorum queues are Raft groups: they must not
+# pile up); afterwards this removes whatever a crashed test left: e2e_* vhosts, schemas, keys.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-vhost="chat-e2e-$$"
-rabbitmqctl=rabbitmqctl
-command -v rabbitmqctl >/dev/null || rabbitmqctl=""
-
 cleanup() {
-  if [ -n "$rabbitmqctl" ]; then
-    rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+  if command -v rabbitmqctl >/dev/null; then
+    for v in $(timeout 30 rabbitmqctl -q list_vhosts 2>/dev/null | grep '^e2e_' || true); do
+      timeout 30 rabbitmqctl -q delete_vhost "$v" >/dev/null 2>&1 || true
+    done
   fi
   schemas=$(psql -h 127.0.0.1 -U postgres -d chat -Atc \
     "select nspname from pg_namespace where nspname like 'e2e\_%'" 2>/dev/null || true)
@@ -22,15 +20,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "$rabbitmqctl" ]; then
-  rabbitmqctl -q add_vhost "$vhost" >/dev/null
-  rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
-  export E2E_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$vhost"
-fi
 export E2E_DATABASE_URL="${E2E_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/chat}"
 export E2E_REDIS_URL="${E2E_REDIS_URL:-redis://127.0.0.1:6379}"
 
-echo "== unit and end-to-end tests (RabbitMQ vhost $vhost)"
+echo "== unit and end-to-end tests"
 out=$(mktemp)
 status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$out" || status=$?

@@ -98,7 +98,7 @@ impl AuthzCore {
         });
         let keys = self.keys.clone();
         actix_web::rt::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tick.tick().await;
                 keys.refresh_if_stale().await;

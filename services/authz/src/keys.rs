@@ -15,7 +15,11 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use crate::store::{KeyRow, Store, StoreError};
 
 /// How often a replica re-reads the keys (another replica may have rotated).
-const RELOAD_EVERY: Duration = Duration::from_secs(10);
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+
+/// A new key is in the JWKS this long before it signs anything, so every verifier has it (or
+/// may refresh for it) before the first token with its `kid` arrives: rotation without a gap.
+const PUBLISH_AHEAD_MS: i64 = 10_000;
 
 #[derive(Clone)]
 pub struct KeyRing {
@@ -30,6 +34,7 @@ fn generate() -> Result<KeyRow, StoreError> {
         kid: chat_protocol::new_id(),
         private_der: STANDARD.encode(der.as_bytes()),
         public_x: URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
+        created_at_ms: chat_protocol::now_ms(),
     })
 }
 
@@ -76,7 +81,9 @@ impl KeyRing {
 
     pub fn sign(&self, claims: &Claims) -> Option<String> {
         let cached = self.cached.read().ok()?;
-        let key = cached.1.first()?;
+        // The newest key published long enough ago; the newest of all only at first start.
+        let ripe = chat_protocol::now_ms() - PUBLISH_AHEAD_MS;
+        let key = cached.1.iter().find(|k| k.created_at_ms <= ripe).or_else(|| cached.1.last())?;
         let der = STANDARD.decode(&key.private_der).ok()?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());

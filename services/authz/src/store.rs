@@ -93,6 +93,7 @@ pub struct KeyRow {
     pub kid: String,
     pub private_der: String,
     pub public_x: String,
+    pub created_at_ms: i64,
 }
 
 fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
@@ -323,7 +324,7 @@ impl Store {
     /// Unretired keys, newest first.
     pub async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, private_der, public_x FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC",
+            "SELECT kid, private_der, public_x, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -333,6 +334,7 @@ impl Store {
                     kid: r.try_get("kid")?,
                     private_der: r.try_get("private_der")?,
                     public_x: r.try_get("public_x")?,
+                    created_at_ms: r.try_get("created_at")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -344,7 +346,7 @@ impl Store {
             .bind(&key.kid)
             .bind(&key.private_der)
             .bind(&key.public_x)
-            .bind(now)
+            .bind(key.created_at_ms.max(now))
             .execute(&self.pool)
             .await?;
         Ok(())

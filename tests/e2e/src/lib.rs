@@ -23,6 +23,48 @@ fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
 }
 
+/// A RabbitMQ vhost of one test: its queues (quorum queues are Raft groups) go with it when
+/// the last process using it is gone. Without `rabbitmqctl` (a remote broker), the test runs
+/// in the vhost of `E2E_AMQP_URL` and its queues stay.
+pub struct Vhost {
+    name: Option<String>,
+}
+
+impl Vhost {
+    pub fn create(name: &str) -> std::sync::Arc<Vhost> {
+        let ok = |args: &[&str]| {
+            Command::new("rabbitmqctl")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let made =
+            ok(&["-q", "add_vhost", name]) && ok(&["-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"]);
+        std::sync::Arc::new(Vhost { name: made.then(|| name.to_owned()) })
+    }
+
+    pub fn url(&self) -> String {
+        match &self.name {
+            Some(v) => format!("amqp://guest:guest@127.0.0.1:5672/{v}"),
+            None => env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        }
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        if let Some(v) = &self.name {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-q", "delete_vhost", v])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// `target/debug` (or wherever this test binary was built).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
@@ -50,6 +92,8 @@ pub fn free_port() -> u16 {
 #[derive(Clone)]
 pub struct RoomsOptions {
     pub name: String,
+    /// Shared with the other processes of the test; created on start when absent.
+    pub vhost: Option<std::sync::Arc<Vhost>>,
     pub shards: u16,
     pub passivate_after_secs: u64,
     pub extra_env: Vec<(String, String)>,
@@ -57,7 +101,7 @@ pub struct RoomsOptions {
 
 impl RoomsOptions {
     pub fn new(tag: &str) -> Self {
-        Self { name: unique(tag), shards: 4, passivate_after_secs: 300, extra_env: Vec::new() }
+        Self { name: unique(tag), vhost: None, shards: 4, passivate_after_secs: 300, extra_env: Vec::new() }
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -75,7 +119,10 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    pub async fn start(opts: RoomsOptions) -> Rooms {
+    pub async fn start(mut opts: RoomsOptions) -> Rooms {
+        if opts.vhost.is_none() {
+            opts.vhost = Some(Vhost::create(&opts.name));
+        }
         let mut rooms = Rooms { opts, port: free_port(), child: None, restarts: 0 };
         rooms.spawn().await;
         rooms
@@ -94,7 +141,7 @@ impl Rooms {
             .env("CHAT__DATABASE__URL", env_or("E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat"))
             .env("CHAT__DATABASE__SCHEMA", &o.name)
             .env("CHAT__DATABASE__MAX_CONNECTIONS", "8")
-            .env("CHAT__AMQP__URL", env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"))
+            .env("CHAT__AMQP__URL", o.vhost.as_ref().map(|v| v.url()).unwrap_or_default())
             .env("CHAT__AMQP__PREFIX", format!("{}.", o.name))
             .env("CHAT__AMQP__SHARDS", o.shards.to_string())
             .env("CHAT__REDIS__URL", env_or("E2E_REDIS_URL", "redis://127.0.0.1:6379"))
@@ -173,6 +220,7 @@ impl Drop for Rooms {
 /// processes started with the same name share queues, keys and, per service, a schema).
 pub struct Service {
     pub name: String,
+    pub vhost: std::sync::Arc<Vhost>,
     pub bin: &'static str,
     pub port: u16,
     pub env: Vec<(String, String)>,
@@ -185,11 +233,11 @@ pub const INTERNAL_TOKEN: &str = "e2e-internal-token-e2e-internal-token-0123";
 
 impl Service {
     /// The environment every service of test `name` gets for `schema`.
-    pub fn base_env(name: &str, schema: &str) -> Vec<(String, String)> {
+    pub fn base_env(name: &str, schema: &str, vhost: &Vhost) -> Vec<(String, String)> {
         vec![
             ("CHAT__DATABASE__URL".into(), env_or("E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat")),
             ("CHAT__DATABASE__SCHEMA".into(), schema.into()),
-            ("CHAT__AMQP__URL".into(), env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")),
+            ("CHAT__AMQP__URL".into(), vhost.url()),
             ("CHAT__AMQP__PREFIX".into(), format!("{name}.")),
             ("CHAT__AMQP__SHARDS".into(), "4".into()),
         ]
@@ -205,8 +253,14 @@ impl Service {
         cmd.output().expect("running a command")
     }
 
-    pub async fn start(bin_name: &'static str, name: &str, env: Vec<(String, String)>) -> Service {
-        let mut s = Service { name: name.to_owned(), bin: bin_name, port: free_port(), env, child: None, restarts: 0 };
+    pub async fn start(
+        bin_name: &'static str,
+        name: &str,
+        vhost: std::sync::Arc<Vhost>,
+        env: Vec<(String, String)>,
+    ) -> Service {
+        let mut s =
+            Service { name: name.to_owned(), vhost, bin: bin_name, port: free_port(), env, child: None, restarts: 0 };
         s.spawn().await;
         s
     }
@@ -252,16 +306,18 @@ pub struct Cluster {
 impl Cluster {
     pub async fn start(tag: &str, authz_env: &[(&str, &str)]) -> Cluster {
         let name = unique(tag);
-        let mut env = Service::base_env(&name, &format!("{name}_authz"));
+        let vhost = Vhost::create(&name);
+        let mut env = Service::base_env(&name, &format!("{name}_authz"), &vhost);
         env.push(("CHAT__INTERNAL__TOKEN".into(), INTERNAL_TOKEN.into()));
         for (k, v) in authz_env {
             env.push(((*k).into(), (*v).into()));
         }
         let seeded = Service::run_command("authz", &env, &["seed-demo"]);
         assert!(seeded.status.success(), "seed-demo: {}", String::from_utf8_lossy(&seeded.stderr));
-        let authz = Service::start("authz", &name, env).await;
+        let authz = Service::start("authz", &name, vhost.clone(), env).await;
         let mut opts = RoomsOptions::new(tag);
         opts.name = name;
+        opts.vhost = Some(vhost);
         let opts = opts
             .env("CHAT__AUTH__JWKS_URL", &format!("{}/v1/auth/jwks", authz.base()))
             .env("CHAT__AUTHZ__URL", &authz.base())
@@ -336,6 +392,7 @@ pub fn auth_settings(secret: &str) -> chat_auth::AuthSettings {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    pub retry_after: Option<String>,
 }
 
 pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> Answer {
@@ -358,10 +415,11 @@ pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&st
     // A connection failure (the service is down) is status 0, for tests that expect outages.
     let mut res = match sent {
         Ok(res) => res,
-        Err(e) => return Answer { status: 0, body: Value::String(e.to_string()) },
+        Err(e) => return Answer { status: 0, body: Value::String(e.to_string()), retry_after: None },
     };
     let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body");
-    Answer { status: res.status().as_u16(), body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    let retry_after = res.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Answer { status: res.status().as_u16(), body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), retry_after }
 }
 
 /// Create a room as `creator` (tenant `tenant`) with these other members; returns its id.

@@ -388,7 +388,12 @@ impl Handler<SlowConsumer> for SessionActor {
 impl Handler<GoingAway> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, _msg: GoingAway, ctx: &mut Self::Context) {
-        self.end(Some(CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }), ctx);
+    fn handle(&mut self, msg: GoingAway, ctx: &mut Self::Context) {
+        let reason = if msg.0 == 1012 {
+            CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }
+        } else {
+            CloseReason { code: CloseCode::Policy, description: Some("access revoked".into()) }
+        };
+        self.end(Some(reason), ctx);
     }
 }
