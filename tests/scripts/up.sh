@@ -11,27 +11,31 @@ if [ -f "$run/pids" ] && xargs -r kill -0 < "$run/pids" 2>/dev/null; then
 fi
 : > "$run/pids"
 
-secret_file=.run/up/jwt.secret
-[ -s "$secret_file" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$secret_file"
-export CHAT__AUTH__JWT_SECRET; CHAT__AUTH__JWT_SECRET=$(cat "$secret_file")
+token_file=.run/up/internal.token
+[ -s "$token_file" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$token_file"
+internal_token=$(cat "$token_file")
 export CHAT__AMQP__SHARDS="${CHAT__AMQP__SHARDS:-16}"
 export CHAT__TELEMETRY__LOG_FORMAT=json
 
 declare -A ports=([rooms]=${ROOMS_PORT:-8081} [contacts]=${CONTACTS_PORT:-8082} [line-gateway]=${LINE_GATEWAY_PORT:-8083} [authz]=${AUTHZ_PORT:-8084})
+authz_url="http://127.0.0.1:${ports[authz]}"
+jwks="$authz_url/v1/auth/jwks"
+
+# The demo tenants (idempotent): acme and globex, passwords <username>-demo-pass.
+CHAT__INTERNAL__TOKEN="$internal_token" target/debug/authz seed-demo >"$run/authz-seed.log" 2>&1 \
+  || { echo "authz seed-demo failed; see $run/authz-seed.log"; exit 1; }
+
 : > .run/endpoints.env
-for svc in rooms contacts line-gateway authz; do
-  port=${ports[$svc]}
-  log="$run/$svc.log"
-  # authz receives no JWT secret (it will sign with its own keys); the others verify with it.
-  if [ "$svc" = authz ]; then
-    env -u CHAT__AUTH__JWT_SECRET CHAT__HTTP__PORT="$port" "target/debug/$svc" >"$log" 2>&1 &
-  else
-    CHAT__HTTP__PORT="$port" "target/debug/$svc" >"$log" 2>&1 &
-  fi
+start() { # service, then its own environment
+  local svc=$1; shift
+  env "$@" CHAT__HTTP__PORT="${ports[$svc]}" "target/debug/$svc" >"$run/$svc.log" 2>&1 &
   echo $! >> "$run/pids"
-  var=$(echo "$svc" | tr 'a-z-' 'A-Z_')_URL
-  echo "$var=http://127.0.0.1:$port" >> .run/endpoints.env
-done
+  echo "$(echo "$svc" | tr 'a-z-' 'A-Z_')_URL=http://127.0.0.1:${ports[$svc]}" >> .run/endpoints.env
+}
+start authz CHAT__INTERNAL__TOKEN="$internal_token"
+start rooms CHAT__AUTH__JWKS_URL="$jwks" CHAT__AUTHZ__URL="$authz_url" CHAT__AUTHZ__INTERNAL_TOKEN="$internal_token"
+start contacts CHAT__AUTH__JWKS_URL="$jwks"
+start line-gateway CHAT__AUTH__JWKS_URL="$jwks"
 
 for svc in rooms contacts line-gateway authz; do
   port=${ports[$svc]}
@@ -46,4 +50,5 @@ for svc in rooms contacts line-gateway authz; do
   fi
 done
 echo "endpoints: .run/endpoints.env   stop with: make down"
-echo "mint a token for tests with the secret in $secret_file (authz login replaces this)"
+echo "log in: curl -s -X POST $authz_url/v1/auth/login -H 'Content-Type: application/json' \\"
+echo "         -d '{\"tenant\":\"acme\",\"username\":\"alice\",\"password\":\"alice-demo-pass\"}'"

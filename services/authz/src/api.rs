@@ -378,7 +378,7 @@ async fn grant_trust(p: Principal, body: web::Json<TrustBody>, core: Core) -> Re
         core.emit(AuthzEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: true }).await;
         notify_trust(&core, &me.tenant, &other, true).await?;
     }
-    Ok(HttpResponse::Ok().json(json!({"tenant": other, "status": if active { "active" } else { "pending_theirs" }})))
+    Ok(HttpResponse::Ok().json(json!({"tenant": other, "status": if active { "active" } else { "pending_ours" }})))
 }
 
 async fn revoke_trust(p: Principal, path: web::Path<String>, core: Core) -> Res {
@@ -408,10 +408,11 @@ async fn list_trusts(p: Principal, core: Core) -> Res {
     let trusts: Vec<_> = ours
         .union(&theirs)
         .map(|t| {
+            // pending_ours: our grant waits for theirs; pending_theirs: theirs waits for ours.
             let status = match (ours.contains(t), theirs.contains(t)) {
                 (true, true) => "active",
-                (true, false) => "pending_theirs",
-                _ => "pending_ours",
+                (true, false) => "pending_ours",
+                _ => "pending_theirs",
             };
             json!({"tenant": t, "status": status})
         })

@@ -58,15 +58,6 @@ impl Settings {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_compiled_in_defaults_parse() {
-        let s: super::Settings = chat_kit::load_settings(super::DEFAULTS).unwrap();
-        assert_eq!(s.tokens.ttl_secs, 900);
-    }
-}
-
 /// Connect the store and the bus named by the settings.
 pub async fn connect(settings: &Settings) -> anyhow::Result<(store::Store, chat_bus::SharedBus)> {
     let store = store::Store::connect(&settings.database).await?;
@@ -102,4 +93,13 @@ where
     let (store, bus) = connect(&settings).await?;
     let core = AuthzCore::start(settings, store, bus).await?;
     f(core).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_compiled_in_defaults_parse() {
+        let s: super::Settings = chat_kit::load_settings(super::DEFAULTS).unwrap();
+        assert_eq!(s.tokens.ttl_secs, 900);
+    }
 }

@@ -21,11 +21,14 @@ pub struct AuthzSettings {
     pub internal_token: SecretString,
 }
 
+/// What the caller may do: (use LINE, the tenants its tenant trusts now).
+type ActorAnswer = (bool, Vec<String>);
+
 pub struct AuthzClient {
     settings: AuthzSettings,
     /// (tenant, actor, user) -> verdict; (tenant, actor, "") -> the actor's own answer.
     cache: RwLock<HashMap<(String, String, String), Verdict>>,
-    actors: RwLock<HashMap<(String, String), (bool, Vec<String>)>>,
+    actors: RwLock<HashMap<(String, String), ActorAnswer>>,
 }
 
 #[derive(Debug, thiserror::Error)]

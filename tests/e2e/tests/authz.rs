@@ -89,9 +89,9 @@ async fn the_trust_handshake_opens_a_cross_company_room_and_revocation_excludes_
     // A revokes: globex members leave acme's rooms, their sockets get nothing more from them.
     let revoked = call("DELETE", &format!("{}/v1/admin/trusts/globex", c.authz.base()), Some(&acme), None).await;
     assert_eq!(revoked.status, 204);
-    // Globex's own grant stands; it now waits for acme again.
-    assert_eq!(trust_status(&c, &globex, "acme").await.as_deref(), Some("pending_theirs"));
-    assert_eq!(trust_status(&c, &acme, "globex").await.as_deref(), Some("pending_ours"));
+    // Globex's own grant stands and waits for acme again.
+    assert_eq!(trust_status(&c, &globex, "acme").await.as_deref(), Some("pending_ours"));
+    assert_eq!(trust_status(&c, &acme, "globex").await.as_deref(), Some("pending_theirs"));
     let mut excluded_from = std::collections::BTreeSet::new();
     while excluded_from.len() < 2 {
         let f = carol_ws

@@ -68,15 +68,14 @@ async fn every_service_refuses_expired_early_misaddressed_unsigned_tampered_and_
         der.extend(seed);
         der
     });
-    let mut tampered = valid.clone();
-    {
+    // A valid token whose payload was edited (another tenant) after signing.
+    let tampered = {
         let parts: Vec<&str> = valid.split('.').collect();
         let mut payload: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         payload["tid"] = json!("globex");
-        tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2]).to_owned()
-            + if tampered.is_empty() { "" } else { "" };
-    }
+        format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2])
+    };
     let alg_none = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string()),

@@ -11,7 +11,8 @@ use chat_protocol::{is_valid_client_id, new_id, post_command_id, Body, Limits};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::guard::{may_post, resolve_members, RoomKinds};
+use super::guard::{may_post, resolve_members};
+use crate::actors::session::SessionContext;
 use crate::authz::AuthzClient;
 use crate::dispatch::Dispatcher;
 use crate::domain::{direct_key, kind_for};
@@ -256,22 +257,18 @@ pub async fn post_message(
     p: Principal,
     path: web::Path<String>,
     body: web::Json<PostMessage>,
-    dispatcher: web::Data<Dispatcher>,
-    limits: web::Data<Limits>,
-    store: web::Data<Store>,
-    kinds: web::Data<RoomKinds>,
-    authz: web::Data<AuthzClient>,
+    sc: web::Data<std::sync::Arc<SessionContext>>,
 ) -> Res {
     let id = room_id(&path)?;
     let PostMessage { client_msg_id, body } = body.into_inner();
     if !is_valid_client_id(&client_msg_id) {
         return Err(ApiError::bad_request("invalid_client_msg_id", "client_msg_id must be 1-64 of [A-Za-z0-9._@-]"));
     }
-    limits.check_body(&body).map_err(limit_err)?;
-    may_post(&p, &id, &store, &kinds, &authz).await?;
+    sc.limits.check_body(&body).map_err(limit_err)?;
+    may_post(&p, &id, &sc.store, &sc.kinds, &sc.authz).await?;
     let command_id = post_command_id(&p.user_id, &client_msg_id);
     let command = RoomCommand::Post { client_msg_id: Some(client_msg_id), body };
-    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, Some(command_id), command).await?;
+    let result = sc.dispatcher.execute(&id, &p.user_id, &p.tenant, Some(command_id), command).await?;
     let CommandResult::Posted { message_id, seq } = result else {
         return Err(ApiError::internal(&"unexpected result"));
     };
