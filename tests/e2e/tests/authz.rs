@@ -31,12 +31,12 @@ async fn the_trust_handshake_opens_a_cross_company_room_and_revocation_excludes_
     let (alice, carol) = (c.login("acme", "alice").await, c.login("globex", "carol").await);
     let rooms = c.rooms.base();
 
-    // A grants: A sees pending_theirs, B sees pending_ours; no cross-company room yet.
+    // A grants: B sees pending_theirs (A's grant awaits B), A sees pending_ours; no cross-company room yet.
     let granted =
         call("POST", &format!("{}/v1/admin/trusts", c.authz.base()), Some(&acme), Some(r#"{"tenant":"globex"}"#)).await;
-    assert_eq!(granted.body["status"], "pending_theirs", "{}", granted.body);
-    assert_eq!(trust_status(&c, &acme, "globex").await.as_deref(), Some("pending_theirs"));
-    assert_eq!(trust_status(&c, &globex, "acme").await.as_deref(), Some("pending_ours"));
+    assert_eq!(granted.body["status"], "pending_ours", "{}", granted.body);
+    assert_eq!(trust_status(&c, &acme, "globex").await.as_deref(), Some("pending_ours"));
+    assert_eq!(trust_status(&c, &globex, "acme").await.as_deref(), Some("pending_theirs"));
     let refused =
         call("POST", &format!("{rooms}/v1/rooms"), Some(&alice), Some(r#"{"members":["carol@globex"]}"#)).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
