@@ -8,12 +8,14 @@
 #   1. every *.yaml parses (PyYAML) and every dashboard *.json parses
 #   2. render base, overlays/dev, overlays/prod and dependencies
 #      (`kubectl kustomize`, or `kustomize build`)
-#   3. kubernetes-validate --strict against the Kubernetes API schemas ($K8S_VERSION);
+#   3. kubernetes-validate --strict against the Kubernetes API schemas ($K8S_VERSION), for the
+#      renders and the plain files of jobs/ (authz bootstrap Job, key-rotation CronJob);
 #      custom resources (ServiceMonitor, PrometheusRule, RabbitmqCluster) have no schema
 #      there and are listed as not schema-checked
 #   4. house rules on the rendered overlays (tests/check_manifests.py): restricted security
 #      context, probes, resources, per-service settings, PDB/NetworkPolicy/Service per
-#      Deployment, Ingress routes, ServiceMonitor, alerts, dashboard metrics
+#      Deployment, authz reachable for the JWKS clients, Ingress routes (no /internal/),
+#      ServiceMonitor, alerts, dashboard metrics; and the jobs/ files against the prod render
 #   5. promtool: `check rules` and the alert unit tests (tests/prometheus-rules.test.yaml)
 #   6. checkov (optional), with the documented exceptions in CHECKOV_SKIP
 # Without a kustomize renderer, steps 3-4 fall back to the plain resource files of base/
@@ -92,6 +94,9 @@ fi
 
 targets="base overlays/dev overlays/prod dependencies"
 rendered=()
+# Plain manifests outside every kustomization (applied by hand): validated as they are.
+jobs=()
+while IFS= read -r file; do jobs+=("$file"); done < <(find "$HERE/jobs" -name '*.yaml' 2>/dev/null | sort)
 if [ -n "$render" ]; then
   for target in $targets; do
     out="$WORK/$(echo "$target" | tr '/' '-').yaml"
@@ -109,6 +114,7 @@ else
   while IFS= read -r file; do rendered+=("$file"); done < <(
     find "$HERE/base" "$HERE/dependencies" -name '*.yaml' ! -name 'kustomization.yaml' | sort)
 fi
+validate=("${rendered[@]}" "${jobs[@]}")
 
 # --- 3. kubernetes-validate -----------------------------------------------------------------
 kv=()
@@ -120,7 +126,7 @@ fi
 if [ "${#kv[@]}" -gt 0 ] && [ "${#rendered[@]}" -gt 0 ]; then
   kv_failed=0
   : >"$WORK/kv.log"
-  for file in "${rendered[@]}"; do
+  for file in "${validate[@]}"; do
     if ! "${kv[@]}" --strict --quiet -k "$K8S_VERSION" "$file" >>"$WORK/kv.log" 2>&1; then
       kv_failed=1
     fi
@@ -129,7 +135,7 @@ if [ "${#kv[@]}" -gt 0 ] && [ "${#rendered[@]}" -gt 0 ]; then
   crds="$(grep -oE "kind [A-Za-z]+ with api version [^ ]+" "$WORK/kv.log" |
     awk '{print $2 " (" $6 ")"}' | sort -u | paste -sd ',' - | sed 's/,/, /g')"
   if [ "$kv_failed" = 0 ]; then
-    pass "kubernetes-validate --strict -k $K8S_VERSION: ${#rendered[@]} file(s)"
+    pass "kubernetes-validate --strict -k $K8S_VERSION: ${#validate[@]} file(s) (${#rendered[@]} rendered, ${#jobs[@]} in jobs/)"
   else
     fail "kubernetes-validate --strict -k $K8S_VERSION: errors above"
   fi
@@ -157,6 +163,16 @@ if [ "$have_pyyaml" = 1 ] && [ -n "$render" ]; then
       sed 's/^/    /' "$WORK/rules.log"
     fi
   done
+  # The authz Jobs (jobs/) with the production render they run next to.
+  if [ "${#jobs[@]}" -gt 0 ] && [ -f "$WORK/overlays-prod.yaml" ]; then
+    if python3 "$HERE/tests/check_manifests.py" jobs "$WORK/overlays-prod.yaml" "${jobs[@]}" \
+      >"$WORK/rules.log" 2>&1; then
+      pass "house rules (jobs): ${#jobs[@]} file(s) in jobs/ with the prod render"
+    else
+      fail "house rules (jobs):"
+      sed 's/^/    /' "$WORK/rules.log"
+    fi
+  fi
 elif [ "$have_pyyaml" = 1 ]; then
   skip "house rules: they need rendered overlays (no kustomize renderer)"
 else
@@ -208,6 +224,7 @@ elif have checkov && [ -n "$render" ]; then
   for name in overlays-dev overlays-prod dependencies; do
     [ -f "$WORK/$name.yaml" ] && cp "$WORK/$name.yaml" "$WORK/checkov/"
   done
+  for file in "${jobs[@]}"; do cp "$file" "$WORK/checkov/jobs-$(basename "$file")"; done
   if BC_SKIP_MAPPING=TRUE checkov --directory "$WORK/checkov" --framework kubernetes \
     --compact --quiet --skip-check "$CHECKOV_SKIP" >"$WORK/checkov.log" 2>&1; then
     pass "checkov: $(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*' "$WORK/checkov.log" | head -n 1) (skipped by design: $CHECKOV_SKIP)"

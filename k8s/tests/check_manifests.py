@@ -4,15 +4,21 @@
 kubernetes-validate checks each object against the API schema; this script checks what the
 schema cannot: that the objects fit together (Services, PDBs, NetworkPolicies, the HPA, the
 ServiceMonitor and the Ingress find their pods), that every pod meets the restricted Pod
-Security Standard, and that each service gets exactly the CHAT__ settings it knows (the
-binaries refuse unknown keys at boot).
+Security Standard, that each service gets exactly the CHAT__ settings it knows (the
+binaries refuse unknown keys at boot), that the NetworkPolicies let the token verifiers reach
+authz, and that the Ingress never exposes authz's /internal/ paths.
 
-Usage: check_manifests.py PROFILE RENDERED.yaml   (PROFILE: base, dev or prod)
+Usage: check_manifests.py PROFILE FILE.yaml [FILE.yaml ...]
+  PROFILE base, dev or prod: FILE is the rendered base or overlay.
+  PROFILE jobs: the rendered prod overlay plus the plain files of k8s/jobs/ (authz
+  administrative Job and CronJob, checked against the overlay's ServiceAccount, Services,
+  NetworkPolicies and authz image).
 Exit status 1 on any finding. Needs PyYAML.
 """
 
 import json
 import sys
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -27,28 +33,49 @@ COMMON_KEYS = {
 DATABASE = {"CHAT__DATABASE__URL", "CHAT__DATABASE__SCHEMA"}
 AMQP = {"CHAT__AMQP__URL"}
 REDIS = {"CHAT__REDIS__URL"}
-AUTH = {"CHAT__AUTH__JWT_SECRET"}
+# Tokens are EdDSA JWTs issued by authz and verified with its JWKS. The HS256 secret
+# (CHAT__AUTH__JWT_SECRET, Secret chat-auth) is for development only, never deployed.
+AUTH = {"CHAT__AUTH__JWKS_URL"}
+# rooms asks authz for decisions (/internal/v1/decide) with the shared internal token.
+AUTHZ_CLIENT = {"CHAT__AUTHZ__URL", "CHAT__AUTHZ__INTERNAL_TOKEN"}
+# authz's side of that token.
+INTERNAL = {"CHAT__INTERNAL__TOKEN"}
 NODE = {"CHAT__NODE__ID"}
 
-# Which settings each service takes: anything else would stop it at boot.
+# Which settings each service takes: anything else would stop it at boot. authz's own
+# sections are http, database, amqp, tokens, login, internal and telemetry (tokens and login
+# keep their defaults); it has no auth or redis section.
 EXPECTED_KEYS = {
-    "rooms": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | NODE,
+    "rooms": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | NODE,
     "contacts": COMMON_KEYS | DATABASE | AMQP | AUTH,
     "line-gateway": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH,
-    "authz": COMMON_KEYS | DATABASE | AMQP,
+    "authz": COMMON_KEYS | DATABASE | AMQP | INTERNAL,
 }
+# Sections authz accepts (CHAT__<SECTION>__...): what its administrative Jobs may set.
+AUTHZ_SECTIONS = {"HTTP", "DATABASE", "AMQP", "TOKENS", "LOGIN", "INTERNAL", "TELEMETRY"}
+# What an authz command (bootstrap, rotate-key) needs: it connects the store and the bus.
+AUTHZ_JOB_KEYS = DATABASE | AMQP | INTERNAL | {"CHAT__AMQP__SHARDS"}
+# The services that verify tokens with authz's JWKS (and so must reach authz).
+JWKS_CLIENTS = ("rooms", "contacts", "line-gateway")
 SCHEMAS = {"rooms": "rooms", "contacts": "contacts", "line-gateway": "line", "authz": "authz"}
+# key -> (Secret, key in the Secret); None: the service's own key (<service>-url).
 SECRET_ENV = {
-    "CHAT__DATABASE__URL": "chat-database",
-    "CHAT__AMQP__URL": "chat-amqp",
-    "CHAT__AUTH__JWT_SECRET": "chat-auth",
+    "CHAT__DATABASE__URL": ("chat-database", None),
+    "CHAT__AMQP__URL": ("chat-amqp", "url"),
+    "CHAT__AUTHZ__INTERNAL_TOKEN": ("chat-internal", "token"),
+    "CHAT__INTERNAL__TOKEN": ("chat-internal", "token"),
 }
+# Secrets no manifest may reference any more.
+RETIRED_SECRETS = {"chat-auth": "the HS256 secret is gone; tokens are verified with authz's JWKS"}
+AUTHZ_PORT = 8080
 
 PROFILES = {
     "base": {"replicas": {"rooms": 3, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
     "prod": {"replicas": {"rooms": 3, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
     "dev": {"replicas": {"rooms": 1, "contacts": 1, "line-gateway": 1, "authz": 1}, "shards": "8"},
 }
+# The Jobs are checked together with the rendered prod overlay (production values).
+PROFILES["jobs"] = PROFILES["prod"]
 
 # Path prefix -> Service, as the public API is split between the services.
 ROUTES = {
@@ -64,6 +91,16 @@ ROUTES = {
     "/v1/me": "authz",
     "/v1/admin": "authz",
 }
+# authz's service-to-service paths: no Ingress rule may route them.
+PRIVATE_PATHS = ("/internal/v1/decide", "/internal/")
+# ingress-nginx annotations that could route around the prefix table.
+ROUTING_ANNOTATIONS = (
+    "nginx.ingress.kubernetes.io/rewrite-target",
+    "nginx.ingress.kubernetes.io/use-regex",
+    "nginx.ingress.kubernetes.io/server-snippet",
+    "nginx.ingress.kubernetes.io/configuration-snippet",
+    "nginx.ingress.kubernetes.io/app-root",
+)
 
 # Metrics the dashboard must show.
 DASHBOARD_METRICS = (
@@ -156,11 +193,224 @@ def check_security(name, pod):
             finding(f"{where}: seccompProfile must be RuntimeDefault or Localhost")
 
 
+def container_settings(name, container, config_maps):
+    """The environment a container receives: name -> (source kind, ...)."""
+    keys = {}
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef") or source.get("secretRef")
+        if source.get("prefix"):
+            finding(f"{name}: envFrom prefix is not expected")
+        if "configMapRef" in source:
+            cm = config_maps.get(ref["name"])
+            if cm is None:
+                finding(f"{name}: ConfigMap {ref['name']} is not in the render")
+                continue
+            for key, value in cm.get("data", {}).items():
+                keys[key] = ("configmap", value)
+        else:
+            finding(f"{name}: envFrom secretRef hides which keys it sets; use env secretKeyRef")
+    for env in container.get("env") or []:
+        if "value" in env:
+            keys[env["name"]] = ("value", env["value"])
+        elif "secretKeyRef" in (env.get("valueFrom") or {}):
+            ref = env["valueFrom"]["secretKeyRef"]
+            keys[env["name"]] = ("secret", ref["name"], ref["key"])
+        elif "fieldRef" in (env.get("valueFrom") or {}):
+            keys[env["name"]] = ("field", env["valueFrom"]["fieldRef"]["fieldPath"])
+        else:
+            keys[env["name"]] = ("other",)
+    return keys
+
+
+def check_setting_sources(name, service_name, keys, shards):
+    """Secrets, schema and fixed values of the settings a service or job receives."""
+    for key, (secret, secret_key) in SECRET_ENV.items():
+        if key not in keys:
+            continue
+        secret_key = secret_key or f"{service_name}-url"
+        if keys[key][0] != "secret" or keys[key][1:] != (secret, secret_key):
+            finding(f"{name}: {key} must come from Secret {secret}, key {secret_key}")
+    for key, value in keys.items():
+        if value[0] == "secret" and value[1] in RETIRED_SECRETS:
+            finding(f"{name}: {key} uses Secret {value[1]}: {RETIRED_SECRETS[value[1]]}")
+    if keys.get("CHAT__DATABASE__SCHEMA", (None, None))[1] != SCHEMAS[service_name]:
+        finding(f"{name}: CHAT__DATABASE__SCHEMA must be {SCHEMAS[service_name]}")
+    fixed = {"CHAT__HTTP__HOST": "0.0.0.0", "CHAT__HTTP__PORT": "8080",
+             "CHAT__TELEMETRY__LOG_FORMAT": "json", "CHAT__AMQP__SHARDS": shards}
+    for key, value in fixed.items():
+        if key in keys and str(keys[key][1]) != value:
+            finding(f"{name}: {key} is {keys[key][1]!r}, expected {value!r}")
+
+
+def check_authz_url(name, key, url, service, path):
+    """An in-cluster URL of the authz Service: its name, its http port, the given path."""
+    if service is None:
+        finding(f"{name}: {key} needs Service authz in the render")
+        return
+    parts = urlsplit(url)
+    namespace = service["metadata"].get("namespace", "chat")
+    hosts = {"authz", f"authz.{namespace}", f"authz.{namespace}.svc",
+             f"authz.{namespace}.svc.cluster.local"}
+    port = next((p["port"] for p in service["spec"]["ports"] if p.get("name") == "http"), None)
+    if parts.scheme != "http" or parts.hostname not in hosts:
+        finding(f"{name}: {key}={url!r} must be http://authz.{namespace}.svc.cluster.local...")
+    if (parts.port or 80) != port:
+        finding(f"{name}: {key}={url!r} uses port {parts.port or 80}, Service authz listens on {port}")
+    if parts.path.rstrip("/") != path.rstrip("/") or parts.query or parts.fragment:
+        finding(f"{name}: {key}={url!r} must have the path {path or '/'}")
+
+
+def port_matches(rule, port):
+    ports = rule.get("ports")
+    return not ports or any(p.get("port") == port or
+                            (isinstance(p.get("port"), int) and p.get("endPort") and
+                             p["port"] <= port <= p["endPort"]) for p in ports)
+
+
+def peer_matches(peer, labels, namespace="chat"):
+    """Whether a NetworkPolicy peer admits a pod of this namespace with these labels."""
+    if "ipBlock" in peer:
+        return False  # pod IPs are not known offline; in-cluster peers must use selectors
+    ns_selector = peer.get("namespaceSelector")
+    if ns_selector is not None and not selects(ns_selector, {"kubernetes.io/metadata.name": namespace}):
+        return False
+    pod_selector = peer.get("podSelector")
+    if pod_selector is None:
+        return ns_selector is not None
+    return selects(pod_selector, labels)
+
+
+def traffic_allowed(policies, src_labels, dst_labels, port):
+    """(egress allowed from src, ingress allowed to dst) on TCP port, both in namespace chat,
+    under these NetworkPolicies (a pod no policy selects for a direction is unrestricted)."""
+    def direction(kind, selected_labels, peer_labels, rules_key, peers_key):
+        applying = [np for np in policies
+                    if kind in np["spec"].get("policyTypes", ["Ingress"])
+                    and selects(np["spec"]["podSelector"], selected_labels)]
+        if not applying:
+            return True
+        return any(port_matches(rule, port) and
+                   (not rule.get(peers_key) or any(peer_matches(p, peer_labels) for p in rule[peers_key]))
+                   for np in applying for rule in np["spec"].get(rules_key) or [])
+    return (direction("Egress", src_labels, dst_labels, "egress", "to"),
+            direction("Ingress", dst_labels, src_labels, "ingress", "from"))
+
+
+def path_covers(prefix, path):
+    """Whether an Ingress Prefix path matches this request path (element-wise)."""
+    want = [e for e in prefix.split("/") if e]
+    have = [e for e in path.split("/") if e]
+    return have[:len(want)] == want
+
+
+def job_pod_templates(by_kind):
+    for job in by_kind.get("Job", []):
+        yield f"Job/{job['metadata']['name']}", job, job["spec"]["template"]
+    for cron in by_kind.get("CronJob", []):
+        yield (f"CronJob/{cron['metadata']['name']}", cron,
+               cron["spec"]["jobTemplate"]["spec"]["template"])
+
+
+def check_jobs(profile, by_kind, config_maps, service_accounts, services, deployments):
+    """authz administrative Jobs and CronJobs (k8s/jobs/)."""
+    authz = deployments.get("authz")
+    authz_image = authz["spec"]["template"]["spec"]["containers"][0]["image"] if authz else None
+    templates = list(job_pod_templates(by_kind))
+    if not templates:
+        finding("profile jobs: no Job or CronJob found")
+    commands = set()
+    for name, owner, template in templates:
+        pod = template["spec"]
+        pod_labels = template["metadata"].get("labels", {})
+        check_security(name, pod)
+        if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+            finding(f"{name}: restartPolicy must be Never or OnFailure")
+        sa = service_accounts.get(pod.get("serviceAccountName"))
+        if sa is None:
+            finding(f"{name}: ServiceAccount {pod.get('serviceAccountName')!r} is missing")
+        elif sa.get("automountServiceAccountToken") is not False:
+            finding(f"ServiceAccount/{sa['metadata']['name']}: automountServiceAccountToken must be false")
+        if pod_labels.get("app.kubernetes.io/part-of") != "chat":
+            finding(f"{name}: pod template lacks app.kubernetes.io/part-of=chat")
+        # Job pods answer no request: no Service, PDB or Deployment may select them.
+        for service in services.values():
+            if selects({"matchLabels": service["spec"].get("selector")}, pod_labels):
+                finding(f"{name}: Service/{service['metadata']['name']} selects the job's pods")
+        for pdb in by_kind.get("PodDisruptionBudget", []):
+            if selects(pdb["spec"].get("selector"), pod_labels):
+                finding(f"{name}: PodDisruptionBudget/{pdb['metadata']['name']} selects the job's pods")
+        for deployment in by_kind.get("Deployment", []):
+            if selects(deployment["spec"]["selector"], pod_labels):
+                finding(f"{name}: Deployment/{deployment['metadata']['name']} selects the job's pods")
+
+        if len(pod["containers"]) != 1:
+            finding(f"{name}: expected exactly one container")
+        container = pod["containers"][0]
+        image = container["image"]
+        if not image.startswith("chat/authz") or (":" not in image and "@" not in image):
+            finding(f"{name}: image {image} must be a tagged chat/authz")
+        if image.endswith(":latest"):
+            finding(f"{name}: image {image} uses the latest tag")
+        if authz_image and image != authz_image:
+            finding(f"{name}: image {image} differs from the authz Deployment's {authz_image}")
+        resources = container.get("resources") or {}
+        if "cpu" not in (resources.get("requests") or {}) or "memory" not in (resources.get("limits") or {}):
+            finding(f"{name}: needs a CPU request and a memory limit")
+
+        args = container.get("args") or []
+        command = args[0] if args else None
+        commands.add(command)
+        if command == "bootstrap" and len(args) != 4:
+            finding(f"{name}: usage is authz bootstrap <tenant> <name> <admin>")
+        elif command == "rotate-key" and len(args) != 1:
+            finding(f"{name}: usage is authz rotate-key")
+        elif command not in ("bootstrap", "rotate-key"):
+            finding(f"{name}: unexpected authz command {args}")
+        if command == "rotate-key" and owner["kind"] == "CronJob" and \
+                owner["spec"].get("concurrencyPolicy") != "Forbid":
+            finding(f"{name}: concurrencyPolicy must be Forbid (two rotations in a row retire a live key)")
+
+        keys = container_settings(name, container, config_maps)
+        chat_keys = {k for k in keys if k.startswith("CHAT__")}
+        unknown = sorted(k for k in chat_keys if k.split("__")[1] not in AUTHZ_SECTIONS)
+        if unknown:
+            finding(f"{name}: not accepted by authz {unknown}")
+        if not AUTHZ_JOB_KEYS <= chat_keys:
+            finding(f"{name}: settings missing {sorted(AUTHZ_JOB_KEYS - chat_keys)}")
+        check_setting_sources(name, "authz", keys, profile["shards"])
+        other = set(keys) - chat_keys
+        wanted = {"AUTHZ_BOOTSTRAP_PASSWORD"} if command == "bootstrap" else set()
+        if other != wanted:
+            finding(f"{name}: environment besides CHAT__ should be {sorted(wanted)}, is {sorted(other)}")
+        password = keys.get("AUTHZ_BOOTSTRAP_PASSWORD")
+        if password is not None and password[0] != "secret":
+            finding(f"{name}: AUTHZ_BOOTSTRAP_PASSWORD must come from a Secret")
+
+        # Reachability: PostgreSQL and RabbitMQ out, nothing in.
+        policies = [np for np in by_kind.get("NetworkPolicy", [])
+                    if np["spec"]["podSelector"] and selects(np["spec"]["podSelector"], pod_labels)]
+        if not policies:
+            finding(f"{name}: no NetworkPolicy of its own (the namespace denies by default)")
+        egress_ports = {p.get("port") for np in policies for rule in np["spec"].get("egress", [])
+                        for p in rule.get("ports", [])}
+        if not {5432, 5672} <= egress_ports:
+            finding(f"{name}: egress lacks ports {sorted({5432, 5672} - egress_ports)}")
+        if any(np["spec"].get("ingress") for np in policies):
+            finding(f"{name}: job pods accept no connection; their NetworkPolicy opens ingress")
+    if not {"bootstrap", "rotate-key"} <= commands:
+        finding(f"profile jobs: expected a bootstrap Job and a rotate-key CronJob, found {sorted(map(str, commands))}")
+
+
 def main():
-    profile_name, rendered = sys.argv[1], sys.argv[2]
+    if len(sys.argv) < 3 or sys.argv[1] not in PROFILES:
+        sys.exit(__doc__)
+    profile_name, files = sys.argv[1], sys.argv[2:]
+    rendered = " + ".join(files)
     profile = PROFILES[profile_name]
-    with open(rendered) as handle:
-        docs = [doc for doc in yaml.safe_load_all(handle) if doc]
+    docs = []
+    for path in files:
+        with open(path) as handle:
+            docs += [doc for doc in yaml.safe_load_all(handle) if doc]
 
     by_kind = {}
     for doc in docs:
@@ -240,46 +490,20 @@ def main():
             finding(f"{name}: no CPU limit on rooms (throttling stalls lease renewal)")
 
         # The settings this container receives, and that they are exactly the expected ones.
-        keys = {}
-        for source in container.get("envFrom") or []:
-            ref = source.get("configMapRef") or source.get("secretRef")
-            if source.get("prefix"):
-                finding(f"{name}: envFrom prefix is not expected")
-            if "configMapRef" in source:
-                cm = config_maps.get(ref["name"])
-                if cm is None:
-                    finding(f"{name}: ConfigMap {ref['name']} is not in the render")
-                    continue
-                for key, value in cm.get("data", {}).items():
-                    keys[key] = ("configmap", value)
-            else:
-                finding(f"{name}: envFrom secretRef hides which keys it sets; use env secretKeyRef")
-        for env in container.get("env") or []:
-            if "value" in env:
-                keys[env["name"]] = ("value", env["value"])
-            elif "secretKeyRef" in (env.get("valueFrom") or {}):
-                ref = env["valueFrom"]["secretKeyRef"]
-                keys[env["name"]] = ("secret", ref["name"], ref["key"])
-            elif "fieldRef" in (env.get("valueFrom") or {}):
-                keys[env["name"]] = ("field", env["valueFrom"]["fieldRef"]["fieldPath"])
-            else:
-                keys[env["name"]] = ("other",)
+        keys = container_settings(name, container, config_maps)
         expected = EXPECTED_KEYS[service_name]
         if set(keys) != expected:
             missing, extra = sorted(expected - set(keys)), sorted(set(keys) - expected)
             finding(f"{name}: settings differ; missing {missing}, not accepted by the binary {extra}")
-        for key, secret in SECRET_ENV.items():
-            if key in keys and (keys[key][0] != "secret" or keys[key][1] != secret):
-                finding(f"{name}: {key} must come from Secret {secret}")
-        if keys.get("CHAT__DATABASE__SCHEMA", (None, None))[1] != SCHEMAS[service_name]:
-            finding(f"{name}: CHAT__DATABASE__SCHEMA must be {SCHEMAS[service_name]}")
+        check_setting_sources(name, service_name, keys, profile["shards"])
         if "CHAT__NODE__ID" in keys and keys["CHAT__NODE__ID"] != ("field", "metadata.name"):
             finding(f"{name}: CHAT__NODE__ID must come from metadata.name")
-        fixed = {"CHAT__HTTP__HOST": "0.0.0.0", "CHAT__HTTP__PORT": "8080",
-                 "CHAT__TELEMETRY__LOG_FORMAT": "json", "CHAT__AMQP__SHARDS": profile["shards"]}
-        for key, value in fixed.items():
-            if key in keys and str(keys[key][1]) != value:
-                finding(f"{name}: {key} is {keys[key][1]!r}, expected {value!r}")
+        if "CHAT__AUTH__JWKS_URL" in keys:
+            check_authz_url(name, "CHAT__AUTH__JWKS_URL", str(keys["CHAT__AUTH__JWKS_URL"][1]),
+                            services.get("authz"), "/v1/auth/jwks")
+        if "CHAT__AUTHZ__URL" in keys:
+            check_authz_url(name, "CHAT__AUTHZ__URL", str(keys["CHAT__AUTHZ__URL"][1]),
+                            services.get("authz"), "")
 
         # The objects that must select this service's pods.
         service = services.get(service_name)
@@ -309,6 +533,29 @@ def main():
             if 443 in egress_ports and service_name != "line-gateway":
                 finding(f"NetworkPolicy/{np['metadata']['name']}: only line-gateway may reach 443")
 
+    # authz is reachable on its port from the services that fetch its JWKS (rooms also asks
+    # it for decisions), in both directions of the policies; authz itself calls no service.
+    policies = by_kind.get("NetworkPolicy", [])
+    pod_labels_of = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
+    if "authz" in pod_labels_of:
+        for client in JWKS_CLIENTS:
+            if client not in pod_labels_of:
+                continue
+            egress_ok, ingress_ok = traffic_allowed(policies, pod_labels_of[client], pod_labels_of["authz"], AUTHZ_PORT)
+            if not egress_ok:
+                finding(f"NetworkPolicy: {client} may not reach authz on {AUTHZ_PORT} (egress)")
+            if not ingress_ok:
+                finding(f"NetworkPolicy: authz does not admit {client} on {AUTHZ_PORT} (ingress)")
+        for other in SERVICES:
+            if other != "authz" and other in pod_labels_of and \
+                    traffic_allowed(policies, pod_labels_of["authz"], pod_labels_of[other], 8080)[0]:
+                finding(f"NetworkPolicy: authz may reach {other} on 8080; it calls no other service")
+
+    # Retired objects: no Secret chat-auth in the render (and none referenced, see above).
+    for secret in by_kind.get("Secret", []):
+        if secret["metadata"]["name"] in RETIRED_SECRETS:
+            finding(f"Secret/{secret['metadata']['name']}: {RETIRED_SECRETS[secret['metadata']['name']]}")
+
     default_deny = [np for np in by_kind.get("NetworkPolicy", [])
                     if np["spec"]["podSelector"] == {} and not np["spec"].get("ingress")
                     and "Ingress" in np["spec"].get("policyTypes", [])]
@@ -335,6 +582,16 @@ def main():
                 if backend["port"].get("name") != "http":
                     finding(f"Ingress/{ingress['metadata']['name']}: {path['path']} should use port name http")
                 routes[path["path"]] = backend["name"]
+        if ingress["spec"].get("defaultBackend"):
+            finding(f"Ingress/{ingress['metadata']['name']}: no defaultBackend (it would expose /internal/)")
+        for annotation in ROUTING_ANNOTATIONS:
+            if annotation in ingress["metadata"].get("annotations", {}):
+                finding(f"Ingress/{ingress['metadata']['name']}: {annotation} could route around the path table")
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                for private in PRIVATE_PATHS:
+                    if path_covers(path["path"], private):
+                        finding(f"Ingress/{ingress['metadata']['name']}: {path['path']} exposes {private}")
         if ingress["spec"].get("ingressClassName") != "nginx":
             finding(f"Ingress/{ingress['metadata']['name']}: ingressClassName should be nginx")
         annotations = ingress["metadata"].get("annotations", {})
@@ -380,6 +637,9 @@ def main():
             for metric in DASHBOARD_METRICS:
                 if metric not in exprs:
                     finding(f"dashboard {file_name}: no panel shows {metric}")
+
+    if profile_name == "jobs":
+        check_jobs(profile, by_kind, config_maps, service_accounts, services, deployments)
 
     if findings:
         for message in findings:

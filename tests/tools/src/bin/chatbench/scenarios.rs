@@ -1,0 +1,322 @@
+//! The scenarios. Each returns a JSON object of its figures; every one that sends messages
+//! also reports `lost` and `duplicated` from the per-receiver verification.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::client::{self, Recorder};
+use crate::sys::{Counters, Processes};
+use crate::target::Target;
+
+fn users(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// Sessions for these users (receiver ids are their indexes).
+async fn sessions(
+    t: &Target,
+    room: &str,
+    members: &[String],
+    rec: &std::rc::Rc<std::cell::RefCell<Recorder>>,
+) -> anyhow::Result<Vec<client::Sink>> {
+    let mut sinks = Vec::with_capacity(members.len());
+    for (i, m) in members.iter().enumerate() {
+        let token = t.token(m);
+        sinks.push(
+            client::connect(&t.session_url(room), (!t.is_floor()).then_some(token.as_str()), i, rec.clone()).await?,
+        );
+    }
+    // Presence is written asynchronously by each session: give it a moment to settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(sinks)
+}
+
+/// 1: WebSocket-to-WebSocket latency in a 3-member room at a fixed rate.
+pub async fn latency(t: &Target, procs: &Processes, rate: f64, secs: f64) -> anyhow::Result<Value> {
+    let members = users(&format!("lat{}x", rate as u64), 3);
+    let room = t.room(&members, "latency").await?;
+    let rec = Recorder::new();
+    let mut sinks = sessions(t, &room, &members, &rec).await?;
+    // Warm the room (activation) before measuring.
+    client::send_text(&mut sinks[0], &room, "warmup").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rec.borrow_mut().latency_us.reset();
+    let before = Counters::take(procs);
+    let count = (rate * secs) as usize;
+    let keys = client::open_loop(&mut sinks[0], &room, &format!("l{}", rate as u64), rate, count, &rec).await;
+    client::drain(&rec, &[1, 2], &keys, Duration::from_secs(15)).await;
+    let after = Counters::take(procs);
+    let r = rec.borrow();
+    let (lost, dup) = r.verify(&[1, 2], &keys);
+    Ok(json!({"rate": rate, "messages": count, "latency": r.percentiles(), "lost": lost, "duplicated": dup,
+              "per_message": before.per(&after, count as f64)}))
+}
+
+/// 2: one room of `members`, a ladder of rates; the highest rate whose p99 stays within 50 ms.
+pub async fn throughput(
+    t: &Target,
+    procs: &Processes,
+    members_n: usize,
+    rates: &[f64],
+    secs: f64,
+) -> anyhow::Result<Value> {
+    let members = users(&format!("tp{members_n}x"), members_n);
+    let room = t.room(&members, "throughput").await?;
+    let rec = Recorder::new();
+    let mut sinks = sessions(t, &room, &members, &rec).await?;
+    client::send_text(&mut sinks[0], &room, "warmup").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let receivers: Vec<usize> = (1..members_n).collect();
+    let mut steps = Vec::new();
+    let (mut lost_all, mut dup_all) = (0, 0);
+    for &rate in rates {
+        rec.borrow_mut().latency_us.reset();
+        let acks_before = rec.borrow().acks;
+        let before = Counters::take(procs);
+        let count = (rate * secs) as usize;
+        let started = Instant::now();
+        let keys =
+            client::open_loop(&mut sinks[0], &room, &format!("t{members_n}r{}", rate as u64), rate, count, &rec).await;
+        client::drain(&rec, &receivers, &keys, Duration::from_secs(20)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let after = Counters::take(procs);
+        let r = rec.borrow();
+        let (lost, dup) = r.verify(&receivers, &keys);
+        lost_all += lost;
+        dup_all += dup;
+        let p99 = r.latency_us.value_at_quantile(0.99) as f64 / 1000.0;
+        let accepted = (r.acks - acks_before) as f64 / elapsed;
+        steps.push(json!({"rate": rate, "accepted_per_s": accepted.round(), "deliveries_per_s": (accepted * receivers.len() as f64).round(),
+                          "latency": r.percentiles(), "p99_ok": p99 <= 50.0, "lost": lost, "duplicated": dup,
+                          "per_message": before.per(&after, count as f64)}));
+        if p99 > 200.0 {
+            break; // far past saturation: higher rates only queue up
+        }
+    }
+    let best =
+        steps.iter().filter(|s| s["p99_ok"] == true).filter_map(|s| s["accepted_per_s"].as_f64()).fold(0.0, f64::max);
+    Ok(
+        json!({"members": members_n, "max_accepted_per_s_at_p99_50ms": best, "steps": steps, "lost": lost_all, "duplicated": dup_all}),
+    )
+}
+
+/// 3: time until the last member of a big room has a message.
+pub async fn broadcast(t: &Target, procs: &Processes, members_n: usize, messages: usize) -> anyhow::Result<Value> {
+    let members = users(&format!("bc{members_n}x"), members_n);
+    let room = t.room(&members, "broadcast").await?;
+    let rec = Recorder::new();
+    let mut sinks = sessions(t, &room, &members, &rec).await?;
+    client::send_text(&mut sinks[0], &room, "warmup").await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let receivers: Vec<usize> = (1..members_n).collect();
+    let mut completion = hdrhistogram::Histogram::<u64>::new(3)?;
+    let mut keys = Vec::new();
+    let before = Counters::take(procs);
+    for i in 0..messages {
+        let key = format!("b{members_n}-{i}");
+        let t0 = Instant::now();
+        rec.borrow_mut().intended.insert(key.clone(), t0);
+        client::send_text(&mut sinks[0], &room, &key).await?;
+        client::drain(&rec, &receivers, std::slice::from_ref(&key), Duration::from_secs(30)).await;
+        if let Some(last) = rec.borrow().last_receipt.get(&key) {
+            completion.record(last.saturating_duration_since(t0).as_micros() as u64)?;
+        }
+        keys.push(key);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let after = Counters::take(procs);
+    let (lost, dup) = rec.borrow().verify(&receivers, &keys);
+    let ms = |q: f64| completion.value_at_quantile(q) as f64 / 1000.0;
+    Ok(json!({"members": members_n, "messages": messages, "completion_p50_ms": ms(0.5), "completion_p95_ms": ms(0.95),
+              "completion_max_ms": completion.max() as f64 / 1000.0, "lost": lost, "duplicated": dup,
+              "per_delivery": before.per(&after, (messages * receivers.len()) as f64)}))
+}
+
+/// 4: many 2-member rooms at a fixed total rate: cost per delivery as rooms grow.
+pub async fn many_rooms(
+    t: &Target,
+    procs: &Processes,
+    rooms_n: usize,
+    total_rate: f64,
+    secs: f64,
+) -> anyhow::Result<Value> {
+    let rec = Recorder::new();
+    let mut rooms = Vec::new();
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for i in 0..rooms_n {
+        let members = vec![format!("mr{rooms_n}x{i}a"), format!("mr{rooms_n}x{i}b")];
+        let room = t.room(&members, "many").await?;
+        let token_a = t.token(&members[0]);
+        let token_b = t.token(&members[1]);
+        senders.push(
+            client::connect(&t.session_url(&room), (!t.is_floor()).then_some(token_a.as_str()), 2 * i, rec.clone())
+                .await?,
+        );
+        receivers.push(
+            client::connect(&t.session_url(&room), (!t.is_floor()).then_some(token_b.as_str()), 2 * i + 1, rec.clone())
+                .await?,
+        );
+        rooms.push(room);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let count = (total_rate * secs) as usize;
+    let interval = Duration::from_secs_f64(1.0 / total_rate);
+    let before = Counters::take(procs);
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut keys_by_room: Vec<Vec<String>> = vec![Vec::new(); rooms_n];
+    for i in 0..count {
+        let due = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let r = i % rooms_n;
+        let key = format!("m{rooms_n}-{i}");
+        rec.borrow_mut().intended.insert(key.clone(), due);
+        client::send_text(&mut senders[r], &rooms[r], &key).await?;
+        keys_by_room[r].push(key);
+    }
+    let all: Vec<String> = keys_by_room.iter().flatten().cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut lost, mut dup) = (0, 0);
+    while Instant::now() < deadline {
+        (lost, dup) = (0, 0);
+        for (r, keys) in keys_by_room.iter().enumerate() {
+            let (l, d) = rec.borrow().verify(&[2 * r + 1], keys);
+            lost += l;
+            dup += d;
+        }
+        if lost == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = Counters::take(procs);
+    drop(receivers);
+    Ok(json!({"rooms": rooms_n, "rate": total_rate, "messages": all.len(), "latency": rec.borrow().percentiles(),
+              "lost": lost, "duplicated": dup, "per_delivery": before.per(&after, all.len() as f64),
+              "rooms_active": t.metric("rooms_active").await}))
+}
+
+/// 5: memory of idle sessions and idle room actors (RSS of the rooms process), and Redis
+/// memory per online user.
+pub async fn footprint(t: &Target, sessions_n: usize, rooms_n: usize) -> anyhow::Result<Value> {
+    let rss0 = crate::sys::rss_bytes(t.pid);
+    let redis0 = crate::sys::redis_used_memory().unwrap_or(0);
+    let rec = Recorder::new();
+    let mut sinks = Vec::new();
+    for i in 0..sessions_n {
+        let tok = t.token(&format!("idle{i}"));
+        sinks.push(client::connect(&t.ws, Some(&tok), i, rec.clone()).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss1 = crate::sys::rss_bytes(t.pid);
+    let redis1 = crate::sys::redis_used_memory().unwrap_or(0);
+    // Idle room actors: create rooms and post once into each (activates the actor).
+    let mut sender = client::connect(&t.ws, Some(&t.token("roomowner")), 1_000_000, rec.clone()).await?;
+    for i in 0..rooms_n {
+        let room = t.room(&["roomowner".to_owned(), format!("peer{i}")], "idle").await?;
+        client::send_text(&mut sender, &room, &format!("f{i}")).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rec.borrow().acks < rooms_n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss2 = crate::sys::rss_bytes(t.pid);
+    let active = t.metric("rooms_active").await;
+    drop(sinks);
+    Ok(json!({
+        "sessions": sessions_n, "bytes_per_idle_session": (rss1.saturating_sub(rss0)) / sessions_n.max(1) as u64,
+        "redis_bytes_per_online_user": (redis1.saturating_sub(redis0)) / sessions_n.max(1) as u64,
+        "rooms": rooms_n, "rooms_active": active,
+        "bytes_per_idle_room_actor": (rss2.saturating_sub(rss1)) / (active.max(1.0) as u64),
+        "note": "RSS deltas of the rooms process; a room's delta includes its store rows in caches and allocator slack",
+    }))
+}
+
+/// 6: first delivery into a passivated (cold) room vs an active (warm) one, and activations per
+/// second. Needs a target with a short passivation time.
+pub async fn activation(t: &Target, rooms_n: usize) -> anyhow::Result<Value> {
+    let rec = Recorder::new();
+    let mut rooms = Vec::new();
+    let mut owner = client::connect(&t.ws, Some(&t.token("owner")), 0, rec.clone()).await?;
+    for i in 0..rooms_n {
+        let members = vec!["owner".to_owned(), format!("act{i}")];
+        rooms.push(t.room(&members, "act").await?);
+    }
+    // Let every room passivate.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while t.metric("rooms_active").await > 0.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut cold = hdrhistogram::Histogram::<u64>::new(3)?;
+    let mut warm = hdrhistogram::Histogram::<u64>::new(3)?;
+    let mut keys = Vec::new();
+    // The owner receives its own messages (one session, receiver 0): the time to that delivery.
+    for (i, room) in rooms.iter().enumerate() {
+        for (label, hist) in [("c", &mut cold), ("w", &mut warm)] {
+            let key = format!("a{label}{i}");
+            let t0 = Instant::now();
+            rec.borrow_mut().intended.insert(key.clone(), t0);
+            client::send_text(&mut owner, room, &key).await?;
+            client::drain(&rec, &[0], std::slice::from_ref(&key), Duration::from_secs(10)).await;
+            if let Some(last) = rec.borrow().last_receipt.get(&key) {
+                hist.record(last.saturating_duration_since(t0).as_micros() as u64)?;
+            }
+            keys.push(key);
+        }
+    }
+    // Activations per second: passivate all again, then one message to each, all at once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while t.metric("rooms_active").await > 0.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let acks0 = rec.borrow().acks;
+    let started = Instant::now();
+    for (i, room) in rooms.iter().enumerate() {
+        client::send_text(&mut owner, room, &format!("burst{i}")).await?;
+    }
+    while rec.borrow().acks < acks0 + rooms_n && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rate = rooms_n as f64 / started.elapsed().as_secs_f64();
+    let (lost, dup) = rec.borrow().verify(&[0], &keys);
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Ok(json!({"rooms": rooms_n, "cold_p50_ms": ms(&cold, 0.5), "cold_p99_ms": ms(&cold, 0.99),
+              "warm_p50_ms": ms(&warm, 0.5), "warm_p99_ms": ms(&warm, 0.99), "activations_per_s": rate.round(),
+              "server_activation_p99_ms": crate::report::histogram_quantile(t, "rooms_activation_seconds", 0.99).await,
+              "lost": lost, "duplicated": dup}))
+}
+
+/// 7: connect + authenticate + join (sync answered) per second, and a reconnect storm.
+pub async fn connect_storm(t: &Target, n: usize) -> anyhow::Result<Value> {
+    let members = users("storm", 2);
+    let room = t.room(&members, "storm").await?;
+    let join_frame = json!({"type": "sync", "rooms": {room.clone(): 0}}).to_string();
+    let mut results = serde_json::Map::new();
+    let mut sinks = Vec::new();
+    for phase in ["connect", "reconnect"] {
+        let rec = Recorder::new();
+        sinks.clear();
+        let started = Instant::now();
+        for i in 0..n {
+            let tok = t.token(&members[i % 2]);
+            let mut sink = client::connect(&t.ws, Some(&tok), i, rec.clone()).await?;
+            futures_util::SinkExt::send(&mut sink, tokio_tungstenite::tungstenite::Message::text(join_frame.clone()))
+                .await?;
+            sinks.push(sink);
+        }
+        while rec.borrow().synced < n && started.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let synced = rec.borrow().synced;
+        results.insert(
+            phase.into(),
+            json!({"sessions": n, "synced": synced, "seconds": (secs * 1000.0).round() / 1000.0,
+                                            "per_s": (synced as f64 / secs).round()}),
+        );
+    }
+    drop(sinks);
+    Ok(Value::Object(results))
+}
