@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run up down test lint fmt build backends clean
+.PHONY: help run up down test lint fmt build backends bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,6 +25,10 @@ down: ## stop what `make up` started
 
 test: backends build lint ## install/start the backends, then run unit and end-to-end tests
 	bash tests/scripts/e2e.sh
+
+bench: backends ## the benchmark suite, short (minutes); FULL=1 for the full run; results in bench-results/
+	$(CARGO) build --release --locked -p rooms -p chat-tools
+	./target/release/chatbench run $(if $(FULL),--full,) --out bench-results
 
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all --check
