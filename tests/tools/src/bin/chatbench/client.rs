@@ -151,3 +151,13 @@ pub async fn drain(rec: &Rc<RefCell<Recorder>>, receivers: &[usize], keys: &[Str
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Close sessions (a dropped sink does not close its connection: the reader keeps it open).
+pub async fn close_all(sinks: &mut Vec<Sink>) {
+    for sink in sinks.iter_mut() {
+        let _ = sink.close().await;
+    }
+    sinks.clear();
+    // Let the server see the closes before the next scenario measures anything.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}

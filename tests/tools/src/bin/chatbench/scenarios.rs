@@ -47,6 +47,7 @@ pub async fn latency(t: &Target, procs: &Processes, rate: f64, secs: f64) -> any
     let keys = client::open_loop(&mut sinks[0], &room, &format!("l{}", rate as u64), rate, count, &rec).await;
     client::drain(&rec, &[1, 2], &keys, Duration::from_secs(15)).await;
     let after = Counters::take(procs);
+    client::close_all(&mut sinks).await;
     let r = rec.borrow();
     let (lost, dup) = r.verify(&[1, 2], &keys);
     Ok(json!({"rate": rate, "messages": count, "latency": r.percentiles(), "lost": lost, "duplicated": dup,
@@ -126,6 +127,7 @@ pub async fn broadcast(t: &Target, procs: &Processes, members_n: usize, messages
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let after = Counters::take(procs);
+    client::close_all(&mut sinks).await;
     let (lost, dup) = rec.borrow().verify(&receivers, &keys);
     let ms = |q: f64| completion.value_at_quantile(q) as f64 / 1000.0;
     Ok(json!({"members": members_n, "messages": messages, "completion_p50_ms": ms(0.5), "completion_p95_ms": ms(0.95),
@@ -191,7 +193,8 @@ pub async fn many_rooms(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = Counters::take(procs);
-    drop(receivers);
+    client::close_all(&mut receivers).await;
+    client::close_all(&mut senders).await;
     Ok(json!({"rooms": rooms_n, "rate": total_rate, "messages": all.len(), "latency": rec.borrow().percentiles(),
               "lost": lost, "duplicated": dup, "per_delivery": before.per(&after, all.len() as f64),
               "rooms_active": t.metric("rooms_active").await}))
@@ -224,7 +227,8 @@ pub async fn footprint(t: &Target, sessions_n: usize, rooms_n: usize) -> anyhow:
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss2 = crate::sys::rss_bytes(t.pid);
     let active = t.metric("rooms_active").await;
-    drop(sinks);
+    client::close_all(&mut sinks).await;
+    let _ = futures_util::SinkExt::close(&mut sender).await;
     Ok(json!({
         "sessions": sessions_n, "bytes_per_idle_session": (rss1.saturating_sub(rss0)) / sessions_n.max(1) as u64,
         "redis_bytes_per_online_user": (redis1.saturating_sub(redis0)) / sessions_n.max(1) as u64,
@@ -280,6 +284,7 @@ pub async fn activation(t: &Target, rooms_n: usize) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let rate = rooms_n as f64 / started.elapsed().as_secs_f64();
+    let _ = futures_util::SinkExt::close(&mut owner).await;
     let (lost, dup) = rec.borrow().verify(&[0], &keys);
     let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     Ok(json!({"rooms": rooms_n, "cold_p50_ms": ms(&cold, 0.5), "cold_p99_ms": ms(&cold, 0.99),
@@ -297,7 +302,7 @@ pub async fn connect_storm(t: &Target, n: usize) -> anyhow::Result<Value> {
     let mut sinks = Vec::new();
     for phase in ["connect", "reconnect"] {
         let rec = Recorder::new();
-        sinks.clear();
+        client::close_all(&mut sinks).await;
         let started = Instant::now();
         for i in 0..n {
             let tok = t.token(&members[i % 2]);
@@ -317,6 +322,6 @@ pub async fn connect_storm(t: &Target, n: usize) -> anyhow::Result<Value> {
                                             "per_s": (synced as f64 / secs).round()}),
         );
     }
-    drop(sinks);
+    client::close_all(&mut sinks).await;
     Ok(Value::Object(results))
 }
