@@ -3,7 +3,8 @@
 //! floor) in the same run, with many simulated users over the engine's WebSocket protocol.
 //!
 //! `chatbench run [--full] [--out DIR]` writes `DIR/results.json`, `DIR/results.md` and SVG
-//! plots. `chatbench floor PORT` is the floor server (started by `run`).
+//! plots. `chatbench report DIR` rewrites the table from `DIR/results.json`. `chatbench floor
+//! PORT` is the floor server (started by `run`).
 
 mod client;
 mod floor;
@@ -28,7 +29,15 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|| "bench-results".into());
             actix_rt::System::new().block_on(run(full, std::path::PathBuf::from(out)))
         }
-        _ => anyhow::bail!("usage: chatbench run [--full] [--out DIR] | chatbench floor PORT"),
+        Some("report") => {
+            let dir = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "bench-results".into()));
+            let results: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json"))?)?;
+            let md = report::markdown(&results);
+            std::fs::write(dir.join("results.md"), &md)?;
+            println!("{md}");
+            Ok(())
+        }
+        _ => anyhow::bail!("usage: chatbench run [--full] [--out DIR] | chatbench report DIR | chatbench floor PORT"),
     }
 }
 

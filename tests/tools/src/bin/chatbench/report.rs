@@ -35,12 +35,17 @@ fn f(v: &Value) -> String {
     }
 }
 
-/// One row: figure, measured, target, verdict.
+/// One row: figure, measured, target, verdict (with the factor by which a figure misses).
 fn row(out: &mut String, figure: &str, value: &Value, target: &str, meets: Option<bool>) {
-    let verdict = match meets {
-        Some(true) => "meets",
-        Some(false) => "misses",
-        None => "",
+    let bound: Option<f64> = target.trim_start_matches(['<', '>', '=', ' ']).parse().ok();
+    let verdict = match (meets, value.as_f64(), bound) {
+        (Some(true), _, _) => "meets".to_owned(),
+        (Some(false), Some(v), Some(b)) if target.starts_with('<') && b > 0.0 => {
+            format!("misses, {:.1}x the target", v / b)
+        }
+        (Some(false), Some(v), Some(b)) if v > 0.0 => format!("misses, {:.1}x below", b / v),
+        (Some(false), _, _) => "misses".to_owned(),
+        (None, _, _) => String::new(),
     };
     let _ = writeln!(out, "| {figure} | {} | {target} | {verdict} |", f(value));
 }
