@@ -268,6 +268,7 @@ impl Application {
                 .configure(health.clone().configure())
                 .configure(routes.clone())
         })
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(10);
         if settings.http.workers > 0 {

@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             .configure(contacts_routes.clone())
             .configure(line_routes.clone())
     })
+    .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(5)
     .listen(listener)?

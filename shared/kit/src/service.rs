@@ -30,6 +30,7 @@ where
             .configure(health.clone().configure())
             .configure(routes.clone())
     })
+    .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(10);
     if http.workers > 0 {
