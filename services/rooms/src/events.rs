@@ -121,8 +121,8 @@ impl EventContext {
                 let mut ok = true;
                 for (room, room_tenant, user, member_tenant) in rows {
                     // The room's own tenant keeps its members; the other side leaves. In a room
-                    // of a third tenant, members of the tenant that did not revoke... both sides
-                    // can no longer meet, so the side other than `tenant_a` leaves.
+                    // of a third tenant the two sides can no longer meet there, and members of
+                    // `tenant_b` (the side the event names second) leave.
                     let leaving = if room_tenant == tenant_a {
                         &tenant_b
                     } else if room_tenant == tenant_b {

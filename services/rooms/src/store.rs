@@ -132,6 +132,50 @@ fn event_from_row(row: &AnyRow) -> Result<EventRow, sqlx::Error> {
 
 const EVENT_COLUMNS: &str = "seq, kind, message_id, sender, body, recalled, sent_at";
 
+/// Store a notification (idempotent by id: a redelivered event stores nothing twice).
+async fn insert_notification<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    n: &NotificationRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notifications (id, user_id, tenant, kind, room_id, text, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(&n.id)
+    .bind(&n.user_id)
+    .bind(&n.tenant)
+    .bind(&n.kind)
+    .bind(&n.room_id)
+    .bind(&n.text)
+    .bind(n.created_at_ms)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// A room as a member sees it, with the member's unread count; callers add the filter.
+const ROOM_VIEW_SELECT: &str =
+    "SELECT r.id, r.tenant, r.kind, r.name, r.description, r.photo_url, r.last_seq, r.updated_at, m.read_seq, \
+       (SELECT COUNT(*) FROM events e WHERE e.room_id = r.id AND e.seq > m.read_seq \
+          AND e.kind = 'message' AND e.sender <> m.user_id) AS unread \
+     FROM members m JOIN rooms r ON r.id = m.room_id";
+
+fn room_view_from(r: &AnyRow, last_message: Option<EventRow>) -> Result<RoomView, sqlx::Error> {
+    Ok(RoomView {
+        id: r.try_get("id")?,
+        tenant: r.try_get("tenant")?,
+        kind: r.try_get("kind")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        photo_url: r.try_get("photo_url")?,
+        last_seq: r.try_get("last_seq")?,
+        read_seq: r.try_get("read_seq")?,
+        unread: r.try_get("unread")?,
+        updated_at_ms: r.try_get("updated_at")?,
+        last_message,
+    })
+}
+
 impl Store {
     /// Connect, create the schema if needed (PostgreSQL) and run the migrations.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
@@ -398,19 +442,7 @@ impl Store {
             }
         }
         for n in &c.notifications {
-            sqlx::query(
-                "INSERT INTO notifications (id, user_id, tenant, kind, room_id, text, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&n.id)
-            .bind(&n.user_id)
-            .bind(&n.tenant)
-            .bind(&n.kind)
-            .bind(&n.room_id)
-            .bind(&n.text)
-            .bind(n.created_at_ms)
-            .execute(&mut *tx)
-            .await?;
+            insert_notification(&mut *tx, n).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -431,35 +463,19 @@ impl Store {
 
     /// The caller's rooms, most recently active first.
     pub async fn list_rooms(&self, user: &str, tenant: &str, limit: i64) -> Result<Vec<RoomView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.tenant, r.kind, r.name, r.description, r.photo_url, r.last_seq, r.updated_at, m.read_seq, \
-               (SELECT COUNT(*) FROM events e WHERE e.room_id = r.id AND e.seq > m.read_seq \
-                  AND e.kind = 'message' AND e.sender <> m.user_id) AS unread \
-             FROM members m JOIN rooms r ON r.id = m.room_id \
-             WHERE m.user_id = $1 AND m.tenant = $2 ORDER BY r.updated_at DESC, r.id LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "{ROOM_VIEW_SELECT} WHERE m.user_id = $1 AND m.tenant = $2 ORDER BY r.updated_at DESC, r.id LIMIT $3"
+        ))
         .bind(user)
         .bind(tenant)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let last = self.last_messages(user).await?;
+        let mut last = self.last_messages(user).await?;
         rows.iter()
             .map(|r| {
                 let id: String = r.try_get("id")?;
-                Ok(RoomView {
-                    last_message: last.get(&id).cloned(),
-                    id,
-                    tenant: r.try_get("tenant")?,
-                    kind: r.try_get("kind")?,
-                    name: r.try_get("name")?,
-                    description: r.try_get("description")?,
-                    photo_url: r.try_get("photo_url")?,
-                    last_seq: r.try_get("last_seq")?,
-                    read_seq: r.try_get("read_seq")?,
-                    unread: r.try_get("unread")?,
-                    updated_at_ms: r.try_get("updated_at")?,
-                })
+                room_view_from(r, last.remove(&id))
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
@@ -485,24 +501,13 @@ impl Store {
     /// One room as the caller sees it; `None` when the caller is not a member (or the room
     /// belongs to another tenant): the caller cannot tell that from a missing room.
     pub async fn room_view(&self, room_id: &str, user: &str, tenant: &str) -> Result<Option<RoomView>, StoreError> {
-        let rooms = self.list_rooms_filtered(room_id, user, tenant).await?;
-        Ok(rooms.into_iter().next())
-    }
-
-    async fn list_rooms_filtered(&self, room_id: &str, user: &str, tenant: &str) -> Result<Vec<RoomView>, StoreError> {
-        if !self.is_member(room_id, user, tenant).await? {
-            return Ok(Vec::new());
-        }
-        let r = sqlx::query(
-            "SELECT r.id, r.tenant, r.kind, r.name, r.description, r.photo_url, r.last_seq, r.updated_at, m.read_seq, \
-               (SELECT COUNT(*) FROM events e WHERE e.room_id = r.id AND e.seq > m.read_seq \
-                  AND e.kind = 'message' AND e.sender <> m.user_id) AS unread \
-             FROM members m JOIN rooms r ON r.id = m.room_id WHERE r.id = $1 AND m.user_id = $2",
-        )
-        .bind(room_id)
-        .bind(user)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("{ROOM_VIEW_SELECT} WHERE r.id = $1 AND m.user_id = $2 AND m.tenant = $3"))
+            .bind(room_id)
+            .bind(user)
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
         let last = sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND kind = 'message' ORDER BY seq DESC LIMIT 1"
         ))
@@ -511,19 +516,7 @@ impl Store {
         .await?
         .map(|row| event_from_row(&row))
         .transpose()?;
-        Ok(vec![RoomView {
-            id: r.try_get("id")?,
-            tenant: r.try_get("tenant")?,
-            kind: r.try_get("kind")?,
-            name: r.try_get("name")?,
-            description: r.try_get("description")?,
-            photo_url: r.try_get("photo_url")?,
-            last_seq: r.try_get("last_seq")?,
-            read_seq: r.try_get("read_seq")?,
-            unread: r.try_get("unread")?,
-            updated_at_ms: r.try_get("updated_at")?,
-            last_message: last,
-        }])
+        Ok(Some(room_view_from(&row, last)?))
     }
 
     pub async fn members(&self, room_id: &str) -> Result<Vec<MemberRow>, StoreError> {
@@ -688,20 +681,7 @@ impl Store {
 
     /// A notification that belongs to no room command (authorization changes).
     pub async fn insert_notification(&self, n: &NotificationRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, tenant, kind, room_id, text, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&n.id)
-        .bind(&n.user_id)
-        .bind(&n.tenant)
-        .bind(&n.kind)
-        .bind(&n.room_id)
-        .bind(&n.text)
-        .bind(n.created_at_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_notification(&self.pool, n).await
     }
 
     pub async fn notifications(

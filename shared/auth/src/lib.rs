@@ -78,8 +78,14 @@ pub trait KeyProvider: Send + Sync {
 enum Source {
     /// A shared HS256 secret (development, tests without authz).
     Hs256(DecodingKey),
-    /// The authz service's JWKS over HTTP, cached by `kid`, refreshed on an unknown `kid`.
-    Jwks { url: String, cache: RwLock<Cache> },
+    /// EdDSA keys by `kid`, cached, fetched again when an unknown `kid` arrives.
+    Keys { fetch: Fetch, cache: RwLock<Cache> },
+}
+
+/// Where the key set comes from.
+enum Fetch {
+    /// The authz service's JWKS over HTTP.
+    Jwks(String),
     /// The key set of an authz running in this process (the standalone binary).
     Local(Arc<dyn KeyProvider>),
 }
@@ -126,14 +132,17 @@ impl Verifier {
         let source = if settings.jwks_url.is_empty() {
             Source::Hs256(DecodingKey::from_secret(settings.jwt_secret.expose_secret().as_bytes()))
         } else {
-            Source::Jwks { url: settings.jwks_url.clone(), cache: RwLock::new(Cache::default()) }
+            Source::Keys { fetch: Fetch::Jwks(settings.jwks_url.clone()), cache: RwLock::new(Cache::default()) }
         };
         Self::with_source(source, settings)
     }
 
     /// Keys from an authz in the same process.
     pub fn local(provider: Arc<dyn KeyProvider>, settings: &AuthSettings) -> Self {
-        Self::with_source(Source::Local(provider), settings)
+        Self::with_source(
+            Source::Keys { fetch: Fetch::Local(provider), cache: RwLock::new(Cache::default()) },
+            settings,
+        )
     }
 
     fn with_source(source: Source, settings: &AuthSettings) -> Self {
@@ -167,38 +176,36 @@ impl Verifier {
     }
 
     async fn key_for(&self, kid: &str) -> Option<DecodingKey> {
-        match &self.inner.source {
-            Source::Hs256(_) => None,
-            Source::Local(provider) => keys_from_jwks(&provider.jwks()).remove(kid),
-            Source::Jwks { url, cache } => {
-                let stale = {
-                    let c = cache.read().ok()?;
-                    if let Some(key) = c.keys.get(kid) {
-                        return Some(key.clone());
-                    }
-                    c.refreshed.is_none_or(|at| at.elapsed() >= REFRESH_EVERY)
-                };
-                if !stale {
-                    return None;
-                }
-                if let Ok(mut c) = cache.write() {
-                    c.refreshed = Some(Instant::now());
-                }
-                let keys = fetch_jwks(url).await;
-                let mut c = cache.write().ok()?;
-                if let Some(keys) = keys {
-                    c.keys = keys;
-                }
-                c.keys.get(kid).cloned()
+        let Source::Keys { fetch, cache } = &self.inner.source else { return None };
+        let stale = {
+            let c = cache.read().ok()?;
+            if let Some(key) = c.keys.get(kid) {
+                return Some(key.clone());
             }
+            c.refreshed.is_none_or(|at| at.elapsed() >= REFRESH_EVERY)
+        };
+        if !stale {
+            return None;
         }
+        if let Ok(mut c) = cache.write() {
+            c.refreshed = Some(Instant::now());
+        }
+        let keys = match fetch {
+            Fetch::Jwks(url) => fetch_jwks(url).await,
+            Fetch::Local(provider) => Some(keys_from_jwks(&provider.jwks())),
+        };
+        let mut c = cache.write().ok()?;
+        if let Some(keys) = keys {
+            c.keys = keys;
+        }
+        c.keys.get(kid).cloned()
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         let (key, alg) = match &self.inner.source {
             Source::Hs256(key) => (key.clone(), Algorithm::HS256),
-            Source::Jwks { .. } | Source::Local(_) => {
+            Source::Keys { .. } => {
                 if header.alg != Algorithm::EdDSA {
                     return Err(AuthError::Invalid);
                 }
