@@ -30,9 +30,10 @@ bench: backends ## the benchmark suite, short (minutes); FULL=1 for the full run
 	$(CARGO) build --release --locked -p rooms -p chat-tools
 	./target/release/chatbench run $(if $(FULL),--full,) --out bench-results
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: ## rustfmt, clippy (warnings are errors) and no module cycles within a crate
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	python3 tests/scripts/module-cycles.py
 
 fmt: ## format the code
 	$(CARGO) fmt --all

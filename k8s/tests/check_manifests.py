@@ -112,7 +112,6 @@ DASHBOARD_METRICS = (
     "rooms_shard_queue_depth",
     "rooms_dead_letter_depth",
     "rooms_stale_epoch_rejections_total",
-    "rooms_lease_lost_total",
     "http_requests_total",
     "http_request_duration_seconds",
 )
@@ -120,7 +119,6 @@ DASHBOARD_METRICS = (
 # Alerts the PrometheusRule must carry.
 ALERTS = (
     "RoomsDeadLetterQueueNotEmpty",
-    "RoomsLeaseLost",
     "RoomsStaleEpochRejections",
     "RoomsDeliveryLatencyP99High",
     "ChatServiceNotReady",

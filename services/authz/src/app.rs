@@ -1,20 +1,21 @@
-//! Building the authz service: store, keys, rate limiters, routes, event consumer, seeds.
+//! Starting the authz service: signing keys, the token verifier, login rate limiters, the
+//! consumer of rooms' exclusions and the key refresher; and the administrative commands
+//! (bootstrap a tenant, seed the demo tenants).
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::web;
 use chat_auth::{AuthSettings, KeyProvider, Verifier};
-use chat_bus::SharedBus;
+use chat_bus::{BusError, Delivery, SharedBus};
 use chat_protocol::authz::AuthzEvent;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use chat_protocol::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::warn;
 
 use crate::keys::KeyRing;
-use crate::store::{Store, StoreError, User};
-use crate::{password, Settings};
+use crate::service::{hash_password, AuthzCore, AuthzError, Limiters};
+use crate::settings::Settings;
+use crate::store::{AuditAction, Store, StoreError, User};
 
 /// The demo tenants and members: (tenant, tenant name, username, display name, admin).
 pub const DEMO_USERS: &[(&str, &str, &str, &str, bool)] = &[
@@ -31,28 +32,24 @@ pub fn demo_password(username: &str) -> String {
     format!("{username}-demo-pass")
 }
 
-pub struct Limiters {
-    pub per_account: DefaultKeyedRateLimiter<String>,
-    pub per_address: DefaultKeyedRateLimiter<IpAddr>,
-}
+/// The shortest service token accepted.
+const MIN_INTERNAL_TOKEN_LEN: usize = 32;
 
-/// Everything the handlers share.
-pub struct AuthzCore {
-    pub store: Store,
-    pub keys: KeyRing,
-    pub bus: SharedBus,
-    pub settings: Settings,
-    pub limiters: Limiters,
-    pub verifier: Verifier,
-}
+/// How often the signing keys are checked for staleness (they are re-read every few seconds).
+const KEY_REFRESH_TICK: Duration = Duration::from_secs(1);
 
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
+/// Create a tenant unless it exists.
+async fn ensure_tenant(store: &Store, tenant: &TenantId, name: &str, now: i64) -> Result<(), StoreError> {
+    match store.create_tenant(tenant, name, now).await {
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 impl AuthzCore {
+    /// Load (or create) the signing keys, start the background tasks, and return the service.
     pub async fn start(settings: Settings, store: Store, bus: SharedBus) -> anyhow::Result<Arc<Self>> {
-        if settings.internal.token.expose_secret().len() < 32 {
+        if settings.internal.token.expose_secret().len() < MIN_INTERNAL_TOKEN_LEN {
             anyhow::bail!("internal.token must be set (CHAT__INTERNAL__TOKEN), at least 32 characters");
         }
         let keys = KeyRing::load(store.clone()).await?;
@@ -64,41 +61,24 @@ impl AuthzCore {
             leeway_secs: 5,
         };
         let verifier = Verifier::local(Arc::new(keys.clone()) as Arc<dyn KeyProvider>, &auth);
-        let limiters = Limiters {
-            per_account: RateLimiter::keyed(per_minute(settings.login.per_account_per_minute)),
-            per_address: RateLimiter::keyed(per_minute(settings.login.per_address_per_minute)),
-        };
+        let limiters = Limiters::new(&settings.login);
         let core = Arc::new(Self { store, keys, bus, settings, limiters, verifier });
-        core.clone().spawn_background().await?;
+        core.spawn_background().await?;
         Ok(core)
     }
 
-    async fn spawn_background(self: Arc<Self>) -> anyhow::Result<()> {
+    async fn spawn_background(self: &Arc<Self>) -> Result<(), BusError> {
         // Exclusions done by rooms land in the tenant's audit trail (once per cluster).
         let mut events = self.bus.consume_events("authz", true).await?;
-        let core = self.clone();
-        actix_web::rt::spawn(async move {
+        let core = Arc::clone(self);
+        tokio::spawn(async move {
             while let Some(delivery) = events.recv().await {
-                if let Ok(AuthzEvent::MemberExcluded { tenant, user, room_id, reason }) =
-                    serde_json::from_slice::<AuthzEvent>(&delivery.payload)
-                {
-                    let detail = format!("room {room_id}: {reason}");
-                    if let Err(err) = core
-                        .store
-                        .audit(&tenant, "system", "member_excluded", &user, &detail, chat_protocol::now_ms())
-                        .await
-                    {
-                        warn!(error = %err, "exclusion not audited; will be redelivered");
-                        let _ = delivery.requeue().await;
-                        continue;
-                    }
-                }
-                let _ = delivery.ack().await;
+                core.absorb(delivery).await;
             }
         });
         let keys = self.keys.clone();
-        actix_web::rt::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEY_REFRESH_TICK);
             loop {
                 tick.tick().await;
                 keys.refresh_if_stale().await;
@@ -107,72 +87,58 @@ impl AuthzCore {
         Ok(())
     }
 
+    /// Audit a `member_excluded` event (others are acknowledged and ignored); requeue it if the
+    /// store fails, so that it is redelivered.
+    async fn absorb(&self, delivery: Delivery) {
+        if let Ok(AuthzEvent::MemberExcluded { tenant, user, room_id, reason }) =
+            serde_json::from_slice::<AuthzEvent>(&delivery.payload)
+        {
+            if let Err(err) = self.record_exclusion(&tenant, &user, &room_id, reason).await {
+                warn!(error = %err, "exclusion not audited; will be redelivered");
+                if let Err(requeue_err) = delivery.requeue().await {
+                    warn!(error = %requeue_err, "exclusion event not requeued");
+                }
+                return;
+            }
+        }
+        if let Err(err) = delivery.ack().await {
+            warn!(error = %err, "event not acknowledged");
+        }
+    }
+
+    /// The public keys, for a verifier in the same process (the standalone binary).
     pub fn key_provider(&self) -> Arc<dyn KeyProvider> {
         Arc::new(self.keys.clone())
     }
 
-    /// Publish a change event; a failure is logged (the state is already committed).
-    pub async fn emit(&self, event: AuthzEvent) {
-        let Ok(payload) = serde_json::to_vec(&event) else { return };
-        if let Err(err) = self.bus.publish_event(payload).await {
-            warn!(error = %err, "change event not published");
-        }
-    }
-
-    /// Routes and app data.
-    pub fn configure(self: &Arc<Self>) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-        let core = web::Data::from(self.clone());
-        let verifier = web::Data::new(self.verifier.clone());
-        move |cfg: &mut web::ServiceConfig| {
-            cfg.app_data(core.clone()).app_data(verifier.clone()).configure(crate::api::routes);
-        }
-    }
-
     /// Create a tenant and its first admin (the `bootstrap` command). Idempotent for the
     /// tenant; the admin must not exist yet.
-    pub async fn bootstrap(&self, tenant: &str, name: &str, admin: &str, pass: &str) -> anyhow::Result<()> {
+    pub async fn bootstrap(&self, tenant: &str, name: &str, admin: &str, password: &str) -> Result<(), AuthzError> {
+        let tenant_id = TenantId::from(tenant);
         let now = chat_protocol::now_ms();
-        match self.store.create_tenant(tenant, name, now).await {
-            Ok(()) | Err(StoreError::Conflict) => {}
-            Err(e) => return Err(e.into()),
+        ensure_tenant(&self.store, &tenant_id, name, now).await?;
+        let password_hash = hash_password(SecretString::from(password)).await?;
+        let user = User::new_member(&tenant_id, admin, admin, password_hash, true);
+        match self.store.create_user(&user, now).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(AuthzError::UserExists(user.id)),
+            Err(err) => return Err(err.into()),
         }
-        let user = User {
-            id: format!("{admin}@{tenant}"),
-            tenant: tenant.to_owned(),
-            username: admin.to_owned(),
-            display_name: admin.to_owned(),
-            password_hash: password::hash(pass).ok_or_else(|| anyhow::anyhow!("hashing failed"))?,
-            admin: true,
-            disabled: false,
-            line_allowed: false,
-        };
-        self.store.create_user(&user, now).await?;
-        self.store.audit(tenant, "bootstrap", "tenant_created", admin, name, now).await?;
+        self.store.audit(&tenant_id, "bootstrap", AuditAction::TenantCreated, admin, name, now).await?;
         Ok(())
     }
 
     /// The demo tenants and members (standalone, `make up`); existing ones are left alone.
-    pub async fn seed_demo(&self) -> anyhow::Result<()> {
+    pub async fn seed_demo(&self) -> Result<(), AuthzError> {
         let now = chat_protocol::now_ms();
-        for (tenant, name, username, display, admin) in DEMO_USERS {
-            match self.store.create_tenant(tenant, name, now).await {
-                Ok(()) | Err(StoreError::Conflict) => {}
-                Err(e) => return Err(e.into()),
-            }
-            if self.store.user_by_name(tenant, username).await?.is_some() {
+        for (tenant, name, username, display_name, admin) in DEMO_USERS {
+            let tenant_id = TenantId::from(*tenant);
+            ensure_tenant(&self.store, &tenant_id, name, now).await?;
+            if self.store.user_by_name(&tenant_id, username).await?.is_some() {
                 continue;
             }
-            let user = User {
-                id: format!("{username}@{tenant}"),
-                tenant: (*tenant).to_owned(),
-                username: (*username).to_owned(),
-                display_name: (*display).to_owned(),
-                password_hash: password::hash(&demo_password(username))
-                    .ok_or_else(|| anyhow::anyhow!("hashing failed"))?,
-                admin: *admin,
-                disabled: false,
-                line_allowed: false,
-            };
+            let password_hash = hash_password(SecretString::from(demo_password(username))).await?;
+            let user = User::new_member(&tenant_id, username, display_name, password_hash, *admin);
             self.store.create_user(&user, now).await?;
         }
         Ok(())

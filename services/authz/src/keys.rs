@@ -11,6 +11,7 @@ use chat_auth::{Claims, KeyProvider};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::store::{KeyRow, Store, StoreError};
 
@@ -21,18 +22,37 @@ const RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// may refresh for it) before the first token with its `kid` arrives: rotation without a gap.
 const PUBLISH_AHEAD_MS: i64 = 10_000;
 
+/// A failure to create, store, read or use a signing key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("encoding a new signing key as PKCS#8: {0}")]
+    Encode(ed25519_dalek::pkcs8::Error),
+    #[error("signing key {kid} is not valid base64: {source}")]
+    Decode { kid: String, source: base64::DecodeError },
+    #[error("there is no signing key")]
+    NoKey,
+    #[error("the key cache is poisoned (a thread panicked while holding it)")]
+    Poisoned,
+    #[error("signing with key {kid}: {source}")]
+    Sign { kid: String, source: jsonwebtoken::errors::Error },
+}
+
+/// The signing keys, cached and re-read from the store.
 #[derive(Clone)]
 pub struct KeyRing {
     store: Store,
+    /// When the keys were last read, and the unretired keys, newest first.
     cached: Arc<RwLock<(Instant, Vec<KeyRow>)>>,
 }
 
-fn generate() -> Result<KeyRow, StoreError> {
+fn generate() -> Result<KeyRow, KeyError> {
     let key = SigningKey::generate(&mut rand_core::OsRng);
-    let der = key.to_pkcs8_der().map_err(|e| StoreError::Db(sqlx::Error::Protocol(format!("pkcs8: {e}"))))?;
+    let der = key.to_pkcs8_der().map_err(KeyError::Encode)?;
     Ok(KeyRow {
         kid: chat_protocol::new_id(),
-        private_der: STANDARD.encode(der.as_bytes()),
+        private_der: SecretString::from(STANDARD.encode(der.as_bytes())),
         public_x: URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
         created_at_ms: chat_protocol::now_ms(),
     })
@@ -40,7 +60,7 @@ fn generate() -> Result<KeyRow, StoreError> {
 
 impl KeyRing {
     /// Load the keys, creating the first one if there is none.
-    pub async fn load(store: Store) -> Result<Self, StoreError> {
+    pub async fn load(store: Store) -> Result<Self, KeyError> {
         let mut keys = store.keys().await?;
         if keys.is_empty() {
             store.add_key(&generate()?, chat_protocol::now_ms()).await?;
@@ -50,7 +70,8 @@ impl KeyRing {
     }
 
     /// Add a new signing key; keep the previous one verifiable, retire the older ones.
-    pub async fn rotate(&self) -> Result<String, StoreError> {
+    /// Returns the new key's `kid`.
+    pub async fn rotate(&self) -> Result<String, KeyError> {
         let key = generate()?;
         let now = chat_protocol::now_ms();
         self.store.add_key(&key, now).await?;
@@ -61,6 +82,7 @@ impl KeyRing {
         Ok(key.kid)
     }
 
+    /// Re-read the keys from the store.
     pub async fn reload(&self) -> Result<(), StoreError> {
         let keys = self.store.keys().await?;
         if let Ok(mut cached) = self.cached.write() {
@@ -79,15 +101,21 @@ impl KeyRing {
         }
     }
 
-    pub fn sign(&self, claims: &Claims) -> Option<String> {
-        let cached = self.cached.read().ok()?;
+    /// A JWT of `claims`, signed with the newest key published long enough ago.
+    pub fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
+        let cached = self.cached.read().map_err(|_| KeyError::Poisoned)?;
         // The newest key published long enough ago; the newest of all only at first start.
         let ripe = chat_protocol::now_ms() - PUBLISH_AHEAD_MS;
-        let key = cached.1.iter().find(|k| k.created_at_ms <= ripe).or_else(|| cached.1.last())?;
-        let der = STANDARD.decode(&key.private_der).ok()?;
+        let key =
+            cached.1.iter().find(|k| k.created_at_ms <= ripe).or_else(|| cached.1.last()).ok_or(KeyError::NoKey)?;
+        let der = STANDARD
+            .decode(key.private_der.expose_secret())
+            .map(SecretSlice::from)
+            .map_err(|source| KeyError::Decode { kid: key.kid.clone(), source })?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&der)).ok()
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.expose_secret()))
+            .map_err(|source| KeyError::Sign { kid: key.kid.clone(), source })
     }
 }
 
@@ -105,5 +133,19 @@ impl KeyProvider for KeyRing {
             })
             .unwrap_or_default();
         serde_json::json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_generated_key_hides_its_private_half_from_debug() {
+        use secrecy::ExposeSecret;
+
+        let key = super::generate().unwrap();
+        let shown = format!("{key:?}");
+        assert!(!key.private_der.expose_secret().is_empty());
+        assert!(!shown.contains(key.private_der.expose_secret()), "{shown}");
+        assert!(shown.contains(&key.kid) && shown.contains(&key.public_x), "{shown}");
     }
 }

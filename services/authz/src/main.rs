@@ -15,9 +15,10 @@ async fn main() -> anyhow::Result<()> {
         ["bootstrap", tenant, name, admin] => {
             let password = std::env::var("AUTHZ_BOOTSTRAP_PASSWORD")
                 .map_err(|_| anyhow::anyhow!("set AUTHZ_BOOTSTRAP_PASSWORD to the admin's password"))?;
-            authz::command(settings, |core| async move { core.bootstrap(tenant, name, admin, &password).await }).await
+            authz::command(settings, |core| async move { Ok(core.bootstrap(tenant, name, admin, &password).await?) })
+                .await
         }
-        ["seed-demo"] => authz::command(settings, |core| async move { core.seed_demo().await }).await,
+        ["seed-demo"] => authz::command(settings, |core| async move { Ok(core.seed_demo().await?) }).await,
         ["rotate-key"] => {
             authz::command(settings, |core| async move {
                 let kid = core.keys.rotate().await?;

@@ -1,11 +1,12 @@
-//! Password hashing: argon2id with a random salt, PHC strings.
+//! Password hashing: argon2id with a random salt, PHC strings. CPU-heavy: call from a
+//! blocking task.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-pub fn hash(password: &str) -> Option<String> {
+pub fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut rand_core::OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).ok().map(|h| h.to_string())
+    Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
 }
 
 pub fn verify(password: &str, phc: &str) -> bool {

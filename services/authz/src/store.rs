@@ -1,72 +1,162 @@
-//! The authz store: tenants, users, trusts, the audit trail and signing keys.
+//! The authz store: tenants, users, trusts, the audit trail and signing keys, as typed rows.
+//!
+//! Booleans are `BIGINT` 0/1 (one schema for PostgreSQL and SQLite through sqlx's `Any`
+//! driver); enums are their snake_case text, and an unknown text is a decode error, never a
+//! default.
 
 use chat_kit::DatabaseSettings;
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use chat_protocol::{TenantId, UserId};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::any::{Any, AnyTypeInfo, AnyValueRef};
+use sqlx::error::BoxDynError;
+use sqlx::AnyPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Any database failure (connecting, migrating, a query, decoding a row).
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
-    #[error(transparent)]
-    Open(#[from] chat_db::DbError),
+    Db(#[from] chat_db::DbError),
+    /// A row with this key exists already (tenant or user).
     #[error("already exists")]
     Conflict,
 }
 
+/// So that `?` works on sqlx calls: every database error goes through `DbError::Db`.
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        StoreError::Db(chat_db::DbError::Db(err))
+    }
+}
+
+/// The authz database (its own PostgreSQL schema, or a SQLite file), migrated at connect.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who of a tenant may connect to LINE.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::EnumIter, strum::IntoStaticStr, strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum LineMode {
+    /// Every enabled member.
     All,
+    /// The members granted one by one (`line_allowed`).
     Selected,
+    /// Nobody (the default of a new tenant).
     None,
 }
 
-impl LineMode {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "all" => Some(LineMode::All),
-            "selected" => Some(LineMode::Selected),
-            "none" => Some(LineMode::None),
-            _ => None,
-        }
-    }
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum AuditAction {
+    TenantCreated,
+    UserCreated,
+    UserDisabled,
+    LineModeSet,
+    LineAccessGranted,
+    LineAccessRevoked,
+    /// This side granted trust to another tenant.
+    TrustGranted,
+    /// This side withdrew its grant.
+    TrustRevoked,
+    /// The other side's grant made the trust effective.
+    TrustActive,
+    /// The other side's revocation ended an effective trust.
+    TrustInactive,
+    /// Rooms removed a member by rule.
+    MemberExcluded,
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineMode::All => "all",
-            LineMode::Selected => "selected",
-            LineMode::None => "none",
-        }
+chat_protocol::text_enum!(LineMode, AuditAction);
+
+/// A boolean stored as `BIGINT` 0/1, decoded into the `bool` fields of rows.
+struct Flag(bool);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> Self {
+        flag.0
     }
 }
 
-#[derive(Debug, Clone)]
+impl<'r> sqlx::Decode<'r, Any> for Flag {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Flag(<i64 as sqlx::Decode<'r, Any>>::decode(value)? != 0))
+    }
+}
+
+impl sqlx::Type<Any> for Flag {
+    fn type_info() -> AnyTypeInfo {
+        <i64 as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+/// A tenant (company).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Tenant {
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: TenantId,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub line_mode: LineMode,
 }
 
-#[derive(Debug, Clone)]
+/// A member of a tenant (admins included).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
-    pub id: String,
-    pub tenant: String,
+    /// `<username>@<tenant>`.
+    #[sqlx(try_from = "String")]
+    pub id: UserId,
+    #[sqlx(try_from = "String")]
+    pub tenant: TenantId,
     pub username: String,
     pub display_name: String,
+    /// argon2id PHC string.
     pub password_hash: String,
+    #[sqlx(try_from = "Flag")]
     pub admin: bool,
+    #[sqlx(try_from = "Flag")]
     pub disabled: bool,
+    /// The per-member LINE grant, effective when the tenant's mode is `selected`.
+    #[sqlx(try_from = "Flag")]
     pub line_allowed: bool,
 }
 
+/// The id of member `username` of `tenant`: unique across tenants.
+pub fn member_id(username: &str, tenant: &TenantId) -> UserId {
+    UserId::new(format!("{username}@{tenant}"))
+}
+
 impl User {
+    /// A new, enabled member without a LINE grant.
+    pub fn new_member(
+        tenant: &TenantId,
+        username: &str,
+        display_name: &str,
+        password_hash: String,
+        admin: bool,
+    ) -> Self {
+        Self {
+            id: member_id(username, tenant),
+            tenant: tenant.clone(),
+            username: username.to_owned(),
+            display_name: display_name.to_owned(),
+            password_hash,
+            admin,
+            disabled: false,
+            line_allowed: false,
+        }
+    }
+
     /// Whether this member may connect to LINE under the tenant's mode.
     pub fn may_use_line(&self, mode: LineMode) -> bool {
         !self.disabled
@@ -76,68 +166,67 @@ impl User {
                 LineMode::Selected => self.line_allowed,
             }
     }
+
+    /// The roles of this user's tokens and of `/v1/me`.
+    pub fn roles(&self) -> Vec<String> {
+        if self.admin {
+            vec!["admin".to_owned()]
+        } else {
+            vec![]
+        }
+    }
 }
 
-#[derive(Debug, Clone)]
+/// One entry of a tenant's audit trail. `actor` is a user id, `system` or `bootstrap`;
+/// `subject` a user or a tenant id.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: String,
     pub actor: String,
-    pub action: String,
+    #[sqlx(try_from = "String")]
+    pub action: AuditAction,
     pub subject: String,
     pub detail: String,
+    #[sqlx(rename = "at")]
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone)]
+/// An Ed25519 signing key. The private key (PKCS#8 DER, base64) never shows in `Debug`.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {
     pub kid: String,
-    pub private_der: String,
+    #[sqlx(try_from = "String")]
+    pub private_der: SecretString,
+    /// The public key, base64url (the JWK `x`).
     pub public_x: String,
+    #[sqlx(rename = "created_at")]
     pub created_at_ms: i64,
-}
-
-fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("id")?,
-        tenant: row.try_get("tenant")?,
-        username: row.try_get("username")?,
-        display_name: row.try_get("display_name")?,
-        password_hash: row.try_get("password_hash")?,
-        admin: row.try_get::<i64, _>("admin")? != 0,
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-        line_allowed: row.try_get::<i64, _>("line_allowed")? != 0,
-    })
 }
 
 const USER_COLUMNS: &str = "id, tenant, username, display_name, password_hash, admin, disabled, line_allowed";
 
 impl Store {
+    /// Open the database and apply the migrations.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
         Ok(Self { pool: chat_db::connect(settings, &MIGRATOR).await? })
     }
 
-    pub async fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query("SELECT id, name, line_mode FROM tenants WHERE id = $1")
-            .bind(id)
+    pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let tenant = sqlx::query_as::<_, Tenant>("SELECT id, name, line_mode FROM tenants WHERE id = $1")
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(match row {
-            None => None,
-            Some(r) => Some(Tenant {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                line_mode: LineMode::parse(&r.try_get::<String, _>("line_mode")?).unwrap_or(LineMode::None),
-            }),
-        })
+        Ok(tenant)
     }
 
     /// Create a tenant; `Conflict` if it exists.
-    pub async fn create_tenant(&self, id: &str, name: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn create_tenant(&self, id: &TenantId, name: &str, now: i64) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "INSERT INTO tenants (id, name, line_mode, created_at) VALUES ($1, $2, 'none', $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO tenants (id, name, line_mode, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(name)
+        .bind(LineMode::None.as_str())
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -147,22 +236,23 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_line_mode(&self, tenant: &str, mode: LineMode) -> Result<(), StoreError> {
+    pub async fn set_line_mode(&self, tenant: &TenantId, mode: LineMode) -> Result<(), StoreError> {
         sqlx::query("UPDATE tenants SET line_mode = $1 WHERE id = $2")
             .bind(mode.as_str())
-            .bind(tenant)
+            .bind(tenant.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
+    /// Create a user; `Conflict` if the id or the username in the tenant is taken.
     pub async fn create_user(&self, user: &User, now: i64) -> Result<(), StoreError> {
         let done = sqlx::query(
             "INSERT INTO users (id, tenant, username, display_name, password_hash, admin, disabled, line_allowed, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING",
         )
-        .bind(&user.id)
-        .bind(&user.tenant)
+        .bind(user.id.as_str())
+        .bind(user.tenant.as_str())
         .bind(&user.username)
         .bind(&user.display_name)
         .bind(&user.password_hash)
@@ -189,75 +279,72 @@ impl Store {
         .bind(i64::from(user.disabled))
         .bind(i64::from(user.line_allowed))
         .bind(now)
-        .bind(&user.id)
-        .bind(&user.tenant)
+        .bind(user.id.as_str())
+        .bind(user.tenant.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    pub async fn user_by_name(&self, tenant: &str, username: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND username = $2"))
-            .bind(tenant)
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| user_from(&r)).transpose()?)
+    pub async fn user_by_name(&self, tenant: &TenantId, username: &str) -> Result<Option<User>, StoreError> {
+        let user =
+            sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND username = $2"))
+                .bind(tenant.as_str())
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(user)
     }
 
-    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
+    pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let user = sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| user_from(&r)).transpose()?)
+        Ok(user)
     }
 
-    pub async fn users(&self, tenant: &str) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 ORDER BY username"))
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+    /// The users of a tenant, by username.
+    pub async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
+        let users =
+            sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 ORDER BY username"))
+                .bind(tenant.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(users)
     }
 
     /// The tenants `tenant` has granted trust to, and those that granted it to `tenant`.
-    pub async fn trusts(&self, tenant: &str) -> Result<(Vec<String>, Vec<String>), StoreError> {
-        let ours = sqlx::query("SELECT other FROM trusts WHERE tenant = $1")
-            .bind(tenant)
+    pub async fn trusts(&self, tenant: &TenantId) -> Result<(Vec<TenantId>, Vec<TenantId>), StoreError> {
+        let ours = sqlx::query_scalar::<_, String>("SELECT other FROM trusts WHERE tenant = $1")
+            .bind(tenant.as_str())
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>("other"))
-            .collect::<Result<_, _>>()?;
-        let theirs = sqlx::query("SELECT tenant FROM trusts WHERE other = $1")
-            .bind(tenant)
+            .await?;
+        let theirs = sqlx::query_scalar::<_, String>("SELECT tenant FROM trusts WHERE other = $1")
+            .bind(tenant.as_str())
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>("tenant"))
-            .collect::<Result<_, _>>()?;
-        Ok((ours, theirs))
+            .await?;
+        Ok((ours.into_iter().map(TenantId::from).collect(), theirs.into_iter().map(TenantId::from).collect()))
     }
 
     /// True when both sides have granted.
-    pub async fn trust_active(&self, a: &str, b: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query(
+    pub async fn trust_active(&self, a: &TenantId, b: &TenantId) -> Result<bool, StoreError> {
+        let sides = sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) AS n FROM trusts WHERE (tenant = $1 AND other = $2) OR (tenant = $2 AND other = $1)",
         )
-        .bind(a)
-        .bind(b)
+        .bind(a.as_str())
+        .bind(b.as_str())
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get::<i64, _>("n")? == 2)
+        Ok(sides == 2)
     }
 
     /// Grant this side; false if it was already granted.
-    pub async fn grant_trust(&self, tenant: &str, other: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn grant_trust(&self, tenant: &TenantId, other: &TenantId, now: i64) -> Result<bool, StoreError> {
         let done =
             sqlx::query("INSERT INTO trusts (tenant, other, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(tenant)
-                .bind(other)
+                .bind(tenant.as_str())
+                .bind(other.as_str())
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
@@ -265,20 +352,21 @@ impl Store {
     }
 
     /// Withdraw this side; false if it was not granted.
-    pub async fn revoke_trust(&self, tenant: &str, other: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_trust(&self, tenant: &TenantId, other: &TenantId) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM trusts WHERE tenant = $1 AND other = $2")
-            .bind(tenant)
-            .bind(other)
+            .bind(tenant.as_str())
+            .bind(other.as_str())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
+    /// Append to `tenant`'s audit trail.
     pub async fn audit(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         subject: &str,
         detail: &str,
         now: i64,
@@ -287,9 +375,9 @@ impl Store {
             "INSERT INTO audit (id, tenant, actor, action, subject, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(chat_protocol::new_id())
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(actor)
-        .bind(action)
+        .bind(action.as_str())
         .bind(subject)
         .bind(detail)
         .bind(now)
@@ -298,53 +386,32 @@ impl Store {
         Ok(())
     }
 
-    pub async fn audit_trail(&self, tenant: &str, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query(
+    /// The newest `limit` entries of `tenant`'s audit trail, newest first.
+    pub async fn audit_trail(&self, tenant: &TenantId, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query_as::<_, AuditRow>(
             "SELECT id, actor, action, subject, detail, at FROM audit WHERE tenant = $1 ORDER BY at DESC, id DESC LIMIT $2",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    id: r.try_get("id")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    subject: r.try_get("subject")?,
-                    detail: r.try_get("detail")?,
-                    at_ms: r.try_get("at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        Ok(rows)
     }
 
     /// Unretired keys, newest first.
     pub async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
-        let rows = sqlx::query(
+        let keys = sqlx::query_as::<_, KeyRow>(
             "SELECT kid, private_der, public_x, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(KeyRow {
-                    kid: r.try_get("kid")?,
-                    private_der: r.try_get("private_der")?,
-                    public_x: r.try_get("public_x")?,
-                    created_at_ms: r.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        Ok(keys)
     }
 
     pub async fn add_key(&self, key: &KeyRow, now: i64) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO signing_keys (kid, private_der, public_x, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&key.kid)
-            .bind(&key.private_der)
+            .bind(key.private_der.expose_secret())
             .bind(&key.public_x)
             .bind(key.created_at_ms.max(now))
             .execute(&self.pool)
@@ -364,5 +431,75 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::IntoEnumIterator;
+
+    use super::*;
+
+    #[test]
+    fn line_modes_round_trip_and_unknown_text_is_refused() {
+        for mode in LineMode::iter() {
+            assert_eq!(LineMode::try_from(mode.as_str().to_owned()), Ok(mode));
+        }
+        assert_eq!(LineMode::try_from("selected".to_owned()), Ok(LineMode::Selected));
+        assert!(LineMode::try_from("sometimes".to_owned()).is_err());
+        assert!(LineMode::try_from("All".to_owned()).is_err());
+        assert!(LineMode::try_from(String::new()).is_err());
+    }
+
+    #[test]
+    fn audit_actions_keep_their_stored_names() {
+        let names: Vec<&str> = AuditAction::iter().map(AuditAction::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "tenant_created",
+                "user_created",
+                "user_disabled",
+                "line_mode_set",
+                "line_access_granted",
+                "line_access_revoked",
+                "trust_granted",
+                "trust_revoked",
+                "trust_active",
+                "trust_inactive",
+                "member_excluded",
+            ]
+        );
+        for action in AuditAction::iter() {
+            assert_eq!(AuditAction::try_from(action.as_str().to_owned()), Ok(action));
+        }
+        assert!(AuditAction::try_from("user_deleted".to_owned()).is_err());
+    }
+
+    #[test]
+    fn line_access_follows_the_tenant_mode_and_the_member_grant() {
+        let mut user = User::new_member(&TenantId::new("acme"), "alice", "Alice", String::new(), false);
+        assert_eq!(user.id, "alice@acme");
+        assert!(user.may_use_line(LineMode::All));
+        assert!(!user.may_use_line(LineMode::Selected));
+        assert!(!user.may_use_line(LineMode::None));
+        user.line_allowed = true;
+        assert!(user.may_use_line(LineMode::Selected));
+        assert!(!user.may_use_line(LineMode::None));
+        user.disabled = true;
+        assert!(!user.may_use_line(LineMode::All));
+    }
+
+    #[test]
+    fn the_debug_form_of_a_key_row_hides_the_private_key() {
+        let key = KeyRow {
+            kid: "k1".to_owned(),
+            private_der: SecretString::from("TUM0Q0FRQXdCUVlESzJWd0JDSUVJ-private"),
+            public_x: "public".to_owned(),
+            created_at_ms: 1,
+        };
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("TUM0Q0FRQXdCUVlESzJWd0JDSUVJ"), "{shown}");
+        assert!(shown.contains("k1") && shown.contains("public"), "{shown}");
     }
 }

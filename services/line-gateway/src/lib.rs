@@ -15,7 +15,7 @@ pub const DEFAULTS: &str = include_str!("../config/default.toml");
 pub struct Settings {
     pub http: HttpSettings,
     pub database: chat_kit::DatabaseSettings,
-    pub amqp: chat_kit::BrokerSettings,
+    pub amqp: chat_bus::BrokerSettings,
     pub redis: chat_kit::RedisSettings,
     pub auth: chat_auth::AuthSettings,
     pub telemetry: TelemetrySettings,
@@ -34,22 +34,7 @@ pub const PREFIXES: &[&str] = &["/v1/admin/line"];
 /// is authenticated like in every service; the features themselves come with this service's
 /// own issue and answer `501 not_implemented` until then.
 pub fn routes(verifier: chat_auth::Verifier) -> impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static {
-    let verifier = actix_web::web::Data::new(verifier);
-    move |cfg: &mut actix_web::web::ServiceConfig| {
-        cfg.app_data(verifier.clone());
-        for prefix in PREFIXES {
-            cfg.route(prefix, actix_web::web::route().to(not_yet))
-                .route(&format!("{prefix}/{{tail:.*}}"), actix_web::web::route().to(not_yet));
-        }
-    }
-}
-
-async fn not_yet(_caller: chat_auth::Principal) -> Result<actix_web::HttpResponse, chat_kit::ApiError> {
-    Err(chat_kit::ApiError::new(
-        actix_web::http::StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "this part of the line-gateway service is not built yet",
-    ))
+    chat_auth::unbuilt_routes(SERVICE, PREFIXES, verifier)
 }
 
 #[cfg(test)]

@@ -5,17 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 use anyhow::Context as _;
 use chat_auth::Verifier;
-use chat_bus::{AmqpBus, AmqpSettings, InProcBus, SharedBus, Topology};
-use chat_kit::{Health, Readiness};
+use chat_bus::SharedBus;
+use chat_kit::{Health, HttpService, Readiness};
 use chat_presence::{InProcPresence, RedisPresence, SharedPresence};
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
+use crate::access::RoomKinds;
 use crate::actors::session::SessionContext;
 use crate::actors::shard::{ShardActor, StopConsuming};
 use crate::actors::RoomContext;
@@ -51,17 +50,7 @@ pub fn node_id(configured: &str) -> String {
 /// Connect the backends the settings name (`inproc` selects the in-process bus or presence).
 pub async fn connect_backends(settings: &Settings, node_id: &str) -> anyhow::Result<Backends> {
     let store = Store::connect(&settings.database).await.context("connecting the store")?;
-    let bus: SharedBus = if settings.amqp.url == "inproc" {
-        Arc::new(InProcBus::new(settings.amqp.shards))
-    } else {
-        let amqp = AmqpSettings {
-            url: settings.amqp.url.clone(),
-            heartbeat_secs: settings.amqp.heartbeat_secs,
-            delivery_limit: settings.amqp.delivery_limit,
-        };
-        let topology = Topology::new(&settings.amqp.prefix, settings.amqp.shards);
-        Arc::new(AmqpBus::connect(&amqp, topology).await.context("connecting RabbitMQ")?)
-    };
+    let bus = chat_bus::connect(&settings.amqp).await.context("connecting the bus")?;
     let presence: SharedPresence = if settings.redis.url == "inproc" {
         Arc::new(InProcPresence::new(node_id))
     } else {
@@ -130,7 +119,7 @@ impl RoomsCore {
         let authz = Arc::new(AuthzClient::new(settings.authz.clone()));
         let session_context = Arc::new(SessionContext {
             authz: authz.clone(),
-            kinds: Arc::new(crate::api::guard::RoomKinds::default()),
+            kinds: Arc::new(RoomKinds::default()),
             hub,
             dispatcher: dispatcher.clone(),
             store: store.clone(),
@@ -139,12 +128,7 @@ impl RoomsCore {
             ws: settings.ws.clone(),
         });
         spawn_background(bus.clone(), presence.clone());
-        let event_context = Arc::new(EventContext {
-            store: store.clone(),
-            dispatcher: dispatcher.clone(),
-            bus: bus.clone(),
-            presence: presence.clone(),
-        });
+        let event_context = Arc::new(EventContext { rooms: rc.clone(), dispatcher: dispatcher.clone() });
         let shared_events = bus.consume_events("rooms", true).await.context("consuming change events")?;
         actix_web::rt::spawn(events::run_shared(event_context, shared_events));
         let node_events =
@@ -171,8 +155,9 @@ impl RoomsCore {
         })
     }
 
-    /// Routes and their app data, to mount in an `App`.
-    pub fn configure(&self, body_limit: usize) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    /// Routes and their app data, to mount in an `App` (the kit's server adds the JSON, path
+    /// and query error shapes).
+    pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let store = web::Data::new(self.store.clone());
         let dispatcher = web::Data::new(self.dispatcher.clone());
         let verifier = web::Data::new(self.verifier.clone());
@@ -188,9 +173,6 @@ impl RoomsCore {
                 .app_data(limits.clone())
                 .app_data(authz.clone())
                 .app_data(kinds.clone())
-                .app_data(chat_kit::json_config(body_limit))
-                .app_data(chat_kit::path_config())
-                .app_data(chat_kit::query_config())
                 .configure(crate::api::routes);
         }
     }
@@ -248,8 +230,7 @@ fn spawn_background(bus: SharedBus, presence: SharedPresence) {
 
 /// The rooms service as its own process.
 pub struct Application {
-    server: Server,
-    port: u16,
+    server: HttpService,
     core: Arc<RoomsCore>,
     readiness: Readiness,
 }
@@ -260,45 +241,25 @@ impl Application {
         let backends = connect_backends(&settings, &node_id).await?;
         let core = Arc::new(RoomsCore::start(&settings, node_id, backends).await?);
         let readiness = Readiness::default();
-        let health = core.health("rooms", readiness.clone());
-        let routes = core.configure(settings.http.body_limit_bytes);
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(|req, next| chat_kit::http_metrics::record("rooms", req, next)))
-                .configure(health.clone().configure())
-                .configure(routes.clone())
-        })
-        .tcp_nodelay(true)
-        .disable_signals()
-        .shutdown_timeout(10);
-        if settings.http.workers > 0 {
-            server = server.workers(settings.http.workers);
-        }
-        let server = server.bind((settings.http.host.as_str(), settings.http.port))?;
-        let port = server.addrs().first().map(|a| a.port()).unwrap_or(settings.http.port);
-        info!(port, node_id = %core.node_id(), "rooms listening");
+        let server = HttpService::bind(&settings.http, core.health("rooms", readiness.clone()), core.configure())?;
+        info!(port = server.port(), node_id = %core.node_id(), "rooms started");
         readiness.set(true);
-        Ok(Self { server: server.run(), port, core, readiness })
+        Ok(Self { server, core, readiness })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Serve until `shutdown` resolves, then: not ready, stop consuming, drain HTTP, exit.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        // The server future must keep being polled for `stop` to complete: run it as a task.
-        let mut server = actix_web::rt::spawn(self.server);
-        tokio::select! {
-            result = &mut server => return Ok(result??),
-            () = shutdown => {}
-        }
-        info!("draining");
-        self.readiness.set(false);
-        self.core.drain().await;
-        handle.stop(true).await;
-        let _ = server.await;
+        let Self { server, core, readiness } = self;
+        let drain = async move {
+            info!("draining");
+            readiness.set(false);
+            core.drain().await;
+        };
+        server.run_until_stopped(shutdown, drain).await?;
         info!("stopped");
         Ok(())
     }

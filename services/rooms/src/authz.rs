@@ -1,6 +1,9 @@
 //! Decisions of the authz service at the point of use: may these users be in a room with the
-//! caller, may the caller post into an external or LINE room. Answers are cached until a
-//! change event (any) clears the cache, so a withdrawal takes effect at once.
+//! caller, may the caller post into an external or LINE room.
+//!
+//! Answers are cached on this node: per (tenant, actor, user) verdicts, and per (tenant, actor)
+//! the actor's own permissions. Every change event from authz (any kind) clears both caches
+//! (`invalidate`, called by the node's event consumer), so the next decision asks again.
 //!
 //! Without a configured authz (`authz.url` empty), rooms stay within the caller's tenant:
 //! every other user is excluded with `not_authorized`.
@@ -10,6 +13,8 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use chat_protocol::authz::{DecideRequest, DecideResponse, Verdict};
+use chat_protocol::room::ExclusionReason;
+use chat_protocol::{TenantId, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -21,14 +26,23 @@ pub struct AuthzSettings {
     pub internal_token: SecretString,
 }
 
-/// What the caller may do: (use LINE, the tenants its tenant trusts now).
-type ActorAnswer = (bool, Vec<String>);
+/// What the caller may do now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActorPermissions {
+    /// May connect to LINE.
+    pub line: bool,
+    /// The tenants the caller's tenant has an active (bilateral) trust with.
+    pub trusted: Vec<TenantId>,
+}
+
+type ActorKey = (TenantId, UserId);
 
 pub struct AuthzClient {
     settings: AuthzSettings,
-    /// (tenant, actor, user) -> verdict; (tenant, actor, "") -> the actor's own answer.
-    cache: RwLock<HashMap<(String, String, String), Verdict>>,
-    actors: RwLock<HashMap<(String, String), ActorAnswer>>,
+    /// (tenant, actor, user) -> verdict.
+    verdicts: RwLock<HashMap<(TenantId, UserId, UserId), Verdict>>,
+    /// (tenant, actor) -> the actor's own permissions.
+    actors: RwLock<HashMap<ActorKey, ActorPermissions>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +51,7 @@ pub struct AuthzUnavailable(String);
 
 impl AuthzClient {
     pub fn new(settings: AuthzSettings) -> Self {
-        Self { settings, cache: RwLock::new(HashMap::new()), actors: RwLock::new(HashMap::new()) }
+        Self { settings, verdicts: RwLock::new(HashMap::new()), actors: RwLock::new(HashMap::new()) }
     }
 
     pub fn enabled(&self) -> bool {
@@ -46,7 +60,7 @@ impl AuthzClient {
 
     /// Forget every cached answer (a change event arrived).
     pub fn invalidate(&self) {
-        if let Ok(mut c) = self.cache.write() {
+        if let Ok(mut c) = self.verdicts.write() {
             c.clear();
         }
         if let Ok(mut a) = self.actors.write() {
@@ -55,7 +69,12 @@ impl AuthzClient {
     }
 
     /// Verdicts for `users` joining a room of (`tenant`, `actor`).
-    pub async fn decide(&self, tenant: &str, actor: &str, users: &[String]) -> Result<Vec<Verdict>, AuthzUnavailable> {
+    pub async fn decide(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        users: &[UserId],
+    ) -> Result<Vec<Verdict>, AuthzUnavailable> {
         if !self.enabled() {
             return Ok(users
                 .iter()
@@ -63,56 +82,55 @@ impl AuthzClient {
                     user: u.clone(),
                     tenant: None,
                     allowed: false,
-                    reason: Some("not_authorized".into()),
+                    reason: Some(ExclusionReason::NotAuthorized),
                 })
                 .collect());
         }
-        let key = |u: &str| (tenant.to_owned(), actor.to_owned(), u.to_owned());
-        let missing: Vec<String> = {
-            let cache = self.cache.read().map_err(|_| AuthzUnavailable("poisoned".into()))?;
+        let key = |u: &UserId| (tenant.clone(), actor.clone(), u.clone());
+        let missing: Vec<UserId> = {
+            let cache = self.verdicts.read().map_err(|_| AuthzUnavailable("poisoned".into()))?;
             users.iter().filter(|u| !cache.contains_key(&key(u))).cloned().collect()
         };
-        if !missing.is_empty() || !self.actor_known(tenant, actor) {
+        if !missing.is_empty() || self.cached_actor(tenant, actor).is_none() {
             let answer = self.ask(tenant, actor, missing).await?;
-            if let Ok(mut cache) = self.cache.write() {
+            if let Ok(mut cache) = self.verdicts.write() {
                 for v in answer.verdicts {
                     cache.insert(key(&v.user), v);
                 }
             }
             if let Ok(mut actors) = self.actors.write() {
-                actors.insert((tenant.to_owned(), actor.to_owned()), (answer.actor_line, answer.trusted_tenants));
+                let permissions = ActorPermissions { line: answer.actor_line, trusted: answer.trusted_tenants };
+                actors.insert((tenant.clone(), actor.clone()), permissions);
             }
         }
-        let cache = self.cache.read().map_err(|_| AuthzUnavailable("poisoned".into()))?;
+        let cache = self.verdicts.read().map_err(|_| AuthzUnavailable("poisoned".into()))?;
         Ok(users.iter().filter_map(|u| cache.get(&key(u)).cloned()).collect())
     }
 
-    fn actor_known(&self, tenant: &str, actor: &str) -> bool {
-        self.actors.read().is_ok_and(|a| a.contains_key(&(tenant.to_owned(), actor.to_owned())))
+    fn cached_actor(&self, tenant: &TenantId, actor: &UserId) -> Option<ActorPermissions> {
+        self.actors.read().ok().and_then(|a| a.get(&(tenant.clone(), actor.clone())).cloned())
     }
 
-    /// (may the actor use LINE, the tenants the actor's tenant trusts now).
-    pub async fn actor(&self, tenant: &str, actor: &str) -> Result<(bool, Vec<String>), AuthzUnavailable> {
+    /// What the actor may do now (LINE, trusted tenants).
+    pub async fn actor(&self, tenant: &TenantId, actor: &UserId) -> Result<ActorPermissions, AuthzUnavailable> {
         if !self.enabled() {
-            return Ok((false, Vec::new()));
+            return Ok(ActorPermissions::default());
         }
-        if let Some(known) =
-            self.actors.read().ok().and_then(|a| a.get(&(tenant.to_owned(), actor.to_owned())).cloned())
-        {
+        if let Some(known) = self.cached_actor(tenant, actor) {
             return Ok(known);
         }
         self.decide(tenant, actor, &[]).await?;
-        Ok(self
-            .actors
-            .read()
-            .ok()
-            .and_then(|a| a.get(&(tenant.to_owned(), actor.to_owned())).cloned())
-            .unwrap_or_default())
+        Ok(self.cached_actor(tenant, actor).unwrap_or_default())
     }
 
-    async fn ask(&self, tenant: &str, actor: &str, users: Vec<String>) -> Result<DecideResponse, AuthzUnavailable> {
+    async fn ask(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        users: Vec<UserId>,
+    ) -> Result<DecideResponse, AuthzUnavailable> {
         let client = awc::Client::builder().timeout(Duration::from_secs(2)).finish();
-        let body = DecideRequest { tenant: tenant.to_owned(), actor: actor.to_owned(), users };
+        let body = DecideRequest { tenant: tenant.clone(), actor: actor.clone(), users };
         let mut res = client
             .post(format!("{}/internal/v1/decide", self.settings.url))
             .insert_header(("X-Internal-Token", self.settings.internal_token.expose_secret()))

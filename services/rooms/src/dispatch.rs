@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use backon::{ExponentialBuilder, Retryable};
 use chat_bus::{BusError, SharedBus};
 use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, ReplyTo, RoomCommand};
-use chat_protocol::{new_id, now_ms, shard_of};
+use chat_protocol::{new_id, now_ms, shard_of, Refusal, RoomId, TenantId, UserId};
 
 use crate::hub::Hub;
 use crate::metrics::metrics;
@@ -20,6 +20,30 @@ pub enum DispatchError {
     Timeout,
     #[error("bus: {0}")]
     Bus(#[from] BusError),
+    #[error("encoding the command: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// How a caller (HTTP or WebSocket) sees a failed command: the room's refusal as it is, the
+/// rest as the stable codes of a server-side failure.
+impl From<DispatchError> for CommandError {
+    fn from(err: DispatchError) -> Self {
+        match err {
+            DispatchError::Refused(refusal) => refusal,
+            DispatchError::Timeout => CommandError::new(
+                Refusal::CommandTimeout,
+                "the room did not answer in time; retrying with the same idempotency key is safe",
+            ),
+            DispatchError::Bus(e) => {
+                tracing::warn!(error = %e, "bus unavailable");
+                CommandError::new(Refusal::Unavailable, "the service is temporarily unavailable")
+            }
+            DispatchError::Encode(e) => {
+                tracing::error!(error = %e, "command not encodable");
+                CommandError::internal()
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -38,23 +62,23 @@ impl Dispatcher {
     /// idempotency key; a fresh one is made when the caller has none.
     pub async fn execute(
         &self,
-        room_id: &str,
-        actor: &str,
-        tenant: &str,
+        room_id: &RoomId,
+        actor: &UserId,
+        tenant: &TenantId,
         command_id: Option<String>,
         command: RoomCommand,
     ) -> Result<CommandResult, DispatchError> {
         let correlation_id = new_id();
         let envelope = CommandEnvelope {
             command_id: command_id.unwrap_or_else(new_id),
-            room_id: room_id.to_owned(),
-            actor: actor.to_owned(),
-            tenant: tenant.to_owned(),
+            room_id: room_id.clone(),
+            actor: actor.clone(),
+            tenant: tenant.clone(),
             reply_to: Some(ReplyTo { node: self.hub.node_id().to_owned(), correlation_id: correlation_id.clone() }),
             issued_at_ms: now_ms(),
             command,
         };
-        let payload = serde_json::to_vec(&envelope).map_err(|e| BusError::Broker(e.to_string()))?;
+        let payload = serde_json::to_vec(&envelope)?;
         let shard = shard_of(room_id, self.bus.shards());
         let started = Instant::now();
         let reply = self.hub.expect_reply(&correlation_id);

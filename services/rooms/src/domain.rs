@@ -1,62 +1,59 @@
 //! The rules of a room, as pure functions: `decide` turns a command and the room's state into
 //! a `Plan` (events, membership changes, notifications, the result) or a refusal; the room
 //! actor commits the plan and only then lets the state `absorb` it.
+//!
+//! Nothing here does I/O. Refusals are `CommandError`s with a `Refusal` code; the API and the
+//! WebSocket session map them to statuses and error frames.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chat_protocol::bus::{
     CommandEnvelope, CommandError, CommandResult, Excluded, MemberKind, MemberSpec, RoomCommand, RoomKind,
 };
-use chat_protocol::{new_id, Body, Limits, RoomEvent};
+use chat_protocol::frames::NotificationKind;
+use chat_protocol::room::{ExclusionReason, RoomInfo};
+use chat_protocol::{new_id, Body, Limits, MessageId, Refusal, RoomEvent, RoomId, TenantId, UserId};
 
-/// The actor id used for commands issued by the engine itself (exclusions by rule).
-pub const SYSTEM_ACTOR: &str = "system";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A member's role in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// The Group Master of an external group room (its creator, then a successor).
     Master,
     Member,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Member => "member",
-        }
-    }
+chat_protocol::text_enum!(Role);
 
-    pub fn parse(s: &str) -> Role {
-        if s == "master" {
-            Role::Master
-        } else {
-            Role::Member
-        }
-    }
-}
-
+/// One participant, as the room keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub kind: MemberKind,
     pub role: Role,
+    /// The seq of the event that added them (the Group Master's successor is the earliest).
     pub joined_seq: i64,
+}
+
+/// What a room is, apart from its members and its history. Declared once: the actor's state,
+/// a commit and the read path's room view all carry this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMeta {
+    pub id: RoomId,
+    /// The tenant of the creator.
+    pub tenant: TenantId,
+    pub kind: RoomKind,
+    pub info: RoomInfo,
+    /// Set on 1:1 rooms: the kind and the sorted pair, unique in the store.
+    pub direct_key: Option<String>,
 }
 
 /// What a room actor keeps in memory.
 #[derive(Debug, Clone)]
 pub struct RoomState {
-    pub id: String,
-    pub tenant: String,
-    pub kind: RoomKind,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub photo_url: Option<String>,
-    pub direct_key: Option<String>,
+    pub meta: RoomMeta,
     pub last_seq: i64,
-    pub created_at_ms: i64,
-    pub members: BTreeMap<String, Member>,
+    pub members: BTreeMap<UserId, Member>,
     /// Recent command ids and their recorded results (the dedup window).
     pub recent: RecentCommands,
 }
@@ -101,15 +98,17 @@ impl RecentCommands {
 /// One event to append, before it has a seq.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlannedEvent {
-    Message { message_id: String, sender: String, body: Body },
+    Message { message_id: MessageId, sender: UserId, body: Body },
     System(RoomEvent),
 }
 
+/// A notification a command leaves for one user (stored with the commit, then pushed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedNotification {
-    pub user: String,
-    pub tenant: String,
-    pub kind: &'static str,
+    pub id: String,
+    pub user: UserId,
+    pub tenant: TenantId,
+    pub kind: NotificationKind,
     pub text: String,
 }
 
@@ -117,48 +116,30 @@ pub struct PlannedNotification {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub result: CommandResult,
-    /// Set when the command creates the room.
-    pub create: Option<NewRoom>,
+    /// Set when the command creates the room: the new room's meta.
+    pub create: Option<RoomMeta>,
     pub events: Vec<PlannedEvent>,
-    pub added: Vec<(String, Member)>,
-    pub removed: Vec<String>,
+    pub added: Vec<(UserId, Member)>,
+    pub removed: Vec<UserId>,
     /// A new Group Master, when the old one left.
-    pub new_master: Option<String>,
-    pub info: Option<InfoChange>,
+    pub new_master: Option<UserId>,
+    /// The room's info after the command (already merged with the current one).
+    pub info: Option<RoomInfo>,
     /// The seq of a recalled message.
     pub recall_seq: Option<i64>,
     pub notifications: Vec<PlannedNotification>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewRoom {
-    pub tenant: String,
-    pub kind: RoomKind,
-    pub direct_key: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct InfoChange {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub photo_url: Option<String>,
 }
 
 /// A message looked up for a recall.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRef {
     pub seq: i64,
-    pub sender: String,
+    pub sender: UserId,
     pub recalled: bool,
 }
 
-fn refuse(code: &str, message: impl Into<String>) -> CommandError {
-    CommandError { code: code.to_owned(), message: message.into() }
-}
-
-/// The answer for a room the caller may not see: the same as for a room that does not exist.
-pub fn room_not_found() -> CommandError {
-    refuse("room_not_found", "room not found")
+fn refuse(code: Refusal, message: impl Into<String>) -> CommandError {
+    CommandError::new(code, message)
 }
 
 impl Plan {
@@ -176,14 +157,42 @@ impl Plan {
         }
     }
 
-    /// The seq the first planned event will get, given the room's current last seq.
-    pub fn first_seq(last_seq: i64) -> i64 {
-        last_seq + 1
+    /// True when the plan writes nothing (a repeated create, an exclusion of someone gone).
+    pub fn is_noop(&self) -> bool {
+        self.events.is_empty() && self.create.is_none()
+    }
+
+    /// The room's meta after this plan: the new room's, or the current one with the new info.
+    /// `None` only for a plan that neither creates a room nor has one to change.
+    pub fn meta_after(&self, state: Option<&RoomState>) -> Option<RoomMeta> {
+        match (&self.create, state) {
+            (Some(meta), _) => Some(meta.clone()),
+            (None, Some(state)) => {
+                let info = self.info.clone().unwrap_or_else(|| state.meta.info.clone());
+                Some(RoomMeta { info, ..state.meta.clone() })
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// The planned events with the seqs they take after `last_seq`.
+    pub fn sequenced(&self, last_seq: i64) -> impl Iterator<Item = (i64, &PlannedEvent)> {
+        self.events.iter().enumerate().map(move |(i, e)| (last_seq + 1 + i as i64, e))
+    }
+
+    fn notify(&mut self, user: &UserId, tenant: &TenantId, kind: NotificationKind, text: String) {
+        self.notifications.push(PlannedNotification {
+            id: new_id(),
+            user: user.clone(),
+            tenant: tenant.clone(),
+            kind,
+            text,
+        });
     }
 }
 
 /// The key that makes a 1:1 room unique per pair.
-pub fn direct_key(kind: RoomKind, a: &str, b: &str) -> String {
+pub fn direct_key(kind: RoomKind, a: &UserId, b: &UserId) -> String {
     let (x, y) = if a <= b { (a, b) } else { (b, a) };
     format!("{}:{x}:{y}", kind.as_str())
 }
@@ -191,9 +200,9 @@ pub fn direct_key(kind: RoomKind, a: &str, b: &str) -> String {
 /// The kind a new room takes from its participants (the creator included) and whether it was
 /// named: LINE users make it a LINE room, other tenants an external room; two participants
 /// without a name make a 1:1 room.
-pub fn kind_for(creator_tenant: &str, participants: &[MemberSpec], named: bool) -> RoomKind {
+pub fn kind_for(creator_tenant: &TenantId, participants: &[MemberSpec], named: bool) -> RoomKind {
     let line = participants.iter().any(|m| m.kind == MemberKind::LineUser);
-    let external = participants.iter().any(|m| m.tenant != creator_tenant && m.kind == MemberKind::Member);
+    let external = participants.iter().any(|m| m.tenant != *creator_tenant && m.kind == MemberKind::Member);
     let pair = participants.len() == 2 && !named;
     match (line, external, pair) {
         (true, _, true) => RoomKind::LineDirect,
@@ -205,16 +214,16 @@ pub fn kind_for(creator_tenant: &str, participants: &[MemberSpec], named: bool) 
     }
 }
 
-fn display_name(state: &RoomState) -> String {
-    state.name.clone().unwrap_or_else(|| "a conversation".to_owned())
+fn display_name(info: &RoomInfo) -> String {
+    info.name.clone().unwrap_or_else(|| "a conversation".to_owned())
 }
 
 /// Decide a `Create` for a room that does not exist yet.
 pub fn decide_create(env: &CommandEnvelope, limits: &Limits) -> Result<Plan, CommandError> {
-    let RoomCommand::Create { kind, members, name, description, photo_url } = &env.command else {
-        return Err(room_not_found());
+    let RoomCommand::Create { kind, members, info } = &env.command else {
+        return Err(CommandError::room_not_found());
     };
-    let info = check_info(limits, name, description, photo_url)?;
+    let info = limits.check_info(info)?;
     let mut participants: Vec<MemberSpec> = Vec::new();
     for m in members {
         if !participants.iter().any(|p| p.user == m.user) {
@@ -222,33 +231,39 @@ pub fn decide_create(env: &CommandEnvelope, limits: &Limits) -> Result<Plan, Com
         }
     }
     if !participants.iter().any(|p| p.user == env.actor) {
-        return Err(refuse("invalid_members", "the creator must be a participant"));
+        return Err(refuse(Refusal::InvalidMembers, "the creator must be a participant"));
     }
     if participants.len() > limits.max_members {
-        return Err(refuse("too_many_members", format!("at most {} members", limits.max_members)));
+        return Err(refuse(Refusal::TooManyMembers, format!("at most {} members", limits.max_members)));
     }
     if kind.is_one_to_one() {
         if participants.len() != 2 {
-            return Err(refuse("invalid_members", "a 1:1 room has exactly two participants"));
+            return Err(refuse(Refusal::InvalidMembers, "a 1:1 room has exactly two participants"));
         }
         if info.name.is_some() {
-            return Err(refuse("not_allowed_for_kind", "a 1:1 room has no name"));
+            return Err(refuse(Refusal::NotAllowedForKind, "a 1:1 room has no name"));
         }
     }
     let key = kind.is_one_to_one().then(|| direct_key(*kind, &participants[0].user, &participants[1].user));
-    let master_role = |user: &str| {
-        if *kind == RoomKind::ExternalGroup && user == env.actor {
+    let master_role = |user: &UserId| {
+        if *kind == RoomKind::ExternalGroup && *user == env.actor {
             Role::Master
         } else {
             Role::Member
         }
     };
     let mut plan = Plan::new(CommandResult::Created { room_id: env.room_id.clone(), existed: false });
-    plan.create = Some(NewRoom { tenant: env.tenant.clone(), kind: *kind, direct_key: key });
+    plan.create = Some(RoomMeta {
+        id: env.room_id.clone(),
+        tenant: env.tenant.clone(),
+        kind: *kind,
+        info: info.clone(),
+        direct_key: key,
+    });
     plan.info = Some(info.clone());
     plan.events.push(PlannedEvent::System(RoomEvent::RoomCreated {
         by: env.actor.clone(),
-        kind: kind.as_str().to_owned(),
+        kind: *kind,
         name: info.name.clone(),
     }));
     plan.events.push(PlannedEvent::System(RoomEvent::MembersJoined {
@@ -259,35 +274,15 @@ pub fn decide_create(env: &CommandEnvelope, limits: &Limits) -> Result<Plan, Com
         let member = Member { tenant: p.tenant.clone(), kind: p.kind, role: master_role(&p.user), joined_seq: 1 };
         plan.added.push((p.user.clone(), member));
         if p.user != env.actor && p.kind == MemberKind::Member {
-            plan.notifications.push(PlannedNotification {
-                user: p.user.clone(),
-                tenant: p.tenant.clone(),
-                kind: "room_added",
-                text: format!("you were added to {}", info.name.clone().unwrap_or_else(|| "a conversation".into())),
-            });
+            plan.notify(
+                &p.user,
+                &p.tenant,
+                NotificationKind::RoomAdded,
+                format!("you were added to {}", display_name(&info)),
+            );
         }
     }
     Ok(plan)
-}
-
-fn check_info(
-    limits: &Limits,
-    name: &Option<String>,
-    description: &Option<String>,
-    photo_url: &Option<String>,
-) -> Result<InfoChange, CommandError> {
-    let lim = |e: chat_protocol::LimitError| refuse(e.code(), e.to_string());
-    let name = name.as_ref().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if let Some(n) = &name {
-        limits.check_name(n).map_err(lim)?;
-    }
-    if let Some(d) = description {
-        limits.check_description(d).map_err(lim)?;
-    }
-    if let Some(u) = photo_url.as_ref().filter(|u| !u.is_empty()) {
-        limits.check_url(u).map_err(lim)?;
-    }
-    Ok(InfoChange { name, description: description.clone(), photo_url: photo_url.clone() })
 }
 
 /// Decide any command other than `Create` against an existing room.
@@ -297,35 +292,35 @@ pub fn decide(
     limits: &Limits,
     recall_target: Option<&MessageRef>,
 ) -> Result<Plan, CommandError> {
-    let system = env.actor == SYSTEM_ACTOR;
+    let system = env.actor.is_system();
     let caller = state.members.get(&env.actor);
     // Tenant and membership: anything else is answered as if the room did not exist.
     let is_member = caller.is_some_and(|m| m.tenant == env.tenant);
     if !system && !is_member {
-        return Err(room_not_found());
+        return Err(CommandError::room_not_found());
     }
     let next_seq = state.last_seq + 1;
     match &env.command {
         RoomCommand::Create { .. } => {
-            Ok(Plan::new(CommandResult::Created { room_id: state.id.clone(), existed: true }))
+            Ok(Plan::new(CommandResult::Created { room_id: state.meta.id.clone(), existed: true }))
         }
         RoomCommand::Post { body, .. } => {
-            limits.check_body(body).map_err(|e| refuse(e.code(), e.to_string()))?;
-            let message_id = new_id();
+            limits.check_body(body)?;
+            let message_id = MessageId::generate();
             let mut plan = Plan::new(CommandResult::Posted { message_id: message_id.clone(), seq: next_seq });
             plan.events.push(PlannedEvent::Message { message_id, sender: env.actor.clone(), body: body.clone() });
             Ok(plan)
         }
         RoomCommand::Recall { message_id } => {
-            let target = recall_target.ok_or_else(|| refuse("message_not_found", "message not found"))?;
+            let target = recall_target.ok_or_else(|| refuse(Refusal::MessageNotFound, "message not found"))?;
             if target.sender != env.actor {
-                return Err(refuse("recall_not_allowed", "only the sender can recall a message"));
+                return Err(refuse(Refusal::RecallNotAllowed, "only the sender can recall a message"));
             }
             if state.members.values().any(|m| m.kind == MemberKind::LineUser) {
-                return Err(refuse("recall_not_allowed", "messages sent to LINE cannot be recalled"));
+                return Err(refuse(Refusal::RecallNotAllowed, "messages sent to LINE cannot be recalled"));
             }
             if target.recalled {
-                return Err(refuse("already_recalled", "the message was already recalled"));
+                return Err(refuse(Refusal::AlreadyRecalled, "the message was already recalled"));
             }
             let mut plan = Plan::new(CommandResult::Done { seq: next_seq });
             plan.recall_seq = Some(target.seq);
@@ -336,44 +331,45 @@ pub fn decide(
             }));
             Ok(plan)
         }
-        RoomCommand::UpdateInfo { name, description, photo_url } => {
-            if state.kind.is_one_to_one() {
-                return Err(refuse("not_allowed_for_kind", "a 1:1 room cannot be renamed"));
+        RoomCommand::UpdateInfo { info } => {
+            if state.meta.kind.is_one_to_one() {
+                return Err(refuse(Refusal::NotAllowedForKind, "a 1:1 room cannot be renamed"));
             }
-            let info = check_info(limits, name, description, photo_url)?;
+            let change = limits.check_info(info)?;
             let mut plan = Plan::new(CommandResult::Done { seq: next_seq });
             plan.events.push(PlannedEvent::System(RoomEvent::InfoUpdated {
                 by: env.actor.clone(),
-                name: info.name.clone(),
-                description: info.description.clone(),
-                photo_url: info.photo_url.clone(),
+                name: change.name.clone(),
+                description: change.description.clone(),
+                photo_url: change.photo_url.clone(),
             }));
-            plan.info = Some(InfoChange {
-                name: info.name.or_else(|| state.name.clone()),
-                description: info.description.or_else(|| state.description.clone()),
-                photo_url: info.photo_url.or_else(|| state.photo_url.clone()),
-            });
+            plan.info = Some(change.over(&state.meta.info));
             Ok(plan)
         }
         RoomCommand::AddMembers { users } => decide_add(state, env, users, limits),
         RoomCommand::RemoveMember { user } => {
-            if state.kind.is_one_to_one() {
-                return Err(refuse("not_allowed_for_kind", "members of a 1:1 room cannot be removed"));
+            if state.meta.kind.is_one_to_one() {
+                return Err(refuse(Refusal::NotAllowedForKind, "members of a 1:1 room cannot be removed"));
             }
-            if state.kind == RoomKind::ExternalGroup && caller.map(|c| c.role) != Some(Role::Master) {
-                return Err(refuse("not_group_master", "only the Group Master can remove members"));
+            if state.meta.kind == RoomKind::ExternalGroup && caller.map(|c| c.role) != Some(Role::Master) {
+                return Err(refuse(Refusal::NotGroupMaster, "only the Group Master can remove members"));
             }
-            if user == &env.actor {
-                return Err(refuse("invalid_members", "use leave to leave a room"));
+            if *user == env.actor {
+                return Err(refuse(Refusal::InvalidMembers, "use leave to leave a room"));
             }
             let Some(target) = state.members.get(user) else {
-                return Err(refuse("member_not_found", "not a member of this room"));
+                return Err(refuse(Refusal::MemberNotFound, "not a member of this room"));
             };
             let mut plan = Plan::new(CommandResult::Done { seq: next_seq });
             plan.removed.push(user.clone());
             plan.events
                 .push(PlannedEvent::System(RoomEvent::MemberRemoved { by: env.actor.clone(), user: user.clone() }));
-            notify_removed(&mut plan, user, target, &format!("you were removed from {}", display_name(state)));
+            notify_removed(
+                &mut plan,
+                user,
+                target,
+                format!("you were removed from {}", display_name(&state.meta.info)),
+            );
             Ok(plan)
         }
         RoomCommand::Leave => {
@@ -392,8 +388,7 @@ pub fn decide(
             };
             let mut plan = Plan::new(CommandResult::Done { seq: next_seq });
             plan.removed.push(user.clone());
-            plan.events
-                .push(PlannedEvent::System(RoomEvent::MemberExcluded { user: user.clone(), reason: reason.clone() }));
+            plan.events.push(PlannedEvent::System(RoomEvent::MemberExcluded { user: user.clone(), reason: *reason }));
             if target.role == Role::Master {
                 plan.new_master = successor(state, user);
             }
@@ -401,31 +396,26 @@ pub fn decide(
                 &mut plan,
                 user,
                 target,
-                &format!("you were excluded from {}: {reason}", display_name(state)),
+                format!("you were excluded from {}: {reason}", display_name(&state.meta.info)),
             );
             Ok(plan)
         }
     }
 }
 
-fn notify_removed(plan: &mut Plan, user: &str, member: &Member, text: &str) {
+fn notify_removed(plan: &mut Plan, user: &UserId, member: &Member, text: String) {
     if member.kind == MemberKind::Member {
-        plan.notifications.push(PlannedNotification {
-            user: user.to_owned(),
-            tenant: member.tenant.clone(),
-            kind: "room_removed",
-            text: text.to_owned(),
-        });
+        plan.notify(user, &member.tenant, NotificationKind::RoomRemoved, text);
     }
 }
 
 /// The member who becomes Group Master when `leaving` goes: the earliest joined member
 /// (ties by id), LINE users excluded.
-fn successor(state: &RoomState, leaving: &str) -> Option<String> {
+fn successor(state: &RoomState, leaving: &UserId) -> Option<UserId> {
     state
         .members
         .iter()
-        .filter(|(id, m)| id.as_str() != leaving && m.kind == MemberKind::Member)
+        .filter(|(id, m)| *id != leaving && m.kind == MemberKind::Member)
         .min_by(|a, b| a.1.joined_seq.cmp(&b.1.joined_seq).then_with(|| a.0.cmp(b.0)))
         .map(|(id, _)| id.clone())
 }
@@ -436,27 +426,28 @@ fn decide_add(
     users: &[MemberSpec],
     limits: &Limits,
 ) -> Result<Plan, CommandError> {
-    if state.kind.is_one_to_one() {
-        return Err(refuse("not_allowed_for_kind", "invite people into a group room instead"));
+    let kind = state.meta.kind;
+    if kind.is_one_to_one() {
+        return Err(refuse(Refusal::NotAllowedForKind, "invite people into a group room instead"));
     }
     let caller_role = state.members.get(&env.actor).map(|m| m.role);
-    if state.kind == RoomKind::ExternalGroup && caller_role != Some(Role::Master) {
-        return Err(refuse("not_group_master", "only the Group Master can add members"));
+    if kind == RoomKind::ExternalGroup && caller_role != Some(Role::Master) {
+        return Err(refuse(Refusal::NotGroupMaster, "only the Group Master can add members"));
     }
     let next_seq = state.last_seq + 1;
-    let mut added = Vec::new();
+    let mut added: Vec<(UserId, Member)> = Vec::new();
     let mut excluded = Vec::new();
     for spec in users {
-        if state.members.contains_key(&spec.user) || added.iter().any(|(u, _): &(String, Member)| u == &spec.user) {
+        if state.members.contains_key(&spec.user) || added.iter().any(|(u, _)| *u == spec.user) {
             continue;
         }
         // Only the room's own kind of participant joins here: widening a room to another
         // tenant or to LINE needs the authorization decision of the authz service.
-        let same_scope = spec.kind == MemberKind::Member && spec.tenant == state.tenant;
-        let allowed = same_scope
-            || matches!(state.kind, RoomKind::ExternalGroup | RoomKind::LineGroup) && env.actor == SYSTEM_ACTOR;
+        let same_scope = spec.kind == MemberKind::Member && spec.tenant == state.meta.tenant;
+        let allowed =
+            same_scope || matches!(kind, RoomKind::ExternalGroup | RoomKind::LineGroup) && env.actor.is_system();
         if !allowed {
-            excluded.push(Excluded { user: spec.user.clone(), reason: "not_authorized".into() });
+            excluded.push(Excluded { user: spec.user.clone(), reason: ExclusionReason::NotAuthorized });
             continue;
         }
         added.push((
@@ -465,7 +456,7 @@ fn decide_add(
         ));
     }
     if state.members.len() + added.len() > limits.max_members {
-        return Err(refuse("too_many_members", format!("at most {} members", limits.max_members)));
+        return Err(refuse(Refusal::TooManyMembers, format!("at most {} members", limits.max_members)));
     }
     let seq = (!added.is_empty()).then_some(next_seq);
     let mut plan =
@@ -475,14 +466,10 @@ fn decide_add(
             by: env.actor.clone(),
             users: added.iter().map(|(u, _)| u.clone()).collect(),
         }));
+        let text = format!("you were added to {}", display_name(&state.meta.info));
         for (user, member) in &added {
             if member.kind == MemberKind::Member {
-                plan.notifications.push(PlannedNotification {
-                    user: user.clone(),
-                    tenant: member.tenant.clone(),
-                    kind: "room_added",
-                    text: format!("you were added to {}", display_name(state)),
-                });
+                plan.notify(user, &member.tenant, NotificationKind::RoomAdded, text.clone());
             }
         }
     }
@@ -491,27 +478,25 @@ fn decide_add(
 }
 
 impl RoomState {
-    /// A state built from a committed `Create` plan.
-    pub fn from_create(room_id: &str, plan: &Plan, committed_last_seq: i64, now_ms: i64, dedup: usize) -> Option<Self> {
-        let create = plan.create.as_ref()?;
-        let info = plan.info.clone().unwrap_or_default();
-        Some(RoomState {
-            id: room_id.to_owned(),
-            tenant: create.tenant.clone(),
-            kind: create.kind,
-            name: info.name,
-            description: info.description,
-            photo_url: info.photo_url,
-            direct_key: create.direct_key.clone(),
-            last_seq: committed_last_seq,
-            created_at_ms: now_ms,
-            members: plan.added.iter().cloned().collect(),
-            recent: RecentCommands::new(dedup),
-        })
+    /// The state after a committed plan whose events end at `committed_last_seq`: a new room's
+    /// first state, or `current` with the plan applied.
+    pub fn after(current: Option<RoomState>, plan: &Plan, committed_last_seq: i64, dedup: usize) -> Option<RoomState> {
+        let mut state = match (current, &plan.create) {
+            (Some(state), _) => state,
+            (None, Some(meta)) => RoomState {
+                meta: meta.clone(),
+                last_seq: 0,
+                members: BTreeMap::new(),
+                recent: RecentCommands::new(dedup),
+            },
+            (None, None) => return None,
+        };
+        state.absorb(plan, committed_last_seq);
+        Some(state)
     }
 
     /// Take in a plan that was committed with events up to `committed_last_seq`.
-    pub fn absorb(&mut self, plan: &Plan, committed_last_seq: i64) {
+    fn absorb(&mut self, plan: &Plan, committed_last_seq: i64) {
         self.last_seq = committed_last_seq;
         for (user, member) in &plan.added {
             self.members.insert(user.clone(), member.clone());
@@ -525,15 +510,13 @@ impl RoomState {
             }
         }
         if let Some(info) = &plan.info {
-            self.name = info.name.clone();
-            self.description = info.description.clone();
-            self.photo_url = info.photo_url.clone();
+            self.meta.info = info.clone();
         }
     }
 
     /// The user ids that receive live events of this room (LINE users are reached through
     /// the LINE gateway, not through sessions).
-    pub fn session_recipients(&self) -> Vec<String> {
+    pub fn session_recipients(&self) -> Vec<UserId> {
         self.members.iter().filter(|(_, m)| m.kind == MemberKind::Member).map(|(id, _)| id.clone()).collect()
     }
 }
@@ -546,7 +529,7 @@ mod tests {
         MemberSpec { user: user.into(), tenant: tenant.into(), kind: MemberKind::Member }
     }
 
-    fn env(actor: &str, tenant: &str, command: RoomCommand) -> CommandEnvelope {
+    fn env(actor: impl Into<UserId>, tenant: &str, command: RoomCommand) -> CommandEnvelope {
         CommandEnvelope {
             command_id: new_id(),
             room_id: "r1".into(),
@@ -558,20 +541,22 @@ mod tests {
         }
     }
 
+    fn users(ids: &[&str]) -> Vec<UserId> {
+        ids.iter().map(|id| UserId::new(*id)).collect()
+    }
+
     fn created(kind: RoomKind, members: Vec<MemberSpec>, name: Option<&str>) -> RoomState {
         let e = env(
-            &members[0].user,
-            &members[0].tenant,
+            members[0].user.clone(),
+            members[0].tenant.as_str(),
             RoomCommand::Create {
                 kind,
                 members: members.clone(),
-                name: name.map(Into::into),
-                description: None,
-                photo_url: None,
+                info: RoomInfo { name: name.map(Into::into), ..RoomInfo::default() },
             },
         );
         let plan = decide_create(&e, &Limits::default()).unwrap();
-        RoomState::from_create("r1", &plan, plan.events.len() as i64, 0, 100).unwrap()
+        RoomState::after(None, &plan, plan.events.len() as i64, 100).unwrap()
     }
 
     fn text(t: &str) -> Body {
@@ -581,14 +566,17 @@ mod tests {
     #[test]
     fn kinds_follow_the_participants() {
         let acme = [spec("a", "acme"), spec("b", "acme")];
-        assert_eq!(kind_for("acme", &acme, false), RoomKind::Direct);
-        assert_eq!(kind_for("acme", &acme, true), RoomKind::Group);
+        assert_eq!(kind_for(&"acme".into(), &acme, false), RoomKind::Direct);
+        assert_eq!(kind_for(&"acme".into(), &acme, true), RoomKind::Group);
         let ext = [spec("a", "acme"), spec("c", "globex")];
-        assert_eq!(kind_for("acme", &ext, false), RoomKind::ExternalDirect);
+        assert_eq!(kind_for(&"acme".into(), &ext, false), RoomKind::ExternalDirect);
         let line =
             [spec("a", "acme"), MemberSpec { user: "U1".into(), tenant: "line".into(), kind: MemberKind::LineUser }];
-        assert_eq!(kind_for("acme", &line, false), RoomKind::LineDirect);
-        assert_eq!(direct_key(RoomKind::Direct, "b", "a"), direct_key(RoomKind::Direct, "a", "b"));
+        assert_eq!(kind_for(&"acme".into(), &line, false), RoomKind::LineDirect);
+        assert_eq!(
+            direct_key(RoomKind::Direct, &"b".into(), &"a".into()),
+            direct_key(RoomKind::Direct, &"a".into(), &"b".into())
+        );
     }
 
     #[test]
@@ -607,7 +595,7 @@ mod tests {
             &Limits::default(),
             None,
         );
-        assert_eq!(outsider.unwrap_err().code, "room_not_found");
+        assert_eq!(outsider.unwrap_err().code, Refusal::RoomNotFound);
         // Same user id presented with another tenant's token: not the member.
         let other_tenant = decide(
             &room,
@@ -615,7 +603,7 @@ mod tests {
             &Limits::default(),
             None,
         );
-        assert_eq!(other_tenant.unwrap_err().code, "room_not_found");
+        assert_eq!(other_tenant.unwrap_err().code, Refusal::RoomNotFound);
     }
 
     #[test]
@@ -632,17 +620,17 @@ mod tests {
             &Limits::default(),
             None,
         );
-        assert_eq!(by_member.unwrap_err().code, "not_group_master");
+        assert_eq!(by_member.unwrap_err().code, Refusal::NotGroupMaster);
         let plan =
             decide(&room, &env("a", "acme", RoomCommand::RemoveMember { user: "d".into() }), &Limits::default(), None)
                 .unwrap();
-        assert_eq!(plan.removed, vec!["d".to_string()]);
+        assert_eq!(plan.removed, users(&["d"]));
         assert_eq!(plan.notifications[0].user, "d");
         // The master leaves: the earliest joined remaining member takes over.
         let seq = room.last_seq + 1;
         room.absorb(&plan, seq);
         let leave = decide(&room, &env("a", "acme", RoomCommand::Leave), &Limits::default(), None).unwrap();
-        assert_eq!(leave.new_master.as_deref(), Some("c"));
+        assert_eq!(leave.new_master, Some(UserId::new("c")));
     }
 
     #[test]
@@ -651,13 +639,13 @@ mod tests {
         let room = created(RoomKind::LineDirect, vec![spec("a", "acme"), line_user], None);
         let target = MessageRef { seq: 3, sender: "a".into(), recalled: false };
         let e = env("a", "acme", RoomCommand::Recall { message_id: "m".into() });
-        assert_eq!(decide(&room, &e, &Limits::default(), Some(&target)).unwrap_err().code, "recall_not_allowed");
+        assert_eq!(decide(&room, &e, &Limits::default(), Some(&target)).unwrap_err().code, Refusal::RecallNotAllowed);
 
         let group = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("g"));
         let by_other = env("b", "acme", RoomCommand::Recall { message_id: "m".into() });
         assert_eq!(
             decide(&group, &by_other, &Limits::default(), Some(&target)).unwrap_err().code,
-            "recall_not_allowed"
+            Refusal::RecallNotAllowed
         );
         let plan = decide(&group, &e, &Limits::default(), Some(&target)).unwrap();
         assert_eq!(plan.recall_seq, Some(3));
@@ -673,29 +661,68 @@ mod tests {
         );
         let plan = decide(&room, &e, &Limits::default(), None).unwrap();
         let CommandResult::MembersAdded { added, excluded, .. } = plan.result else { panic!("wrong result") };
-        assert_eq!(added, vec!["c".to_string()]);
-        assert_eq!(excluded, vec![Excluded { user: "x".into(), reason: "not_authorized".into() }]);
+        assert_eq!(added, users(&["c"]));
+        assert_eq!(excluded, vec![Excluded { user: "x".into(), reason: ExclusionReason::NotAuthorized }]);
     }
 
     #[test]
     fn one_to_one_rooms_cannot_be_renamed_or_widened() {
         let room = created(RoomKind::Direct, vec![spec("a", "acme"), spec("b", "acme")], None);
-        let rename =
-            env("a", "acme", RoomCommand::UpdateInfo { name: Some("x".into()), description: None, photo_url: None });
-        assert_eq!(decide(&room, &rename, &Limits::default(), None).unwrap_err().code, "not_allowed_for_kind");
+        let rename = env(
+            "a",
+            "acme",
+            RoomCommand::UpdateInfo { info: RoomInfo { name: Some("x".into()), ..RoomInfo::default() } },
+        );
+        assert_eq!(decide(&room, &rename, &Limits::default(), None).unwrap_err().code, Refusal::NotAllowedForKind);
         let add = env("a", "acme", RoomCommand::AddMembers { users: vec![spec("c", "acme")] });
-        assert_eq!(decide(&room, &add, &Limits::default(), None).unwrap_err().code, "not_allowed_for_kind");
+        assert_eq!(decide(&room, &add, &Limits::default(), None).unwrap_err().code, Refusal::NotAllowedForKind);
     }
 
     #[test]
     fn exclusion_removes_and_notifies_and_is_idempotent() {
         let room = created(RoomKind::ExternalGroup, vec![spec("a", "acme"), spec("c", "globex")], Some("deal"));
-        let e = env(SYSTEM_ACTOR, "acme", RoomCommand::Exclude { user: "c".into(), reason: "trust_revoked".into() });
+        let e = env(
+            UserId::system(),
+            "acme",
+            RoomCommand::Exclude { user: "c".into(), reason: ExclusionReason::TrustRevoked },
+        );
         let plan = decide(&room, &e, &Limits::default(), None).unwrap();
-        assert_eq!(plan.removed, vec!["c".to_string()]);
+        assert_eq!(plan.removed, users(&["c"]));
         assert_eq!(plan.notifications.len(), 1);
-        let e2 = env(SYSTEM_ACTOR, "acme", RoomCommand::Exclude { user: "nobody".into(), reason: "x".into() });
+        let e2 = env(
+            UserId::system(),
+            "acme",
+            RoomCommand::Exclude { user: "nobody".into(), reason: ExclusionReason::LineAccessRevoked },
+        );
         assert!(decide(&room, &e2, &Limits::default(), None).unwrap().events.is_empty());
+    }
+
+    #[test]
+    fn an_update_checks_urls_as_a_create_does() {
+        let room = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("g"));
+        for url in ["javascript:alert(1)", "ftp://example.com/a.png", "https://exa mple.com/a.png"] {
+            let bad = RoomInfo { photo_url: Some(url.into()), ..RoomInfo::default() };
+            let update = env("a", "acme", RoomCommand::UpdateInfo { info: bad.clone() });
+            assert_eq!(
+                decide(&room, &update, &Limits::default(), None).unwrap_err().code,
+                Refusal::InvalidUrl,
+                "{url}"
+            );
+            let create = env(
+                "a",
+                "acme",
+                RoomCommand::Create {
+                    kind: RoomKind::Group,
+                    members: vec![spec("a", "acme"), spec("b", "acme")],
+                    info: bad,
+                },
+            );
+            assert_eq!(decide_create(&create, &Limits::default()).unwrap_err().code, Refusal::InvalidUrl, "{url}");
+        }
+        let good = RoomInfo { photo_url: Some("https://example.com/a.png".into()), ..RoomInfo::default() };
+        let plan =
+            decide(&room, &env("a", "acme", RoomCommand::UpdateInfo { info: good }), &Limits::default(), None).unwrap();
+        assert_eq!(plan.info.unwrap().name.as_deref(), Some("g"), "fields not given stay as they are");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use actix::Recipient;
 use chat_bus::Subscription;
 use chat_protocol::bus::{CommandOutcome, NodeMessage};
+use chat_protocol::UserId;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
@@ -23,10 +24,15 @@ pub struct Push(pub Arc<str>);
 #[rtype(result = "()")]
 pub struct SlowConsumer;
 
-/// Tells a session to close: the node shuts down (1012) or the user was disabled (1008).
-#[derive(actix::Message, Clone, Copy)]
+/// Tells a session to close, and why.
+#[derive(actix::Message, Clone, Copy, Debug, PartialEq, Eq)]
 #[rtype(result = "()")]
-pub struct GoingAway(pub u16);
+pub enum GoingAway {
+    /// This node shuts down: the client reconnects elsewhere (close code 1012).
+    Restart,
+    /// The user's access was revoked (disabled): close code 1008.
+    Revoked,
+}
 
 /// How the hub reaches one session.
 pub struct SessionHandle {
@@ -42,7 +48,7 @@ struct LocalSession {
 
 pub struct Hub {
     node_id: String,
-    sessions: RwLock<HashMap<String, Vec<LocalSession>>>,
+    sessions: RwLock<HashMap<UserId, Vec<LocalSession>>>,
     pending: Mutex<HashMap<String, oneshot::Sender<CommandOutcome>>>,
     next_session: AtomicU64,
 }
@@ -65,9 +71,9 @@ impl Hub {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn register(&self, user: &str, id: u64, handle: SessionHandle) {
+    pub fn register(&self, user: &UserId, id: u64, handle: SessionHandle) {
         if let Ok(mut sessions) = self.sessions.write() {
-            sessions.entry(user.to_owned()).or_default().push(LocalSession { id, handle });
+            sessions.entry(user.clone()).or_default().push(LocalSession { id, handle });
         }
     }
 
@@ -75,21 +81,21 @@ impl Hub {
     pub fn close_all(&self) {
         if let Ok(sessions) = self.sessions.read() {
             for s in sessions.values().flatten() {
-                s.handle.going_away.do_send(GoingAway(1012));
+                s.handle.going_away.do_send(GoingAway::Restart);
             }
         }
     }
 
     /// Close every local session of one user (disabled).
-    pub fn close_user(&self, user: &str) {
+    pub fn close_user(&self, user: &UserId) {
         if let Ok(sessions) = self.sessions.read() {
             for s in sessions.get(user).into_iter().flatten() {
-                s.handle.going_away.do_send(GoingAway(1008));
+                s.handle.going_away.do_send(GoingAway::Revoked);
             }
         }
     }
 
-    pub fn unregister(&self, user: &str, id: u64) {
+    pub fn unregister(&self, user: &UserId, id: u64) {
         if let Ok(mut sessions) = self.sessions.write() {
             if let Some(list) = sessions.get_mut(user) {
                 list.retain(|s| s.id != id);
@@ -102,7 +108,7 @@ impl Hub {
 
     /// Push a frame to every local session of these users. A session whose mailbox is full is
     /// told to close (it will `sync` when it comes back); nothing waits for it.
-    pub fn deliver(&self, recipients: &[String], frame: Arc<str>) -> usize {
+    pub fn deliver(&self, recipients: &[UserId], frame: Arc<str>) -> usize {
         let Ok(sessions) = self.sessions.read() else {
             return 0;
         };

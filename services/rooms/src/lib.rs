@@ -2,6 +2,7 @@
 //! RabbitMQ (one quorum queue per shard), presence in Redis, history in PostgreSQL, and
 //! WebSocket sessions as actors. See `docs/architecture.md`.
 
+pub mod access;
 pub mod actors;
 pub(crate) mod api;
 mod app;

@@ -17,7 +17,6 @@ pub struct Metrics {
     pub shard_queue_depth: IntGaugeVec,
     pub dead_letter_depth: IntGauge,
     pub stale_epoch_rejections: IntCounter,
-    pub lease_lost: IntCounter,
     pub fanout_publishes: IntCounter,
 }
 
@@ -78,7 +77,6 @@ pub fn metrics() -> &'static Metrics {
             "rooms_stale_epoch_rejections_total",
             "writes refused because a newer owner fenced the room"
         )),
-        lease_lost: startup(prometheus::register_int_counter!("rooms_lease_lost_total", "shard leases lost")),
         fanout_publishes: startup(prometheus::register_int_counter!(
             "rooms_fanout_publishes_total",
             "deliveries published to gateway nodes"

@@ -2,7 +2,8 @@
 //! `CHAT__SECTION__KEY`). Unknown keys stop the boot.
 
 use chat_auth::AuthSettings;
-use chat_kit::{BrokerSettings, DatabaseSettings, HttpSettings, RedisSettings};
+use chat_bus::BrokerSettings;
+use chat_kit::{DatabaseSettings, HttpSettings, RedisSettings};
 use chat_protocol::Limits;
 use chat_telemetry::TelemetrySettings;
 use serde::Deserialize;

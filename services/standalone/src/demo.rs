@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use chat_protocol::bus::{MemberKind, MemberSpec, RoomCommand, RoomKind};
-use chat_protocol::Body;
+use chat_protocol::room::RoomInfo;
+use chat_protocol::{Body, RoomId, TenantId, UserId};
 
 pub struct Seeded {
-    pub general_room: String,
-    pub direct_room: String,
+    pub general_room: RoomId,
+    pub direct_room: RoomId,
     /// (env var name, token)
     pub tokens: Vec<(String, String)>,
 }
@@ -25,34 +26,30 @@ fn acme(user: &str) -> MemberSpec {
 
 pub async fn seed(core: &rooms::RoomsCore, authz: &authz::AuthzCore) -> anyhow::Result<Seeded> {
     let d = core.dispatcher();
-    let general = fixed_id("room:acme:general");
+    let (admin, alice, tenant) = (UserId::new("admin@acme"), UserId::new("alice@acme"), TenantId::new("acme"));
+    let general = RoomId::new(fixed_id("room:acme:general"));
     let create = RoomCommand::Create {
         kind: RoomKind::Group,
         members: vec![acme("admin@acme"), acme("alice@acme"), acme("bob@acme")],
-        name: Some("General".into()),
-        description: Some("Everyone at Acme".into()),
-        photo_url: None,
+        info: RoomInfo { name: Some("General".into()), description: Some("Everyone at Acme".into()), photo_url: None },
     };
-    d.execute(&general, "admin@acme", "acme", Some(fixed_id("cmd:create-general")), create).await?;
+    d.execute(&general, &admin, &tenant, Some(fixed_id("cmd:create-general")), create).await?;
     let welcome = RoomCommand::Post {
         client_msg_id: Some("welcome".into()),
         body: Body::Text { text: "Welcome to Acme! Say hi to your colleagues.".into() },
     };
-    d.execute(&general, "admin@acme", "acme", Some(fixed_id("cmd:welcome")), welcome).await?;
+    d.execute(&general, &admin, &tenant, Some(fixed_id("cmd:welcome")), welcome).await?;
 
-    let direct = fixed_id("room:acme:alice-bob");
+    let direct = RoomId::new(fixed_id("room:acme:alice-bob"));
     let create_direct = RoomCommand::Create {
         kind: RoomKind::Direct,
         members: vec![acme("alice@acme"), acme("bob@acme")],
-        name: None,
-        description: None,
-        photo_url: None,
+        info: RoomInfo::default(),
     };
-    let direct =
-        match d.execute(&direct, "alice@acme", "acme", Some(fixed_id("cmd:create-direct")), create_direct).await? {
-            chat_protocol::bus::CommandResult::Created { room_id, .. } => room_id,
-            _ => direct,
-        };
+    let direct = match d.execute(&direct, &alice, &tenant, Some(fixed_id("cmd:create-direct")), create_direct).await? {
+        chat_protocol::bus::CommandResult::Created { room_id, .. } => room_id,
+        _ => direct,
+    };
     // Tokens as authz's login would issue them (12 hours, for the demo's convenience).
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut tokens = Vec::new();
@@ -67,7 +64,7 @@ pub async fn seed(core: &rooms::RoomsCore, authz: &authz::AuthzCore) -> anyhow::
             nbf: Some(now),
             roles: if *admin { vec!["admin".into()] } else { vec![] },
         };
-        let token = authz.keys.sign(&claims).ok_or_else(|| anyhow::anyhow!("signing a demo token failed"))?;
+        let token = authz.keys.sign(&claims).map_err(|e| anyhow::anyhow!("signing a demo token failed: {e}"))?;
         tokens.push((format!("{}_{}_TOKEN", tenant.to_uppercase(), username.to_uppercase()), token));
     }
     Ok(Seeded { general_room: general, direct_room: direct, tokens })

@@ -6,11 +6,9 @@ mod demo;
 
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer};
 use anyhow::Context;
 use chat_bus::{InProcBus, SharedBus};
-use chat_kit::Readiness;
+use chat_kit::{HttpService, Readiness};
 use chat_presence::InProcPresence;
 use secrecy::SecretString;
 
@@ -58,36 +56,27 @@ async fn main() -> anyhow::Result<()> {
 
     let readiness = Readiness::default();
     let health = core.health("standalone", readiness.clone());
-    let rooms_routes = core.configure(settings.http.body_limit_bytes);
-    let authz_routes = authz_core.configure();
+    let rooms_routes = core.configure();
+    let authz_routes = authz::configure(&authz_core);
     let contacts_routes = contacts::routes(verifier_for_others.clone());
     let line_routes = line_gateway::routes(verifier_for_others);
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(from_fn(|req, next| chat_kit::http_metrics::record("standalone", req, next)))
-            .configure(health.clone().configure())
-            .configure(rooms_routes.clone())
+    let routes = move |cfg: &mut actix_web::web::ServiceConfig| {
+        cfg.configure(rooms_routes.clone())
             .configure(authz_routes.clone())
             .configure(contacts_routes.clone())
-            .configure(line_routes.clone())
-    })
-    .tcp_nodelay(true)
-    .disable_signals()
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
-    let handle = server.handle();
-    let server_task = actix_web::rt::spawn(server);
+            .configure(line_routes.clone());
+    };
+    let server = HttpService::listen(&settings.http, listener, health, routes)?;
 
     let seeded = demo::seed(&core, &authz_core).await.context("seeding the demo data")?;
     demo::write_run_files(&run_dir, &base, &seeded)?;
     readiness.set(true);
     demo::print_first_steps(&base, &run_dir, &seeded);
 
-    chat_kit::shutdown_signal().await;
-    readiness.set(false);
-    core.drain().await;
-    handle.stop(true).await;
-    let _ = server_task.await;
+    let drain = async move {
+        readiness.set(false);
+        core.drain().await;
+    };
+    server.run_until_stopped(chat_kit::shutdown_signal(), drain).await?;
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Bearer-token verification shared by every service, and token minting for development.
 //!
-//! Until the authz service serves its JWKS, tokens are HS256 with a configured secret. The
-//! verifier pins the algorithm, issuer and audience and requires `exp`; `nbf` is honoured.
+//! Tokens are EdDSA, verified with the authz service's JWKS (or, in the standalone binary, its
+//! in-process key set). Without either, a configured HS256 secret is used (development and
+//! tests). The verifier pins the algorithm, issuer and audience and requires `exp`; `nbf` is
+//! honoured.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use chat_kit::ApiError;
+use chat_protocol::{Refusal, TenantId, UserId};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -54,8 +57,8 @@ pub struct Claims {
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: String,
-    pub tenant: String,
+    pub user_id: UserId,
+    pub tenant: TenantId,
     pub roles: Vec<String>,
 }
 
@@ -169,9 +172,9 @@ impl Verifier {
     }
 
     /// Refuse tokens of `user` issued before `at_secs` (a disabled user).
-    pub fn revoke(&self, user: &str, at_secs: u64) {
+    pub fn revoke(&self, user: &UserId, at_secs: u64) {
         if let Ok(mut revoked) = self.inner.revoked.write() {
-            revoked.insert(user.to_owned(), at_secs);
+            revoked.insert(user.as_str().to_owned(), at_secs);
         }
     }
 
@@ -225,7 +228,7 @@ impl Verifier {
         if revoked_at.is_some_and(|at| claims.iat <= at) {
             return Err(AuthError::Invalid);
         }
-        Ok(Principal { user_id: claims.sub, tenant: claims.tid, roles: claims.roles })
+        Ok(Principal { user_id: claims.sub.into(), tenant: claims.tid.into(), roles: claims.roles })
     }
 
     /// Authenticate a request: `Authorization: Bearer <token>`, or for WebSocket handshakes
@@ -263,12 +266,8 @@ impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::Missing => ApiError::unauthorized("a bearer token is required"),
-            AuthError::Expired => {
-                ApiError::new(actix_web::http::StatusCode::UNAUTHORIZED, "token_expired", "token expired")
-            }
-            AuthError::Invalid => {
-                ApiError::new(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token", "invalid token")
-            }
+            AuthError::Expired => ApiError::new(Refusal::TokenExpired, "token expired"),
+            AuthError::Invalid => ApiError::new(Refusal::InvalidToken, "invalid token"),
         }
     }
 }
@@ -286,6 +285,29 @@ impl FromRequest for Principal {
             };
             verifier.authenticate(&req).await.map_err(ApiError::from)
         })
+    }
+}
+
+/// Routes of a service that is not built yet: every path under `prefixes` authenticates the
+/// caller like any route (401 without a valid token) and answers `501 not_implemented`. The
+/// deployments and the standalone mount the service's real configuration surface already.
+pub fn unbuilt_routes(
+    service: &'static str,
+    prefixes: &'static [&'static str],
+    verifier: Verifier,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    let verifier = web::Data::new(verifier);
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(verifier.clone());
+        for prefix in prefixes {
+            let answer = move |_caller: Principal| async move {
+                Err::<actix_web::HttpResponse, _>(ApiError::new(
+                    Refusal::NotImplemented,
+                    format!("this part of the {service} service is not built yet"),
+                ))
+            };
+            cfg.route(prefix, web::route().to(answer)).route(&format!("{prefix}/{{tail:.*}}"), web::route().to(answer));
+        }
     }
 }
 

@@ -16,17 +16,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::{Bus, BusError, Delivery, Settle, Subscription, Topology};
-
-/// What the RabbitMQ bus needs to know.
-#[derive(Debug, Clone)]
-pub struct AmqpSettings {
-    /// `amqp://user:pass@host:port/vhost`; a `heartbeat` query parameter is added if absent.
-    pub url: String,
-    pub heartbeat_secs: u16,
-    /// Attempts at delivery before a command goes to the dead-letter queue.
-    pub delivery_limit: u32,
-}
+use crate::{BrokerSettings, Bus, BusError, Delivery, Settle, Subscription, Topology};
 
 pub struct AmqpBus {
     connection: Connection,
@@ -53,7 +43,8 @@ fn url_with_heartbeat(url: &str, heartbeat: u16) -> String {
 
 impl AmqpBus {
     /// Connect, declare the whole topology and open the confirming publisher channel.
-    pub async fn connect(settings: &AmqpSettings, topology: Topology) -> Result<Self, BusError> {
+    pub async fn connect(settings: &BrokerSettings) -> Result<Self, BusError> {
+        let topology = Topology::new(&settings.prefix, settings.shards);
         let properties = ConnectionProperties::default().enable_auto_recover().configure_backoff(|b| {
             b.with_min_delay(Duration::from_millis(100))
                 .with_max_delay(Duration::from_secs(2))

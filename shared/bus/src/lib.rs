@@ -11,9 +11,53 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-pub use amqp::{AmqpBus, AmqpSettings};
+pub use amqp::AmqpBus;
 pub use inproc::InProcBus;
 pub use topology::Topology;
+
+/// RabbitMQ, or `inproc` for the standalone's in-process bus.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSettings {
+    pub url: String,
+    /// Prefix of every exchange and queue name (isolates test runs).
+    pub prefix: String,
+    /// Room shards: fixed for a deployment (256 in production); each is a quorum queue.
+    pub shards: u16,
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u16,
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_secs: u16,
+    #[serde(default = "default_delivery_limit")]
+    pub delivery_limit: u32,
+}
+
+fn default_prefetch() -> u16 {
+    64
+}
+
+fn default_heartbeat() -> u16 {
+    10
+}
+
+fn default_delivery_limit() -> u32 {
+    50
+}
+
+impl BrokerSettings {
+    /// True for the standalone's in-process bus.
+    pub fn is_in_process(&self) -> bool {
+        self.url == "inproc"
+    }
+}
+
+/// The bus these settings name: RabbitMQ, or the in-process bus for `url = "inproc"`.
+pub async fn connect(settings: &BrokerSettings) -> Result<SharedBus, BusError> {
+    if settings.is_in_process() {
+        return Ok(Arc::new(InProcBus::new(settings.shards)));
+    }
+    Ok(Arc::new(AmqpBus::connect(settings).await?))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

@@ -3,14 +3,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{error, web, HttpResponse, ResponseError};
+use chat_protocol::bus::CommandError;
+use chat_protocol::{LimitError, Refusal};
 use serde::Serialize;
 
-/// An API error: status, stable snake_case code and a message safe to show.
+/// An API error: a refusal code (which fixes the status) and a message safe to show.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Refusal,
     pub message: String,
+    /// Seconds until a retry may succeed (`Retry-After`, with `rate_limited`).
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -20,70 +23,99 @@ struct Envelope<'a> {
 
 #[derive(Serialize)]
 struct Inner<'a> {
-    code: &'a str,
+    code: Refusal,
     message: &'a str,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+    pub fn new(code: Refusal, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after_secs: None }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
+    /// The HTTP status of the code (`Refusal::http_status`, the one mapping).
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(Refusal::Unauthorized, message)
     }
 
     /// A 5xx whose body says nothing of the cause; the cause goes to the log.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(Refusal::Internal, "internal error")
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        Self {
+            code: Refusal::RateLimited,
+            message: format!("too many attempts; retry in {secs} s"),
+            retry_after_secs: Some(secs),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(err: CommandError) -> Self {
+        if err.code == Refusal::Internal {
+            return Self::internal(&err.message);
+        }
+        Self::new(err.code, err.message)
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(err: LimitError) -> Self {
+        Self::new(err.code(), err.to_string())
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(f, "{} {}: {}", self.code.http_status(), self.code, self.message)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut builder = HttpResponse::build(self.status);
-        if self.status == StatusCode::UNAUTHORIZED {
+        let status = self.status();
+        let mut builder = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
             builder.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            builder.insert_header(("Retry-After", secs.to_string()));
         }
         builder.json(Envelope { error: Inner { code: self.code, message: &self.message } })
     }
 }
 
-/// Classify a serde error into a stable code.
-fn serde_code(message: &str) -> &'static str {
+/// Classify a serde error into a stable code (HTTP bodies and WebSocket frames alike).
+pub fn serde_code(err: &serde_json::Error) -> Refusal {
+    if err.is_syntax() || err.is_eof() {
+        return Refusal::MalformedJson;
+    }
+    serde_message_code(&err.to_string())
+}
+
+fn serde_message_code(message: &str) -> Refusal {
     if message.contains("unknown field") {
-        "unknown_field"
+        Refusal::UnknownField
     } else if message.contains("unknown variant") {
-        "unknown_type"
+        Refusal::UnknownType
     } else if message.contains("missing field") {
-        "missing_field"
+        Refusal::MissingField
     } else if message.contains("invalid type") || message.contains("invalid value") {
-        "invalid_field"
+        Refusal::InvalidField
     } else {
-        "malformed_json"
+        Refusal::MalformedJson
     }
 }
 
@@ -92,36 +124,27 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
         let api = match &err {
             error::JsonPayloadError::OverflowKnownLength { .. } | error::JsonPayloadError::Overflow { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", err.to_string())
+                ApiError::new(Refusal::PayloadTooLarge, err.to_string())
             }
-            error::JsonPayloadError::ContentType => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected Content-Type: application/json",
-            ),
-            error::JsonPayloadError::Deserialize(inner) => {
-                let message = inner.to_string();
-                let code = if inner.is_syntax() || inner.is_eof() { "malformed_json" } else { serde_code(&message) };
-                ApiError::bad_request(code, message)
+            error::JsonPayloadError::ContentType => {
+                ApiError::new(Refusal::UnsupportedMediaType, "expected Content-Type: application/json")
             }
-            other => ApiError::bad_request("malformed_json", other.to_string()),
+            error::JsonPayloadError::Deserialize(inner) => ApiError::new(serde_code(inner), inner.to_string()),
+            other => ApiError::new(Refusal::MalformedJson, other.to_string()),
         };
         api.into()
     })
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err, _req| ApiError::bad_request("invalid_path", err.to_string()).into())
+    web::PathConfig::default().error_handler(|err, _req| ApiError::new(Refusal::InvalidPath, err.to_string()).into())
 }
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
         let message = err.to_string();
-        ApiError::bad_request(
-            if message.contains("unknown field") { "unknown_field" } else { "invalid_query" },
-            message,
-        )
-        .into()
+        let code = if message.contains("unknown field") { Refusal::UnknownField } else { Refusal::InvalidQuery };
+        ApiError::new(code, message).into()
     })
 }
 
@@ -131,9 +154,24 @@ mod tests {
 
     #[test]
     fn serde_errors_get_stable_codes() {
-        assert_eq!(serde_code("unknown field `x`, expected one of"), "unknown_field");
-        assert_eq!(serde_code("unknown variant `video`"), "unknown_type");
-        assert_eq!(serde_code("missing field `body`"), "missing_field");
-        assert_eq!(serde_code("invalid type: string, expected i64"), "invalid_field");
+        assert_eq!(serde_message_code("unknown field `x`, expected one of"), Refusal::UnknownField);
+        assert_eq!(serde_message_code("unknown variant `video`"), Refusal::UnknownType);
+        assert_eq!(serde_message_code("missing field `body`"), Refusal::MissingField);
+        assert_eq!(serde_message_code("invalid type: string, expected i64"), Refusal::InvalidField);
+        let syntax = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        assert_eq!(serde_code(&syntax), Refusal::MalformedJson);
+    }
+
+    #[test]
+    fn errors_take_their_status_from_the_code() {
+        assert_eq!(ApiError::new(Refusal::RoomNotFound, "x").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            ApiError::from(CommandError::new(Refusal::MessageTooLong, "x")).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let limited = ApiError::rate_limited(std::time::Duration::from_millis(10));
+        let response = limited.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get("Retry-After").unwrap(), "1");
     }
 }

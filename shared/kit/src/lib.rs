@@ -8,11 +8,10 @@ pub mod service;
 pub mod settings;
 pub mod shutdown;
 
-pub use error::{json_config, path_config, query_config, ApiError};
+pub use error::{json_config, path_config, query_config, serde_code, ApiError};
 pub use health::{Health, Readiness};
-pub use service::run_basic_service;
+pub use service::{run_basic_service, HttpService};
 pub use settings::{
-    load_layered, load_settings, parse_layers, BrokerSettings, DatabaseSettings, HttpSettings, RedisSettings,
-    SettingsError,
+    load_layered, load_settings, parse_layers, DatabaseSettings, HttpSettings, RedisSettings, SettingsError,
 };
 pub use shutdown::shutdown_signal;

@@ -68,35 +68,6 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
 }
 
-/// RabbitMQ, or `inproc` for the standalone's in-process bus.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BrokerSettings {
-    pub url: String,
-    /// Prefix of every exchange and queue name (isolates test runs).
-    pub prefix: String,
-    /// Room shards: fixed for a deployment (256 in production); each is a quorum queue.
-    pub shards: u16,
-    #[serde(default = "default_prefetch")]
-    pub prefetch: u16,
-    #[serde(default = "default_heartbeat")]
-    pub heartbeat_secs: u16,
-    #[serde(default = "default_delivery_limit")]
-    pub delivery_limit: u32,
-}
-
-fn default_prefetch() -> u16 {
-    64
-}
-
-fn default_heartbeat() -> u16 {
-    10
-}
-
-fn default_delivery_limit() -> u32 {
-    50
-}
-
 /// Redis, or `inproc` for the standalone's in-process presence.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

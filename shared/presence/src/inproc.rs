@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chat_protocol::UserId;
 
 use crate::{NodeMap, Presence, PresenceError};
 
 pub struct InProcPresence {
     node: String,
-    sessions: Mutex<HashMap<String, usize>>,
+    sessions: Mutex<HashMap<UserId, usize>>,
 }
 
 impl InProcPresence {
@@ -20,13 +21,13 @@ impl InProcPresence {
 
 #[async_trait]
 impl Presence for InProcPresence {
-    async fn session_opened(&self, user: &str) -> Result<(), PresenceError> {
+    async fn session_opened(&self, user: &UserId) -> Result<(), PresenceError> {
         let mut sessions = self.sessions.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
-        *sessions.entry(user.to_owned()).or_default() += 1;
+        *sessions.entry(user.clone()).or_default() += 1;
         Ok(())
     }
 
-    async fn session_closed(&self, user: &str) -> Result<(), PresenceError> {
+    async fn session_closed(&self, user: &UserId) -> Result<(), PresenceError> {
         let mut sessions = self.sessions.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
         if let Some(count) = sessions.get_mut(user) {
             *count = count.saturating_sub(1);
@@ -37,9 +38,9 @@ impl Presence for InProcPresence {
         Ok(())
     }
 
-    async fn locate(&self, users: &[String]) -> Result<NodeMap, PresenceError> {
+    async fn locate(&self, users: &[UserId]) -> Result<NodeMap, PresenceError> {
         let sessions = self.sessions.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
-        let online: Vec<String> = users.iter().filter(|u| sessions.contains_key(*u)).cloned().collect();
+        let online: Vec<UserId> = users.iter().filter(|u| sessions.contains_key(*u)).cloned().collect();
         let mut map = NodeMap::new();
         if !online.is_empty() {
             map.insert(self.node.clone(), online);
@@ -67,12 +68,12 @@ mod tests {
     #[tokio::test]
     async fn counts_sessions_per_user() {
         let p = InProcPresence::new("n1");
-        p.session_opened("a").await.unwrap();
-        p.session_opened("a").await.unwrap();
-        p.session_closed("a").await.unwrap();
-        let users = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(p.locate(&users).await.unwrap().get("n1"), Some(&vec!["a".to_string()]));
-        p.session_closed("a").await.unwrap();
+        p.session_opened(&"a".into()).await.unwrap();
+        p.session_opened(&"a".into()).await.unwrap();
+        p.session_closed(&"a".into()).await.unwrap();
+        let users = vec![UserId::new("a"), UserId::new("b")];
+        assert_eq!(p.locate(&users).await.unwrap().get("n1"), Some(&vec![UserId::new("a")]));
+        p.session_closed(&"a".into()).await.unwrap();
         assert!(p.locate(&users).await.unwrap().is_empty());
     }
 }

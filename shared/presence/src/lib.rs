@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chat_protocol::UserId;
 
 pub use inproc::InProcPresence;
 pub use redis_presence::RedisPresence;
@@ -24,16 +25,16 @@ pub enum PresenceError {
 }
 
 /// Users grouped by the node that hosts at least one of their sessions.
-pub type NodeMap = HashMap<String, Vec<String>>;
+pub type NodeMap = HashMap<String, Vec<UserId>>;
 
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {
     /// A session of `user` opened on this node.
-    async fn session_opened(&self, user: &str) -> Result<(), PresenceError>;
+    async fn session_opened(&self, user: &UserId) -> Result<(), PresenceError>;
     /// A session of `user` closed on this node.
-    async fn session_closed(&self, user: &str) -> Result<(), PresenceError>;
+    async fn session_closed(&self, user: &UserId) -> Result<(), PresenceError>;
     /// The live nodes hosting sessions of these users.
-    async fn locate(&self, users: &[String]) -> Result<NodeMap, PresenceError>;
+    async fn locate(&self, users: &[UserId]) -> Result<NodeMap, PresenceError>;
     /// Refresh this node's liveness; call every few seconds.
     async fn heartbeat(&self) -> Result<(), PresenceError>;
     /// Remove this node's entries (graceful shutdown).

@@ -1,10 +1,11 @@
 //! Presence in Redis, shared by every node.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chat_protocol::UserId;
 use redis::aio::ConnectionManager;
 
 use crate::{NodeMap, Presence, PresenceError};
@@ -34,7 +35,7 @@ impl RedisPresence {
         Ok(presence)
     }
 
-    fn user_key(&self, user: &str) -> String {
+    fn user_key(&self, user: &UserId) -> String {
         format!("{}presence:user:{user}", self.prefix)
     }
 
@@ -74,19 +75,19 @@ impl RedisPresence {
 
 #[async_trait]
 impl Presence for RedisPresence {
-    async fn session_opened(&self, user: &str) -> Result<(), PresenceError> {
+    async fn session_opened(&self, user: &UserId) -> Result<(), PresenceError> {
         let mut conn = self.conn.clone();
         redis::pipe()
             .hincr(self.user_key(user), &self.node, 1)
             .ignore()
-            .sadd(self.node_users_key(), user)
+            .sadd(self.node_users_key(), user.as_str())
             .ignore()
             .query_async::<()>(&mut conn)
             .await
             .map_err(redis_err)
     }
 
-    async fn session_closed(&self, user: &str) -> Result<(), PresenceError> {
+    async fn session_closed(&self, user: &UserId) -> Result<(), PresenceError> {
         // Decrement, and drop the field once no session is left (atomic in one script).
         let script = redis::Script::new(
             r"local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
@@ -101,14 +102,14 @@ impl Presence for RedisPresence {
             .key(self.user_key(user))
             .key(self.node_users_key())
             .arg(&self.node)
-            .arg(user)
+            .arg(user.as_str())
             .invoke_async::<i64>(&mut conn)
             .await
             .map(|_| ())
             .map_err(redis_err)
     }
 
-    async fn locate(&self, users: &[String]) -> Result<NodeMap, PresenceError> {
+    async fn locate(&self, users: &[UserId]) -> Result<NodeMap, PresenceError> {
         if users.is_empty() {
             return Ok(NodeMap::new());
         }
@@ -123,7 +124,7 @@ impl Presence for RedisPresence {
             return Ok(NodeMap::new());
         }
         let live = self.live(all).await?;
-        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        let mut map = NodeMap::new();
         for (user, nodes) in users.iter().zip(nodes_per_user) {
             for node in nodes.into_iter().filter(|n| live.contains(n)) {
                 map.entry(node).or_default().push(user.clone());
@@ -149,8 +150,8 @@ impl Presence for RedisPresence {
         let users: Vec<String> =
             redis::cmd("SMEMBERS").arg(self.node_users_key()).query_async(&mut conn).await.map_err(redis_err)?;
         let mut pipe = redis::pipe();
-        for user in &users {
-            pipe.hdel(self.user_key(user), &self.node).ignore();
+        for user in users.into_iter().map(UserId::from) {
+            pipe.hdel(self.user_key(&user), &self.node).ignore();
         }
         pipe.del(self.node_users_key()).ignore().del(self.node_key(&self.node)).ignore();
         pipe.query_async::<()>(&mut conn).await.map_err(redis_err)

@@ -3,40 +3,44 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::frames::NotificationKind;
+use crate::ids::{RoomId, TenantId, UserId};
+use crate::room::ExclusionReason;
+
 /// A change of who may talk to whom. Published only when the effective state changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuthzEvent {
     /// A member's permission to connect to LINE (from the tenant mode or a per-member grant).
-    LineAccess { tenant: String, user: String, allowed: bool },
+    LineAccess { tenant: TenantId, user: UserId, allowed: bool },
     /// Trust between two tenants became effective (both granted) or stopped being so.
-    Trust { tenant_a: String, tenant_b: String, active: bool },
+    Trust { tenant_a: TenantId, tenant_b: TenantId, active: bool },
     /// A user was disabled: refuse their tokens and close their sessions.
-    UserDisabled { tenant: String, user: String, at_secs: u64 },
+    UserDisabled { tenant: TenantId, user: UserId, at_secs: u64 },
     /// Tell a member something (stored and pushed by rooms as a notification).
-    Notify { tenant: String, user: String, kind: String, text: String },
+    Notify { tenant: TenantId, user: UserId, kind: NotificationKind, text: String },
     /// Rooms removed a member by rule (recorded in the tenant's audit trail).
-    MemberExcluded { tenant: String, user: String, room_id: String, reason: String },
+    MemberExcluded { tenant: TenantId, user: UserId, room_id: RoomId, reason: ExclusionReason },
 }
 
 /// `POST /internal/v1/decide`: may `actor` (of `tenant`) have these users in a room?
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
-    pub tenant: String,
-    pub actor: String,
-    pub users: Vec<String>,
+    pub tenant: TenantId,
+    pub actor: UserId,
+    pub users: Vec<UserId>,
 }
 
 /// One user's verdict. `tenant` is `None` when the user does not exist (or is disabled).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
-    pub user: String,
-    pub tenant: Option<String>,
+    pub user: UserId,
+    pub tenant: Option<TenantId>,
     pub allowed: bool,
     /// Why not: `unknown_user`, `external_not_authorized`, `line_not_authorized`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<ExclusionReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +48,6 @@ pub struct DecideResponse {
     /// Whether the actor may connect to LINE now.
     pub actor_line: bool,
     /// Tenants the actor's tenant has an active (bilateral) trust with.
-    pub trusted_tenants: Vec<String>,
+    pub trusted_tenants: Vec<TenantId>,
     pub verdicts: Vec<Verdict>,
 }

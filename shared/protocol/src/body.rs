@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{MessageId, UserId};
+use crate::room::{ExclusionReason, RoomKind};
+
 /// A message body as clients send it. Unknown types and unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -42,29 +45,29 @@ pub enum Body {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RoomEvent {
     RoomCreated {
-        by: String,
-        kind: String,
+        by: UserId,
+        kind: RoomKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
     MembersJoined {
-        by: String,
-        users: Vec<String>,
+        by: UserId,
+        users: Vec<UserId>,
     },
     MemberLeft {
-        user: String,
+        user: UserId,
     },
     MemberRemoved {
-        by: String,
-        user: String,
+        by: UserId,
+        user: UserId,
     },
     /// Removed by a rule (a withdrawn LINE permission or trust), not by a person.
     MemberExcluded {
-        user: String,
-        reason: String,
+        user: UserId,
+        reason: ExclusionReason,
     },
     InfoUpdated {
-        by: String,
+        by: UserId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,8 +76,8 @@ pub enum RoomEvent {
         photo_url: Option<String>,
     },
     MessageRecalled {
-        by: String,
-        message_id: String,
+        by: UserId,
+        message_id: MessageId,
         message_seq: i64,
     },
 }

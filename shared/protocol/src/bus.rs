@@ -4,87 +4,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::body::Body;
-
-/// The kinds of room. External and LINE kinds carry markers in the room list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoomKind {
-    /// 1:1 between two members of one tenant; unique per pair.
-    Direct,
-    /// Several members of one tenant, with a name, photo and description.
-    Group,
-    /// 1:1 with a member of another tenant (needs bilateral trust).
-    ExternalDirect,
-    /// Several members of several tenants; a Group Master manages membership.
-    ExternalGroup,
-    /// 1:1 with a LINE user (created when the LINE user adds the member as a friend).
-    LineDirect,
-    /// Connected to a LINE group, or several LINE users invited by a member.
-    LineGroup,
-}
-
-impl RoomKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoomKind::Direct => "direct",
-            RoomKind::Group => "group",
-            RoomKind::ExternalDirect => "external_direct",
-            RoomKind::ExternalGroup => "external_group",
-            RoomKind::LineDirect => "line_direct",
-            RoomKind::LineGroup => "line_group",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "direct" => RoomKind::Direct,
-            "group" => RoomKind::Group,
-            "external_direct" => RoomKind::ExternalDirect,
-            "external_group" => RoomKind::ExternalGroup,
-            "line_direct" => RoomKind::LineDirect,
-            "line_group" => RoomKind::LineGroup,
-            _ => return None,
-        })
-    }
-
-    /// 1:1 kinds: exactly two participants, no rename, no invitations.
-    pub fn is_one_to_one(self) -> bool {
-        matches!(self, RoomKind::Direct | RoomKind::ExternalDirect | RoomKind::LineDirect)
-    }
-
-    /// The markers shown in the room list (`line`, `external`).
-    pub fn markers(self) -> Vec<&'static str> {
-        match self {
-            RoomKind::Direct | RoomKind::Group => vec![],
-            RoomKind::ExternalDirect | RoomKind::ExternalGroup => vec!["external"],
-            RoomKind::LineDirect | RoomKind::LineGroup => vec!["line"],
-        }
-    }
-}
-
-/// Whether a participant is a member of a tenant or a LINE user reached through a gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberKind {
-    #[default]
-    Member,
-    LineUser,
-}
-
-impl MemberKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberKind::Member => "member",
-            MemberKind::LineUser => "line_user",
-        }
-    }
-}
+use crate::ids::{MessageId, RoomId, TenantId, UserId};
+use crate::limits::LimitError;
+use crate::refusal::Refusal;
+pub use crate::room::{ExclusionReason, MemberKind, RoomInfo, RoomKind};
 
 /// A participant to add: a user id with the tenant it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberSpec {
-    pub user: String,
-    pub tenant: String,
+    pub user: UserId,
+    pub tenant: TenantId,
     #[serde(default)]
     pub kind: MemberKind,
 }
@@ -101,10 +30,10 @@ pub struct ReplyTo {
 pub struct CommandEnvelope {
     /// The idempotency key: a redelivered or repeated command is answered, never re-applied.
     pub command_id: String,
-    pub room_id: String,
+    pub room_id: RoomId,
     /// Who asks, and on behalf of which tenant (from the verified token).
-    pub actor: String,
-    pub tenant: String,
+    pub actor: UserId,
+    pub tenant: TenantId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyTo>,
     pub issued_at_ms: i64,
@@ -117,12 +46,8 @@ pub enum RoomCommand {
     Create {
         kind: RoomKind,
         members: Vec<MemberSpec>,
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default)]
-        description: Option<String>,
-        #[serde(default)]
-        photo_url: Option<String>,
+        #[serde(flatten)]
+        info: RoomInfo,
     },
     Post {
         #[serde(default)]
@@ -130,27 +55,23 @@ pub enum RoomCommand {
         body: Body,
     },
     Recall {
-        message_id: String,
+        message_id: MessageId,
     },
     UpdateInfo {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default)]
-        description: Option<String>,
-        #[serde(default)]
-        photo_url: Option<String>,
+        #[serde(flatten)]
+        info: RoomInfo,
     },
     AddMembers {
         users: Vec<MemberSpec>,
     },
     RemoveMember {
-        user: String,
+        user: UserId,
     },
     Leave,
     /// Sent by the authorization side when a permission or trust is withdrawn.
     Exclude {
-        user: String,
-        reason: String,
+        user: UserId,
+        reason: ExclusionReason,
     },
 }
 
@@ -172,25 +93,48 @@ impl RoomCommand {
 /// A member left out of an invitation, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Excluded {
-    pub user: String,
-    pub reason: String,
+    pub user: UserId,
+    pub reason: ExclusionReason,
 }
 
 /// The recorded answer to a command; re-sent as it is when the command comes again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum CommandResult {
-    Created { room_id: String, existed: bool },
-    Posted { message_id: String, seq: i64 },
+    Created { room_id: RoomId, existed: bool },
+    Posted { message_id: MessageId, seq: i64 },
     Done { seq: i64 },
-    MembersAdded { added: Vec<String>, excluded: Vec<Excluded>, seq: Option<i64> },
+    MembersAdded { added: Vec<UserId>, excluded: Vec<Excluded>, seq: Option<i64> },
 }
 
 /// A refusal: a stable code plus a message; nothing was changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
 pub struct CommandError {
-    pub code: String,
+    pub code: Refusal,
     pub message: String,
+}
+
+impl CommandError {
+    pub fn new(code: Refusal, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// The answer for a room the caller may not see: the same as for a room that does not exist.
+    pub fn room_not_found() -> Self {
+        Self::new(Refusal::RoomNotFound, "room not found")
+    }
+
+    /// A failure on the server's side; the cause is logged where it happened.
+    pub fn internal() -> Self {
+        Self::new(Refusal::Internal, "internal error")
+    }
+}
+
+impl From<LimitError> for CommandError {
+    fn from(err: LimitError) -> Self {
+        Self::new(err.code(), err.to_string())
+    }
 }
 
 pub type CommandOutcome = Result<CommandResult, CommandError>;
@@ -206,8 +150,10 @@ pub enum NodeMessage {
     /// One per node per room event: the node pushes `frame` to the local sessions of
     /// `recipients`.
     Deliver {
-        room_id: String,
-        recipients: Vec<String>,
+        /// The room of the event; `None` for a notification that belongs to no room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<RoomId>,
+        recipients: Vec<UserId>,
         /// The serialized `ServerFrame`, encoded once by the room.
         frame: String,
         /// When the room committed the event, to measure delivery latency.
@@ -222,6 +168,9 @@ mod tests {
     #[test]
     fn outcomes_round_trip() {
         let ok: CommandOutcome = Ok(CommandResult::Posted { message_id: "m".into(), seq: 3 });
+        let refused: CommandOutcome = Err(CommandError::room_not_found());
+        let json = serde_json::to_string(&refused).unwrap();
+        assert!(json.contains(r#""code":"room_not_found""#), "{json}");
         let msg = NodeMessage::Reply { correlation_id: "c".into(), outcome: ok };
         let json = serde_json::to_string(&msg).unwrap();
         assert_eq!(serde_json::from_str::<NodeMessage>(&json).unwrap(), msg);
@@ -233,7 +182,26 @@ mod tests {
         assert_eq!(RoomKind::ExternalDirect.markers(), vec!["external"]);
         assert!(RoomKind::Group.markers().is_empty());
         for k in ["direct", "group", "external_direct", "external_group", "line_direct", "line_group"] {
-            assert_eq!(RoomKind::parse(k).unwrap().as_str(), k);
+            assert_eq!(RoomKind::try_from(k.to_owned()).unwrap().as_str(), k);
         }
+    }
+
+    #[test]
+    fn stored_names_are_the_wire_names_and_unknown_ones_are_errors() {
+        use strum::IntoEnumIterator;
+        for kind in RoomKind::iter() {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for kind in MemberKind::iter() {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for reason in ExclusionReason::iter() {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        for kind in crate::frames::NotificationKind::iter() {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert!(MemberKind::try_from("owner".to_owned()).is_err());
+        assert!(RoomKind::try_from(String::new()).is_err());
     }
 }

@@ -5,22 +5,51 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::body::{Body, RoomEvent};
+use crate::ids::{MessageId, RoomId, UserId};
+use crate::refusal::Refusal;
+
+/// What a notification tells its user.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum NotificationKind {
+    RoomAdded,
+    RoomRemoved,
+    LineAccessGranted,
+    LineAccessRevoked,
+    ExternalGranted,
+    ExternalRevoked,
+}
+
+crate::text_enum!(NotificationKind);
 
 /// Client -> server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
     Send {
-        room_id: String,
+        room_id: RoomId,
         client_msg_id: String,
         body: Body,
     },
     /// Room id -> the last seq the client has; the server answers with everything after it.
     Sync {
-        rooms: BTreeMap<String, i64>,
+        rooms: BTreeMap<RoomId, i64>,
     },
     Read {
-        room_id: String,
+        room_id: RoomId,
         seq: i64,
     },
     /// A struct variant (not a unit one) so that unknown fields are refused here too.
@@ -33,15 +62,15 @@ pub enum ClientFrame {
 pub enum ServerFrame {
     Ack {
         client_msg_id: String,
-        room_id: String,
-        message_id: String,
+        room_id: RoomId,
+        message_id: MessageId,
         seq: i64,
     },
     Message {
-        room_id: String,
+        room_id: RoomId,
         seq: i64,
-        message_id: String,
-        sender: String,
+        message_id: MessageId,
+        sender: UserId,
         /// `None` once the message was recalled.
         body: Option<Body>,
         sent_at: String,
@@ -49,25 +78,25 @@ pub enum ServerFrame {
         recalled: bool,
     },
     RoomEvent {
-        room_id: String,
+        room_id: RoomId,
         seq: i64,
         event: RoomEvent,
         sent_at: String,
     },
     Notification {
         id: String,
-        kind: String,
+        kind: NotificationKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        room_id: Option<String>,
+        room_id: Option<RoomId>,
         text: String,
         created_at: String,
     },
     /// The end of a `sync` answer: the last seq of each room as the server sent it.
     Synced {
-        rooms: BTreeMap<String, i64>,
+        rooms: BTreeMap<RoomId, i64>,
     },
     Error {
-        code: String,
+        code: Refusal,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,

@@ -1,6 +1,143 @@
 //! Identifiers and the room -> shard mapping every publisher shares.
+//!
+//! Ids are newtypes over `String` (serde transparent, so the wire form is a plain string): a
+//! room id cannot be passed where a user id is expected. They do not validate on decode; the
+//! edges check what a client may send (`is_valid_client_id`, room ids are UUIDs).
 
+use std::borrow::Borrow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// Maps and sets keyed by the id can be looked up with a `&str`.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A room: a UUIDv7 made by the node that creates it.
+    RoomId
+);
+id_type!(
+    /// A user: `<username>@<tenant>` for members, `line:<LINE user id>` for LINE users, or
+    /// `system` for the engine itself.
+    UserId
+);
+id_type!(
+    /// A tenant (company).
+    TenantId
+);
+id_type!(
+    /// A message: a UUIDv7 made by the room that stores it.
+    MessageId
+);
+
+/// The prefix of LINE users' ids.
+pub const LINE_USER_PREFIX: &str = "line:";
+
+impl UserId {
+    /// The engine itself, as the actor of commands issued by rule (exclusions).
+    pub fn system() -> Self {
+        Self("system".to_owned())
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.0 == "system"
+    }
+
+    /// A LINE user (`line:<id>`), reached through the LINE gateway rather than sessions.
+    pub fn is_line_user(&self) -> bool {
+        self.0.starts_with(LINE_USER_PREFIX)
+    }
+
+    /// The tenant named by a member id `<username>@<tenant>`, if it has one.
+    pub fn tenant_part(&self) -> Option<&str> {
+        self.0.rsplit_once('@').map(|(_, tenant)| tenant)
+    }
+}
+
+impl TenantId {
+    /// The pseudo-tenant of LINE users.
+    pub fn line() -> Self {
+        Self("line".to_owned())
+    }
+}
+
+impl RoomId {
+    /// A new time-ordered room id.
+    pub fn generate() -> Self {
+        Self(new_id())
+    }
+}
+
+impl MessageId {
+    /// A new time-ordered message id.
+    pub fn generate() -> Self {
+        Self(new_id())
+    }
+}
 
 /// A new time-ordered id (UUIDv7), used for rooms, messages and commands.
 pub fn new_id() -> String {
@@ -11,9 +148,9 @@ pub fn new_id() -> String {
 ///
 /// Every publisher computes it itself, so routing never depends on who owns what. The shard
 /// count is fixed for a deployment (256 in production); changing it is a migration.
-pub fn shard_of(room_id: &str, shards: u16) -> u16 {
+pub fn shard_of(room_id: &RoomId, shards: u16) -> u16 {
     debug_assert!(shards > 0, "shard count must be positive");
-    (xxh3_64(room_id.as_bytes()) % u64::from(shards.max(1))) as u16
+    (xxh3_64(room_id.as_str().as_bytes()) % u64::from(shards.max(1))) as u16
 }
 
 /// True when `id` is acceptable as an opaque id from a client: 1..=64 printable ASCII
@@ -31,18 +168,18 @@ mod tests {
     #[test]
     fn shard_is_stable_and_in_range() {
         // A fixed vector: if this changes, every deployed publisher disagrees with the consumers.
-        assert_eq!(shard_of("room-1", 256), shard_of("room-1", 256));
+        assert_eq!(shard_of(&"room-1".into(), 256), shard_of(&"room-1".into(), 256));
         for i in 0..1000 {
-            assert!(shard_of(&format!("r{i}"), 256) < 256);
+            assert!(shard_of(&RoomId::new(format!("r{i}")), 256) < 256);
         }
-        assert_eq!(shard_of("anything", 1), 0);
+        assert_eq!(shard_of(&"anything".into(), 1), 0);
     }
 
     #[test]
     fn shards_spread_rooms() {
         let mut counts = [0u32; 8];
         for i in 0..8000 {
-            counts[shard_of(&new_id(), 8) as usize] += 1;
+            counts[shard_of(&RoomId::generate(), 8) as usize] += 1;
             let _ = i;
         }
         assert!(counts.iter().all(|&c| c > 700 && c < 1300), "{counts:?}");
@@ -60,7 +197,8 @@ mod tests {
 
 /// The command id of a post with a client idempotency key: the same (sender, key) gives the
 /// same id, so a repeated send is recognised by the room however it arrives.
-pub fn post_command_id(sender: &str, client_msg_id: &str) -> String {
+pub fn post_command_id(sender: &UserId, client_msg_id: &str) -> String {
+    let sender = sender.as_str();
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_0d2e_8a57_4c1b_9e43_5b2a_7d10_c3f4);
     // Length-prefixed, so no (sender, key) pair can collide with another.
     uuid::Uuid::new_v5(&NAMESPACE, format!("{}:{sender}{client_msg_id}", sender.len()).as_bytes()).to_string()
@@ -72,8 +210,9 @@ mod command_id_tests {
 
     #[test]
     fn post_ids_depend_on_sender_and_key() {
-        assert_eq!(post_command_id("a", "1"), post_command_id("a", "1"));
-        assert_ne!(post_command_id("a", "1"), post_command_id("b", "1"));
-        assert_ne!(post_command_id("a\u{0}1", ""), post_command_id("a", "1\u{0}"));
+        let (a, b) = (UserId::new("a"), UserId::new("b"));
+        assert_eq!(post_command_id(&a, "1"), post_command_id(&a, "1"));
+        assert_ne!(post_command_id(&a, "1"), post_command_id(&b, "1"));
+        assert_ne!(post_command_id(&UserId::new("a\u{0}1"), ""), post_command_id(&a, "1\u{0}"));
     }
 }

@@ -7,10 +7,50 @@ pub mod bus;
 pub mod frames;
 pub mod ids;
 pub mod limits;
+pub mod refusal;
+pub mod room;
 
 pub use body::{Body, RoomEvent};
-pub use ids::{is_valid_client_id, new_id, post_command_id, shard_of};
+pub use ids::{is_valid_client_id, new_id, post_command_id, shard_of, MessageId, RoomId, TenantId, UserId};
 pub use limits::{LimitError, Limits};
+pub use refusal::Refusal;
+
+/// A value read from storage or the wire that names no variant of its enum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// Enums kept as text (in the store, on the wire): `as_str` gives the snake_case name, and
+/// `TryFrom<String>` parses it back, an unknown name being an error rather than a default.
+#[macro_export]
+macro_rules! text_enum {
+    ($($t:ident),* $(,)?) => {
+        $(
+            impl $t {
+                pub fn as_str(self) -> &'static str {
+                    self.into()
+                }
+            }
+
+            impl TryFrom<String> for $t {
+                type Error = $crate::UnknownValue;
+
+                fn try_from(value: String) -> Result<Self, Self::Error> {
+                    value.parse().map_err(|_| $crate::UnknownValue { kind: stringify!($t), value })
+                }
+            }
+
+            impl std::fmt::Display for $t {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+        )*
+    };
+}
 
 /// Current time in milliseconds since the Unix epoch (the unit of every `*_ms` field).
 pub fn now_ms() -> i64 {

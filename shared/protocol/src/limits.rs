@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::body::Body;
+use crate::refusal::Refusal;
+use crate::room::RoomInfo;
 
 /// Limits, in characters (Unicode scalar values) unless the name says bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,21 +50,16 @@ pub enum LimitError {
 
 impl LimitError {
     /// The stable snake_case code clients see.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Refusal {
         match self {
-            LimitError::TextTooLong { .. } => "message_too_long",
-            LimitError::TextEmpty => "message_empty",
-            LimitError::NameTooLong { .. } => "name_too_long",
-            LimitError::DescriptionTooLong { .. } => "description_too_long",
-            LimitError::InvalidUrl { .. } => "invalid_url",
-            LimitError::InvalidField { .. } => "invalid_field",
-            LimitError::TooManyMembers { .. } => "too_many_members",
+            LimitError::TextTooLong { .. } => Refusal::MessageTooLong,
+            LimitError::TextEmpty => Refusal::MessageEmpty,
+            LimitError::NameTooLong { .. } => Refusal::NameTooLong,
+            LimitError::DescriptionTooLong { .. } => Refusal::DescriptionTooLong,
+            LimitError::InvalidUrl { .. } => Refusal::InvalidUrl,
+            LimitError::InvalidField { .. } => Refusal::InvalidField,
+            LimitError::TooManyMembers { .. } => Refusal::TooManyMembers,
         }
-    }
-
-    /// True when the refusal is about size (answered 413 over HTTP).
-    pub fn is_too_large(&self) -> bool {
-        matches!(self, LimitError::TextTooLong { .. })
     }
 }
 
@@ -121,6 +118,23 @@ impl Limits {
         Ok(())
     }
 
+    /// A room's descriptive fields as a client gives them (create or update), normalised: the
+    /// name trimmed (a blank name is no name); an empty photo URL clears the photo. Every field
+    /// is checked the same way on every path.
+    pub fn check_info(&self, info: &RoomInfo) -> Result<RoomInfo, LimitError> {
+        let name = info.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+        if let Some(n) = &name {
+            self.check_name(n)?;
+        }
+        if let Some(d) = &info.description {
+            self.check_description(d)?;
+        }
+        if let Some(u) = info.photo_url.as_deref().filter(|u| !u.is_empty()) {
+            self.check_url(u)?;
+        }
+        Ok(RoomInfo { name, description: info.description.clone(), photo_url: info.photo_url.clone() })
+    }
+
     /// Only absolute http(s) URLs: recipients' apps fetch them later.
     pub fn check_url(&self, url: &str) -> Result<(), LimitError> {
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
@@ -140,8 +154,8 @@ mod tests {
         let limits = Limits { max_text_chars: 3, ..Limits::default() };
         assert!(limits.check_body(&Body::Text { text: "日本語".into() }).is_ok());
         let err = limits.check_body(&Body::Text { text: "日本語!".into() }).unwrap_err();
-        assert_eq!(err.code(), "message_too_long");
-        assert!(err.is_too_large());
+        assert_eq!(err.code(), Refusal::MessageTooLong);
+        assert_eq!(err.code().http_status(), 413);
     }
 
     #[test]
@@ -149,13 +163,27 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(limits.check_body(&Body::Text { text: "  ".into() }), Err(LimitError::TextEmpty));
         let img = Body::Image { url: "javascript:alert(1)".into(), name: None, size: None };
-        assert_eq!(limits.check_body(&img).unwrap_err().code(), "invalid_url");
+        assert_eq!(limits.check_body(&img).unwrap_err().code(), Refusal::InvalidUrl);
+    }
+
+    #[test]
+    fn room_info_is_normalised_and_every_field_checked() {
+        let limits = Limits::default();
+        let info = RoomInfo { name: Some("  team ".into()), description: None, photo_url: Some(String::new()) };
+        let checked = limits.check_info(&info).unwrap();
+        assert_eq!(checked.name.as_deref(), Some("team"));
+        let blank = RoomInfo { name: Some("   ".into()), ..RoomInfo::default() };
+        assert_eq!(limits.check_info(&blank).unwrap().name, None);
+        let bad_url = RoomInfo { photo_url: Some("ftp://x".into()), ..RoomInfo::default() };
+        assert_eq!(limits.check_info(&bad_url).unwrap_err().code(), Refusal::InvalidUrl);
+        let long = RoomInfo { description: Some("d".repeat(1_001)), ..RoomInfo::default() };
+        assert_eq!(limits.check_info(&long).unwrap_err().code(), Refusal::DescriptionTooLong);
     }
 
     #[test]
     fn names_over_the_limit_are_refused() {
         let limits = Limits::default();
         assert!(limits.check_name(&"n".repeat(100)).is_ok());
-        assert_eq!(limits.check_name(&"n".repeat(101)).unwrap_err().code(), "name_too_long");
+        assert_eq!(limits.check_name(&"n".repeat(101)).unwrap_err().code(), Refusal::NameTooLong);
     }
 }

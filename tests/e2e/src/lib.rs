@@ -1,12 +1,14 @@
-//! The end-to-end harness: starts the real binaries (built by `cargo build --bins` first) on
-//! free ports against the real Redis, RabbitMQ and PostgreSQL, each test isolated by its own
-//! prefix (AMQP names, Redis keys) and PostgreSQL schema. Every wait has a deadline; children
-//! are killed when dropped.
+//! The end-to-end harness: starts the real binaries (built by `cargo build --bins` first)
+//! against the real Redis, RabbitMQ and PostgreSQL, each test isolated by its own prefix (AMQP
+//! names, Redis keys) and PostgreSQL schema. Each binary binds HTTP port 0 and the harness reads
+//! the port it got from its log (the `listening` line), so no port is chosen here and raced for;
+//! a restarted process has a new port. Every wait has a deadline; children are killed when
+//! dropped.
 //!
 //! Backends come from `E2E_AMQP_URL`, `E2E_REDIS_URL` and `E2E_DATABASE_URL`, defaulting to
 //! the local services that `make test` ensures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -84,8 +86,62 @@ pub fn unique(tag: &str) -> String {
     format!("e2e_{}_{}_{}", tag, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+/// How long a started binary gets to log the port it bound.
+const PORT_WAIT_SECS: u64 = 30;
+
+/// Spawn `cmd` with HTTP port 0 (the OS picks a free one; the binary logs which), its stdout and
+/// stderr to a new file at `log`. Then [`wait_port`] for the port.
+pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Child {
+    let file = std::fs::File::create(log).unwrap_or_else(|e| panic!("log file {}: {e}", log.display()));
+    cmd.env("CHAT__HTTP__PORT", "0")
+        .stdout(Stdio::from(file.try_clone().expect("log file")))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", cmd.get_program().to_string_lossy()))
+}
+
+/// The port of a `listening` line of a service's JSON log (tracing-subscriber's `json` format,
+/// the event's fields flattened or under `fields`): `{"message":"listening","port":41234,..}`.
+/// `rooms listening` is accepted too (the rooms service's message before chat_kit's
+/// `HttpService` logs it for every service).
+pub fn listening_port(line: &str) -> Option<u16> {
+    let event: Value = serde_json::from_str(line.trim()).ok()?;
+    let fields = event.get("fields").filter(|f| f.is_object()).unwrap_or(&event);
+    let message = fields.get("message")?.as_str()?;
+    if message != "listening" && message != "rooms listening" {
+        return None;
+    }
+    let port = fields.get("port")?;
+    let port = port.as_u64().or_else(|| port.as_str()?.parse().ok())?;
+    u16::try_from(port).ok().filter(|p| *p != 0)
+}
+
+/// Poll the log of `child` until it has a `listening` line with the port (30 s at most); panics
+/// with the log when the line does not come or the process exits first.
+pub async fn wait_port(child: &mut Child, log: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(PORT_WAIT_SECS);
+    loop {
+        let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        // Whole lines only: the last one may still be being written.
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        if let Some(port) = whole.lines().find_map(listening_port) {
+            return port;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the process exited ({status}) before logging the port it listens on; log {}:\n{text}",
+                log.display()
+            );
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "no `listening` line with a port in {} within {PORT_WAIT_SECS} s (JSON logs at level info are \
+                 needed); log:\n{text}",
+                log.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Options of a rooms process.
@@ -113,6 +169,7 @@ impl RoomsOptions {
 /// A running `rooms` process.
 pub struct Rooms {
     pub opts: RoomsOptions,
+    /// The port it listens on; a restart changes it.
     pub port: u16,
     child: Option<Child>,
     restarts: u32,
@@ -123,7 +180,7 @@ impl Rooms {
         if opts.vhost.is_none() {
             opts.vhost = Some(Vhost::create(&opts.name));
         }
-        let mut rooms = Rooms { opts, port: free_port(), child: None, restarts: 0 };
+        let mut rooms = Rooms { opts, port: 0, child: None, restarts: 0 };
         rooms.spawn().await;
         rooms
     }
@@ -132,11 +189,9 @@ impl Rooms {
         let logs = bin_dir().join("e2e-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log_path = logs.join(format!("{}-{}.log", self.opts.name, self.restarts));
-        let log = std::fs::File::create(&log_path).expect("log file");
         let o = &self.opts;
         let mut cmd = Command::new(bin("rooms"));
-        cmd.env("CHAT__HTTP__PORT", self.port.to_string())
-            .env("CHAT__HTTP__WORKERS", "2")
+        cmd.env("CHAT__HTTP__WORKERS", "2")
             .env("CHAT__NODE__ID", &o.name)
             .env("CHAT__DATABASE__URL", env_or("E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat"))
             .env("CHAT__DATABASE__SCHEMA", &o.name)
@@ -149,13 +204,13 @@ impl Rooms {
             .env("CHAT__AUTH__JWT_SECRET", SECRET)
             .env("CHAT__ROOMS__PASSIVATE_AFTER_SECS", o.passivate_after_secs.to_string())
             .env("CHAT__ROOMS__ARBITERS", "2")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().expect("log file")))
-            .stderr(Stdio::from(log));
+            .env("RUST_LOG", "info");
         for (k, v) in &o.extra_env {
             cmd.env(k, v);
         }
-        self.child = Some(cmd.spawn().expect("spawning rooms"));
+        // Stored before the waits: a panic in them drops `self`, which kills the child.
+        let child = self.child.insert(spawn_logged(&mut cmd, &log_path));
+        self.port = wait_port(child, &log_path).await;
         wait_ready(self.port, &log_path).await;
     }
 
@@ -190,7 +245,8 @@ impl Rooms {
         None
     }
 
-    /// Start again with the same store, queues and keys (a new node id suffix and epoch).
+    /// Start again with the same store, queues and keys (a new node id suffix and epoch) on a
+    /// new port: `port`, `base()` and `ws_url()` read after this are the new process's.
     pub async fn restart(&mut self) {
         self.kill();
         self.restarts += 1;
@@ -222,6 +278,7 @@ pub struct Service {
     pub name: String,
     pub vhost: std::sync::Arc<Vhost>,
     pub bin: &'static str,
+    /// The port it listens on (read from its log).
     pub port: u16,
     pub env: Vec<(String, String)>,
     child: Option<Child>,
@@ -259,8 +316,7 @@ impl Service {
         vhost: std::sync::Arc<Vhost>,
         env: Vec<(String, String)>,
     ) -> Service {
-        let mut s =
-            Service { name: name.to_owned(), vhost, bin: bin_name, port: free_port(), env, child: None, restarts: 0 };
+        let mut s = Service { name: name.to_owned(), vhost, bin: bin_name, port: 0, env, child: None, restarts: 0 };
         s.spawn().await;
         s
     }
@@ -269,17 +325,14 @@ impl Service {
         let logs = bin_dir().join("e2e-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log_path = logs.join(format!("{}-{}-{}.log", self.name, self.bin, self.restarts));
-        let log = std::fs::File::create(&log_path).expect("log file");
         let mut cmd = Command::new(bin(self.bin));
-        cmd.env("CHAT__HTTP__PORT", self.port.to_string())
-            .env("CHAT__HTTP__WORKERS", "2")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().expect("log file")))
-            .stderr(Stdio::from(log));
+        cmd.env("CHAT__HTTP__WORKERS", "2").env("RUST_LOG", "info");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        self.child = Some(cmd.spawn().expect("spawning a service"));
+        // Stored before the waits: a panic in them drops `self`, which kills the child.
+        let child = self.child.insert(spawn_logged(&mut cmd, &log_path));
+        self.port = wait_port(child, &log_path).await;
         wait_ready(self.port, &log_path).await;
     }
 
@@ -353,7 +406,7 @@ where
 }
 
 /// Poll `/health/ready` until it answers 200 (30 s at most).
-pub async fn wait_ready(port: u16, log: &std::path::Path) {
+pub async fn wait_ready(port: u16, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let client = http();
     loop {
@@ -364,7 +417,7 @@ pub async fn wait_ready(port: u16, log: &std::path::Path) {
         }
         if Instant::now() > deadline {
             let tail = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("service on port {port} not ready within 30 s; log:\n{tail}");
+            panic!("service on port {port} not ready within 30 s; log {}:\n{tail}", log.display());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -537,5 +590,37 @@ impl Ws {
             frames.push(f);
         }
         frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_port;
+
+    #[test]
+    fn the_port_is_read_from_a_listening_line_flattened_or_not() {
+        let flat = r#"{"timestamp":"2025-01-01T00:00:00Z","level":"INFO","message":"listening","service":"authz","port":41234,"target":"chat_kit::service"}"#;
+        assert_eq!(listening_port(flat), Some(41234));
+        let nested = r#"{"timestamp":"t","level":"INFO","fields":{"message":"listening","port":5001},"target":"x"}"#;
+        assert_eq!(listening_port(nested), Some(5001));
+        let rooms = r#"{"level":"INFO","message":"rooms listening","port":6002,"node_id":"n"}"#;
+        assert_eq!(listening_port(rooms), Some(6002));
+        assert_eq!(listening_port(r#"{"message":"listening","port":"7003"}"#), Some(7003));
+    }
+
+    #[test]
+    fn other_lines_have_no_port() {
+        for line in [
+            r#"{"level":"INFO","message":"telemetry started","service":"rooms"}"#,
+            r#"{"level":"INFO","message":"listening"}"#,
+            r#"{"level":"INFO","message":"listening","port":0}"#,
+            r#"{"level":"INFO","message":"listening","port":70000}"#,
+            r#"{"level":"INFO","message":"connected","port":5432}"#,
+            r#"{"level":"INFO","message":"listen"#,
+            "2025-01-01T00:00:00Z  INFO listening port=8080",
+            "",
+        ] {
+            assert_eq!(listening_port(line), None, "{line}");
+        }
     }
 }

@@ -217,3 +217,25 @@ async fn websocket_input_errors_answer_with_errors_or_close_codes() {
     }
     assert_eq!(snapshot(&rooms, &room).await, before, "nothing changed");
 }
+
+#[actix_rt::test]
+async fn a_room_update_checks_urls_as_a_create_does_and_changes_nothing() {
+    let (rooms, room) = setup("badurl").await;
+    let t = token("alice", "acme");
+    let room_url = format!("{}/v1/rooms/{room}", rooms.base());
+    let before = call("GET", &room_url, Some(&t), None).await.body;
+    let events_before = snapshot(&rooms, &room).await;
+    for bad in ["javascript:alert(1)", "ftp://example.com/p.png", "https://exa mple.com/p.png"] {
+        let update = json!({"photo_url": bad}).to_string();
+        assert_error(&call("PATCH", &room_url, Some(&t), Some(&update)).await, 400, "invalid_url");
+        let create = json!({"members": ["bob", "carl"], "name": "pics", "photo_url": bad}).to_string();
+        let created = call("POST", &format!("{}/v1/rooms", rooms.base()), Some(&t), Some(&create)).await;
+        assert_error(&created, 400, "invalid_url");
+    }
+    assert_eq!(call("GET", &room_url, Some(&t), None).await.body, before, "the room is unchanged");
+    assert_eq!(snapshot(&rooms, &room).await, events_before, "no event was added");
+    let good = json!({"photo_url": "https://example.com/p.png"}).to_string();
+    let updated = call("PATCH", &room_url, Some(&t), Some(&good)).await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.body["photo_url"], "https://example.com/p.png");
+}

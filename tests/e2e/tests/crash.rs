@@ -1,6 +1,7 @@
 //! SIGKILL of the rooms process in the middle of traffic loses no acknowledged message.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     let base = rooms.base();
     let room_a = create_room(&base, "alice", "acme", &["bob"], Some("a")).await;
     let room_b = create_room(&base, "bob", "acme", &["alice"], Some("b")).await;
-    let port = rooms.port;
+    // The restarted process listens on another port: the senders follow it.
+    let port = Arc::new(AtomicU16::new(rooms.port));
 
     // Four senders post continuously; each remembers what was acknowledged (201).
     let acked: Acked = Arc::default();
@@ -24,18 +26,19 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     for (i, (room, user)) in
         [(&room_a, "alice"), (&room_a, "bob"), (&room_b, "alice"), (&room_b, "bob")].into_iter().enumerate()
     {
-        let (room, user, acked, stop) = (room.clone(), user.to_owned(), acked.clone(), stop.clone());
+        let (room, user, acked, stop, port) =
+            (room.clone(), user.to_owned(), acked.clone(), stop.clone(), port.clone());
         senders.push(actix_rt::spawn(async move {
-            let base = format!("http://127.0.0.1:{port}");
+            let base = || format!("http://127.0.0.1:{}", port.load(Ordering::Relaxed));
             let mut n = 0;
             let mut pending: Option<String> = None;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 // A sender retries an unacknowledged message with the same key, as clients do.
                 let key = pending.take().unwrap_or_else(|| {
                     n += 1;
                     format!("s{i}-{n}")
                 });
-                let a = post_text(&base, &room, &user, "acme", &key, &key).await;
+                let a = post_text(&base(), &room, &user, "acme", &key, &key).await;
                 if a.status == 201 {
                     let id = a.body["message_id"].as_str().unwrap_or_default().to_owned();
                     let seq = a.body["seq"].as_i64().unwrap_or(-1);
@@ -48,7 +51,7 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
             // Settle the last unacknowledged one, so every key sent is known.
             if let Some(key) = pending {
                 for _ in 0..100 {
-                    let a = post_text(&base, &room, &user, "acme", &key, &key).await;
+                    let a = post_text(&base(), &room, &user, "acme", &key, &key).await;
                     if a.status == 201 {
                         let id = a.body["message_id"].as_str().unwrap_or_default().to_owned();
                         acked
@@ -63,7 +66,7 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
         }));
     }
 
-    // Let traffic flow, then kill -9 with commands in flight, then restart on the same port.
+    // Let traffic flow, then kill -9 with commands in flight, then restart (on a new port).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while acked.lock().unwrap().len() < 60 {
         assert!(std::time::Instant::now() < deadline, "traffic did not start");
@@ -71,12 +74,14 @@ async fn killing_the_rooms_process_mid_traffic_loses_no_acknowledged_message() {
     }
     let before_kill = acked.lock().unwrap().len();
     rooms.restart().await;
+    port.store(rooms.port, Ordering::Relaxed);
+    let base = rooms.base();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < before_kill + 60 {
         assert!(std::time::Instant::now() < deadline, "traffic did not resume after the restart");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     for s in senders {
         s.await.expect("sender");
     }

@@ -1,6 +1,6 @@
 //! The standalone binary (`make run`): one port, demo data, the README's first step works.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use e2e::*;
 use serde_json::json;
@@ -19,21 +19,25 @@ impl Drop for Standalone {
     }
 }
 
+/// The standalone on HTTP port 0, the port read from its `listening` line (JSON logs at level
+/// info for that; its own default is text for people).
 async fn start() -> Standalone {
-    let port = free_port();
     let run_dir = std::env::temp_dir().join(unique("standalone"));
     std::fs::create_dir_all(&run_dir).expect("run dir");
-    let log = std::fs::File::create(run_dir.join("standalone.log")).expect("log");
-    let child = Command::new(bin("standalone"))
-        .env("CHAT__HTTP__PORT", port.to_string())
-        .env("CHAT__DATABASE__URL", format!("sqlite://{}/rooms.sqlite?mode=rwc", run_dir.display()))
-        .env("CHAT_RUN_DIR", &run_dir)
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawning standalone");
-    wait_ready(port, &run_dir.join("standalone.log")).await;
-    Standalone { child, port, run_dir }
+    let log = run_dir.join("standalone.log");
+    let child = spawn_logged(
+        Command::new(bin("standalone"))
+            .env("CHAT__DATABASE__URL", format!("sqlite://{}/rooms.sqlite?mode=rwc", run_dir.display()))
+            .env("CHAT__TELEMETRY__LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("CHAT_RUN_DIR", &run_dir),
+        &log,
+    );
+    // Built before the waits: a panic in them drops it, which kills the child.
+    let mut sa = Standalone { child, port: 0, run_dir };
+    sa.port = wait_port(&mut sa.child, &log).await;
+    wait_ready(sa.port, &log).await;
+    sa
 }
 
 fn read_env(path: &std::path::Path) -> std::collections::HashMap<String, String> {

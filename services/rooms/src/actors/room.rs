@@ -1,23 +1,28 @@
 //! `RoomActor`: the single writer of one room. Commands arrive in queue order and are handled
-//! one at a time (`AtomicResponse`): decide, commit with the fence, then answer and fan out
-//! once per node, then settle the queue delivery. Idle rooms passivate; state is reloaded
-//! from the store on the next command.
+//! one at a time (`AtomicResponse`), top to bottom:
+//!
+//! 1. **look up** what the decision needs from the store (the message a recall names);
+//! 2. **decide** (`domain`, pure): a refusal or answer that writes nothing, or a plan;
+//! 3. **commit** the plan with this process's fencing epoch, then **absorb** it into the state;
+//! 4. **settle** (`delivery`): answer, fan out, ack (or requeue).
+//!
+//! Each step's result is an [`Outcome`]. Idle rooms passivate; a room that cannot go on (its
+//! store failed, a newer owner fenced it out, it does not exist) stops itself the same way,
+//! through its shard, so no queued command is dropped. State is reloaded on the next command.
 
-use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use chat_bus::{BusError, Delivery};
-use chat_protocol::bus::{CommandEnvelope, CommandError, CommandOutcome, CommandResult, NodeMessage, RoomCommand};
-use chat_protocol::frames::ServerFrame;
-use chat_protocol::{new_id, now_ms};
+use chat_bus::Delivery;
+use chat_protocol::bus::{CommandEnvelope, CommandError, RoomCommand};
+use chat_protocol::{now_ms, RoomId};
 use tracing::{debug, error, warn};
 
-use super::shard::{Passivate, RoomStopped, ShardActor};
-use super::SharedRoomContext;
+use super::context::SharedRoomContext;
+use super::delivery::{self, Frame, Outcome};
 use crate::domain::{self, MessageRef, Plan, RoomState};
 use crate::metrics::metrics;
-use crate::store::{Commit, NotificationRow, RoomMeta, StoreError};
+use crate::store::{Commit, StoreError};
 use crate::views;
 
 /// A command for this room, with the queue delivery to settle once it is done.
@@ -33,172 +38,150 @@ pub struct Apply {
 #[rtype(result = "()")]
 pub struct StopRoom;
 
+/// The room asks its shard to stop it (idle, or unable to go on). The shard buffers the
+/// room's commands from then on and answers with `StopRoom`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Passivate {
+    pub room_id: RoomId,
+}
+
+/// The room's actor has stopped; buffered commands may go to a fresh one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomStopped {
+    pub room_id: RoomId,
+}
+
+/// How a room reaches the shard that started it.
+#[derive(Clone)]
+pub struct Parent {
+    pub passivate: Recipient<Passivate>,
+    pub stopped: Recipient<RoomStopped>,
+}
+
 pub struct RoomActor {
-    room_id: String,
+    room_id: RoomId,
     rc: SharedRoomContext,
-    shard: Addr<ShardActor>,
-    /// `None` until created (or when the room does not exist).
+    parent: Parent,
+    /// The room as committed; `None` until created (or when the room does not exist).
     state: Option<RoomState>,
-    /// Activation failed (store unreachable, or fenced by a newer owner): requeue and stop.
+    /// The room cannot go on in this actor (activation or a commit failed, or it was fenced
+    /// out): every command is requeued until the shard stops it; a fresh actor reloads.
     broken: bool,
+    /// When the last command arrived (passivation measures idleness from it).
     last_active: Instant,
+    /// Passivation was asked for and not yet granted.
     passivating: bool,
 }
 
-/// What the decide step hands to the commit step.
-enum Step {
-    Answer(CommandOutcome),
-    /// A lookup failed: requeue the command.
-    Fail,
-    Commit(Box<(Commit, Plan)>),
-}
-
-/// An answer that still needs the store to be known.
-enum Lookup {
-    /// The command was applied before: answer its recorded result.
-    Recorded,
-    /// The 1:1 room of this pair exists under another id: answer that id.
-    ExistingDirect,
-}
-
-/// Serialized frames with their recipients, and notifications with their user.
-type Outgoing = (Vec<(Vec<String>, String)>, Vec<(String, String)>);
-
-/// What happened, for the settle step.
-struct Done {
-    outcome: CommandOutcome,
-    lookup: Option<Lookup>,
-    envelope: CommandEnvelope,
-    frames: Vec<(Vec<String>, String)>,
-    notifications: Vec<(String, String)>,
-    committed_at_ms: i64,
-    /// Settle by requeueing instead of acking (the command must be seen again).
-    requeue: bool,
-    stop: bool,
+/// A plan ready to commit, with what the commit needs.
+struct Write {
+    plan: Plan,
+    meta: domain::RoomMeta,
+    last_seq: i64,
+    now_ms: i64,
 }
 
 impl RoomActor {
-    pub fn new(room_id: String, rc: SharedRoomContext, shard: Addr<ShardActor>) -> Self {
-        Self { room_id, rc, shard, state: None, broken: false, last_active: Instant::now(), passivating: false }
+    pub fn new(room_id: RoomId, rc: SharedRoomContext, parent: Parent) -> Self {
+        Self { room_id, rc, parent, state: None, broken: false, last_active: Instant::now(), passivating: false }
     }
 
-    fn decide(&self, env: &CommandEnvelope, target: Option<MessageRef>) -> Step {
-        let rc = &self.rc;
+    /// Ask the shard to stop this actor; it keeps requeueing or handling what is already in
+    /// its mailbox until the shard answers.
+    fn ask_to_stop(&mut self) {
+        if !self.passivating {
+            self.passivating = true;
+            self.parent.passivate.do_send(Passivate { room_id: self.room_id.clone() });
+        }
+    }
+
+    /// Step 2: decide. `Err` is an outcome that writes nothing (a refusal, a no-op, or a
+    /// result from the dedup window).
+    fn decide(&self, env: &CommandEnvelope, target: Option<MessageRef>) -> Result<Write, Outcome> {
         if let Some(result) = self.state.as_ref().and_then(|s| s.recent.get(&env.command_id)) {
             metrics().dedup_hits.inc();
-            return Step::Answer(Ok(result.clone()));
+            return Err(Outcome::Answered(Ok(result.clone())));
         }
+        let refused = |e: CommandError| Outcome::Answered(Err(e));
         let plan = match &self.state {
-            None if matches!(env.command, RoomCommand::Create { .. }) => domain::decide_create(env, &rc.limits),
-            None => Err(domain::room_not_found()),
-            Some(state) => domain::decide(state, env, &rc.limits, target.as_ref()),
+            None if matches!(env.command, RoomCommand::Create { .. }) => {
+                domain::decide_create(env, &self.rc.limits).map_err(refused)?
+            }
+            None => return Err(refused(CommandError::room_not_found())),
+            Some(state) => domain::decide(state, env, &self.rc.limits, target.as_ref()).map_err(refused)?,
         };
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(refusal) => return Step::Answer(Err(refusal)),
-        };
-        if plan.events.is_empty() && plan.create.is_none() {
-            return Step::Answer(Ok(plan.result));
+        if plan.is_noop() {
+            return Err(Outcome::Answered(Ok(plan.result)));
         }
-        let now = now_ms();
+        let meta = plan.meta_after(self.state.as_ref()).ok_or_else(|| refused(CommandError::room_not_found()))?;
         let last_seq = self.state.as_ref().map_or(0, |s| s.last_seq);
-        let events: Vec<(i64, domain::PlannedEvent)> =
-            plan.events.iter().enumerate().map(|(i, e)| (last_seq + 1 + i as i64, e.clone())).collect();
-        let new_last = last_seq + plan.events.len() as i64;
-        let meta = match &self.state {
-            Some(s) => {
-                let info = plan.info.clone();
-                RoomMeta {
-                    id: s.id.clone(),
-                    tenant: s.tenant.clone(),
-                    kind: s.kind,
-                    name: info.as_ref().map_or_else(|| s.name.clone(), |i| i.name.clone()),
-                    description: info.as_ref().map_or_else(|| s.description.clone(), |i| i.description.clone()),
-                    photo_url: info.as_ref().map_or_else(|| s.photo_url.clone(), |i| i.photo_url.clone()),
-                    direct_key: s.direct_key.clone(),
-                    last_seq: new_last,
-                }
-            }
-            None => {
-                let Some(create) = plan.create.as_ref() else {
-                    return Step::Answer(Err(domain::room_not_found()));
-                };
-                let info = plan.info.clone().unwrap_or_default();
-                RoomMeta {
-                    id: self.room_id.clone(),
-                    tenant: create.tenant.clone(),
-                    kind: create.kind,
-                    name: info.name,
-                    description: info.description,
-                    photo_url: info.photo_url,
-                    direct_key: create.direct_key.clone(),
-                    last_seq: new_last,
-                }
-            }
-        };
-        let notifications = plan
-            .notifications
-            .iter()
-            .map(|n| NotificationRow {
-                id: new_id(),
-                user_id: n.user.clone(),
-                tenant: n.tenant.clone(),
-                kind: n.kind.to_owned(),
-                room_id: Some(self.room_id.clone()),
-                text: n.text.clone(),
-                created_at_ms: now,
-            })
-            .collect();
-        let commit = Commit {
-            meta,
-            create: plan.create.is_some(),
-            events,
-            added: plan.added.clone(),
-            removed: plan.removed.clone(),
-            roles: plan.new_master.iter().map(|m| (m.clone(), domain::Role::Master)).collect(),
-            recall_seq: plan.recall_seq,
-            command: Some((env.command_id.clone(), plan.result.clone())),
-            notifications,
-            now_ms: now,
-        };
-        Step::Commit(Box::new((commit, plan)))
+        Ok(Write { plan, meta, last_seq, now_ms: now_ms() })
     }
 
-    /// Take in a committed plan and prepare what goes out: frames to the members (and to the
-    /// removed, who see their own removal), notifications to their users.
-    fn absorb(&mut self, commit: &Commit, plan: &Plan, command_id: &str) -> Outgoing {
-        match &mut self.state {
-            Some(state) => state.absorb(plan, commit.meta.last_seq),
-            None => {
-                self.state = RoomState::from_create(
-                    &self.room_id,
-                    plan,
-                    commit.meta.last_seq,
-                    commit.now_ms,
-                    self.rc.dedup_window,
-                );
-            }
-        }
+    /// Step 3b: take a committed plan into the state; what goes out: the events to the members
+    /// (and to the removed, who see their own removal), notifications to their users.
+    fn absorb(&mut self, write: Write, command_id: &str) -> Outcome {
+        let Write { plan, last_seq, now_ms, .. } = write;
+        let new_last = last_seq + plan.events.len() as i64;
+        self.state = RoomState::after(self.state.take(), &plan, new_last, self.rc.dedup_window);
         let Some(state) = &mut self.state else {
-            return (Vec::new(), Vec::new());
+            return Outcome::Answered(Ok(plan.result));
         };
         state.recent.insert(command_id.to_owned(), plan.result.clone());
         let mut recipients = state.session_recipients();
         recipients.extend(plan.removed.iter().cloned());
-        let frames = commit
-            .events
-            .iter()
+        let mut frames: Vec<Frame> = plan
+            .sequenced(last_seq)
             .filter_map(|(seq, event)| {
-                let frame = views::planned_frame(&self.room_id, *seq, event, commit.now_ms);
-                serde_json::to_string(&frame).ok().map(|f| (recipients.clone(), f))
+                let frame = views::planned_frame(&self.room_id, seq, event, now_ms);
+                serde_json::to_string(&frame).ok().map(|text| Frame { recipients: recipients.clone(), text })
             })
             .collect();
-        let notifications = commit
-            .notifications
-            .iter()
-            .filter_map(|n| serde_json::to_string(&views::notification_frame(n)).ok().map(|f| (n.user_id.clone(), f)))
-            .collect();
-        (frames, notifications)
+        frames.extend(plan.notifications.iter().filter_map(|n| {
+            let row = crate::store::NotificationRow {
+                id: n.id.clone(),
+                user_id: n.user.clone(),
+                tenant: n.tenant.clone(),
+                kind: n.kind,
+                room_id: Some(self.room_id.to_string()),
+                text: n.text.clone(),
+                created_at_ms: now_ms,
+            };
+            let text = serde_json::to_string(&views::notification_frame(&row)).ok()?;
+            Some(Frame { recipients: vec![n.user.clone()], text })
+        }));
+        Outcome::Committed { result: plan.result, frames, committed_at_ms: now_ms }
+    }
+
+    /// Step 3c: what a commit's failure means for the command and for this actor.
+    fn failed(&mut self, err: StoreError) -> Outcome {
+        match err {
+            // Applied before this actor's window: nothing is applied twice.
+            StoreError::Duplicate => {
+                metrics().dedup_hits.inc();
+                Outcome::AppliedBefore
+            }
+            StoreError::DirectExists => Outcome::DirectExists,
+            StoreError::Stale { .. } => {
+                metrics().stale_epoch_rejections.inc();
+                warn!(room_id = %self.room_id, error = %err, "fenced out, giving the room up");
+                self.broken = true;
+                Outcome::Retry
+            }
+            err => {
+                error!(room_id = %self.room_id, error = %err, "commit failed, command requeued");
+                self.broken = true;
+                Outcome::Retry
+            }
+        }
+    }
+
+    /// Whether this actor should go after the outcome: a room that does not exist keeps no
+    /// actor, a broken one reloads in a fresh actor.
+    fn done_after(&self, outcome: &Outcome) -> bool {
+        self.broken || self.state.is_none() || matches!(outcome, Outcome::DirectExists)
     }
 }
 
@@ -230,12 +213,10 @@ impl Actor for RoomActor {
                 }
             }
         }));
-        let every = (self.rc.passivate_after / 4)
-            .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30));
+        let every = (self.rc.passivate_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         ctx.run_interval(every, |act, _ctx| {
-            if !act.passivating && act.last_active.elapsed() >= act.rc.passivate_after {
-                act.passivating = true;
-                act.shard.do_send(Passivate { room_id: act.room_id.clone() });
+            if act.last_active.elapsed() >= act.rc.passivate_after {
+                act.ask_to_stop();
             }
         });
     }
@@ -243,7 +224,7 @@ impl Actor for RoomActor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics().rooms_active.dec();
         debug!(room_id = %self.room_id, "room actor stopped");
-        self.shard.do_send(RoomStopped { room_id: self.room_id.clone() });
+        self.parent.stopped.do_send(RoomStopped { room_id: self.room_id.clone() });
     }
 }
 
@@ -260,271 +241,87 @@ impl Handler<Apply> for RoomActor {
 
     fn handle(&mut self, msg: Apply, _ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
-        self.passivating = false;
         let Apply { envelope, delivery } = msg;
         if self.broken {
+            // Back to the queue; the shard is asked to stop this actor, and a fresh one reloads.
+            self.ask_to_stop();
+            let rc = self.rc.clone();
             return AtomicResponse::new(Box::pin(
-                async move {
-                    let _ = delivery.requeue().await;
-                }
-                .into_actor(self)
-                .map(|_, _act, ctx| ctx.stop()),
+                async move { delivery::settle(&rc, &envelope, Outcome::Retry, delivery).await }.into_actor(self),
             ));
         }
-        let rc = self.rc.clone();
-        let room_id = self.room_id.clone();
-        let recall_id = match (&envelope.command, &self.state) {
-            (RoomCommand::Recall { message_id }, Some(_)) => Some(message_id.clone()),
-            _ => None,
-        };
+        // Step 1: what the decision needs from the store.
         let lookup = {
-            let rc = rc.clone();
-            let room_id = room_id.clone();
+            let rc = self.rc.clone();
+            let room_id = self.room_id.clone();
+            let recall = match (&envelope.command, &self.state) {
+                (RoomCommand::Recall { message_id }, Some(_)) => Some(message_id.clone()),
+                _ => None,
+            };
             async move {
-                match recall_id {
+                match recall {
                     Some(id) => rc.store.message_ref(&room_id, &id).await,
                     None => Ok(None),
                 }
             }
         };
-        let chain = lookup
+        let pipeline = lookup
             .into_actor(self)
-            .then(move |target, act, _ctx| {
-                let step = match target {
+            .then(|target, act, _ctx| {
+                let decided = match target {
                     Ok(target) => act.decide(&envelope, target),
-                    Err(err) => {
-                        error!(room_id = %act.room_id, error = %err, "message lookup failed");
-                        Step::Fail
-                    }
+                    Err(err) => Err(act.failed(err)),
                 };
                 let rc = act.rc.clone();
+                // Step 3: commit what was decided.
                 async move {
-                    match step {
-                        Step::Answer(outcome) => (Some(outcome), None),
-                        Step::Fail => (None, None),
-                        Step::Commit(boxed) => {
-                            let (commit, plan) = *boxed;
+                    let committed = match decided {
+                        Err(outcome) => Err(outcome),
+                        Ok(write) => {
+                            let commit = Commit {
+                                meta: &write.meta,
+                                last_seq: write.last_seq,
+                                plan: &write.plan,
+                                command_id: &envelope.command_id,
+                                now_ms: write.now_ms,
+                            };
                             let result = rc.store.commit(rc.epoch, &commit).await;
-                            (Some(Ok(plan.result.clone())), Some((result, Box::new(commit), plan)))
+                            Ok((write, result))
                         }
-                    }
+                    };
+                    (envelope, committed)
                 }
                 .into_actor(act)
-                .map(move |(outcome, committed), act, _ctx| match outcome {
-                    Some(outcome) => act.after_commit(outcome, committed, envelope),
-                    // The store is the problem, not the command: requeue and reload.
-                    None => Done {
-                        outcome: Err(internal()),
-                        lookup: None,
-                        envelope,
-                        frames: Vec::new(),
-                        notifications: Vec::new(),
-                        committed_at_ms: 0,
-                        requeue: true,
-                        stop: true,
-                    },
+                .map(|(envelope, committed), act, _ctx| {
+                    let outcome = match committed {
+                        Err(outcome) => outcome,
+                        Ok((write, Ok(()))) => {
+                            metrics().commands_accepted.with_label_values(&[envelope.command.name()]).inc();
+                            act.absorb(write, &envelope.command_id)
+                        }
+                        Ok((_, Err(err))) => act.failed(err),
+                    };
+                    (envelope, outcome)
                 })
             })
-            .then(move |done, act, _ctx| {
+            // Step 4: answer, fan out, settle.
+            .then(move |(envelope, outcome), act, _ctx| {
+                if let Outcome::Answered(Err(refusal)) = &outcome {
+                    metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
+                }
+                let stop = act.done_after(&outcome);
                 let rc = act.rc.clone();
-                async move { settle(rc, done, delivery).await }.into_actor(act)
+                async move {
+                    delivery::settle(&rc, &envelope, outcome, delivery).await;
+                    stop
+                }
+                .into_actor(act)
             })
-            .map(|stop, _act, ctx| {
+            .map(|stop, act, _ctx| {
                 if stop {
-                    ctx.stop();
+                    act.ask_to_stop();
                 }
             });
-        AtomicResponse::new(Box::pin(chain))
+        AtomicResponse::new(Box::pin(pipeline))
     }
-}
-
-fn internal() -> CommandError {
-    CommandError { code: "internal".into(), message: "internal error".into() }
-}
-
-type Committed = Option<(Result<(), StoreError>, Box<Commit>, Plan)>;
-
-impl RoomActor {
-    fn after_commit(&mut self, outcome: CommandOutcome, committed: Committed, envelope: CommandEnvelope) -> Done {
-        let command = envelope.command.name();
-        let mut done = Done {
-            outcome,
-            lookup: None,
-            envelope,
-            frames: Vec::new(),
-            notifications: Vec::new(),
-            committed_at_ms: now_ms(),
-            requeue: false,
-            stop: false,
-        };
-        match committed {
-            None => {
-                match &done.outcome {
-                    Ok(_) => {}
-                    Err(refusal) => {
-                        metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
-                    }
-                }
-                // A room that does not exist keeps no actor around.
-                done.stop = self.state.is_none();
-            }
-            Some((Ok(()), commit, plan)) => {
-                metrics().commands_accepted.with_label_values(&[command]).inc();
-                let (frames, notifications) = self.absorb(&commit, &plan, &done.envelope.command_id);
-                done.frames = frames;
-                done.notifications = notifications;
-                done.committed_at_ms = commit.now_ms;
-            }
-            Some((Err(StoreError::Duplicate), _, _)) => {
-                // Applied before this actor's window: answer the recorded result (looked up in
-                // `settle`), nothing is applied twice.
-                metrics().dedup_hits.inc();
-                done.lookup = Some(Lookup::Recorded);
-            }
-            Some((Err(StoreError::DirectExists), _, _)) => {
-                done.lookup = Some(Lookup::ExistingDirect);
-                done.stop = true;
-            }
-            Some((Err(err @ StoreError::Stale { .. }), _, _)) => {
-                metrics().stale_epoch_rejections.inc();
-                warn!(room_id = %self.room_id, error = %err, "fenced out, giving the room up");
-                done.requeue = true;
-                done.stop = true;
-                self.broken = true;
-            }
-            Some((Err(err), _, _)) => {
-                error!(room_id = %self.room_id, error = %err, "commit failed, command requeued");
-                done.requeue = true;
-                done.stop = true; // reload from the store on the next command
-                self.broken = true;
-            }
-        }
-        done
-    }
-}
-
-/// Answer, fan out, settle. Returns whether the actor should stop.
-async fn settle(rc: SharedRoomContext, mut done: Done, delivery: Delivery) -> bool {
-    match done.lookup.take() {
-        Some(Lookup::Recorded) => {
-            done.outcome = match rc.store.command_result(&done.envelope.room_id, &done.envelope.command_id).await {
-                Ok(Some(result)) => Ok(result),
-                _ => Err(internal()),
-            };
-        }
-        Some(Lookup::ExistingDirect) => {
-            done.outcome = match direct_room(&rc, &done.envelope).await {
-                Some(room_id) => Ok(CommandResult::Created { room_id, existed: true }),
-                None => Err(internal()),
-            };
-        }
-        None => {}
-    }
-    if done.requeue {
-        let _ = delivery.requeue().await;
-        return true;
-    }
-    // A post answered from its record (a redelivery, or the client sending again): its first
-    // delivery may have been lost, so deliver it again; clients drop duplicates by seq.
-    if done.frames.is_empty() {
-        if let Ok(CommandResult::Posted { seq, .. }) = &done.outcome {
-            redeliver(&rc, &done, *seq).await;
-        }
-    }
-    let mut publish_failed = false;
-    for (recipients, frame) in &done.frames {
-        publish_failed |= fan_out(&rc, &done.envelope.room_id, recipients, frame, done.committed_at_ms).await;
-    }
-    for (user, frame) in &done.notifications {
-        publish_failed |=
-            fan_out(&rc, &done.envelope.room_id, std::slice::from_ref(user), frame, done.committed_at_ms).await;
-    }
-    if let Some(reply_to) = &done.envelope.reply_to {
-        let message =
-            NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome: done.outcome.clone() };
-        if let Ok(payload) = serde_json::to_vec(&message) {
-            match rc.bus.publish_to_node(&reply_to.node, payload).await {
-                Ok(()) | Err(BusError::Unroutable { .. }) => {}
-                Err(err) => {
-                    warn!(error = %err, "reply not published");
-                    publish_failed = true;
-                }
-            }
-        }
-    }
-    // At least once: if anything did not go out, the command comes back and is replayed from
-    // its record (answered and re-delivered, never re-applied).
-    let settled = if publish_failed { delivery.requeue().await } else { delivery.ack().await };
-    if let Err(err) = settled {
-        warn!(error = %err, "settling a command failed; it will be redelivered");
-    }
-    done.stop
-}
-
-async fn direct_room(rc: &SharedRoomContext, env: &CommandEnvelope) -> Option<String> {
-    let RoomCommand::Create { kind, members, .. } = &env.command else {
-        return None;
-    };
-    let [a, b] = members.as_slice() else {
-        return None;
-    };
-    rc.store.find_direct(&domain::direct_key(*kind, &a.user, &b.user)).await.ok().flatten()
-}
-
-/// Deliver again the message of a replayed post (its first delivery may have been lost).
-async fn redeliver(rc: &SharedRoomContext, done: &Done, seq: i64) {
-    let room_id = &done.envelope.room_id;
-    let Ok(rows) = rc.store.history(room_id, Some(seq - 1), Some(seq + 1), 1).await else {
-        return;
-    };
-    let Ok(members) = rc.store.members(room_id).await else {
-        return;
-    };
-    let recipients: Vec<String> = members.into_iter().filter(|m| m.kind == "member").map(|m| m.user_id).collect();
-    for row in rows {
-        let frame: ServerFrame = views::event_frame(room_id, &row);
-        if let Ok(text) = serde_json::to_string(&frame) {
-            fan_out(rc, room_id, &recipients, &text, row.sent_at_ms).await;
-        }
-    }
-}
-
-/// One publish per node hosting sessions of these recipients. Returns true on a broker
-/// failure (a node that is gone is not a failure: its users will sync).
-async fn fan_out(
-    rc: &SharedRoomContext,
-    room_id: &str,
-    recipients: &[String],
-    frame: &str,
-    committed_at_ms: i64,
-) -> bool {
-    let nodes = match rc.presence.locate(recipients).await {
-        Ok(nodes) => nodes,
-        Err(err) => {
-            // Presence is soft state: without it nobody gets a live push, everyone syncs.
-            warn!(error = %err, "presence lookup failed, live delivery skipped");
-            HashMap::new()
-        }
-    };
-    let mut failed = false;
-    for (node, users) in nodes {
-        let message = NodeMessage::Deliver {
-            room_id: room_id.to_owned(),
-            recipients: users,
-            frame: frame.to_owned(),
-            committed_at_ms,
-        };
-        let Ok(payload) = serde_json::to_vec(&message) else {
-            continue;
-        };
-        metrics().fanout_publishes.inc();
-        match rc.bus.publish_to_node(&node, payload).await {
-            Ok(()) | Err(BusError::Unroutable { .. }) => {}
-            Err(err) => {
-                warn!(node = %node, error = %err, "delivery not published");
-                failed = true;
-            }
-        }
-    }
-    failed
 }

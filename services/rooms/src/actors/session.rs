@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use chat_auth::Principal;
-use chat_protocol::bus::{CommandResult, RoomCommand};
+use chat_protocol::bus::{CommandError, CommandResult, RoomCommand};
 use chat_protocol::frames::{ClientFrame, ServerFrame};
-use chat_protocol::{is_valid_client_id, post_command_id, Limits};
+use chat_protocol::{is_valid_client_id, post_command_id, Body, Limits, Refusal, RoomId};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
-use crate::dispatch::{DispatchError, Dispatcher};
+use crate::access::{self, RoomKinds};
+use crate::authz::AuthzClient;
+use crate::dispatch::Dispatcher;
 use crate::hub::{GoingAway, Hub, Push, SessionHandle, SlowConsumer};
 use crate::metrics::metrics;
 use crate::settings::WsSettings;
@@ -25,8 +27,8 @@ use crate::views;
 /// What a session needs, shared by all sessions of the node.
 pub struct SessionContext {
     pub hub: Arc<Hub>,
-    pub authz: Arc<crate::authz::AuthzClient>,
-    pub kinds: Arc<crate::api::guard::RoomKinds>,
+    pub authz: Arc<AuthzClient>,
+    pub kinds: Arc<RoomKinds>,
     pub dispatcher: Dispatcher,
     pub store: Store,
     pub presence: chat_presence::SharedPresence,
@@ -57,11 +59,16 @@ struct Heard;
 struct End(Option<CloseReason>);
 
 pub struct SessionActor {
+    /// This session's id in the node's hub.
     id: u64,
+    /// The verified caller; every command and read is made on their behalf.
     principal: Principal,
     sc: Arc<SessionContext>,
+    /// The bounded queue the writer task drains into the socket.
     out: mpsc::Sender<Outbound>,
+    /// Tells the writer task to send a close frame and end; taken once.
     close: Option<oneshot::Sender<Option<CloseReason>>>,
+    /// When the client last showed it is alive (a frame, a ping or a pong).
     last_heard: Instant,
 }
 
@@ -171,8 +178,8 @@ impl SessionActor {
         ctx.stop();
     }
 
-    fn error(&mut self, code: &str, message: &str, client_msg_id: Option<String>, ctx: &mut Context<Self>) {
-        let frame = ServerFrame::Error { code: code.into(), message: message.into(), client_msg_id };
+    fn error(&mut self, err: CommandError, client_msg_id: Option<String>, ctx: &mut Context<Self>) {
+        let frame = ServerFrame::Error { code: err.code, message: err.message, client_msg_id };
         self.send(&frame, ctx);
     }
 
@@ -187,22 +194,26 @@ impl SessionActor {
                 let fut = async move { sc.store.mark_read(&room_id, &p.user_id, &p.tenant, seq).await };
                 ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
                     Ok(Some(_)) => {}
-                    Ok(None) => act.error("room_not_found", "room not found", None, ctx),
-                    Err(_) => act.error("internal", "internal error", None, ctx),
+                    Ok(None) => act.error(CommandError::room_not_found(), None, ctx),
+                    Err(err) => {
+                        tracing::error!(error = %err, "read marker not stored");
+                        act.error(CommandError::internal(), None, ctx)
+                    }
                 }));
             }
         }
     }
 
-    fn on_send(&mut self, room_id: String, client_msg_id: String, body: chat_protocol::Body, ctx: &mut Context<Self>) {
+    fn on_send(&mut self, room_id: RoomId, client_msg_id: String, body: Body, ctx: &mut Context<Self>) {
         if !is_valid_client_id(&client_msg_id) {
-            return self.error("invalid_client_msg_id", "client_msg_id must be 1-64 of [A-Za-z0-9._@-]", None, ctx);
+            let err = CommandError::new(Refusal::InvalidClientMsgId, "client_msg_id must be 1-64 of [A-Za-z0-9._@-]");
+            return self.error(err, None, ctx);
         }
         if let Err(e) = self.sc.limits.check_body(&body) {
-            return self.error(e.code(), &e.to_string(), Some(client_msg_id), ctx);
+            return self.error(e.into(), Some(client_msg_id), ctx);
         }
-        if uuid::Uuid::parse_str(&room_id).is_err() {
-            return self.error("room_not_found", "room not found", Some(client_msg_id), ctx);
+        if uuid::Uuid::parse_str(room_id.as_str()).is_err() {
+            return self.error(CommandError::room_not_found(), Some(client_msg_id), ctx);
         }
         let sc = self.sc.clone();
         let p = self.principal.clone();
@@ -210,31 +221,27 @@ impl SessionActor {
         let command = RoomCommand::Post { client_msg_id: Some(client_msg_id.clone()), body };
         let rid = room_id.clone();
         let fut = async move {
-            if let Err(refused) = crate::api::guard::may_post(&p, &rid, &sc.store, &sc.kinds, &sc.authz).await {
-                let e = chat_protocol::bus::CommandError { code: refused.code.to_owned(), message: refused.message };
-                return Err(DispatchError::Refused(e));
-            }
-            sc.dispatcher.execute(&rid, &p.user_id, &p.tenant, Some(command_id), command).await
+            access::may_post(&p, &rid, &sc.store, &sc.kinds, &sc.authz).await?;
+            let result = sc.dispatcher.execute(&rid, &p.user_id, &p.tenant, Some(command_id), command).await?;
+            Ok::<_, CommandError>(result)
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
             Ok(CommandResult::Posted { message_id, seq }) => {
                 act.send(&ServerFrame::Ack { client_msg_id, room_id, message_id, seq }, ctx)
             }
-            Ok(_) => act.error("internal", "unexpected result", Some(client_msg_id), ctx),
-            Err(DispatchError::Refused(e)) => act.error(&e.code, &e.message, Some(client_msg_id), ctx),
-            Err(DispatchError::Timeout) => act.error(
-                "command_timeout",
-                "no answer in time; send again with the same client_msg_id",
+            Ok(_) => act.error(CommandError::internal(), Some(client_msg_id), ctx),
+            Err(err) if err.code == Refusal::CommandTimeout => act.error(
+                CommandError::new(Refusal::CommandTimeout, "no answer in time; send again with the same client_msg_id"),
                 Some(client_msg_id),
                 ctx,
             ),
-            Err(DispatchError::Bus(_)) => act.error("unavailable", "try again", Some(client_msg_id), ctx),
+            Err(err) => act.error(err, Some(client_msg_id), ctx),
         }));
     }
 
     /// Answer `sync`: everything after each given seq, in order per room, then `synced`. The
     /// pages wait for room in the outbound queue instead of dropping the session.
-    fn on_sync(&mut self, rooms: std::collections::BTreeMap<String, i64>, ctx: &mut Context<Self>) {
+    fn on_sync(&mut self, rooms: std::collections::BTreeMap<RoomId, i64>, ctx: &mut Context<Self>) {
         let sc = self.sc.clone();
         let p = self.principal.clone();
         let out = self.out.clone();
@@ -244,11 +251,9 @@ impl SessionActor {
                 match sc.store.is_member(&room_id, &p.user_id, &p.tenant).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        let e = ServerFrame::Error {
-                            code: "room_not_found".into(),
-                            message: "room not found".into(),
-                            client_msg_id: None,
-                        };
+                        let refusal = CommandError::room_not_found();
+                        let e =
+                            ServerFrame::Error { code: refusal.code, message: refusal.message, client_msg_id: None };
                         if send_waiting(&out, &e).await.is_err() {
                             return;
                         }
@@ -339,15 +344,15 @@ impl Handler<Inbound> for SessionActor {
             Err(err) => {
                 let text = err.to_string();
                 let code = if err.is_syntax() || err.is_eof() {
-                    "malformed_json"
+                    Refusal::MalformedJson
                 } else if text.contains("unknown variant") {
-                    "unknown_type"
+                    Refusal::UnknownType
                 } else if text.contains("unknown field") {
-                    "unknown_field"
+                    Refusal::UnknownField
                 } else {
-                    "invalid_frame"
+                    Refusal::InvalidFrame
                 };
-                self.error(code, &text, None, ctx);
+                self.error(CommandError::new(code, text), None, ctx);
             }
         }
     }
@@ -389,10 +394,11 @@ impl Handler<GoingAway> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: GoingAway, ctx: &mut Self::Context) {
-        let reason = if msg.0 == 1012 {
-            CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }
-        } else {
-            CloseReason { code: CloseCode::Policy, description: Some("access revoked".into()) }
+        let reason = match msg {
+            GoingAway::Restart => {
+                CloseReason { code: CloseCode::Restart, description: Some("server restarting".into()) }
+            }
+            GoingAway::Revoked => CloseReason { code: CloseCode::Policy, description: Some("access revoked".into()) },
         };
         self.end(Some(reason), ctx);
     }

@@ -1,33 +1,20 @@
 //! `ShardActor`: consumes one shard's command queue and routes each command to its room's
-//! actor, starting it on demand. It grants passivation Akka-style: while a room actor stops,
-//! commands for it are buffered and handed to a fresh actor once the old one has stopped, so
-//! a room never has two live actors on this node.
+//! actor, starting it on demand. It grants passivation Akka-style: while a room actor stops
+//! (idle, or unable to go on), commands for it are buffered and handed to a fresh actor once
+//! the old one has stopped, so a room never has two live actors on this node and no command
+//! is left in a dead actor's mailbox.
 
 use std::collections::HashMap;
 
 use actix::prelude::*;
 use chat_bus::Delivery;
 use chat_protocol::bus::CommandEnvelope;
-use chat_protocol::shard_of;
+use chat_protocol::{shard_of, RoomId};
 use futures_util::stream;
 use tracing::{error, info, warn};
 
-use super::room::{Apply, RoomActor, StopRoom};
-use super::SharedRoomContext;
-
-/// A room actor asks to stop (idle).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Passivate {
-    pub room_id: String,
-}
-
-/// A room actor has stopped.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomStopped {
-    pub room_id: String,
-}
+use super::context::SharedRoomContext;
+use super::room::{Apply, Parent, Passivate, RoomActor, RoomStopped, StopRoom};
 
 /// Stop consuming (graceful shutdown); unsettled deliveries go back to the queue.
 #[derive(Message)]
@@ -42,9 +29,12 @@ enum Entry {
 
 pub struct ShardActor {
     shard: u16,
+    /// Unsettled deliveries the broker hands this shard at most.
     prefetch: u16,
     rc: SharedRoomContext,
-    rooms: HashMap<String, Entry>,
+    /// The rooms of this shard that have an actor on this node.
+    rooms: HashMap<RoomId, Entry>,
+    /// The queue consumer, cancelled on `StopConsuming`.
     consumer: Option<SpawnHandle>,
 }
 
@@ -59,7 +49,9 @@ impl ShardActor {
             Some(Entry::Running(addr)) => addr.do_send(apply),
             Some(Entry::Stopping(buffer)) => buffer.push(apply),
             None => {
-                let addr = RoomActor::new(room_id.clone(), self.rc.clone(), ctx.address()).start();
+                let me = ctx.address();
+                let parent = Parent { passivate: me.clone().recipient(), stopped: me.recipient() };
+                let addr = RoomActor::new(room_id.clone(), self.rc.clone(), parent).start();
                 addr.do_send(apply);
                 self.rooms.insert(room_id, Entry::Running(addr));
             }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_auth::Verifier;
 use chat_kit::ApiError;
+use chat_protocol::Refusal;
 
 use crate::actors::session::{self, SessionContext};
 
@@ -17,7 +18,7 @@ pub async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let principal = verifier.authenticate(&req).await.map_err(ApiError::from)?;
     let (response, ws, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::bad_request("not_a_websocket", e.to_string()))?;
+        actix_ws::handle(&req, body).map_err(|e| ApiError::new(Refusal::NotAWebsocket, e.to_string()))?;
     let max = sc.ws.max_frame_bytes;
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
     session::start(principal, sc.get_ref().clone(), ws, stream);

@@ -18,6 +18,9 @@ pub fn serve(port: u16) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        // The line the services log when bound (port 0 picks a free port: this tells which).
+        let port = listener.local_addr()?.port();
+        println!("{}", serde_json::json!({"level": "INFO", "message": "listening", "port": port}));
         let rooms: Rooms = Arc::default();
         loop {
             let (tcp, _) = listener.accept().await?;

@@ -4,7 +4,7 @@
 //!
 //! `chatbench run [--full] [--out DIR]` writes `DIR/results.json`, `DIR/results.md` and SVG
 //! plots. `chatbench report DIR` rewrites the table from `DIR/results.json`. `chatbench floor
-//! PORT` is the floor server (started by `run`).
+//! PORT` is the floor server (started by `run` on port 0; it prints the port it bound).
 
 mod client;
 mod floor;

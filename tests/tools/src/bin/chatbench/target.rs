@@ -1,6 +1,7 @@
 //! The systems under test: the rooms service against the real RabbitMQ, Redis and PostgreSQL
 //! (its own vhost, schema and key prefix, removed afterwards), and the floor server.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,10 +16,6 @@ pub struct Target {
     vhost: Option<String>,
     schema: Option<String>,
     prefix: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18999)
 }
 
 fn quiet(cmd: &mut Command) -> bool {
@@ -41,6 +38,52 @@ async fn wait_ready(port: u16) -> anyhow::Result<()> {
     anyhow::bail!("service on {port} not ready in 60 s")
 }
 
+/// The port of a `listening` line of a JSON log (tracing-subscriber's `json` format, the event's
+/// fields flattened or under `fields`): `{"message":"listening","port":41234,..}`; also the
+/// rooms service's `rooms listening` (its message before chat_kit's `HttpService` logs it).
+fn listening_port(line: &str) -> Option<u16> {
+    let event: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    let fields = event.get("fields").filter(|f| f.is_object()).unwrap_or(&event);
+    let message = fields.get("message")?.as_str()?;
+    if message != "listening" && message != "rooms listening" {
+        return None;
+    }
+    let port = fields.get("port")?;
+    let port = port.as_u64().or_else(|| port.as_str()?.parse().ok())?;
+    u16::try_from(port).ok().filter(|p| *p != 0)
+}
+
+/// Poll `log` until `child` (started on port 0) has logged the port it bound, `secs` at most.
+async fn wait_port(child: &mut Child, log: &Path, secs: u64) -> anyhow::Result<u16> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        // Whole lines only: the last one may still be being written.
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        if let Some(port) = whole.lines().find_map(listening_port) {
+            return Ok(port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            anyhow::bail!("exited ({status}) before logging the port it listens on; see {}", log.display());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no `listening` line with a port in {} within {secs} s",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Kill `child` when `result` is an error (a child that never became usable is not left behind).
+fn or_kill<T>(child: &mut Child, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    if result.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    result
+}
+
 impl Target {
     /// The rooms service (release build next to this binary), `passivate_after_secs` as given.
     pub async fn rooms(tag: &str, passivate_after_secs: u64) -> anyhow::Result<Target> {
@@ -61,11 +104,11 @@ impl Target {
         } else {
             "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()
         };
-        let port = free_port();
         let bin = std::env::current_exe()?.with_file_name("rooms");
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{name}.log")))?;
-        let child = Command::new(&bin)
-            .env("CHAT__HTTP__PORT", port.to_string())
+        let log_path = std::env::temp_dir().join(format!("{name}.log"));
+        let log = std::fs::File::create(&log_path)?;
+        let mut child = Command::new(&bin)
+            .env("CHAT__HTTP__PORT", "0")
             .env("CHAT__NODE__ID", &name)
             .env("CHAT__DATABASE__SCHEMA", &name)
             .env("CHAT__AMQP__URL", amqp)
@@ -75,13 +118,20 @@ impl Target {
             .env("CHAT__AUTH__JWT_SECRET", SECRET)
             .env("CHAT__ROOMS__PASSIVATE_AFTER_SECS", passivate_after_secs.to_string())
             .env("CHAT__LIMITS__MAX_MEMBERS", "20000")
-            .env("CHAT__TELEMETRY__LOG_LEVEL", "warn")
+            // Warnings, and the `listening` line with the port (chat_kit's, or rooms' own).
+            .env("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info,rooms::app=info")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
             .map_err(|e| anyhow::anyhow!("{}: {e} (build it: cargo build --release -p rooms)", bin.display()))?;
         let pid = child.id();
-        wait_ready(port).await?;
+        let started = async {
+            let port = wait_port(&mut child, &log_path, 60).await?;
+            wait_ready(port).await?;
+            anyhow::Ok(port)
+        }
+        .await;
+        let port = or_kill(&mut child, started)?;
         Ok(Target {
             name: name.clone(),
             base: format!("http://127.0.0.1:{port}"),
@@ -96,18 +146,25 @@ impl Target {
 
     /// The floor server, as a child process of this binary.
     pub async fn floor() -> anyhow::Result<Target> {
-        let port = free_port();
-        let child = Command::new(std::env::current_exe()?)
-            .args(["floor", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let log_path = std::env::temp_dir().join(format!("bench_floor_{}.log", std::process::id()));
+        let log = std::fs::File::create(&log_path)?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["floor", "0"])
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
             .spawn()?;
         let pid = child.id();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "floor server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = async {
+            let port = wait_port(&mut child, &log_path, 10).await?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                anyhow::ensure!(Instant::now() < deadline, "floor server did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::Ok(port)
         }
+        .await;
+        let port = or_kill(&mut child, started).map_err(|e| anyhow::anyhow!("floor server: {e}"))?;
         Ok(Target {
             name: "floor".into(),
             base: format!("http://127.0.0.1:{port}"),

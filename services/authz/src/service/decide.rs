@@ -1,0 +1,109 @@
+//! Decisions at the point of use (`/internal/v1/decide`): may these users be in a room with
+//! this actor, now?
+
+use chat_protocol::authz::{DecideRequest, DecideResponse, Verdict};
+use chat_protocol::room::ExclusionReason;
+use chat_protocol::{TenantId, UserId};
+use secrecy::ExposeSecret;
+
+use super::error::AuthzError;
+use super::state::AuthzCore;
+use crate::store::User;
+
+/// The verdict on one user, `found` being their row (None when unknown).
+///
+/// LINE users need the actor's LINE permission; unknown and disabled users are refused;
+/// members of the actor's tenant are allowed; members of another need an active trust.
+fn verdict(user: UserId, found: Option<User>, tenant: &TenantId, actor_line: bool, trusted: &[TenantId]) -> Verdict {
+    if user.is_line_user() {
+        return Verdict {
+            user,
+            tenant: Some(TenantId::line()),
+            allowed: actor_line,
+            reason: (!actor_line).then_some(ExclusionReason::LineNotAuthorized),
+        };
+    }
+    match found.filter(|found_user| !found_user.disabled) {
+        None => Verdict { user, tenant: None, allowed: false, reason: Some(ExclusionReason::UnknownUser) },
+        Some(member) if &member.tenant == tenant => {
+            Verdict { user, tenant: Some(member.tenant), allowed: true, reason: None }
+        }
+        Some(member) => {
+            let allowed = trusted.contains(&member.tenant);
+            Verdict {
+                user,
+                tenant: Some(member.tenant),
+                allowed,
+                reason: (!allowed).then_some(ExclusionReason::ExternalNotAuthorized),
+            }
+        }
+    }
+}
+
+impl AuthzCore {
+    /// Whether `presented` is the service token, compared in constant time in the length of
+    /// the expected token.
+    fn is_service_token(&self, presented: &[u8]) -> bool {
+        let expected = self.settings.internal.token.expose_secret().as_bytes();
+        presented.len() == expected.len() && presented.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// May `request.actor` have these users in a room, now? Only for callers presenting the
+    /// service token (`NotInternalCaller` otherwise). LINE users are `line:<id>`.
+    pub async fn decide(&self, presented_token: &[u8], request: DecideRequest) -> Result<DecideResponse, AuthzError> {
+        if !self.is_service_token(presented_token) {
+            return Err(AuthzError::NotInternalCaller);
+        }
+        let DecideRequest { tenant, actor, users } = request;
+        let mode = self.line_mode(&tenant).await?;
+        let actor_line = self
+            .store
+            .user(&actor)
+            .await?
+            .filter(|user| user.tenant == tenant)
+            .is_some_and(|user| user.may_use_line(mode));
+        let trusted = self.trusted_tenants(&tenant).await?;
+        let mut verdicts = Vec::with_capacity(users.len());
+        for user in users {
+            let found = if user.is_line_user() { None } else { self.store.user(&user).await? };
+            verdicts.push(verdict(user, found, &tenant, actor_line, &trusted));
+        }
+        Ok(DecideResponse { actor_line, trusted_tenants: trusted, verdicts })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(username: &str, tenant: &str) -> User {
+        User::new_member(&TenantId::new(tenant), username, username, String::new(), false)
+    }
+
+    #[test]
+    fn verdicts_follow_tenant_trust_and_line_permission() {
+        let acme = TenantId::new("acme");
+        let trusted = [TenantId::new("globex")];
+        let same = verdict("bob@acme".into(), Some(member("bob", "acme")), &acme, false, &trusted);
+        assert!(same.allowed && same.reason.is_none());
+        assert_eq!(same.tenant, Some(acme.clone()));
+
+        let partner = verdict("carol@globex".into(), Some(member("carol", "globex")), &acme, false, &trusted);
+        assert!(partner.allowed);
+        let stranger = verdict("eve@initech".into(), Some(member("eve", "initech")), &acme, false, &trusted);
+        assert_eq!((stranger.allowed, stranger.reason), (false, Some(ExclusionReason::ExternalNotAuthorized)));
+
+        let ghost = verdict("ghost@acme".into(), None, &acme, true, &trusted);
+        assert_eq!((ghost.tenant, ghost.reason), (None, Some(ExclusionReason::UnknownUser)));
+        let mut disabled_user = member("dan", "acme");
+        disabled_user.disabled = true;
+        let disabled = verdict("dan@acme".into(), Some(disabled_user), &acme, true, &trusted);
+        assert_eq!(disabled.reason, Some(ExclusionReason::UnknownUser));
+
+        let line_refused = verdict("line:U1".into(), None, &acme, false, &trusted);
+        assert_eq!(line_refused.tenant, Some(TenantId::line()));
+        assert_eq!((line_refused.allowed, line_refused.reason), (false, Some(ExclusionReason::LineNotAuthorized)));
+        let line_allowed = verdict("line:U1".into(), None, &acme, true, &trusted);
+        assert!(line_allowed.allowed && line_allowed.reason.is_none());
+    }
+}

@@ -1,0 +1,163 @@
+//! After a room actor has handled a command: answer the caller, fan the committed events out
+//! to the nodes hosting the recipients' sessions, then settle the queue delivery.
+//!
+//! At least once: if a publish fails, the command is requeued instead of acked; it comes back,
+//! is answered from its record and its message delivered again, never applied again. Clients
+//! drop duplicates by seq.
+
+use std::collections::HashMap;
+
+use chat_bus::{BusError, Delivery};
+use chat_protocol::bus::{CommandEnvelope, CommandError, CommandOutcome, CommandResult, NodeMessage, RoomCommand};
+use chat_protocol::{RoomId, UserId};
+use tracing::warn;
+
+use super::context::RoomContext;
+use crate::domain;
+use crate::metrics::metrics;
+use crate::store::EventKind;
+use crate::views;
+
+/// A serialised server frame and the users it goes to.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub recipients: Vec<UserId>,
+    pub text: String,
+}
+
+/// What became of one command: the room actor's pipeline ends in one of these.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing written: a refusal, a no-op, or an answer from the dedup window.
+    Answered(CommandOutcome),
+    /// Written now: answer `result` and deliver `frames`.
+    Committed { result: CommandResult, frames: Vec<Frame>, committed_at_ms: i64 },
+    /// Applied before, beyond the in-memory window: answer the recorded result.
+    AppliedBefore,
+    /// The 1:1 room of this pair exists under another id: answer with that room.
+    DirectExists,
+    /// Not done (the store failed, or a newer owner holds the room): requeue the command.
+    Retry,
+}
+
+/// Answer, fan out, settle.
+pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outcome, delivery: Delivery) {
+    let room_id = &envelope.room_id;
+    let (answer, frames, committed_at_ms) = match outcome {
+        Outcome::Retry => {
+            if let Err(err) = delivery.requeue().await {
+                warn!(error = %err, "requeueing a command failed; it will be redelivered");
+            }
+            return;
+        }
+        Outcome::Answered(answer) => (answer, Vec::new(), chat_protocol::now_ms()),
+        Outcome::Committed { result, frames, committed_at_ms } => (Ok(result), frames, committed_at_ms),
+        Outcome::AppliedBefore => (recorded(rc, envelope).await, Vec::new(), chat_protocol::now_ms()),
+        Outcome::DirectExists => (existing_direct(rc, envelope).await, Vec::new(), chat_protocol::now_ms()),
+    };
+    let mut publish_failed = false;
+    if frames.is_empty() {
+        // A post answered from its record (a redelivery, or the client sending again): its
+        // first delivery may have been lost, so deliver it again.
+        if let Ok(CommandResult::Posted { seq, .. }) = &answer {
+            publish_failed |= redeliver(rc, room_id, *seq).await;
+        }
+    }
+    for frame in &frames {
+        publish_failed |= fan_out(rc, Some(room_id), frame, committed_at_ms).await;
+    }
+    if let Some(reply_to) = &envelope.reply_to {
+        let message = NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome: answer };
+        publish_failed |= publish(rc, &reply_to.node, &message).await;
+    }
+    let settled = if publish_failed { delivery.requeue().await } else { delivery.ack().await };
+    if let Err(err) = settled {
+        warn!(error = %err, "settling a command failed; it will be redelivered");
+    }
+}
+
+async fn recorded(rc: &RoomContext, envelope: &CommandEnvelope) -> CommandOutcome {
+    match rc.store.command_result(&envelope.room_id, &envelope.command_id).await {
+        Ok(Some(result)) => Ok(result),
+        Ok(None) => Err(CommandError::internal()),
+        Err(err) => {
+            warn!(room_id = %envelope.room_id, error = %err, "recorded result not readable");
+            Err(CommandError::internal())
+        }
+    }
+}
+
+async fn existing_direct(rc: &RoomContext, envelope: &CommandEnvelope) -> CommandOutcome {
+    let RoomCommand::Create { kind, members, .. } = &envelope.command else {
+        return Err(CommandError::internal());
+    };
+    let [a, b] = members.as_slice() else {
+        return Err(CommandError::internal());
+    };
+    match rc.store.find_direct(&domain::direct_key(*kind, &a.user, &b.user)).await {
+        Ok(Some(room_id)) => Ok(CommandResult::Created { room_id, existed: true }),
+        _ => Err(CommandError::internal()),
+    }
+}
+
+/// Deliver again the message of a replayed post. Returns true on a broker failure.
+async fn redeliver(rc: &RoomContext, room_id: &RoomId, seq: i64) -> bool {
+    let Ok(rows) = rc.store.history(room_id, Some(seq - 1), Some(seq + 1), 1).await else {
+        return false;
+    };
+    let Ok(members) = rc.store.members(room_id).await else {
+        return false;
+    };
+    let recipients: Vec<UserId> =
+        members.into_iter().filter(|m| m.kind == chat_protocol::bus::MemberKind::Member).map(|m| m.user_id).collect();
+    let mut failed = false;
+    for row in rows.iter().filter(|r| r.kind == EventKind::Message) {
+        let Ok(text) = serde_json::to_string(&views::event_frame(room_id, row)) else { continue };
+        let frame = Frame { recipients: recipients.clone(), text };
+        failed |= fan_out(rc, Some(room_id), &frame, row.sent_at_ms).await;
+    }
+    failed
+}
+
+/// One publish per node hosting sessions of the frame's recipients. Returns true on a broker
+/// failure (a node that is gone is not a failure: its users will sync).
+pub async fn fan_out(rc: &RoomContext, room_id: Option<&RoomId>, frame: &Frame, committed_at_ms: i64) -> bool {
+    let nodes = match rc.presence.locate(&frame.recipients).await {
+        Ok(nodes) => nodes,
+        Err(err) => {
+            // Presence is soft state: without it nobody gets a live push, everyone syncs.
+            warn!(error = %err, "presence lookup failed, live delivery skipped");
+            HashMap::new()
+        }
+    };
+    let mut failed = false;
+    for (node, users) in nodes {
+        let message = NodeMessage::Deliver {
+            room_id: room_id.cloned(),
+            recipients: users,
+            frame: frame.text.clone(),
+            committed_at_ms,
+        };
+        metrics().fanout_publishes.inc();
+        failed |= publish(rc, &node, &message).await;
+    }
+    failed
+}
+
+/// Publish to one node's queue. A node that is gone (unroutable) is not a failure.
+async fn publish(rc: &RoomContext, node: &str, message: &NodeMessage) -> bool {
+    let payload = match serde_json::to_vec(message) {
+        Ok(payload) => payload,
+        Err(err) => {
+            warn!(error = %err, "node message not encodable");
+            return false;
+        }
+    };
+    match rc.bus.publish_to_node(node, payload).await {
+        Ok(()) | Err(BusError::Unroutable { .. }) => false,
+        Err(err) => {
+            warn!(node, error = %err, "node message not published");
+            true
+        }
+    }
+}

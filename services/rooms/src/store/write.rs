@@ -1,0 +1,293 @@
+//! The room actor's path: claim a room (raise its fence), load its state, commit a command's
+//! plan in one transaction, and the look-ups a command needs (a message to recall, a recorded
+//! result, the existing 1:1 room of a pair).
+
+use std::collections::BTreeMap;
+
+use chat_protocol::bus::{CommandResult, MemberKind};
+use chat_protocol::{MessageId, RoomId, TenantId, UserId};
+use sqlx::Row;
+
+use super::{insert_notification, NotificationRow, RoomRow, Store, StoreError};
+use crate::domain::{Member, MessageRef, Plan, PlannedEvent, RecentCommands, Role, RoomMeta, RoomState};
+
+/// Everything one command writes, in one transaction.
+pub struct Commit<'a> {
+    /// The room's meta after the command.
+    pub meta: &'a RoomMeta,
+    /// The room's last seq before the command; its events take the seqs after it.
+    pub last_seq: i64,
+    pub plan: &'a Plan,
+    /// Recorded with the plan's result: the same command is never applied twice.
+    pub command_id: &'a str,
+    pub now_ms: i64,
+}
+
+impl Commit<'_> {
+    /// The room's last seq after the command.
+    pub fn new_last_seq(&self) -> i64 {
+        self.last_seq + self.plan.events.len() as i64
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberStateRow {
+    #[sqlx(try_from = "String")]
+    user_id: UserId,
+    #[sqlx(try_from = "String")]
+    tenant: TenantId,
+    #[sqlx(try_from = "String")]
+    kind: MemberKind,
+    #[sqlx(try_from = "String")]
+    role: Role,
+    joined_seq: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordedRow {
+    command_id: String,
+    result: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRefRow {
+    seq: i64,
+    #[sqlx(try_from = "String")]
+    sender: UserId,
+    recalled: i64,
+}
+
+impl Store {
+    /// The highest fence any room carries: a new owner's epoch must be above it.
+    pub async fn max_fence(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(fence), 0) AS f FROM rooms").fetch_one(&self.pool).await?;
+        Ok(row.try_get("f")?)
+    }
+
+    /// Raise the room's fence to `epoch` (activation). False when a newer owner holds it.
+    pub async fn claim(&self, room_id: &RoomId, epoch: i64) -> Result<bool, StoreError> {
+        let exists = sqlx::query("SELECT fence FROM rooms WHERE id = $1")
+            .bind(room_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = exists else {
+            return Ok(true); // not created yet: the create commit carries the epoch
+        };
+        let fence: i64 = row.try_get("fence")?;
+        if fence > epoch {
+            return Ok(false);
+        }
+        let done = sqlx::query("UPDATE rooms SET fence = $1 WHERE id = $2 AND fence <= $1")
+            .bind(epoch)
+            .bind(room_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Load a room's state for its actor: meta, members and the dedup window.
+    pub async fn load_room(&self, room_id: &RoomId, dedup: usize) -> Result<Option<RoomState>, StoreError> {
+        let Some(room) = sqlx::query_as::<_, RoomRow>(
+            "SELECT id, tenant, kind, name, description, photo_url, direct_key, last_seq FROM rooms WHERE id = $1",
+        )
+        .bind(room_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let members = sqlx::query_as::<_, MemberStateRow>(
+            "SELECT user_id, tenant, kind, role, joined_seq FROM members WHERE room_id = $1",
+        )
+        .bind(room_id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id, Member { tenant: m.tenant, kind: m.kind, role: m.role, joined_seq: m.joined_seq }))
+        .collect::<BTreeMap<_, _>>();
+        let mut recent = RecentCommands::new(dedup);
+        let recorded = sqlx::query_as::<_, RecordedRow>(
+            "SELECT command_id, result FROM commands WHERE room_id = $1 ORDER BY seq DESC, created_at DESC LIMIT $2",
+        )
+        .bind(room_id.as_str())
+        .bind(dedup as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in recorded.into_iter().rev() {
+            recent.insert(r.command_id, serde_json::from_str(&r.result)?);
+        }
+        let last_seq = room.last_seq;
+        Ok(Some(RoomState { meta: room.into_meta(), last_seq, members, recent }))
+    }
+
+    /// The recorded result of a command older than the in-memory window.
+    pub async fn command_result(
+        &self,
+        room_id: &RoomId,
+        command_id: &str,
+    ) -> Result<Option<CommandResult>, StoreError> {
+        let row = sqlx::query_as::<_, RecordedRow>(
+            "SELECT command_id, result FROM commands WHERE room_id = $1 AND command_id = $2",
+        )
+        .bind(room_id.as_str())
+        .bind(command_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| serde_json::from_str(&r.result)).transpose().map_err(StoreError::from)
+    }
+
+    pub async fn message_ref(
+        &self,
+        room_id: &RoomId,
+        message_id: &MessageId,
+    ) -> Result<Option<MessageRef>, StoreError> {
+        let row = sqlx::query_as::<_, MessageRefRow>(
+            "SELECT seq, sender, recalled FROM events WHERE room_id = $1 AND message_id = $2 AND kind = 'message'",
+        )
+        .bind(room_id.as_str())
+        .bind(message_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| MessageRef { seq: r.seq, sender: r.sender, recalled: r.recalled != 0 }))
+    }
+
+    /// The id of the existing 1:1 room for a pair.
+    pub async fn find_direct(&self, key: &str) -> Result<Option<RoomId>, StoreError> {
+        let row =
+            sqlx::query("SELECT id FROM rooms WHERE direct_key = $1").bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>("id")).transpose()?.map(RoomId::from))
+    }
+
+    /// Write one command's effects, fenced by `epoch`, in one transaction.
+    pub async fn commit(&self, epoch: i64, c: &Commit<'_>) -> Result<(), StoreError> {
+        let meta = c.meta;
+        let room = meta.id.as_str();
+        let plan = c.plan;
+        let last_seq = c.new_last_seq();
+        let mut tx = self.pool.begin().await?;
+        if plan.create.is_some() {
+            let inserted = sqlx::query(
+                "INSERT INTO rooms (id, tenant, kind, name, description, photo_url, direct_key, last_seq, fence, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT DO NOTHING",
+            )
+            .bind(room)
+            .bind(meta.tenant.as_str())
+            .bind(meta.kind.as_str())
+            .bind(&meta.info.name)
+            .bind(&meta.info.description)
+            .bind(&meta.info.photo_url)
+            .bind(&meta.direct_key)
+            .bind(last_seq)
+            .bind(epoch)
+            .bind(c.now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::DirectExists);
+            }
+        } else {
+            let updated = sqlx::query(
+                "UPDATE rooms SET last_seq = $1, fence = $2, updated_at = $3, name = $4, description = $5, photo_url = $6 \
+                 WHERE id = $7 AND fence <= $2",
+            )
+            .bind(last_seq)
+            .bind(epoch)
+            .bind(c.now_ms)
+            .bind(&meta.info.name)
+            .bind(&meta.info.description)
+            .bind(&meta.info.photo_url)
+            .bind(room)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Stale { room_id: meta.id.clone(), epoch });
+            }
+        }
+        for (seq, event) in plan.sequenced(c.last_seq) {
+            let (kind, message_id, sender, body) = match event {
+                PlannedEvent::Message { message_id, sender, body } => {
+                    ("message", Some(message_id.as_str()), Some(sender.as_str()), serde_json::to_string(body)?)
+                }
+                PlannedEvent::System(e) => ("event", None, None, serde_json::to_string(e)?),
+            };
+            sqlx::query(
+                "INSERT INTO events (room_id, seq, kind, message_id, sender, body, recalled, sent_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+            )
+            .bind(room)
+            .bind(seq)
+            .bind(kind)
+            .bind(message_id)
+            .bind(sender)
+            .bind(body)
+            .bind(c.now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for user in &plan.removed {
+            sqlx::query("DELETE FROM members WHERE room_id = $1 AND user_id = $2")
+                .bind(room)
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (user, m) in &plan.added {
+            sqlx::query(
+                "INSERT INTO members (room_id, user_id, tenant, kind, role, joined_seq, read_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0)",
+            )
+            .bind(room)
+            .bind(user.as_str())
+            .bind(m.tenant.as_str())
+            .bind(m.kind.as_str())
+            .bind(m.role.as_str())
+            .bind(m.joined_seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(master) = &plan.new_master {
+            sqlx::query("UPDATE members SET role = $1 WHERE room_id = $2 AND user_id = $3")
+                .bind(Role::Master.as_str())
+                .bind(room)
+                .bind(master.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(seq) = plan.recall_seq {
+            sqlx::query("UPDATE events SET recalled = 1, body = NULL WHERE room_id = $1 AND seq = $2")
+                .bind(room)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let recorded = sqlx::query(
+            "INSERT INTO commands (room_id, command_id, result, seq, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(room)
+        .bind(c.command_id)
+        .bind(serde_json::to_string(&plan.result)?)
+        .bind(last_seq)
+        .bind(c.now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if recorded.rows_affected() == 0 {
+            // Applied before, beyond the in-memory window: roll back, answer the record.
+            return Err(StoreError::Duplicate);
+        }
+        for n in &plan.notifications {
+            let row = NotificationRow {
+                id: n.id.clone(),
+                user_id: n.user.clone(),
+                tenant: n.tenant.clone(),
+                kind: n.kind,
+                room_id: Some(room.to_owned()),
+                text: n.text.clone(),
+                created_at_ms: c.now_ms,
+            };
+            insert_notification(&mut *tx, &row).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
