@@ -36,44 +36,39 @@ pub struct Store {
     pool: AnyPool,
 }
 
-/// Who of a tenant may connect to LINE.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::EnumIter, strum::IntoStaticStr, strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum LineMode {
-    /// Every enabled member.
-    All,
-    /// The members granted one by one (`line_allowed`).
-    Selected,
-    /// Nobody (the default of a new tenant).
-    None,
+chat_protocol::text_enum! {
+    /// Who of a tenant may connect to LINE.
+    pub enum LineMode {
+        /// Every enabled member.
+        All,
+        /// The members granted one by one (`line_allowed`).
+        Selected,
+        /// Nobody (the default of a new tenant).
+        None,
+    }
 }
 
-/// What an audit entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::EnumString)]
-#[strum(serialize_all = "snake_case")]
-pub enum AuditAction {
-    TenantCreated,
-    UserCreated,
-    UserDisabled,
-    LineModeSet,
-    LineAccessGranted,
-    LineAccessRevoked,
-    /// This side granted trust to another tenant.
-    TrustGranted,
-    /// This side withdrew its grant.
-    TrustRevoked,
-    /// The other side's grant made the trust effective.
-    TrustActive,
-    /// The other side's revocation ended an effective trust.
-    TrustInactive,
-    /// Rooms removed a member by rule.
-    MemberExcluded,
+chat_protocol::text_enum! {
+    /// What an audit entry records.
+    pub enum AuditAction {
+        TenantCreated,
+        UserCreated,
+        UserDisabled,
+        LineModeSet,
+        LineAccessGranted,
+        LineAccessRevoked,
+        /// This side granted trust to another tenant.
+        TrustGranted,
+        /// This side withdrew its grant.
+        TrustRevoked,
+        /// The other side's grant made the trust effective.
+        TrustActive,
+        /// The other side's revocation ended an effective trust.
+        TrustInactive,
+        /// Rooms removed a member by rule.
+        MemberExcluded,
+    }
 }
-
-chat_protocol::text_enum!(LineMode, AuditAction);
 
 /// A boolean stored as `BIGINT` 0/1, decoded into the `bool` fields of rows.
 struct Flag(bool);
@@ -205,6 +200,14 @@ pub struct KeyRow {
 
 const USER_COLUMNS: &str = "id, tenant, username, display_name, password_hash, admin, disabled, line_allowed";
 
+/// An `INSERT ... ON CONFLICT DO NOTHING` that inserted nothing met an existing row.
+fn inserted(done: sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
 impl Store {
     /// Open the database and apply the migrations.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
@@ -230,10 +233,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
+        inserted(done)
     }
 
     pub async fn set_line_mode(&self, tenant: &TenantId, mode: LineMode) -> Result<(), StoreError> {
@@ -262,10 +262,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
+        inserted(done)
     }
 
     pub async fn update_user(&self, user: &User, now: i64) -> Result<(), StoreError> {

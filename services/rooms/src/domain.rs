@@ -14,16 +14,14 @@ use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::{ExclusionReason, RoomInfo};
 use chat_protocol::{new_id, Body, Limits, MessageId, Refusal, RoomEvent, RoomId, TenantId, UserId};
 
-/// A member's role in the room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::EnumIter)]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    /// The Group Master of an external group room (its creator, then a successor).
-    Master,
-    Member,
+chat_protocol::text_enum! {
+    /// A member's role in the room.
+    pub enum Role {
+        /// The Group Master of an external group room (its creator, then a successor).
+        Master,
+        Member,
+    }
 }
-
-chat_protocol::text_enum!(Role);
 
 /// One participant, as the room keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,32 +8,17 @@ use crate::body::{Body, RoomEvent};
 use crate::ids::{MessageId, RoomId, UserId};
 use crate::refusal::Refusal;
 
-/// What a notification tells its user.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum NotificationKind {
-    RoomAdded,
-    RoomRemoved,
-    LineAccessGranted,
-    LineAccessRevoked,
-    ExternalGranted,
-    ExternalRevoked,
+crate::text_enum! {
+    /// What a notification tells its user.
+    pub enum NotificationKind {
+        RoomAdded,
+        RoomRemoved,
+        LineAccessGranted,
+        LineAccessRevoked,
+        ExternalGranted,
+        ExternalRevoked,
+    }
 }
-
-crate::text_enum!(NotificationKind);
 
 /// Client -> server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,32 +23,59 @@ pub struct UnknownValue {
     pub value: String,
 }
 
-/// Enums kept as text (in the store, on the wire): `as_str` gives the snake_case name, and
-/// `TryFrom<String>` parses it back, an unknown name being an error rather than a default.
+/// Declares an enum kept as text (in the store, on the wire): serde and strum derives with
+/// snake_case names, `as_str`, `Display`, and `TryFrom<String>` that refuses an unknown name
+/// rather than defaulting. The calling crate depends on `serde` and `strum`.
+///
+/// ```ignore
+/// chat_protocol::text_enum! {
+///     /// What a thing is.
+///     pub enum Kind { First, SecondOne }
+/// }
+/// ```
 #[macro_export]
 macro_rules! text_enum {
-    ($($t:ident),* $(,)?) => {
-        $(
-            impl $t {
-                pub fn as_str(self) -> &'static str {
-                    self.into()
-                }
-            }
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            serde::Serialize,
+            serde::Deserialize,
+            strum::EnumIter,
+            strum::IntoStaticStr,
+            strum::EnumString,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),*
+        }
 
-            impl TryFrom<String> for $t {
-                type Error = $crate::UnknownValue;
-
-                fn try_from(value: String) -> Result<Self, Self::Error> {
-                    value.parse().map_err(|_| $crate::UnknownValue { kind: stringify!($t), value })
-                }
+        impl $name {
+            /// The snake_case name, as stored and sent.
+            pub fn as_str(self) -> &'static str {
+                self.into()
             }
+        }
 
-            impl std::fmt::Display for $t {
-                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str(self.as_str())
-                }
+        impl TryFrom<String> for $name {
+            type Error = $crate::UnknownValue;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                value.parse().map_err(|_| $crate::UnknownValue { kind: stringify!($name), value })
             }
-        )*
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
     };
 }
 

@@ -4,94 +4,74 @@
 //! A new refusal is a new variant here: the exhaustive `http_status` match makes its author
 //! choose its status, and a test walks every variant, so no code can silently become a 400.
 
-use serde::{Deserialize, Serialize};
-
-/// Why a request was refused. Nothing was changed by a refused request.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Refusal {
-    // ----- malformed requests (400) -----
-    MalformedJson,
-    UnknownField,
-    UnknownType,
-    MissingField,
-    InvalidField,
-    InvalidPath,
-    InvalidQuery,
-    /// A WebSocket frame that is valid JSON but not a valid client frame.
-    InvalidFrame,
-    InvalidClientMsgId,
-    InvalidMembers,
-    MessageEmpty,
-    NameTooLong,
-    DescriptionTooLong,
-    InvalidUrl,
-    TooManyMembers,
-    InvalidUsername,
-    InvalidPassword,
-    InvalidMode,
-    InvalidTenant,
-    NotAWebsocket,
-    // ----- who is asking (401) -----
-    Unauthorized,
-    TokenExpired,
-    InvalidToken,
-    InvalidCredentials,
-    // ----- not allowed (403) -----
-    Forbidden,
-    NotGroupMaster,
-    RecallNotAllowed,
-    /// None of the requested members may join.
-    NotAuthorized,
-    LineNotAuthorized,
-    ExternalNotAuthorized,
-    // ----- not there, or not visible to the caller (404) -----
-    NotFound,
-    RoomNotFound,
-    MemberNotFound,
-    MessageNotFound,
-    UserNotFound,
-    TenantNotFound,
-    TrustNotFound,
-    // ----- conflicts with the current state (409) -----
-    NotAllowedForKind,
-    AlreadyRecalled,
-    UserExists,
-    // ----- size and type of the payload (413, 415) -----
-    MessageTooLong,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    // ----- rate (429) -----
-    RateLimited,
-    // ----- the server's side (500, 503) -----
-    Internal,
-    /// A part of the API that is not built yet.
-    NotImplemented,
-    Unavailable,
-    AuthzUnavailable,
-    /// The room did not answer in time; repeating with the same idempotency key is safe.
-    CommandTimeout,
+crate::text_enum! {
+    /// Why a request was refused. Nothing was changed by a refused request.
+    pub enum Refusal {
+        // ----- malformed requests (400) -----
+        MalformedJson,
+        UnknownField,
+        UnknownType,
+        MissingField,
+        InvalidField,
+        InvalidPath,
+        InvalidQuery,
+        /// A WebSocket frame that is valid JSON but not a valid client frame.
+        InvalidFrame,
+        InvalidClientMsgId,
+        InvalidMembers,
+        MessageEmpty,
+        NameTooLong,
+        DescriptionTooLong,
+        InvalidUrl,
+        TooManyMembers,
+        InvalidUsername,
+        InvalidPassword,
+        InvalidMode,
+        InvalidTenant,
+        NotAWebsocket,
+        // ----- who is asking (401) -----
+        Unauthorized,
+        TokenExpired,
+        InvalidToken,
+        InvalidCredentials,
+        // ----- not allowed (403) -----
+        Forbidden,
+        NotGroupMaster,
+        RecallNotAllowed,
+        /// None of the requested members may join.
+        NotAuthorized,
+        LineNotAuthorized,
+        ExternalNotAuthorized,
+        // ----- not there, or not visible to the caller (404) -----
+        NotFound,
+        RoomNotFound,
+        MemberNotFound,
+        MessageNotFound,
+        UserNotFound,
+        TenantNotFound,
+        TrustNotFound,
+        // ----- conflicts with the current state (409) -----
+        NotAllowedForKind,
+        AlreadyRecalled,
+        UserExists,
+        // ----- size and type of the payload (413, 415) -----
+        MessageTooLong,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        // ----- rate (429) -----
+        RateLimited,
+        // ----- the server's side (500, 503) -----
+        Internal,
+        /// A part of the API that is not built yet.
+        NotImplemented,
+        Unavailable,
+        AuthzUnavailable,
+        /// The room did not answer in time; repeating with the same idempotency key is safe.
+        CommandTimeout,
+    }
 }
 
 impl Refusal {
-    /// The wire name (the serde name).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// The HTTP status of this refusal, wherever it is answered over HTTP.
     pub fn http_status(self) -> u16 {
         use Refusal::*;
@@ -117,12 +97,6 @@ impl Refusal {
             NotImplemented => 501,
             Unavailable | AuthzUnavailable | CommandTimeout => 503,
         }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

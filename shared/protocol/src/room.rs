@@ -2,35 +2,22 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The kinds of room. External and LINE kinds carry markers in the room list.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum RoomKind {
-    /// 1:1 between two members of one tenant; unique per pair.
-    Direct,
-    /// Several members of one tenant, with a name, photo and description.
-    Group,
-    /// 1:1 with a member of another tenant (needs bilateral trust).
-    ExternalDirect,
-    /// Several members of several tenants; a Group Master manages membership.
-    ExternalGroup,
-    /// 1:1 with a LINE user (created when the LINE user adds the member as a friend).
-    LineDirect,
-    /// Connected to a LINE group, or several LINE users invited by a member.
-    LineGroup,
+crate::text_enum! {
+    /// The kinds of room. External and LINE kinds carry markers in the room list.
+    pub enum RoomKind {
+        /// 1:1 between two members of one tenant; unique per pair.
+        Direct,
+        /// Several members of one tenant, with a name, photo and description.
+        Group,
+        /// 1:1 with a member of another tenant (needs bilateral trust).
+        ExternalDirect,
+        /// Several members of several tenants; a Group Master manages membership.
+        ExternalGroup,
+        /// 1:1 with a LINE user (created when the LINE user adds the member as a friend).
+        LineDirect,
+        /// Connected to a LINE group, or several LINE users invited by a member.
+        LineGroup,
+    }
 }
 
 impl RoomKind {
@@ -59,60 +46,33 @@ impl RoomKind {
     }
 }
 
-/// Whether a participant is a member of a tenant or a LINE user reached through a gateway.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    Default,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum MemberKind {
-    #[default]
-    Member,
-    LineUser,
+crate::text_enum! {
+    /// Whether a participant is a member of a tenant or a LINE user reached through a gateway.
+    #[derive(Default)]
+    pub enum MemberKind {
+        #[default]
+        Member,
+        LineUser,
+    }
 }
 
-/// Why a user was left out of an invitation, or removed from a room by rule.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ExclusionReason {
-    /// Not allowed here (no authorization service configured, or outside the room's scope).
-    NotAuthorized,
-    /// No such user, or a disabled one.
-    UnknownUser,
-    /// The two tenants have no active trust.
-    ExternalNotAuthorized,
-    /// The inviting member may not connect to LINE.
-    LineNotAuthorized,
-    /// The member's LINE permission was withdrawn.
-    LineAccessRevoked,
-    /// The trust between the member's tenant and the room's was withdrawn.
-    TrustRevoked,
+crate::text_enum! {
+    /// Why a user was left out of an invitation, or removed from a room by rule.
+    pub enum ExclusionReason {
+        /// Not allowed here (no authorization service configured, or outside the room's scope).
+        NotAuthorized,
+        /// No such user, or a disabled one.
+        UnknownUser,
+        /// The two tenants have no active trust.
+        ExternalNotAuthorized,
+        /// The inviting member may not connect to LINE.
+        LineNotAuthorized,
+        /// The member's LINE permission was withdrawn.
+        LineAccessRevoked,
+        /// The trust between the member's tenant and the room's was withdrawn.
+        TrustRevoked,
+    }
 }
-
-crate::text_enum!(RoomKind, MemberKind, ExclusionReason);
 
 /// A room's descriptive fields. In a command each is optional (absent: unchanged); in a room's
 /// state they are the current values.

@@ -101,14 +101,12 @@ pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Child {
 }
 
 /// The port of a `listening` line of a service's JSON log (tracing-subscriber's `json` format,
-/// the event's fields flattened or under `fields`): `{"message":"listening","port":41234,..}`.
-/// `rooms listening` is accepted too (the rooms service's message before chat_kit's
-/// `HttpService` logs it for every service).
+/// the event's fields flattened or under `fields`): `{"message":"listening","port":41234,..}`,
+/// as `chat_kit::HttpService` logs it for every service once bound.
 pub fn listening_port(line: &str) -> Option<u16> {
     let event: Value = serde_json::from_str(line.trim()).ok()?;
     let fields = event.get("fields").filter(|f| f.is_object()).unwrap_or(&event);
-    let message = fields.get("message")?.as_str()?;
-    if message != "listening" && message != "rooms listening" {
+    if fields.get("message")?.as_str()? != "listening" {
         return None;
     }
     let port = fields.get("port")?;
@@ -116,32 +114,51 @@ pub fn listening_port(line: &str) -> Option<u16> {
     u16::try_from(port).ok().filter(|p| *p != 0)
 }
 
-/// Poll the log of `child` until it has a `listening` line with the port (30 s at most); panics
-/// with the log when the line does not come or the process exits first.
-pub async fn wait_port(child: &mut Child, log: &Path) -> u16 {
-    let deadline = Instant::now() + Duration::from_secs(PORT_WAIT_SECS);
+/// Poll the log of `child` until it has a `listening` line with the port, `secs` at most. The
+/// error says why not (the process exited first, or no such line in time) with the log.
+pub async fn try_wait_port(child: &mut Child, log: &Path, secs: u64) -> Result<u16, String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         // Whole lines only: the last one may still be being written.
         let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
         if let Some(port) = whole.lines().find_map(listening_port) {
-            return port;
+            return Ok(port);
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!(
+            return Err(format!(
                 "the process exited ({status}) before logging the port it listens on; log {}:\n{text}",
                 log.display()
-            );
+            ));
         }
         if Instant::now() > deadline {
-            panic!(
-                "no `listening` line with a port in {} within {PORT_WAIT_SECS} s (JSON logs at level info are \
-                 needed); log:\n{text}",
+            return Err(format!(
+                "no `listening` line with a port in {} within {secs} s (JSON logs at level info are needed); \
+                 log:\n{text}",
                 log.display()
-            );
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// [`try_wait_port`] for tests: panics with the reason.
+pub async fn wait_port(child: &mut Child, log: &Path) -> u16 {
+    try_wait_port(child, log, PORT_WAIT_SECS).await.unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// Start `cmd` on port 0 into `slot` (stored before the waits: a panic in them drops the
+/// owner, which kills the child), then wait for its port and its readiness.
+async fn launch(cmd: &mut Command, log: &Path, slot: &mut Option<Child>) -> u16 {
+    let child = slot.insert(spawn_logged(cmd, log));
+    let port = wait_port(child, log).await;
+    wait_ready(port, log).await;
+    port
+}
+
+/// The base URL of a service on this machine.
+fn local_base(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
 }
 
 /// Options of a rooms process.
@@ -208,14 +225,11 @@ impl Rooms {
         for (k, v) in &o.extra_env {
             cmd.env(k, v);
         }
-        // Stored before the waits: a panic in them drops `self`, which kills the child.
-        let child = self.child.insert(spawn_logged(&mut cmd, &log_path));
-        self.port = wait_port(child, &log_path).await;
-        wait_ready(self.port, &log_path).await;
+        self.port = launch(&mut cmd, &log_path, &mut self.child).await;
     }
 
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        local_base(self.port)
     }
 
     pub fn ws_url(&self) -> String {
@@ -330,14 +344,11 @@ impl Service {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        // Stored before the waits: a panic in them drops `self`, which kills the child.
-        let child = self.child.insert(spawn_logged(&mut cmd, &log_path));
-        self.port = wait_port(child, &log_path).await;
-        wait_ready(self.port, &log_path).await;
+        self.port = launch(&mut cmd, &log_path, &mut self.child).await;
     }
 
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        local_base(self.port)
     }
 }
 
@@ -603,8 +614,6 @@ mod tests {
         assert_eq!(listening_port(flat), Some(41234));
         let nested = r#"{"timestamp":"t","level":"INFO","fields":{"message":"listening","port":5001},"target":"x"}"#;
         assert_eq!(listening_port(nested), Some(5001));
-        let rooms = r#"{"level":"INFO","message":"rooms listening","port":6002,"node_id":"n"}"#;
-        assert_eq!(listening_port(rooms), Some(6002));
         assert_eq!(listening_port(r#"{"message":"listening","port":"7003"}"#), Some(7003));
     }
 

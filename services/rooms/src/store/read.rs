@@ -12,15 +12,13 @@ use sqlx::Row;
 use super::{NotificationRow, RoomRow, Store, StoreError};
 use crate::domain::{Role, RoomMeta};
 
-/// Whether an event row holds a message or a system event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
-#[strum(serialize_all = "snake_case")]
-pub enum EventKind {
-    Message,
-    Event,
+chat_protocol::text_enum! {
+    /// Whether an event row holds a message or a system event.
+    pub enum EventKind {
+        Message,
+        Event,
+    }
 }
-
-chat_protocol::text_enum!(EventKind);
 
 /// One event as stored: a message (body is a message body) or a system event (body is the event).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

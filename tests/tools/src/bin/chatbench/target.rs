@@ -38,41 +38,9 @@ async fn wait_ready(port: u16) -> anyhow::Result<()> {
     anyhow::bail!("service on {port} not ready in 60 s")
 }
 
-/// The port of a `listening` line of a JSON log (tracing-subscriber's `json` format, the event's
-/// fields flattened or under `fields`): `{"message":"listening","port":41234,..}`; also the
-/// rooms service's `rooms listening` (its message before chat_kit's `HttpService` logs it).
-fn listening_port(line: &str) -> Option<u16> {
-    let event: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
-    let fields = event.get("fields").filter(|f| f.is_object()).unwrap_or(&event);
-    let message = fields.get("message")?.as_str()?;
-    if message != "listening" && message != "rooms listening" {
-        return None;
-    }
-    let port = fields.get("port")?;
-    let port = port.as_u64().or_else(|| port.as_str()?.parse().ok())?;
-    u16::try_from(port).ok().filter(|p| *p != 0)
-}
-
 /// Poll `log` until `child` (started on port 0) has logged the port it bound, `secs` at most.
 async fn wait_port(child: &mut Child, log: &Path, secs: u64) -> anyhow::Result<u16> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-        // Whole lines only: the last one may still be being written.
-        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-        if let Some(port) = whole.lines().find_map(listening_port) {
-            return Ok(port);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            anyhow::bail!("exited ({status}) before logging the port it listens on; see {}", log.display());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "no `listening` line with a port in {} within {secs} s",
-            log.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    e2e::try_wait_port(child, log, secs).await.map_err(anyhow::Error::msg)
 }
 
 /// Kill `child` when `result` is an error (a child that never became usable is not left behind).
