@@ -23,6 +23,23 @@ pub enum AuthzEvent {
     MemberExcluded { tenant: TenantId, user: UserId, room_id: RoomId, reason: ExclusionReason },
 }
 
+/// A change event as published on the `events` exchange: the change and a unique id. Consumers
+/// derive their idempotency keys (exclusion commands, notification ids, audit rows) from the
+/// id, so a redelivered event is applied once and an identical second change is a new event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthzEnvelope {
+    pub event_id: String,
+    #[serde(flatten)]
+    pub event: AuthzEvent,
+}
+
+impl AuthzEnvelope {
+    /// The event with a new time-ordered id.
+    pub fn new(event: AuthzEvent) -> Self {
+        Self { event_id: crate::new_id(), event }
+    }
+}
+
 /// `POST /internal/v1/decide`: may `actor` (of `tenant`) have these users in a room?
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,4 +67,23 @@ pub struct DecideResponse {
     /// Tenants the actor's tenant has an active (bilateral) trust with.
     pub trusted_tenants: Vec<TenantId>,
     pub verdicts: Vec<Verdict>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_is_the_event_with_its_id_beside_the_type() {
+        let envelope = AuthzEnvelope::new(AuthzEvent::Trust {
+            tenant_a: "acme".into(),
+            tenant_b: "globex".into(),
+            active: false,
+        });
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(json["type"], "trust");
+        assert_eq!(json["event_id"], envelope.event_id.as_str());
+        assert_eq!(serde_json::from_value::<AuthzEnvelope>(json).unwrap(), envelope);
+        assert_ne!(AuthzEnvelope::new(envelope.event.clone()).event_id, envelope.event_id);
+    }
 }

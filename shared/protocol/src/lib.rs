@@ -27,11 +27,14 @@ pub struct UnknownValue {
 /// snake_case names, `as_str`, `Display`, and `TryFrom<String>` that refuses an unknown name
 /// rather than defaulting. The calling crate depends on `serde` and `strum`.
 ///
-/// ```ignore
+/// ```
 /// chat_protocol::text_enum! {
 ///     /// What a thing is.
 ///     pub enum Kind { First, SecondOne }
 /// }
+/// assert_eq!(Kind::SecondOne.as_str(), "second_one");
+/// assert_eq!(Kind::try_from("first".to_owned()), Ok(Kind::First));
+/// assert!(Kind::try_from("third".to_owned()).is_err());
 /// ```
 #[macro_export]
 macro_rules! text_enum {
