@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::access::RoomKinds;
 use crate::actors::session::SessionContext;
 use crate::actors::shard::{ShardActor, StopConsuming};
-use crate::actors::RoomContext;
+use crate::actors::{ConsumingShards, RoomContext};
 use crate::authz::AuthzClient;
 use crate::dispatch::Dispatcher;
 use crate::events::{self, EventContext};
@@ -77,6 +77,7 @@ pub struct RoomsCore {
     bus: SharedBus,
     presence: SharedPresence,
     node_id: String,
+    consuming: ConsumingShards,
 }
 
 impl RoomsCore {
@@ -97,6 +98,7 @@ impl RoomsCore {
             dedup_window: settings.rooms.dedup_window,
             passivate_after: Duration::from_secs(settings.rooms.passivate_after_secs.max(1)),
             epoch,
+            consuming: ConsumingShards::new(bus.shards()),
         });
         let n_arbiters = match settings.rooms.arbiters {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -152,6 +154,7 @@ impl RoomsCore {
             bus,
             presence,
             node_id,
+            consuming: rc.consuming.clone(),
         })
     }
 
@@ -180,10 +183,19 @@ impl RoomsCore {
     /// Readiness checks of this service's dependencies.
     pub fn health(&self, service: &'static str, readiness: Readiness) -> Health {
         let bus = self.bus.clone();
-        Health::new(service, readiness).with_check(
-            "bus",
-            Arc::new(move || if bus.is_healthy() { Ok(()) } else { Err("broker connection down".into()) }),
-        )
+        let consuming = self.consuming.clone();
+        Health::new(service, readiness)
+            .with_check(
+                "bus",
+                Arc::new(move || if bus.is_healthy() { Ok(()) } else { Err("broker connection down".into()) }),
+            )
+            .with_check(
+                "shards",
+                Arc::new(move || match consuming.idle().as_slice() {
+                    [] => Ok(()),
+                    idle => Err(format!("{} shard(s) not consuming (first: {})", idle.len(), idle[0])),
+                }),
+            )
     }
 
     pub fn node_id(&self) -> &str {

@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use chat_auth::Verifier;
 use chat_bus::Subscription;
-use chat_protocol::authz::AuthzEvent;
+use chat_protocol::authz::{AuthzEnvelope, AuthzEvent};
 use chat_protocol::bus::RoomCommand;
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::ExclusionReason;
 use chat_protocol::{RoomId, TenantId, UserId};
+use futures_util::{stream, StreamExt};
 use tracing::{info, warn};
 
 use crate::actors::delivery::{self, Frame};
@@ -22,6 +23,7 @@ use crate::actors::RoomContext;
 use crate::authz::AuthzClient;
 use crate::dispatch::{DispatchError, Dispatcher};
 use crate::hub::Hub;
+use crate::metrics::metrics;
 use crate::store::NotificationRow;
 use crate::views;
 
@@ -29,6 +31,20 @@ pub struct EventContext {
     /// The store, bus and presence, as room actors use them (for notifications' fan-out).
     pub rooms: Arc<RoomContext>,
     pub dispatcher: Dispatcher,
+}
+
+/// Exclusions of one event in flight at once (each waits for its room at most the command
+/// timeout).
+const EXCLUSIONS_IN_FLIGHT: usize = 16;
+
+/// What became of a change event.
+enum Handled {
+    Done,
+    /// Some work failed (a room did not answer, the store failed): try the event again; the
+    /// work already done is not repeated (command ids derive from the event id).
+    Retry,
+    /// It can never be handled (undecodable): dead-letter it.
+    Poison,
 }
 
 /// One member to remove from one room by rule.
@@ -41,13 +57,13 @@ struct Exclusion<'a> {
 }
 
 impl Exclusion<'_> {
-    /// A deterministic command id, so a redelivered event excludes nobody twice.
-    fn command_id(&self, event: &[u8]) -> String {
+    /// The command id of this exclusion for one event: a redelivered event excludes nobody
+    /// twice, and another event (a second revocation of the same permission) is a new command.
+    fn command_id(&self, event_id: &str) -> String {
         const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x0b8e_52a1_3c9d_4f70_a1e2_6d4c_9f13_77ab);
-        let (room, user, reason) = (self.room.as_str(), self.user.as_str(), self.reason.as_str());
-        let mut name = format!("{}:{room}:{}:{user}:{reason}:", room.len(), user.len()).into_bytes();
-        name.extend_from_slice(event);
-        uuid::Uuid::new_v5(&NAMESPACE, &name).to_string()
+        let (room, user) = (self.room.as_str(), self.user.as_str());
+        let name = format!("{}:{event_id}:{}:{room}:{user}", event_id.len(), room.len());
+        uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
     }
 }
 
@@ -63,9 +79,9 @@ fn leaving_side<'a>(room_tenant: &TenantId, a: &'a TenantId, b: &'a TenantId) ->
 }
 
 impl EventContext {
-    async fn exclude(&self, x: Exclusion<'_>, raw: &[u8]) -> bool {
+    async fn exclude(&self, x: Exclusion<'_>, event_id: &str) -> bool {
         let command = RoomCommand::Exclude { user: x.user.clone(), reason: x.reason };
-        let id = x.command_id(raw);
+        let id = x.command_id(event_id);
         match self.dispatcher.execute(x.room, &UserId::system(), x.room_tenant, Some(id), command).await {
             Ok(_) | Err(DispatchError::Refused(_)) => {
                 info!(room_id = %x.room, user = %x.user, reason = %x.reason, "member excluded by rule");
@@ -75,7 +91,7 @@ impl EventContext {
                     room_id: x.room.clone(),
                     reason: x.reason,
                 };
-                if let Ok(payload) = serde_json::to_vec(&audit) {
+                if let Ok(payload) = serde_json::to_vec(&AuthzEnvelope::new(audit)) {
                     let _ = self.rooms.bus.publish_event(payload).await;
                 }
                 true
@@ -87,10 +103,18 @@ impl EventContext {
         }
     }
 
-    async fn notify(&self, tenant: &TenantId, user: &UserId, kind: NotificationKind, text: &str, raw: &[u8]) -> bool {
+    async fn notify(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        kind: NotificationKind,
+        text: &str,
+        event_id: &str,
+    ) -> bool {
         const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7c3f_1e22_90ab_4d1e_8f00_b1c2_d3e4_f506);
         let row = NotificationRow {
-            id: uuid::Uuid::new_v5(&NAMESPACE, raw).to_string(),
+            // One notification per event (a redelivery stores nothing twice).
+            id: uuid::Uuid::new_v5(&NAMESPACE, event_id.as_bytes()).to_string(),
             user_id: user.clone(),
             tenant: tenant.clone(),
             kind,
@@ -109,45 +133,61 @@ impl EventContext {
         true
     }
 
-    async fn handle(&self, raw: &[u8]) -> bool {
-        let Ok(event) = serde_json::from_slice::<AuthzEvent>(raw) else {
-            return true; // not ours to understand: drop
+    /// Exclude every member a withdrawal concerns, the rooms independently of each other (a
+    /// room that cannot answer delays no other room); true when all were done.
+    async fn exclude_all(&self, exclusions: Vec<Exclusion<'_>>, event_id: &str) -> bool {
+        stream::iter(exclusions)
+            .map(|x| self.exclude(x, event_id))
+            .buffer_unordered(EXCLUSIONS_IN_FLIGHT)
+            .fold(true, |all, done| async move { all && done })
+            .await
+    }
+
+    async fn handle(&self, raw: &[u8]) -> Handled {
+        let Ok(AuthzEnvelope { event_id, event }) = serde_json::from_slice::<AuthzEnvelope>(raw) else {
+            warn!(bytes = raw.len(), "undecodable change event, dead-lettered");
+            return Handled::Poison;
         };
-        match event {
+        let event_id = event_id.as_str();
+        let done = match event {
             AuthzEvent::LineAccess { tenant, user, allowed: false } => {
-                let Ok(rooms) = self.rooms.store.line_rooms_of(&user).await else { return false };
-                let mut ok = true;
-                for room in rooms {
-                    let x = Exclusion {
+                let Ok(rooms) = self.rooms.store.line_rooms_of(&user).await else { return Handled::Retry };
+                let exclusions = rooms
+                    .iter()
+                    .map(|room| Exclusion {
                         room: &room.room_id,
                         room_tenant: &room.tenant,
                         user: &user,
                         member_tenant: &tenant,
                         reason: ExclusionReason::LineAccessRevoked,
-                    };
-                    ok &= self.exclude(x, raw).await;
-                }
-                ok
+                    })
+                    .collect();
+                self.exclude_all(exclusions, event_id).await
             }
             AuthzEvent::Trust { tenant_a, tenant_b, active: false } => {
-                let Ok(rows) = self.rooms.store.rooms_shared_by(&tenant_a, &tenant_b).await else { return false };
-                let mut ok = true;
-                for row in &rows {
-                    if row.member_tenant == *leaving_side(&row.room_tenant, &tenant_a, &tenant_b) {
-                        let x = Exclusion {
-                            room: &row.room_id,
-                            room_tenant: &row.room_tenant,
-                            user: &row.user_id,
-                            member_tenant: &row.member_tenant,
-                            reason: ExclusionReason::TrustRevoked,
-                        };
-                        ok &= self.exclude(x, raw).await;
-                    }
-                }
-                ok
+                let Ok(rows) = self.rooms.store.rooms_shared_by(&tenant_a, &tenant_b).await else {
+                    return Handled::Retry;
+                };
+                let exclusions = rows
+                    .iter()
+                    .filter(|row| row.member_tenant == *leaving_side(&row.room_tenant, &tenant_a, &tenant_b))
+                    .map(|row| Exclusion {
+                        room: &row.room_id,
+                        room_tenant: &row.room_tenant,
+                        user: &row.user_id,
+                        member_tenant: &row.member_tenant,
+                        reason: ExclusionReason::TrustRevoked,
+                    })
+                    .collect();
+                self.exclude_all(exclusions, event_id).await
             }
-            AuthzEvent::Notify { tenant, user, kind, text } => self.notify(&tenant, &user, kind, &text, raw).await,
+            AuthzEvent::Notify { tenant, user, kind, text } => self.notify(&tenant, &user, kind, &text, event_id).await,
             _ => true,
+        };
+        if done {
+            Handled::Done
+        } else {
+            Handled::Retry
         }
     }
 }
@@ -155,8 +195,18 @@ impl EventContext {
 /// The shared worker: applies each change once per cluster.
 pub async fn run_shared(ctx: Arc<EventContext>, mut events: Subscription) {
     while let Some(delivery) = events.recv().await {
-        let done = ctx.handle(&delivery.payload).await;
-        let _ = if done { delivery.ack().await } else { delivery.requeue().await };
+        let settled = match ctx.handle(&delivery.payload).await {
+            Handled::Done => delivery.ack().await,
+            // Tried again later; after the delivery limit it is dead-lettered.
+            Handled::Retry => delivery.requeue().await,
+            Handled::Poison => {
+                metrics().events_rejected.inc();
+                delivery.reject().await
+            }
+        };
+        if let Err(err) = settled {
+            warn!(error = %err, "settling a change event failed; it will be redelivered");
+        }
     }
 }
 
@@ -164,8 +214,8 @@ pub async fn run_shared(ctx: Arc<EventContext>, mut events: Subscription) {
 pub async fn run_node(authz: Arc<AuthzClient>, verifier: Verifier, hub: Arc<Hub>, mut events: Subscription) {
     while let Some(delivery) = events.recv().await {
         authz.invalidate();
-        if let Ok(AuthzEvent::UserDisabled { user, at_secs, .. }) =
-            serde_json::from_slice::<AuthzEvent>(&delivery.payload)
+        if let Ok(AuthzEnvelope { event: AuthzEvent::UserDisabled { user, at_secs, .. }, .. }) =
+            serde_json::from_slice::<AuthzEnvelope>(&delivery.payload)
         {
             verifier.revoke(&user, at_secs);
             hub.close_user(&user);

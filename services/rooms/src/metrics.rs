@@ -18,6 +18,7 @@ pub struct Metrics {
     pub dead_letter_depth: IntGauge,
     pub stale_epoch_rejections: IntCounter,
     pub fanout_publishes: IntCounter,
+    pub events_rejected: IntCounter,
 }
 
 fn startup<T>(r: prometheus::Result<T>) -> T {
@@ -76,6 +77,10 @@ pub fn metrics() -> &'static Metrics {
         stale_epoch_rejections: startup(prometheus::register_int_counter!(
             "rooms_stale_epoch_rejections_total",
             "writes refused because a newer owner fenced the room"
+        )),
+        events_rejected: startup(prometheus::register_int_counter!(
+            "rooms_events_rejected_total",
+            "change events that could not be decoded, dead-lettered"
         )),
         fanout_publishes: startup(prometheus::register_int_counter!(
             "rooms_fanout_publishes_total",

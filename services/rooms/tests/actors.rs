@@ -24,7 +24,7 @@ use chat_protocol::{
 };
 use rooms::actors::room::Passivate;
 use rooms::actors::shard::ShardActor;
-use rooms::actors::RoomContext;
+use rooms::actors::{ConsumingShards, RoomContext};
 use rooms::dispatch::{DispatchError, Dispatcher};
 use rooms::hub::Hub;
 use rooms::metrics::metrics;
@@ -149,6 +149,7 @@ impl Node {
             dedup_window,
             passivate_after,
             epoch,
+            consuming: ConsumingShards::new(shards),
         });
         let shards = (0..bus.shards()).map(|shard| ShardActor::new(shard, 64, rc.clone()).start()).collect();
         let hub = Arc::new(Hub::new(&node_id));
@@ -226,7 +227,10 @@ impl Node {
     /// Passivate these rooms and wait until their actors have stopped.
     async fn stop_rooms(&self, rooms: &[RoomId]) {
         for room in rooms {
-            self.shard_of(room).send(Passivate { room_id: room.clone() }).await.expect("the shard is alive");
+            self.shard_of(room)
+                .send(Passivate { room_id: room.clone(), failed: false })
+                .await
+                .expect("the shard is alive");
         }
         self.no_room_actor_left().await;
     }
@@ -274,7 +278,7 @@ async fn commands_that_arrive_while_a_room_passivates_are_buffered_and_applied_i
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     // What an idle room sends, and right behind it twenty posts.
-    node.shard_of(&room).do_send(Passivate { room_id: room.clone() });
+    node.shard_of(&room).do_send(Passivate { room_id: room.clone(), failed: false });
     let texts: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
     let replies = node.publish_in_order(texts.iter().map(|t| (room.clone(), post(t))).collect()).await;
     tokio::time::sleep(Duration::from_millis(50)).await;

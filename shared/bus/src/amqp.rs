@@ -19,6 +19,8 @@ use tracing::{debug, warn};
 use crate::{BrokerSettings, Bus, BusError, Delivery, Settle, Subscription, Topology};
 
 pub struct AmqpBus {
+    /// Attempts at delivery before a command or a shared event is dead-lettered.
+    delivery_limit: u32,
     connection: Connection,
     publisher: Channel,
     topology: Topology,
@@ -54,7 +56,13 @@ impl AmqpBus {
         let connection = Connection::connect(&url, properties).await.map_err(broker)?;
         let publisher = connection.create_channel().await.map_err(broker)?;
         publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(broker)?;
-        let bus = Self { connection, publisher, topology, healthy: Arc::new(AtomicBool::new(true)) };
+        let bus = Self {
+            connection,
+            publisher,
+            topology,
+            healthy: Arc::new(AtomicBool::new(true)),
+            delivery_limit: settings.delivery_limit,
+        };
         bus.declare(settings.delivery_limit).await?;
         Ok(bus)
     }
@@ -257,7 +265,11 @@ impl Bus for AmqpBus {
             (QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
         };
         if shared {
+            // A poison event (one that keeps failing) goes to the dead-letter queue after
+            // `delivery_limit` attempts instead of looping forever.
             args.insert("x-queue-type".into(), text("quorum"));
+            args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
+            args.insert("x-dead-letter-exchange".into(), text(&self.topology.dead_letter_exchange()));
         }
         self.publisher.queue_declare(name.as_str().into(), options, args).await.map_err(broker)?;
         self.publisher

@@ -81,30 +81,53 @@ pub trait Settle: Send + Sync {
     async fn reject(&self) -> Result<(), BusError>;
 }
 
-/// One message taken from a queue. Settle it exactly once; dropping it unsettled leaves it to
-/// the broker (redelivered when the channel closes).
+/// One message taken from a queue. Settle it exactly once. Dropped unsettled (a bug, or a
+/// task that died), it requeues itself: an unsettled delivery would otherwise hold one of its
+/// consumer's prefetch slots until the channel closes, and enough of them stall the consumer.
 pub struct Delivery {
     pub payload: Vec<u8>,
     /// A hint only: true when the broker delivered it before.
     pub redelivered: bool,
-    settle: Box<dyn Settle>,
+    /// `None` once settled.
+    settle: Option<Box<dyn Settle>>,
 }
 
 impl Delivery {
     pub fn new(payload: Vec<u8>, redelivered: bool, settle: Box<dyn Settle>) -> Self {
-        Self { payload, redelivered, settle }
+        Self { payload, redelivered, settle: Some(settle) }
+    }
+
+    fn take(mut self) -> Result<Box<dyn Settle>, BusError> {
+        self.settle.take().ok_or(BusError::Closed)
     }
 
     pub async fn ack(self) -> Result<(), BusError> {
-        self.settle.ack().await
+        self.take()?.ack().await
     }
 
     pub async fn requeue(self) -> Result<(), BusError> {
-        self.settle.requeue().await
+        self.take()?.requeue().await
     }
 
     pub async fn reject(self) -> Result<(), BusError> {
-        self.settle.reject().await
+        self.take()?.reject().await
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        let Some(settle) = self.settle.take() else { return };
+        tracing::warn!(bytes = self.payload.len(), "delivery dropped unsettled, requeued");
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(err) = settle.requeue().await {
+                        tracing::warn!(error = %err, "requeueing a dropped delivery failed");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!("no runtime to requeue a dropped delivery; the broker redelivers it later"),
+        }
     }
 }
 
@@ -143,7 +166,8 @@ pub trait Bus: Send + Sync + 'static {
     async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError>;
 
     /// Consume change events. A `shared` queue is durable and its events are spread over
-    /// its consumers (work done once per cluster); otherwise the queue is this node's own.
+    /// its consumers (work done once per cluster), with the delivery limit and the dead-letter
+    /// queue of commands; otherwise the queue is this node's own.
     async fn consume_events(&self, queue: &str, shared: bool) -> Result<Subscription, BusError>;
 
     /// False while the connection is down or recovering.

@@ -17,6 +17,21 @@ pub enum DbError {
     Schema(String),
 }
 
+impl DbError {
+    /// True when trying the same statement again cannot succeed: the data itself was refused
+    /// (PostgreSQL class 22, data exception, e.g. `invalid byte sequence for encoding "UTF8":
+    /// 0x00`) or a constraint was violated. Connection losses, timeouts, missing tables (a
+    /// migration in progress) and the like are transient: worth a retry after a backoff.
+    pub fn is_permanent(&self) -> bool {
+        let DbError::Db(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let constraint = !matches!(db.kind(), sqlx::error::ErrorKind::Other);
+        let data_exception = db.code().is_some_and(|code| code.starts_with("22"));
+        constraint || data_exception
+    }
+}
+
 fn is_plain_identifier(s: &str) -> bool {
     !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
@@ -58,6 +73,33 @@ pub async fn connect(settings: &DatabaseSettings, migrator: &Migrator) -> Result
 
 #[cfg(test)]
 mod tests {
+    use sqlx::Executor;
+
+    use super::DbError;
+
+    /// Against the machine's PostgreSQL (`E2E_DATABASE_URL`), in a schema of its own.
+    #[tokio::test]
+    async fn data_the_database_refuses_is_permanent_and_a_missing_table_is_not() {
+        sqlx::any::install_default_drivers();
+        let url =
+            std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into());
+        let Ok(pool) = sqlx::AnyPool::connect(&url).await else {
+            panic!("PostgreSQL is needed at {url} (make test starts it)");
+        };
+        let schema = format!("e2e_db_{}", std::process::id());
+        pool.execute(format!("CREATE SCHEMA \"{schema}\"").as_str()).await.unwrap();
+        pool.execute(format!("CREATE TABLE \"{schema}\".t (v TEXT PRIMARY KEY)").as_str()).await.unwrap();
+        let insert = format!("INSERT INTO \"{schema}\".t (v) VALUES ($1)");
+        let nul = sqlx::query(&insert).bind("a\u{0}b").execute(&pool).await.unwrap_err();
+        assert!(DbError::Db(nul).is_permanent(), "a NUL in text is refused for good");
+        sqlx::query(&insert).bind("x").execute(&pool).await.unwrap();
+        let twice = sqlx::query(&insert).bind("x").execute(&pool).await.unwrap_err();
+        assert!(DbError::Db(twice).is_permanent(), "a unique violation is permanent");
+        let missing = sqlx::query(&format!("SELECT v FROM \"{schema}\".missing")).execute(&pool).await.unwrap_err();
+        assert!(!DbError::Db(missing).is_permanent(), "a missing table may come back");
+        pool.execute(format!("DROP SCHEMA \"{schema}\" CASCADE").as_str()).await.unwrap();
+    }
+
     #[test]
     fn schema_names_are_plain() {
         assert!(super::is_plain_identifier("rooms_e2e_1"));

@@ -63,8 +63,36 @@ impl LimitError {
     }
 }
 
+/// Text the stores cannot keep: PostgreSQL refuses U+0000 in text columns. Refused at the
+/// edge (400) instead of failing the commit.
+fn storable(field: &'static str, value: &str) -> Result<(), LimitError> {
+    if value.contains('\0') {
+        return Err(LimitError::InvalidField { field });
+    }
+    Ok(())
+}
+
+fn storable_opt(field: &'static str, value: &Option<String>) -> Result<(), LimitError> {
+    value.as_deref().map_or(Ok(()), |v| storable(field, v))
+}
+
 impl Limits {
     pub fn check_body(&self, body: &Body) -> Result<(), LimitError> {
+        match body {
+            Body::Text { text } => storable("text", text)?,
+            Body::Sticker { package_id, sticker_id } => {
+                storable("package_id", package_id)?;
+                storable("sticker_id", sticker_id)?;
+            }
+            Body::Image { url, name, .. } | Body::File { url, name, .. } => {
+                storable("url", url)?;
+                storable_opt("name", name)?;
+            }
+            Body::Location { title, address, .. } => {
+                storable_opt("title", title)?;
+                storable_opt("address", address)?;
+            }
+        }
         match body {
             Body::Text { text } => {
                 if text.trim().is_empty() {
@@ -122,6 +150,9 @@ impl Limits {
     /// name trimmed (a blank name is no name); an empty photo URL clears the photo. Every field
     /// is checked the same way on every path.
     pub fn check_info(&self, info: &RoomInfo) -> Result<RoomInfo, LimitError> {
+        storable_opt("name", &info.name)?;
+        storable_opt("description", &info.description)?;
+        storable_opt("photo_url", &info.photo_url)?;
         let name = info.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
         if let Some(n) = &name {
             self.check_name(n)?;
@@ -178,6 +209,29 @@ mod tests {
         assert_eq!(limits.check_info(&bad_url).unwrap_err().code(), Refusal::InvalidUrl);
         let long = RoomInfo { description: Some("d".repeat(1_001)), ..RoomInfo::default() };
         assert_eq!(limits.check_info(&long).unwrap_err().code(), Refusal::DescriptionTooLong);
+    }
+
+    #[test]
+    fn text_the_store_cannot_keep_is_refused_in_every_field() {
+        let limits = Limits::default();
+        let nul = "a\u{0}b".to_owned();
+        let bodies = [
+            Body::Text { text: nul.clone() },
+            Body::Sticker { package_id: nul.clone(), sticker_id: "1".into() },
+            Body::Image { url: format!("https://x/{nul}"), name: None, size: None },
+            Body::File { url: "https://x/f".into(), name: Some(nul.clone()), size: None },
+            Body::Location { title: None, address: Some(nul.clone()), latitude: 0.0, longitude: 0.0 },
+        ];
+        for body in bodies {
+            assert_eq!(limits.check_body(&body).unwrap_err().code(), Refusal::InvalidField, "{body:?}");
+        }
+        for info in [
+            RoomInfo { name: Some(nul.clone()), ..RoomInfo::default() },
+            RoomInfo { description: Some(nul.clone()), ..RoomInfo::default() },
+            RoomInfo { photo_url: Some(nul), ..RoomInfo::default() },
+        ] {
+            assert_eq!(limits.check_info(&info).unwrap_err().code(), Refusal::InvalidField, "{info:?}");
+        }
     }
 
     #[test]

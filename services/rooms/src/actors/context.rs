@@ -1,5 +1,6 @@
 //! What every room actor of this node shares.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,29 @@ pub struct RoomContext {
     pub passivate_after: Duration,
     /// This process's fencing epoch (above every fence in the store at boot).
     pub epoch: i64,
+    /// Which shards are consuming their queue now (readiness).
+    pub consuming: ConsumingShards,
+}
+
+/// One flag per shard: true while its consumer is subscribed.
+#[derive(Clone)]
+pub struct ConsumingShards(Arc<[AtomicBool]>);
+
+impl ConsumingShards {
+    pub fn new(shards: u16) -> Self {
+        Self((0..shards).map(|_| AtomicBool::new(false)).collect())
+    }
+
+    pub fn set(&self, shard: u16, consuming: bool) {
+        if let Some(flag) = self.0.get(usize::from(shard)) {
+            flag.store(consuming, Ordering::Relaxed);
+        }
+    }
+
+    /// The shards not consuming now.
+    pub fn idle(&self) -> Vec<u16> {
+        (0..self.0.len()).filter(|i| !self.0[*i].load(Ordering::Relaxed)).map(|i| i as u16).collect()
+    }
 }
 
 pub type SharedRoomContext = Arc<RoomContext>;

@@ -8,12 +8,11 @@
 use std::collections::HashMap;
 
 use chat_bus::{BusError, Delivery};
-use chat_protocol::bus::{CommandEnvelope, CommandError, CommandOutcome, CommandResult, NodeMessage, RoomCommand};
+use chat_protocol::bus::{CommandEnvelope, CommandOutcome, CommandResult, NodeMessage};
 use chat_protocol::{RoomId, UserId};
 use tracing::warn;
 
 use super::context::RoomContext;
-use crate::domain;
 use crate::metrics::metrics;
 use crate::store::EventKind;
 use crate::views;
@@ -32,11 +31,8 @@ pub enum Outcome {
     Answered(CommandOutcome),
     /// Written now: answer `result` and deliver `frames`.
     Committed { result: CommandResult, frames: Vec<Frame>, committed_at_ms: i64 },
-    /// Applied before, beyond the in-memory window: answer the recorded result.
-    AppliedBefore,
-    /// The 1:1 room of this pair exists under another id: answer with that room.
-    DirectExists,
-    /// Not done (the store failed, or a newer owner holds the room): requeue the command.
+    /// Not done (the store failed, or a newer owner holds the room): the command is tried
+    /// again by a fresh actor (the room actor gives it back to its shard; never settled here).
     Retry,
 }
 
@@ -52,8 +48,6 @@ pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outco
         }
         Outcome::Answered(answer) => (answer, Vec::new(), chat_protocol::now_ms()),
         Outcome::Committed { result, frames, committed_at_ms } => (Ok(result), frames, committed_at_ms),
-        Outcome::AppliedBefore => (recorded(rc, envelope).await, Vec::new(), chat_protocol::now_ms()),
-        Outcome::DirectExists => (existing_direct(rc, envelope).await, Vec::new(), chat_protocol::now_ms()),
     };
     let mut publish_failed = false;
     if frames.is_empty() {
@@ -73,30 +67,6 @@ pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outco
     let settled = if publish_failed { delivery.requeue().await } else { delivery.ack().await };
     if let Err(err) = settled {
         warn!(error = %err, "settling a command failed; it will be redelivered");
-    }
-}
-
-async fn recorded(rc: &RoomContext, envelope: &CommandEnvelope) -> CommandOutcome {
-    match rc.store.command_result(&envelope.room_id, &envelope.command_id).await {
-        Ok(Some(result)) => Ok(result),
-        Ok(None) => Err(CommandError::internal()),
-        Err(err) => {
-            warn!(room_id = %envelope.room_id, error = %err, "recorded result not readable");
-            Err(CommandError::internal())
-        }
-    }
-}
-
-async fn existing_direct(rc: &RoomContext, envelope: &CommandEnvelope) -> CommandOutcome {
-    let RoomCommand::Create { kind, members, .. } = &envelope.command else {
-        return Err(CommandError::internal());
-    };
-    let [a, b] = members.as_slice() else {
-        return Err(CommandError::internal());
-    };
-    match rc.store.find_direct(&domain::direct_key(*kind, &a.user, &b.user)).await {
-        Ok(Some(room_id)) => Ok(CommandResult::Created { room_id, existed: true }),
-        _ => Err(CommandError::internal()),
     }
 }
 

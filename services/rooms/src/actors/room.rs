@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chat_bus::Delivery;
-use chat_protocol::bus::{CommandEnvelope, CommandError, RoomCommand};
+use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, RoomCommand};
 use chat_protocol::{now_ms, RoomId};
 use tracing::{debug, error, warn};
 
-use super::context::SharedRoomContext;
+use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
 use crate::domain::{self, MessageRef, Plan, RoomState};
 use crate::metrics::metrics;
@@ -38,25 +38,35 @@ pub struct Apply {
 #[rtype(result = "()")]
 pub struct StopRoom;
 
-/// The room asks its shard to stop it (idle, or unable to go on). The shard buffers the
-/// room's commands from then on and answers with `StopRoom`.
+/// The room asks its shard to stop it: idle, or unable to go on (`failed`). The shard holds
+/// the room's commands from then on and answers with `StopRoom`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Passivate {
     pub room_id: RoomId,
+    pub failed: bool,
 }
 
-/// The room's actor has stopped; buffered commands may go to a fresh one.
+/// A command this actor will not handle (it failed and is stopping), given back to the shard
+/// for the next actor, in the order the actor received them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GiveBack(pub Apply);
+
+/// The room's actor has stopped; held commands may go to a fresh one.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RoomStopped {
     pub room_id: RoomId,
+    /// It stopped because it failed: the next actor starts after a backoff.
+    pub failed: bool,
 }
 
 /// How a room reaches the shard that started it.
 #[derive(Clone)]
 pub struct Parent {
     pub passivate: Recipient<Passivate>,
+    pub give_back: Recipient<GiveBack>,
     pub stopped: Recipient<RoomStopped>,
 }
 
@@ -67,7 +77,8 @@ pub struct RoomActor {
     /// The room as committed; `None` until created (or when the room does not exist).
     state: Option<RoomState>,
     /// The room cannot go on in this actor (activation or a commit failed, or it was fenced
-    /// out): every command is requeued until the shard stops it; a fresh actor reloads.
+    /// out): every command is given back to the shard until it stops this actor; a fresh
+    /// actor reloads, after a backoff.
     broken: bool,
     /// When the last command arrived (passivation measures idleness from it).
     last_active: Instant,
@@ -88,13 +99,19 @@ impl RoomActor {
         Self { room_id, rc, parent, state: None, broken: false, last_active: Instant::now(), passivating: false }
     }
 
-    /// Ask the shard to stop this actor; it keeps requeueing or handling what is already in
-    /// its mailbox until the shard answers.
+    /// Ask the shard to stop this actor; it keeps handling (or, broken, giving back) what is
+    /// already in its mailbox until the shard answers.
     fn ask_to_stop(&mut self) {
         if !self.passivating {
             self.passivating = true;
-            self.parent.passivate.do_send(Passivate { room_id: self.room_id.clone() });
+            self.parent.passivate.do_send(Passivate { room_id: self.room_id.clone(), failed: self.broken });
         }
+    }
+
+    /// Hand a command back to the shard for the next actor (this one failed).
+    fn give_back(&mut self, apply: Apply) {
+        self.parent.give_back.do_send(GiveBack(apply));
+        self.ask_to_stop();
     }
 
     /// Step 2: decide. `Err` is an outcome that writes nothing (a refusal, a no-op, or a
@@ -158,12 +175,11 @@ impl RoomActor {
     /// Step 3c: what a commit's failure means for the command and for this actor.
     fn failed(&mut self, err: StoreError) -> Outcome {
         match err {
-            // Applied before this actor's window: nothing is applied twice.
-            StoreError::Duplicate => {
-                metrics().dedup_hits.inc();
-                Outcome::AppliedBefore
+            // Trying again cannot help (the data was refused): answer now, keep the room.
+            err @ (StoreError::Corrupt(_) | StoreError::Db(_)) if err.is_permanent() => {
+                error!(room_id = %self.room_id, error = %err, "commit refused for good, command answered");
+                Outcome::Answered(Err(CommandError::internal()))
             }
-            StoreError::DirectExists => Outcome::DirectExists,
             StoreError::Stale { .. } => {
                 metrics().stale_epoch_rejections.inc();
                 warn!(room_id = %self.room_id, error = %err, "fenced out, giving the room up");
@@ -178,10 +194,10 @@ impl RoomActor {
         }
     }
 
-    /// Whether this actor should go after the outcome: a room that does not exist keeps no
-    /// actor, a broken one reloads in a fresh actor.
-    fn done_after(&self, outcome: &Outcome) -> bool {
-        self.broken || self.state.is_none() || matches!(outcome, Outcome::DirectExists)
+    /// Whether this actor should go after the command: a room that does not exist (or whose
+    /// create met an existing 1:1 room) keeps no actor, a broken one reloads in a fresh actor.
+    fn done_after(&self) -> bool {
+        self.broken || self.state.is_none()
     }
 }
 
@@ -224,7 +240,7 @@ impl Actor for RoomActor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics().rooms_active.dec();
         debug!(room_id = %self.room_id, "room actor stopped");
-        self.parent.stopped.do_send(RoomStopped { room_id: self.room_id.clone() });
+        self.parent.stopped.do_send(RoomStopped { room_id: self.room_id.clone(), failed: self.broken });
     }
 }
 
@@ -243,12 +259,9 @@ impl Handler<Apply> for RoomActor {
         self.last_active = Instant::now();
         let Apply { envelope, delivery } = msg;
         if self.broken {
-            // Back to the queue; the shard is asked to stop this actor, and a fresh one reloads.
-            self.ask_to_stop();
-            let rc = self.rc.clone();
-            return AtomicResponse::new(Box::pin(
-                async move { delivery::settle(&rc, &envelope, Outcome::Retry, delivery).await }.into_actor(self),
-            ));
+            // Back to the shard, in order; a fresh actor reloads the room after a backoff.
+            self.give_back(Apply { envelope, delivery });
+            return AtomicResponse::new(Box::pin(fut::ready(())));
         }
         // Step 1: what the decision needs from the store.
         let lookup = {
@@ -286,7 +299,13 @@ impl Handler<Apply> for RoomActor {
                                 now_ms: write.now_ms,
                             };
                             let result = rc.store.commit(rc.epoch, &commit).await;
-                            Ok((write, result))
+                            // A conflict is answered from what the store already holds.
+                            let looked_up = match &result {
+                                Err(StoreError::Duplicate) => Some(recorded(&rc, &envelope).await),
+                                Err(StoreError::DirectExists) => Some(existing_direct(&rc, &envelope).await),
+                                _ => None,
+                            };
+                            Ok((write, result, looked_up))
                         }
                     };
                     (envelope, committed)
@@ -295,24 +314,39 @@ impl Handler<Apply> for RoomActor {
                 .map(|(envelope, committed), act, _ctx| {
                     let outcome = match committed {
                         Err(outcome) => outcome,
-                        Ok((write, Ok(()))) => {
+                        Ok((write, Ok(()), _)) => {
                             metrics().commands_accepted.with_label_values(&[envelope.command.name()]).inc();
                             act.absorb(write, &envelope.command_id)
                         }
-                        Ok((_, Err(err))) => act.failed(err),
+                        // Applied before this actor's window (nothing is applied twice), or the
+                        // 1:1 room of the pair exists under another id: answered from the store.
+                        Ok((_, Err(_), Some(Ok(result)))) => {
+                            metrics().dedup_hits.inc();
+                            Outcome::Answered(Ok(result))
+                        }
+                        Ok((_, Err(_), Some(Err(err)))) | Ok((_, Err(err), None)) => act.failed(err),
                     };
                     (envelope, outcome)
                 })
             })
-            // Step 4: answer, fan out, settle.
+            // Step 4: answer, fan out, settle; or, when it must be tried again, give it back.
             .then(move |(envelope, outcome), act, _ctx| {
                 if let Outcome::Answered(Err(refusal)) = &outcome {
                     metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
                 }
-                let stop = act.done_after(&outcome);
+                let stop = act.done_after();
                 let rc = act.rc.clone();
+                let settled = match outcome {
+                    Outcome::Retry => {
+                        act.give_back(Apply { envelope, delivery });
+                        None
+                    }
+                    outcome => Some(async move { delivery::settle(&rc, &envelope, outcome, delivery).await }),
+                };
                 async move {
-                    delivery::settle(&rc, &envelope, outcome, delivery).await;
+                    if let Some(settled) = settled {
+                        settled.await;
+                    }
                     stop
                 }
                 .into_actor(act)
@@ -324,4 +358,28 @@ impl Handler<Apply> for RoomActor {
             });
         AtomicResponse::new(Box::pin(pipeline))
     }
+}
+
+/// The recorded result of a command applied before (beyond the in-memory window).
+async fn recorded(rc: &RoomContext, envelope: &CommandEnvelope) -> Result<CommandResult, StoreError> {
+    rc.store
+        .command_result(&envelope.room_id, &envelope.command_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("no recorded result for command {}", envelope.command_id)))
+}
+
+/// The existing 1:1 room of the pair a `Create` names.
+async fn existing_direct(rc: &RoomContext, envelope: &CommandEnvelope) -> Result<CommandResult, StoreError> {
+    let RoomCommand::Create { kind, members, .. } = &envelope.command else {
+        return Err(StoreError::Corrupt("a 1:1 conflict on a command that creates nothing".into()));
+    };
+    let [a, b] = members.as_slice() else {
+        return Err(StoreError::Corrupt("a 1:1 conflict without a pair".into()));
+    };
+    let room_id = rc
+        .store
+        .find_direct(&domain::direct_key(*kind, &a.user, &b.user))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the existing 1:1 room is gone".into()))?;
+    Ok(CommandResult::Created { room_id, existed: true })
 }

@@ -40,6 +40,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// True when the same write cannot succeed later either (see `DbError::is_permanent`).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::Db(db) => db.is_permanent(),
+            StoreError::Corrupt(_) => true,
+            StoreError::Stale { .. } | StoreError::DirectExists | StoreError::Duplicate => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         StoreError::Db(DbError::Db(err))
