@@ -135,6 +135,10 @@ struct Node {
 
 impl Node {
     async fn start(shards: u16, dedup_window: usize, passivate_after: Duration) -> Self {
+        Self::start_with_prefetch(shards, dedup_window, passivate_after, 64).await
+    }
+
+    async fn start_with_prefetch(shards: u16, dedup_window: usize, passivate_after: Duration, prefetch: u16) -> Self {
         let db = TempDb::new();
         let settings = DatabaseSettings { url: db.url(), schema: "rooms".into(), max_connections: 4 };
         let store = Store::connect(&settings).await.expect("the store opens");
@@ -151,7 +155,7 @@ impl Node {
             epoch,
             consuming: ConsumingShards::new(shards),
         });
-        let shards = (0..bus.shards()).map(|shard| ShardActor::new(shard, 64, rc.clone()).start()).collect();
+        let shards = (0..bus.shards()).map(|shard| ShardActor::new(shard, prefetch, rc.clone()).start()).collect();
         let hub = Arc::new(Hub::new(&node_id));
         let queue = bus.consume_node(&node_id).await.expect("the node queue");
         actix::spawn(hub.clone().run(queue));
@@ -443,4 +447,39 @@ async fn a_command_for_a_room_that_does_not_exist_is_refused_and_leaves_no_actor
     }
 
     node.stop_rooms(&rooms).await;
+}
+
+/// Run one statement on the node's SQLite file from outside the node (a second connection).
+async fn on_the_file(node: &Node, statement: &str) {
+    let mut conn = sqlx::SqliteConnection::connect(&node.db.url()).await.expect("the file opens");
+    sqlx::query(statement).execute(&mut conn).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+#[actix::test]
+async fn a_store_failure_mid_stream_loses_no_command_and_keeps_their_order() {
+    let _serial = SERIAL.lock().await;
+    // A small prefetch: most commands wait in the queue, not in the shard.
+    let node = Node::start_with_prefetch(1, 64, NEVER_IDLE, 4).await;
+    let room = node.create_room().await;
+    node.post(&room, "before").await;
+
+    // The store loses the events table: every commit fails until it is back.
+    on_the_file(&node, "ALTER TABLE events RENAME TO events_away").await;
+    let first = node.publish_in_order((0..10).map(|i| (room.clone(), post(&format!("m{i}")))).collect()).await;
+    // More commands arrive while the room is failing and backing off.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = node.publish_in_order((10..30).map(|i| (room.clone(), post(&format!("m{i}")))).collect()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    on_the_file(&node, "ALTER TABLE events_away RENAME TO events").await;
+
+    let mut seqs = Vec::new();
+    for reply in first.into_iter().chain(second) {
+        seqs.push(posted(&answer(reply).await).1);
+    }
+    assert_eq!(seqs, (4..34).collect::<Vec<_>>(), "every post applied once, in the order it was published");
+    let events = node.history(&room).await;
+    assert_gapless(&events, 33);
+    let texts: Vec<String> = events[3..].iter().map(message_text).collect();
+    assert_eq!(texts, (0..30).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    node.stop_rooms(&[room]).await;
 }

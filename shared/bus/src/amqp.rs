@@ -63,11 +63,11 @@ impl AmqpBus {
             healthy: Arc::new(AtomicBool::new(true)),
             delivery_limit: settings.delivery_limit,
         };
-        bus.declare(settings.delivery_limit).await?;
+        bus.declare().await?;
         Ok(bus)
     }
 
-    async fn declare(&self, delivery_limit: u32) -> Result<(), BusError> {
+    async fn declare(&self) -> Result<(), BusError> {
         let ch = &self.publisher;
         let t = &self.topology;
         let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
@@ -93,14 +93,25 @@ impl AmqpBus {
         .await
         .map_err(broker)?;
         for shard in 0..t.shards() {
-            let mut args = FieldTable::default();
-            args.insert("x-queue-type".into(), text("quorum"));
-            args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-            args.insert("x-delivery-limit".into(), AMQPValue::LongInt(delivery_limit as i32));
-            args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
-            let queue = t.shard_queue(shard);
-            ch.queue_declare(queue.as_str().into(), quorum, args).await.map_err(broker)?;
-            ch.queue_bind(
+            self.declare_shard_queue(shard).await?;
+        }
+        Ok(())
+    }
+
+    /// The shard's quorum queue and its binding (idempotent: a consumer that lost its queue
+    /// declares it again before consuming).
+    async fn declare_shard_queue(&self, shard: u16) -> Result<(), BusError> {
+        let t = &self.topology;
+        let quorum = QueueDeclareOptions { durable: true, ..Default::default() };
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), text("quorum"));
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
+        args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
+        let queue = t.shard_queue(shard);
+        self.publisher.queue_declare(queue.as_str().into(), quorum, args).await.map_err(broker)?;
+        self.publisher
+            .queue_bind(
                 queue.as_str().into(),
                 t.command_exchange().as_str().into(),
                 t.shard_key(shard).as_str().into(),
@@ -109,7 +120,6 @@ impl AmqpBus {
             )
             .await
             .map_err(broker)?;
-        }
         Ok(())
     }
 
@@ -227,6 +237,7 @@ impl Bus for AmqpBus {
     }
 
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
+        self.declare_shard_queue(shard).await?;
         self.consume(self.topology.shard_queue(shard), prefetch, FieldTable::default()).await
     }
 
