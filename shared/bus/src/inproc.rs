@@ -176,6 +176,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_delivery_dropped_unsettled_comes_back() {
+        let bus = InProcBus::new(1);
+        bus.publish_command(0, "c", vec![9]).await.unwrap();
+        let mut sub = bus.consume_shard(0, 8).await.unwrap();
+        let first = sub.recv().await.unwrap();
+        drop(first);
+        let again = tokio::time::timeout(std::time::Duration::from_secs(5), sub.recv()).await;
+        let again = again.expect("redelivered in time").expect("a delivery");
+        assert_eq!(again.payload, vec![9]);
+        again.ack().await.unwrap();
+        let more = tokio::time::timeout(std::time::Duration::from_millis(200), sub.recv()).await;
+        assert!(more.is_err(), "a settled delivery does not come back");
+    }
+
+    #[tokio::test]
     async fn publishing_to_an_unknown_node_is_unroutable() {
         let bus = InProcBus::new(1);
         let err = bus.publish_to_node("nobody", vec![1]).await.unwrap_err();
