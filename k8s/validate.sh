@@ -13,9 +13,10 @@
 #      custom resources (ServiceMonitor, PrometheusRule, RabbitmqCluster) have no schema
 #      there and are listed as not schema-checked
 #   4. house rules on the rendered overlays (tests/check_manifests.py): restricted security
-#      context, probes, resources, per-service settings, PDB/NetworkPolicy/Service per
-#      Deployment, authz reachable for the JWKS clients, Ingress routes (no /internal/),
-#      ServiceMonitor, alerts, dashboard metrics; and the jobs/ files against the prod render
+#      context, probes, resources, rooms a single writer (1 replica, no HPA, Recreate),
+#      per-service settings, PDB/NetworkPolicy/Service per Deployment, authz reachable for
+#      the JWKS clients, Ingress routes (no /internal/), ServiceMonitor, alerts, dashboard
+#      metrics; and the jobs/ files against the prod render
 #   5. promtool: `check rules` and the alert unit tests (tests/prometheus-rules.test.yaml)
 #   6. checkov (optional), with the documented exceptions in CHECKOV_SKIP
 # Without a kustomize renderer, steps 3-4 fall back to the plain resource files of base/

@@ -2,11 +2,12 @@
 """House rules for the rendered chat manifests, checked offline.
 
 kubernetes-validate checks each object against the API schema; this script checks what the
-schema cannot: that the objects fit together (Services, PDBs, NetworkPolicies, the HPA, the
+schema cannot: that the objects fit together (Services, PDBs, NetworkPolicies, the
 ServiceMonitor and the Ingress find their pods), that every pod meets the restricted Pod
 Security Standard, that each service gets exactly the CHAT__ settings it knows (the
 binaries refuse unknown keys at boot), that the NetworkPolicies let the token verifiers reach
-authz, and that the Ingress never exposes authz's /internal/ paths.
+authz, that the Ingress never exposes authz's /internal/ paths, and that rooms runs as a
+single writer (one replica, no autoscaler, Recreate rollouts) until shard leases land.
 
 Usage: check_manifests.py PROFILE FILE.yaml [FILE.yaml ...]
   PROFILE base, dev or prod: FILE is the rendered base or overlay.
@@ -69,10 +70,20 @@ SECRET_ENV = {
 RETIRED_SECRETS = {"chat-auth": "the HS256 secret is gone; tokens are verified with authz's JWKS"}
 AUTHZ_PORT = 8080
 
+# rooms is a single writer until shard leases land (the "scaling room actors horizontally"
+# issue): its fencing epoch is max(fence in the store) + 1 at boot, which fences out only the
+# writers that came before it. A second replica, an autoscaler or a rollout surge pod would be
+# a second writer next to the first, so rooms runs exactly one replica in every profile, no
+# HPA (or other autoscaler) targets it, and it rolls out with strategy Recreate (the old pod
+# is gone before the new one starts). The scaling issue lifts all three rules together.
+ROOMS_REPLICAS = 1
+# Objects that set a Deployment's replica count through spec.scaleTargetRef.
+AUTOSCALER_KINDS = ("HorizontalPodAutoscaler", "ScaledObject")
+
 PROFILES = {
-    "base": {"replicas": {"rooms": 3, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
-    "prod": {"replicas": {"rooms": 3, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
-    "dev": {"replicas": {"rooms": 1, "contacts": 1, "line-gateway": 1, "authz": 1}, "shards": "8"},
+    "base": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
+    "prod": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
+    "dev": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 1, "line-gateway": 1, "authz": 1}, "shards": "8"},
 }
 # The Jobs are checked together with the rendered prod overlay (production values).
 PROFILES["jobs"] = PROFILES["prod"]
@@ -258,6 +269,28 @@ def check_authz_url(name, key, url, service, path):
         finding(f"{name}: {key}={url!r} must have the path {path or '/'}")
 
 
+def check_rooms_single_writer(name, spec):
+    """rooms: one replica, replaced by Recreate (never two processes at once, see ROOMS_REPLICAS)."""
+    if spec.get("replicas") != ROOMS_REPLICAS:
+        finding(f"{name}: replicas {spec.get('replicas')}, expected {ROOMS_REPLICAS}: rooms is a "
+                "single writer until shard leases land (fencing epoch max(fence)+1 at boot)")
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type") != "Recreate" or "rollingUpdate" in strategy:
+        finding(f"{name}: strategy must be Recreate (is {strategy.get('type', 'RollingUpdate (default)')}): "
+                "a rolling update starts the new pod while the old one still writes")
+
+
+def pdb_allowed_disruptions(pdb_spec, replicas):
+    """Pods a PDB lets the eviction API take at this replica count (None: a percentage)."""
+    if "maxUnavailable" in pdb_spec:
+        value = pdb_spec["maxUnavailable"]
+        return value if isinstance(value, int) else None
+    value = pdb_spec.get("minAvailable")
+    if isinstance(value, int):
+        return replicas - value
+    return None
+
+
 def port_matches(rule, port):
     ports = rule.get("ports")
     return not ports or any(p.get("port") == port or
@@ -437,11 +470,10 @@ def main():
         pod_labels = spec["template"]["metadata"]["labels"]
         name = f"Deployment/{service_name}"
 
-        if spec.get("replicas") != profile["replicas"][service_name]:
+        if service_name == "rooms":
+            check_rooms_single_writer(name, spec)
+        elif spec.get("replicas") != profile["replicas"][service_name]:
             finding(f"{name}: replicas {spec.get('replicas')}, expected {profile['replicas'][service_name]}")
-        rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
-        if service_name == "rooms" and (rolling.get("maxSurge") != 1 or rolling.get("maxUnavailable") != 0):
-            finding(f"{name}: rolling update must be maxSurge 1, maxUnavailable 0")
         if pod.get("terminationGracePeriodSeconds") != 30:
             finding(f"{name}: terminationGracePeriodSeconds must be 30")
         if pod_labels.get("app.kubernetes.io/part-of") != "chat":
@@ -510,8 +542,16 @@ def main():
         elif not any(p.get("name") == "http" and p.get("targetPort") in ("http", 8080)
                      for p in service["spec"]["ports"]):
             finding(f"Service/{service_name}: needs a port named http to the container's http port")
-        if not any(selects(pdb["spec"].get("selector"), pod_labels) for pdb in by_kind.get("PodDisruptionBudget", [])):
+        pdbs = [pdb for pdb in by_kind.get("PodDisruptionBudget", [])
+                if selects(pdb["spec"].get("selector"), pod_labels)]
+        if not pdbs:
             finding(f"{name}: no PodDisruptionBudget selects its pods")
+        for pdb in pdbs:
+            # Node drains must be able to evict a pod even at one replica (rooms runs one).
+            allowed = pdb_allowed_disruptions(pdb["spec"], spec.get("replicas", 1))
+            if allowed is not None and allowed < 1:
+                finding(f"PodDisruptionBudget/{pdb['metadata']['name']}: allows no eviction at "
+                        f"{spec.get('replicas', 1)} replica(s), node drains would hang; use maxUnavailable: 1")
         own_policies = [np for np in by_kind.get("NetworkPolicy", [])
                         if np["spec"]["podSelector"] and selects(np["spec"]["podSelector"], pod_labels)]
         if not own_policies:
@@ -560,14 +600,21 @@ def main():
     if not default_deny:
         finding("no default-deny ingress NetworkPolicy")
 
-    hpas = by_kind.get("HorizontalPodAutoscaler", [])
-    if [h["spec"]["scaleTargetRef"]["name"] for h in hpas] != ["rooms"]:
-        finding("expected exactly one HPA, for rooms")
-    for hpa in hpas:
-        if hpa["spec"]["minReplicas"] > hpa["spec"]["maxReplicas"]:
-            finding("HPA rooms: minReplicas above maxReplicas")
-        if hpa["spec"]["minReplicas"] != profile["replicas"]["rooms"]:
-            finding(f"HPA rooms: minReplicas {hpa['spec']['minReplicas']} differs from the Deployment's replicas")
+    # Autoscalers: none may scale rooms (single writer, see ROOMS_REPLICAS); any other must
+    # target a Deployment of the render with a sane range.
+    for kind in AUTOSCALER_KINDS:
+        for scaler in by_kind.get(kind, []):
+            target = (scaler["spec"].get("scaleTargetRef") or {}).get("name")
+            where = f"{kind}/{scaler['metadata']['name']}"
+            if target == "rooms":
+                finding(f"{where} scales rooms: rooms must stay at {ROOMS_REPLICAS} replica until "
+                        "shard leases land (each extra replica is a second writer)")
+            elif target not in deployments:
+                finding(f"{where}: target {target!r} is not a Deployment in the render")
+            low = scaler["spec"].get("minReplicas", scaler["spec"].get("minReplicaCount", 1))
+            high = scaler["spec"].get("maxReplicas", scaler["spec"].get("maxReplicaCount", low))
+            if low > high:
+                finding(f"{where}: minReplicas above maxReplicas")
 
     # Ingress: every prefix routes to the expected Service and port.
     routes = {}

@@ -8,6 +8,8 @@
 //! Backends come from `E2E_AMQP_URL`, `E2E_REDIS_URL` and `E2E_DATABASE_URL`, defaulting to
 //! the local services that `make test` ensures.
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -369,6 +371,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(tag: &str, authz_env: &[(&str, &str)]) -> Cluster {
+        Self::start_with(tag, authz_env, &[]).await
+    }
+
+    /// As `start`, with extra environment for rooms too.
+    pub async fn start_with(tag: &str, authz_env: &[(&str, &str)], rooms_env: &[(&str, &str)]) -> Cluster {
         let name = unique(tag);
         let vhost = Vhost::create(&name);
         let mut env = Service::base_env(&name, &format!("{name}_authz"), &vhost);
@@ -382,10 +389,13 @@ impl Cluster {
         let mut opts = RoomsOptions::new(tag);
         opts.name = name;
         opts.vhost = Some(vhost);
-        let opts = opts
+        let mut opts = opts
             .env("CHAT__AUTH__JWKS_URL", &format!("{}/v1/auth/jwks", authz.base()))
             .env("CHAT__AUTHZ__URL", &authz.base())
             .env("CHAT__AUTHZ__INTERNAL_TOKEN", INTERNAL_TOKEN);
+        for (k, v) in rooms_env {
+            opts = opts.env(k, v);
+        }
         let rooms = Rooms::start(opts).await;
         Cluster { authz, rooms }
     }

@@ -9,6 +9,8 @@
 //! fresh actor starts only after a backoff (100 ms, doubling, at most 5 s), so an outage of the
 //! store costs no broker redeliveries (which count toward the dead-letter limit) and no busy loop.
 //!
+//! A room holds at most 32 commands that way; while it stays broken, more go back to the queue.
+//!
 //! A consumer that cannot subscribe, or whose stream ends, subscribes again with a backoff; the
 //! shard is reported not consuming meanwhile (readiness).
 
@@ -39,6 +41,9 @@ struct Restart(RoomId);
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Subscribe;
+
+/// Commands a stopping or failed room holds at most; more go back to the queue.
+const HELD_PER_ROOM: usize = 32;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -106,6 +111,15 @@ impl ShardActor {
             return;
         }
         let waiting = room.stopping || room.failed;
+        if waiting && room.held.len() >= HELD_PER_ROOM {
+            // A room that stays broken holds no more: the broker keeps the rest (and dead-letters
+            // what keeps coming back past its delivery limit).
+            warn!(room_id = %room_id, "room holds too many commands, one goes back to the queue");
+            actix::spawn(async move {
+                let _ = apply.delivery.requeue().await;
+            });
+            return;
+        }
         room.held.push(apply);
         if !waiting {
             self.start_actor(room_id, ctx);
