@@ -204,6 +204,16 @@ pub fn post_command_id(sender: &UserId, client_msg_id: &str) -> String {
     uuid::Uuid::new_v5(&NAMESPACE, format!("{}:{sender}{client_msg_id}", sender.len()).as_bytes()).to_string()
 }
 
+/// The command id of any other command sent with a client idempotency key (HTTP
+/// `Idempotency-Key`): the same (sender, kind of command, key) gives the same id, so a retried
+/// request is recognised by the room; the kind keeps one key from meaning two different commands.
+pub fn keyed_command_id(sender: &UserId, command: &str, key: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2d9e_4b71_0c3a_4f86_b5d2_8e1f_6a09_c7e3);
+    let sender = sender.as_str();
+    let name = format!("{}:{sender}{}:{command}{key}", sender.len(), command.len());
+    uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
+}
+
 #[cfg(test)]
 mod command_id_tests {
     use super::*;
@@ -214,5 +224,14 @@ mod command_id_tests {
         assert_eq!(post_command_id(&a, "1"), post_command_id(&a, "1"));
         assert_ne!(post_command_id(&a, "1"), post_command_id(&b, "1"));
         assert_ne!(post_command_id(&UserId::new("a\u{0}1"), ""), post_command_id(&a, "1\u{0}"));
+    }
+
+    #[test]
+    fn keyed_ids_depend_on_sender_command_and_key() {
+        let (a, b) = (UserId::new("a"), UserId::new("b"));
+        assert_eq!(keyed_command_id(&a, "leave", "k"), keyed_command_id(&a, "leave", "k"));
+        assert_ne!(keyed_command_id(&a, "leave", "k"), keyed_command_id(&b, "leave", "k"));
+        assert_ne!(keyed_command_id(&a, "leave", "k"), keyed_command_id(&a, "update_info", "k"));
+        assert_ne!(keyed_command_id(&a, "leave", "k"), post_command_id(&a, "k"));
     }
 }
