@@ -23,6 +23,7 @@ use crate::dispatch::Dispatcher;
 use crate::events::{self, EventContext};
 use crate::hub::Hub;
 use crate::metrics::metrics;
+use crate::quota::Quotas;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -119,6 +120,7 @@ impl RoomsCore {
         let dispatcher =
             Dispatcher::new(bus.clone(), hub.clone(), Duration::from_millis(settings.rooms.command_timeout_ms));
         let authz = Arc::new(AuthzClient::new(settings.authz.clone()));
+        let quotas = Arc::new(Quotas::new(&settings.quota));
         let session_context = Arc::new(SessionContext {
             authz: authz.clone(),
             kinds: Arc::new(RoomKinds::default()),
@@ -128,8 +130,12 @@ impl RoomsCore {
             presence: presence.clone(),
             limits: settings.limits.clone(),
             ws: settings.ws.clone(),
+            quotas: quotas.clone(),
         });
         spawn_background(bus.clone(), presence.clone());
+        actix_web::rt::spawn(quotas.run_housekeeping(Duration::from_secs(settings.quota.forget_idle_every_secs)));
+        let sweep_every = Duration::from_secs(settings.presence.sweep_interval_secs);
+        actix_web::rt::spawn(chat_presence::run_sweeper(presence.clone(), sweep_every, settings.presence.sweep_batch));
         let event_context = Arc::new(EventContext { rooms: rc.clone(), dispatcher: dispatcher.clone() });
         let shared_events = bus.consume_events("rooms", true).await.context("consuming change events")?;
         actix_web::rt::spawn(events::run_shared(event_context, shared_events));
@@ -141,6 +147,16 @@ impl RoomsCore {
             session_context.hub.clone(),
             node_events,
         ));
+        if authz.enabled() {
+            // Users disabled before this node started, or while its broker link was down.
+            let source = chat_auth::RevocationSource::new(&settings.authz.url, settings.authz.internal_token.clone());
+            if !verifier_given {
+                if let Err(err) = verifier.load_revocations(&source).await {
+                    warn!(error = %err, "revocations not loaded at start; retried every 10 s");
+                }
+            }
+            actix_web::rt::spawn(verifier.clone().keep_revocations_loaded(source, Duration::from_secs(10)));
+        }
         info!(node_id = %node_id, epoch, shards = bus.shards(), "rooms started");
         Ok(Self {
             shards,

@@ -68,6 +68,20 @@ impl Dispatcher {
         command_id: Option<String>,
         command: RoomCommand,
     ) -> Result<CommandResult, DispatchError> {
+        self.submit(room_id, actor, tenant, command_id, command).await?.answer().await
+    }
+
+    /// Publish `command` (the broker has it when this returns) and hand back the wait for its
+    /// answer. A caller that submits commands one after the other has them in its room's queue
+    /// in that order, without waiting for each answer.
+    pub async fn submit(
+        &self,
+        room_id: &RoomId,
+        actor: &UserId,
+        tenant: &TenantId,
+        command_id: Option<String>,
+        command: RoomCommand,
+    ) -> Result<Submitted, DispatchError> {
         let correlation_id = new_id();
         let envelope = CommandEnvelope {
             command_id: command_id.unwrap_or_else(new_id),
@@ -92,9 +106,26 @@ impl Dispatcher {
             self.hub.forget_reply(&correlation_id);
             return Err(err.into());
         }
-        let outcome = tokio::time::timeout(self.timeout, reply).await;
-        self.hub.forget_reply(&correlation_id);
-        metrics().command_latency.observe(started.elapsed().as_secs_f64());
+        Ok(Submitted { hub: self.hub.clone(), correlation_id, reply, started, timeout: self.timeout })
+    }
+}
+
+/// A published command waiting for its room's answer.
+pub struct Submitted {
+    hub: Arc<Hub>,
+    correlation_id: String,
+    reply: tokio::sync::oneshot::Receiver<chat_protocol::bus::CommandOutcome>,
+    started: Instant,
+    timeout: Duration,
+}
+
+impl Submitted {
+    /// The room's answer, or `Timeout` (the command may still be applied: repeat it with the
+    /// same idempotency key to learn its result).
+    pub async fn answer(self) -> Result<CommandResult, DispatchError> {
+        let outcome = tokio::time::timeout(self.timeout, self.reply).await;
+        self.hub.forget_reply(&self.correlation_id);
+        metrics().command_latency.observe(self.started.elapsed().as_secs_f64());
         match outcome {
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(refusal))) => Err(DispatchError::Refused(refusal)),

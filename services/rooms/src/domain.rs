@@ -283,7 +283,8 @@ pub fn decide_create(env: &CommandEnvelope, limits: &Limits) -> Result<Plan, Com
     Ok(plan)
 }
 
-/// Decide any command other than `Create` against an existing room.
+/// Decide a command against an existing room (a `Create` reaching it: see
+/// `decide_create_existing`).
 pub fn decide(
     state: &RoomState,
     env: &CommandEnvelope,
@@ -294,6 +295,10 @@ pub fn decide(
     let caller = state.members.get(&env.actor);
     // Tenant and membership: anything else is answered as if the room did not exist.
     let is_member = caller.is_some_and(|m| m.tenant == env.tenant);
+    if let RoomCommand::Create { kind, members, .. } = &env.command {
+        // The one command a participant who is not a member may send: back into their 1:1 room.
+        return decide_create_existing(state, env, *kind, members, is_member);
+    }
     if !system && !is_member {
         return Err(CommandError::room_not_found());
     }
@@ -401,6 +406,75 @@ pub fn decide(
     }
 }
 
+/// A `Create` that reaches a room that exists: the 1:1 room of the pair it names (the API sends
+/// it there; a create that lost the race to the pair's first create follows it there).
+///
+/// A 1:1 room is the pair's conversation, one per pair: creating it again brings back into it
+/// whichever of the two had left (or was excluded), with the history kept, as authz allowed
+/// them at the edge; when both are in, it changes nothing. Only the two participants of the pair
+/// may do this, each with their own tenant, and only for the room's own kind; anyone else is
+/// answered as if the room did not exist. Other rooms answer a member's repeated create with the
+/// room, and nobody else.
+fn decide_create_existing(
+    state: &RoomState,
+    env: &CommandEnvelope,
+    kind: RoomKind,
+    members: &[MemberSpec],
+    is_member: bool,
+) -> Result<Plan, CommandError> {
+    let existed = CommandResult::Created { room_id: state.meta.id.clone(), existed: true };
+    if !state.meta.kind.is_one_to_one() {
+        return if is_member { Ok(Plan::new(existed)) } else { Err(CommandError::room_not_found()) };
+    }
+    let mut pair: Vec<&MemberSpec> = Vec::new();
+    for m in members {
+        if !pair.iter().any(|p| p.user == m.user) {
+            pair.push(m);
+        }
+    }
+    if !names_this_pair(state, env, kind, &pair) {
+        return Err(CommandError::room_not_found());
+    }
+    let missing: Vec<&MemberSpec> = pair.into_iter().filter(|p| !state.members.contains_key(&p.user)).collect();
+    let mut plan = Plan::new(existed);
+    if missing.is_empty() {
+        return Ok(plan);
+    }
+    let joined_seq = state.last_seq + 1;
+    plan.events.push(PlannedEvent::System(RoomEvent::MembersJoined {
+        by: env.actor.clone(),
+        users: missing.iter().map(|p| p.user.clone()).collect(),
+    }));
+    for p in missing {
+        let member = Member { tenant: p.tenant.clone(), kind: p.kind, role: Role::Member, joined_seq };
+        plan.added.push((p.user.clone(), member));
+        if p.user != env.actor && p.kind == MemberKind::Member {
+            let text = format!("you were added to {}", display_name(&state.meta.info));
+            plan.notify(&p.user, &p.tenant, NotificationKind::RoomAdded, text);
+        }
+    }
+    Ok(plan)
+}
+
+/// Whether `pair` is this 1:1 room's pair, asked for by one of the two: the same kind and key,
+/// the caller with their own tenant, the participants' tenants and kinds those the room was made
+/// of (its creator's tenant among them), and those still in the room the same as in it.
+fn names_this_pair(state: &RoomState, env: &CommandEnvelope, kind: RoomKind, pair: &[&MemberSpec]) -> bool {
+    let [a, b] = pair else { return false };
+    let meta = &state.meta;
+    let caller_in_pair =
+        pair.iter().any(|p| p.user == env.actor && p.tenant == env.tenant && p.kind == MemberKind::Member);
+    let consistent = pair.iter().all(|p| is_consistent(p));
+    let participants = [(*a).clone(), (*b).clone()];
+    let same_room = kind == meta.kind
+        && meta.direct_key.as_deref() == Some(direct_key(kind, &a.user, &b.user).as_str())
+        && kind_for(&meta.tenant, &participants, false) == meta.kind
+        && pair.iter().any(|p| p.kind == MemberKind::Member && p.tenant == meta.tenant);
+    let present_alike =
+        pair.iter().all(|p| state.members.get(&p.user).is_none_or(|m| m.tenant == p.tenant && m.kind == p.kind));
+    caller_in_pair && consistent && same_room && present_alike
+}
+
 fn notify_removed(plan: &mut Plan, user: &UserId, member: &Member, text: String) {
     if member.kind == MemberKind::Member {
         plan.notify(user, &member.tenant, NotificationKind::RoomRemoved, text);
@@ -418,6 +492,35 @@ fn successor(state: &RoomState, leaving: &UserId) -> Option<UserId> {
         .map(|(id, _)| id.clone())
 }
 
+/// Whether a group room takes this participant. The specs come from authz's verdicts at the
+/// edge (another company's member only with an active trust, a LINE user only for an inviter
+/// allowed to use LINE); the room adds what its kind allows, and a room's kind never changes:
+/// its own tenant's members join any group; members of other tenants only an external group
+/// (a plain group would become external: they are excluded, `not_authorized`); LINE users only
+/// a LINE group.
+fn admits(meta: &RoomMeta, spec: &MemberSpec) -> bool {
+    if !is_consistent(spec) {
+        return false;
+    }
+    match spec.kind {
+        MemberKind::LineUser => meta.kind == RoomKind::LineGroup,
+        MemberKind::Member => spec.tenant == meta.tenant || meta.kind == RoomKind::ExternalGroup,
+    }
+}
+
+/// A participant whose id, kind and tenant agree: a LINE user is `line:<id>` of the LINE
+/// pseudo-tenant; a member is not, and a member id `<username>@<tenant>` names its tenant.
+fn is_consistent(spec: &MemberSpec) -> bool {
+    match spec.kind {
+        MemberKind::LineUser => spec.user.is_line_user() && spec.tenant == TenantId::line(),
+        MemberKind::Member => {
+            !spec.user.is_line_user()
+                && spec.tenant != TenantId::line()
+                && spec.user.tenant_part().is_none_or(|t| t == spec.tenant.as_str())
+        }
+    }
+}
+
 fn decide_add(
     state: &RoomState,
     env: &CommandEnvelope,
@@ -429,7 +532,7 @@ fn decide_add(
         return Err(refuse(Refusal::NotAllowedForKind, "invite people into a group room instead"));
     }
     let caller_role = state.members.get(&env.actor).map(|m| m.role);
-    if kind == RoomKind::ExternalGroup && caller_role != Some(Role::Master) {
+    if kind == RoomKind::ExternalGroup && !env.actor.is_system() && caller_role != Some(Role::Master) {
         return Err(refuse(Refusal::NotGroupMaster, "only the Group Master can add members"));
     }
     let next_seq = state.last_seq + 1;
@@ -439,12 +542,7 @@ fn decide_add(
         if state.members.contains_key(&spec.user) || added.iter().any(|(u, _)| *u == spec.user) {
             continue;
         }
-        // Only the room's own kind of participant joins here: widening a room to another
-        // tenant or to LINE needs the authorization decision of the authz service.
-        let same_scope = spec.kind == MemberKind::Member && spec.tenant == state.meta.tenant;
-        let allowed =
-            same_scope || matches!(kind, RoomKind::ExternalGroup | RoomKind::LineGroup) && env.actor.is_system();
-        if !allowed {
+        if !admits(&state.meta, spec) {
             excluded.push(Excluded { user: spec.user.clone(), reason: ExclusionReason::NotAuthorized });
             continue;
         }
@@ -661,6 +759,133 @@ mod tests {
         let CommandResult::MembersAdded { added, excluded, .. } = plan.result else { panic!("wrong result") };
         assert_eq!(added, users(&["c"]));
         assert_eq!(excluded, vec![Excluded { user: "x".into(), reason: ExclusionReason::NotAuthorized }]);
+    }
+
+    fn line(user: &str) -> MemberSpec {
+        MemberSpec { user: user.into(), tenant: TenantId::line(), kind: MemberKind::LineUser }
+    }
+
+    fn add(room: &RoomState, actor: &str, tenant: &str, specs: Vec<MemberSpec>) -> Result<Plan, CommandError> {
+        decide(room, &env(actor, tenant, RoomCommand::AddMembers { users: specs }), &Limits::default(), None)
+    }
+
+    fn added_and_excluded(plan: Plan) -> (Vec<UserId>, Vec<Excluded>) {
+        let CommandResult::MembersAdded { added, excluded, .. } = plan.result else { panic!("wrong result") };
+        (added, excluded)
+    }
+
+    fn not_authorized(user: &str) -> Excluded {
+        Excluded { user: user.into(), reason: ExclusionReason::NotAuthorized }
+    }
+
+    #[test]
+    fn the_group_master_adds_other_companies_members_to_an_external_group_and_nobody_else_does() {
+        let room = created(
+            RoomKind::ExternalGroup,
+            vec![spec("a", "acme"), spec("b", "acme"), spec("d", "globex")],
+            Some("deal"),
+        );
+        let by_master = add(&room, "a", "acme", vec![spec("c", "globex"), spec("e", "acme")]).unwrap();
+        assert_eq!(
+            by_master.added.iter().map(|(u, m)| (u.as_str(), m.tenant.as_str())).collect::<Vec<_>>(),
+            [("c", "globex"), ("e", "acme")]
+        );
+        assert_eq!(added_and_excluded(by_master), (users(&["c", "e"]), vec![]));
+        assert_eq!(add(&room, "b", "acme", vec![spec("c", "globex")]).unwrap_err().code, Refusal::NotGroupMaster);
+        assert_eq!(add(&room, "d", "globex", vec![spec("c", "globex")]).unwrap_err().code, Refusal::NotGroupMaster);
+        // An external group is no LINE room.
+        let lined = add(&room, "a", "acme", vec![line("line:U1")]).unwrap();
+        assert_eq!(added_and_excluded(lined), (vec![], vec![not_authorized("line:U1")]));
+    }
+
+    #[test]
+    fn line_users_join_line_groups_and_a_plain_group_keeps_to_its_tenant() {
+        let shop =
+            created(RoomKind::LineGroup, vec![spec("a", "acme"), line("line:U1"), spec("b", "acme")], Some("shop"));
+        let by_member = add(&shop, "b", "acme", vec![line("line:U2"), spec("e", "acme"), spec("c", "globex")]).unwrap();
+        assert_eq!(by_member.added[0].1.kind, MemberKind::LineUser);
+        assert_eq!(added_and_excluded(by_member), (users(&["line:U2", "e"]), vec![not_authorized("c")]));
+
+        let team = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("team"));
+        let widened = add(&team, "a", "acme", vec![line("line:U1"), spec("c", "globex"), spec("e", "acme")]).unwrap();
+        assert_eq!(added_and_excluded(widened), (users(&["e"]), vec![not_authorized("line:U1"), not_authorized("c")]));
+        // A member spec cannot pass for a LINE user, nor the other way round.
+        let forged = MemberSpec { user: "line:U3".into(), tenant: "acme".into(), kind: MemberKind::LineUser };
+        let odd = MemberSpec { user: "x".into(), tenant: TenantId::line(), kind: MemberKind::Member };
+        let plan = add(&shop, "a", "acme", vec![forged, odd]).unwrap();
+        assert_eq!(added_and_excluded(plan), (vec![], vec![not_authorized("line:U3"), not_authorized("x")]));
+    }
+
+    fn recreate(actor: &str, tenant: &str, kind: RoomKind, pair: Vec<MemberSpec>) -> CommandEnvelope {
+        env(actor, tenant, RoomCommand::Create { kind, members: pair, info: RoomInfo::default() })
+    }
+
+    #[test]
+    fn a_participant_who_left_a_one_to_one_room_comes_back_by_creating_it_and_nobody_else_can() {
+        let mut room = created(RoomKind::Direct, vec![spec("a", "acme"), spec("b", "acme")], None);
+        let leave = decide(&room, &env("a", "acme", RoomCommand::Leave), &Limits::default(), None).unwrap();
+        let seq = room.last_seq + 1;
+        room.absorb(&leave, seq);
+        assert!(!room.members.contains_key("a"));
+
+        let again = recreate("a", "acme", RoomKind::Direct, vec![spec("b", "acme"), spec("a", "acme")]);
+        let plan = decide(&room, &again, &Limits::default(), None).unwrap();
+        assert_eq!(plan.result, CommandResult::Created { room_id: room.meta.id.clone(), existed: true });
+        assert_eq!(
+            plan.added,
+            vec![(
+                UserId::new("a"),
+                Member {
+                    tenant: "acme".into(),
+                    kind: MemberKind::Member,
+                    role: Role::Member,
+                    joined_seq: room.last_seq + 1
+                }
+            )]
+        );
+        assert_eq!(
+            plan.events,
+            vec![PlannedEvent::System(RoomEvent::MembersJoined { by: "a".into(), users: users(&["a"]) })]
+        );
+        assert!(plan.notifications.is_empty(), "nobody else is told: bob never left");
+
+        // Not the pair, not the caller's own tenant, not the room's kind: as if there were no room.
+        let outsider = recreate("c", "acme", RoomKind::Direct, vec![spec("a", "acme"), spec("c", "acme")]);
+        let for_someone = recreate("c", "acme", RoomKind::Direct, vec![spec("a", "acme"), spec("b", "acme")]);
+        let other_tenant = recreate("a", "globex", RoomKind::Direct, vec![spec("a", "globex"), spec("b", "globex")]);
+        let other_kind = recreate("a", "acme", RoomKind::ExternalDirect, vec![spec("a", "acme"), spec("b", "acme")]);
+        for e in [outsider, for_someone, other_tenant, other_kind] {
+            assert_eq!(decide(&room, &e, &Limits::default(), None).unwrap_err().code, Refusal::RoomNotFound, "{e:?}");
+        }
+
+        // Both in: nothing to write.
+        let seq = room.last_seq + 1;
+        room.absorb(&plan, seq);
+        let by_bob = recreate("b", "acme", RoomKind::Direct, vec![spec("a", "acme"), spec("b", "acme")]);
+        assert!(decide(&room, &by_bob, &Limits::default(), None).unwrap().is_noop());
+    }
+
+    #[test]
+    fn creating_a_one_to_one_room_again_brings_back_the_other_participant_too() {
+        let (alice, carol) = (spec("a@acme", "acme"), spec("c@globex", "globex"));
+        let mut room = created(RoomKind::ExternalDirect, vec![alice.clone(), carol.clone()], None);
+        let leave = decide(&room, &env("c@globex", "globex", RoomCommand::Leave), &Limits::default(), None).unwrap();
+        let seq = room.last_seq + 1;
+        room.absorb(&leave, seq);
+        let again = recreate("a@acme", "acme", RoomKind::ExternalDirect, vec![alice.clone(), carol]);
+        let plan = decide(&room, &again, &Limits::default(), None).unwrap();
+        assert_eq!(
+            plan.added.iter().map(|(u, m)| (u.as_str(), m.tenant.as_str())).collect::<Vec<_>>(),
+            [("c@globex", "globex")]
+        );
+        assert_eq!(plan.notifications.iter().map(|n| n.user.as_str()).collect::<Vec<_>>(), ["c@globex"]);
+        // The other side's member id presented with another tenant is not that participant.
+        let forged = recreate("a@acme", "acme", RoomKind::ExternalDirect, vec![alice, spec("c@globex", "initech")]);
+        assert_eq!(decide(&room, &forged, &Limits::default(), None).unwrap_err().code, Refusal::RoomNotFound);
+        // A group room takes no create from someone who is not in it.
+        let group = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("g"));
+        let e = recreate("x", "acme", RoomKind::Group, vec![spec("x", "acme"), spec("a", "acme")]);
+        assert_eq!(decide(&group, &e, &Limits::default(), None).unwrap_err().code, Refusal::RoomNotFound);
     }
 
     #[test]

@@ -8,16 +8,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use actix::Recipient;
 use chat_bus::Subscription;
 use chat_protocol::bus::{CommandOutcome, NodeMessage};
-use chat_protocol::UserId;
+use chat_protocol::{RoomId, UserId};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use crate::metrics::metrics;
 
-/// A serialized server frame for a session.
+/// A serialized server frame for a session, and the room it belongs to (none for a frame of no
+/// room): a session holds a room's pushes back while it answers a `sync` of it.
 #[derive(actix::Message, Clone)]
 #[rtype(result = "()")]
-pub struct Push(pub Arc<str>);
+pub struct Push {
+    pub room: Option<RoomId>,
+    pub frame: Arc<str>,
+}
 
 /// Tells a session to close because it cannot keep up.
 #[derive(actix::Message)]
@@ -106,16 +110,16 @@ impl Hub {
         }
     }
 
-    /// Push a frame to every local session of these users. A session whose mailbox is full is
-    /// told to close (it will `sync` when it comes back); nothing waits for it.
-    pub fn deliver(&self, recipients: &[UserId], frame: Arc<str>) -> usize {
+    /// Push a frame (of `room`, if any) to every local session of these users. A session whose
+    /// mailbox is full is told to close (it will `sync` when it comes back); nothing waits for it.
+    pub fn deliver(&self, recipients: &[UserId], room: Option<&RoomId>, frame: Arc<str>) -> usize {
         let Ok(sessions) = self.sessions.read() else {
             return 0;
         };
         let mut pushed = 0;
         for user in recipients {
             for s in sessions.get(user).into_iter().flatten() {
-                match s.handle.push.try_send(Push(frame.clone())) {
+                match s.handle.push.try_send(Push { room: room.cloned(), frame: frame.clone() }) {
                     Ok(()) => pushed += 1,
                     Err(_) => s.handle.slow.do_send(SlowConsumer),
                 }
@@ -154,8 +158,8 @@ impl Hub {
         while let Some(delivery) = queue.recv().await {
             match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
                 Ok(NodeMessage::Reply { correlation_id, outcome }) => self.resolve(&correlation_id, outcome),
-                Ok(NodeMessage::Deliver { recipients, frame, committed_at_ms, .. }) => {
-                    self.deliver(&recipients, Arc::from(frame));
+                Ok(NodeMessage::Deliver { recipients, frame, committed_at_ms, room_id }) => {
+                    self.deliver(&recipients, room_id.as_ref(), Arc::from(frame));
                     let latency_ms = chat_protocol::now_ms().saturating_sub(committed_at_ms).max(0);
                     metrics().delivery_latency.observe(latency_ms as f64 / 1000.0);
                 }

@@ -12,6 +12,7 @@ pub mod domain;
 mod events;
 pub mod hub;
 pub mod metrics;
+pub mod quota;
 pub mod settings;
 pub mod store;
 mod views;

@@ -23,6 +23,8 @@ pub struct Settings {
     pub rooms: RoomsSettings,
     pub limits: Limits,
     pub ws: WsSettings,
+    pub quota: QuotaSettings,
+    pub presence: PresenceSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -52,6 +54,34 @@ pub struct WsSettings {
     pub client_timeout_secs: u64,
     /// Events per page when answering `sync`.
     pub sync_page: i64,
+    /// Frames of one session in progress at most (sends waiting for their ack, syncs, read
+    /// markers); more are answered at once with an error frame `too_many_in_flight`.
+    pub max_in_flight: usize,
+}
+
+/// Per-user budgets (token buckets, per node), keyed by user id. A rate of 0 turns a budget off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Posts (HTTP `POST /v1/rooms/{id}/messages` and WebSocket `send`) refilled per minute.
+    pub posts_per_minute: u32,
+    /// Posts allowed at once (the bucket's size).
+    pub posts_burst: u32,
+    /// Room creations (`POST /v1/rooms`) refilled per minute.
+    pub rooms_per_minute: u32,
+    /// Room creations allowed at once.
+    pub rooms_burst: u32,
+    /// How often users whose buckets are full again are forgotten (keeps the key map small).
+    pub forget_idle_every_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceSettings {
+    /// How often this node removes the presence entries of nodes whose liveness key expired.
+    pub sweep_interval_secs: u64,
+    /// Entries removed per sweep at most (bounded work per round; the rest wait for the next).
+    pub sweep_batch: usize,
 }
 
 impl Settings {
@@ -69,5 +99,9 @@ mod tests {
         let s: Settings = chat_kit::load_settings(DEFAULTS).unwrap();
         assert_eq!(s.amqp.shards, 256);
         assert_eq!(s.ws.max_frame_bytes, 65536);
+        assert_eq!(s.ws.max_in_flight, 128);
+        assert_eq!((s.quota.posts_per_minute, s.quota.posts_burst), (600, 100));
+        assert_eq!((s.quota.rooms_per_minute, s.quota.rooms_burst), (10, 20));
+        assert_eq!((s.presence.sweep_interval_secs, s.presence.sweep_batch), (10, 1000));
     }
 }

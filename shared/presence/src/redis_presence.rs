@@ -1,6 +1,6 @@
 //! Presence in Redis, shared by every node.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,12 +14,29 @@ use crate::{NodeMap, Presence, PresenceError};
 const NODE_TTL: Duration = Duration::from_secs(15);
 /// How long the set of live nodes is trusted before asking Redis again.
 const LIVE_CACHE: Duration = Duration::from_secs(1);
+/// Entries one sweep script removes at most (one short step of Redis's single thread).
+const SWEEP_STEP: usize = 200;
+
+/// Remove up to ARGV[2] entries of a node (ARGV[1]) whose liveness key (KEYS[1]) is gone: its
+/// field in each listed user's hash (ARGV[3] is the user key prefix), the users from its set
+/// (KEYS[2]), and the node from the node registry (KEYS[3]) once its set is empty. Atomic, so a
+/// node that comes back (and writes its entries again) is never swept halfway. -1: alive.
+const SWEEP_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local users = redis.call('SRANDMEMBER', KEYS[2], tonumber(ARGV[2]))
+for _, user in ipairs(users) do redis.call('HDEL', ARGV[3] .. user, ARGV[1]) end
+if #users > 0 then redis.call('SREM', KEYS[2], unpack(users)) end
+if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
+return #users";
 
 pub struct RedisPresence {
     conn: ConnectionManager,
     prefix: String,
     node: String,
     live_nodes: Mutex<Option<(Instant, HashSet<String>)>>,
+    /// This node's sessions per user, to write the entries again if they were swept while this
+    /// node was thought dead (its liveness key had expired).
+    local: Mutex<HashMap<UserId, u64>>,
 }
 
 fn redis_err(err: redis::RedisError) -> PresenceError {
@@ -30,21 +47,89 @@ impl RedisPresence {
     pub async fn connect(url: &str, prefix: &str, node: &str) -> Result<Self, PresenceError> {
         let client = redis::Client::open(url).map_err(redis_err)?;
         let conn = ConnectionManager::new(client).await.map_err(redis_err)?;
-        let presence = Self { conn, prefix: prefix.to_owned(), node: node.to_owned(), live_nodes: Mutex::new(None) };
+        let presence = Self {
+            conn,
+            prefix: prefix.to_owned(),
+            node: node.to_owned(),
+            live_nodes: Mutex::new(None),
+            local: Mutex::new(HashMap::new()),
+        };
         presence.heartbeat().await?;
         Ok(presence)
     }
 
+    fn user_key_prefix(&self) -> String {
+        format!("{}presence:user:", self.prefix)
+    }
+
     fn user_key(&self, user: &UserId) -> String {
-        format!("{}presence:user:{user}", self.prefix)
+        format!("{}{user}", self.user_key_prefix())
     }
 
     fn node_key(&self, node: &str) -> String {
         format!("{}presence:node:{node}", self.prefix)
     }
 
+    fn users_of_key(&self, node: &str) -> String {
+        format!("{}presence:node-users:{node}", self.prefix)
+    }
+
     fn node_users_key(&self) -> String {
-        format!("{}presence:node-users:{}", self.prefix, self.node)
+        self.users_of_key(&self.node)
+    }
+
+    fn nodes_key(&self) -> String {
+        format!("{}presence:nodes", self.prefix)
+    }
+
+    /// Count a session of `user` opening (+1) or closing (-1) in the local copy.
+    fn count_local(&self, user: &UserId, opened: bool) {
+        let Ok(mut local) = self.local.lock() else { return };
+        let count = local.entry(user.clone()).or_default();
+        if opened {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                local.remove(user);
+            }
+        }
+    }
+
+    /// Write every entry of this node again from the local copy.
+    async fn register_again(&self) -> Result<(), PresenceError> {
+        let entries: Vec<(UserId, u64)> = match self.local.lock() {
+            Ok(local) => local.iter().map(|(user, count)| (user.clone(), *count)).collect(),
+            Err(_) => return Err(PresenceError::Redis("poisoned".into())),
+        };
+        if entries.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(users = entries.len(), "this node was thought dead; writing its presence again");
+        let mut pipe = redis::pipe();
+        for (user, count) in &entries {
+            pipe.hset(self.user_key(user), &self.node, *count).ignore();
+            pipe.sadd(self.node_users_key(), user.as_str()).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(redis_err)
+    }
+
+    /// Remove up to `batch` entries of `node` if it is dead: how many went, or `None` when it
+    /// is alive.
+    async fn sweep_node(&self, node: &str, batch: usize) -> Result<Option<usize>, PresenceError> {
+        let mut conn = self.conn.clone();
+        let removed: i64 = redis::Script::new(SWEEP_SCRIPT)
+            .key(self.node_key(node))
+            .key(self.users_of_key(node))
+            .key(self.nodes_key())
+            .arg(node)
+            .arg(batch)
+            .arg(self.user_key_prefix())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(usize::try_from(removed).ok())
     }
 
     fn cached_live(&self, nodes: &HashSet<String>) -> Option<HashSet<String>> {
@@ -84,10 +169,14 @@ impl Presence for RedisPresence {
             .ignore()
             .query_async::<()>(&mut conn)
             .await
-            .map_err(redis_err)
+            .map_err(redis_err)?;
+        // Counted only once written: a session whose write failed is not closed in presence.
+        self.count_local(user, true);
+        Ok(())
     }
 
     async fn session_closed(&self, user: &UserId) -> Result<(), PresenceError> {
+        self.count_local(user, false);
         // Decrement, and drop the field once no session is left (atomic in one script).
         let script = redis::Script::new(
             r"local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
@@ -135,14 +224,23 @@ impl Presence for RedisPresence {
 
     async fn heartbeat(&self) -> Result<(), PresenceError> {
         let mut conn = self.conn.clone();
-        redis::cmd("SET")
+        let (previous,): (Option<String>,) = redis::pipe()
+            .cmd("SET")
             .arg(self.node_key(&self.node))
             .arg(1)
             .arg("PX")
             .arg(NODE_TTL.as_millis() as u64)
-            .query_async::<()>(&mut conn)
+            .arg("GET")
+            .sadd(self.nodes_key(), &self.node)
+            .ignore()
+            .query_async(&mut conn)
             .await
-            .map_err(redis_err)
+            .map_err(redis_err)?;
+        if previous.is_none() {
+            // New, or thought dead long enough for a sweep to take our entries.
+            self.register_again().await?;
+        }
+        Ok(())
     }
 
     async fn leave(&self) -> Result<(), PresenceError> {
@@ -154,7 +252,40 @@ impl Presence for RedisPresence {
             pipe.hdel(self.user_key(&user), &self.node).ignore();
         }
         pipe.del(self.node_users_key()).ignore().del(self.node_key(&self.node)).ignore();
+        pipe.srem(self.nodes_key(), &self.node).ignore();
         pipe.query_async::<()>(&mut conn).await.map_err(redis_err)
+    }
+
+    async fn sweep(&self, batch: usize) -> Result<usize, PresenceError> {
+        let mut conn = self.conn.clone();
+        let nodes: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.nodes_key()).query_async(&mut conn).await.map_err(redis_err)?;
+        let others: Vec<String> = nodes.into_iter().filter(|n| *n != self.node).collect();
+        if others.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for node in &others {
+            pipe.exists(self.node_key(node));
+        }
+        let alive: Vec<bool> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+        let mut removed = 0;
+        for (node, _) in others.iter().zip(alive).filter(|(_, alive)| !alive) {
+            // Step by step, so no script holds Redis long; stop at the round's budget.
+            while removed < batch {
+                let step = SWEEP_STEP.min(batch - removed);
+                match self.sweep_node(node, step).await? {
+                    Some(n) => {
+                        removed += n;
+                        if n < step {
+                            break; // this node is done
+                        }
+                    }
+                    None => break, // it came back
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn node_id(&self) -> &str {

@@ -60,6 +60,8 @@ crate::text_enum! {
         UnsupportedMediaType,
         // ----- rate (429) -----
         RateLimited,
+        /// A WebSocket session has as many frames in progress as it may: wait for answers.
+        TooManyInFlight,
         // ----- the server's side (500, 503) -----
         Internal,
         /// A part of the API that is not built yet.
@@ -92,7 +94,7 @@ impl Refusal {
             NotAllowedForKind | AlreadyRecalled | UserExists => 409,
             MessageTooLong | PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            RateLimited => 429,
+            RateLimited | TooManyInFlight => 429,
             Internal => 500,
             NotImplemented => 501,
             Unavailable | AuthzUnavailable | CommandTimeout => 503,
@@ -155,6 +157,7 @@ mod tests {
             ("payload_too_large", 413),
             ("unsupported_media_type", 415),
             ("rate_limited", 429),
+            ("too_many_in_flight", 429),
             ("internal", 500),
             ("not_implemented", 501),
             ("unavailable", 503),

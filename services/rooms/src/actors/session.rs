@@ -1,10 +1,32 @@
 //! `SessionActor`: one per WebSocket. It reads client frames (through a reader task), sends
-//! through a bounded outbound queue drained by a writer task, heartbeats, and registers with
-//! the hub and presence while it lives. A client that cannot keep up is closed (1008) rather
-//! than allowed to grow memory; it `sync`s when it comes back.
+//! through bounded outbound queues drained by a writer task, heartbeats, and registers with
+//! the hub and presence while it lives.
+//!
+//! Bounds. The reader hands the actor one frame at a time and waits for it to be taken, so a
+//! flooding client is slowed down by TCP rather than queued in memory. A session has at most
+//! `ws.max_in_flight` frames in progress (sends waiting for their ack, syncs, read markers); a
+//! frame over that is answered at once with `too_many_in_flight` and nothing is done. Posts draw
+//! on the user's budget (`Quotas`), shared with the HTTP API: over it, `rate_limited`.
+//!
+//! Order. One session's sends into one room are handled one after the other, in the order they
+//! came (the access check and the publish of the next wait for the previous answer), so they
+//! are stored in frame order; sends into different rooms proceed concurrently.
+//!
+//! Sync. `sync` answers go through their own queue, which waits for the client instead of
+//! closing it; live frames (acks, pushes) go first through the live queue, and when that is full
+//! the client is not reading: it is closed (1008) and will `sync` when it returns. While a sync
+//! answers a room, that room's pushes are held back (`Holds`) and sent after its history, so a
+//! room's frames arrive in seq order; frames of other rooms keep flowing.
+//!
+//! Presence. The session registers with the hub, then writes presence, and handles no frame
+//! before that write is done: any event committed after the client's `sync` was read finds the
+//! session (pushed), and any event committed before it is in the sync's answer.
+//!
+//! Expiry. The session closes itself (1008, "token expired") when its token's `exp` passes.
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
@@ -12,14 +34,16 @@ use chat_auth::Principal;
 use chat_protocol::bus::{CommandError, CommandResult, RoomCommand};
 use chat_protocol::frames::{ClientFrame, ServerFrame};
 use chat_protocol::{is_valid_client_id, post_command_id, Body, Limits, Refusal, RoomId};
+use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::access::{self, RoomKinds};
 use crate::authz::AuthzClient;
 use crate::dispatch::Dispatcher;
 use crate::hub::{GoingAway, Hub, Push, SessionHandle, SlowConsumer};
 use crate::metrics::metrics;
+use crate::quota::Quotas;
 use crate::settings::WsSettings;
 use crate::store::Store;
 use crate::views;
@@ -34,9 +58,16 @@ pub struct SessionContext {
     pub presence: chat_presence::SharedPresence,
     pub limits: Limits,
     pub ws: WsSettings,
+    /// Per-user budgets of posts and room creations (HTTP and WebSocket alike).
+    pub quotas: Arc<Quotas>,
 }
 
-/// Frames to the client, in order.
+/// Frames of `sync` answers waiting for the writer (they wait for room, never close).
+const SYNC_QUEUE: usize = 64;
+/// How long a session waits for its presence write before serving frames without it.
+const PRESENCE_WRITE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Live frames to the client, in order.
 enum Outbound {
     Text(Arc<str>),
     Ping,
@@ -58,60 +89,205 @@ struct Heard;
 #[rtype(result = "()")]
 struct End(Option<CloseReason>);
 
+/// A sync has sent a room's history (and its queue is written): what next for that room.
+#[derive(Message)]
+#[rtype(result = "Step")]
+struct SyncStep(RoomId);
+
+/// Stop holding a room's pushes (the sync does not answer it): send what was held, live.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Unhold(RoomId);
+
+/// A push held back, with its seq when it has one.
+type Held = (Option<i64>, Arc<str>);
+
+/// What a sync does next for a room, once it has sent the room's history.
+#[derive(Debug, PartialEq, Eq, actix::MessageResponse)]
+enum Step {
+    /// Pushes were dropped while held: read the history again from where it got.
+    Reread,
+    /// Send these held pushes (skipping seqs already sent), then ask again.
+    Flush(Vec<Held>),
+    /// Nothing held: the room's pushes flow live from now on.
+    Done,
+}
+
+/// Pushes of the rooms a sync is answering, held back until the sync has sent each room's
+/// history. Bounded: past `capacity` frames in all, a room's held frames are dropped and it is
+/// marked `overflowed` (its pushes are dropped until the sync reads it again: the events are
+/// committed, so the store has them).
+struct Holds {
+    rooms: HashMap<RoomId, RoomHold>,
+    total: usize,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct RoomHold {
+    frames: VecDeque<Held>,
+    overflowed: bool,
+}
+
+#[derive(Deserialize)]
+struct SeqOf {
+    seq: Option<i64>,
+}
+
+impl Holds {
+    fn new(capacity: usize) -> Self {
+        Self { rooms: HashMap::new(), total: 0, capacity: capacity.max(1) }
+    }
+
+    fn hold(&mut self, room: RoomId) {
+        self.rooms.entry(room).or_default();
+    }
+
+    /// Take a push of `room` if the room is held (true), keeping or dropping it.
+    fn offer(&mut self, room: &RoomId, frame: &Arc<str>) -> bool {
+        let Some(hold) = self.rooms.get_mut(room) else { return false };
+        if hold.overflowed {
+            return true;
+        }
+        if self.total >= self.capacity {
+            self.total -= hold.frames.len();
+            hold.frames.clear();
+            hold.overflowed = true;
+            return true;
+        }
+        let seq = serde_json::from_str::<SeqOf>(frame).ok().and_then(|s| s.seq);
+        hold.frames.push_back((seq, frame.clone()));
+        self.total += 1;
+        true
+    }
+
+    fn step(&mut self, room: &RoomId) -> Step {
+        let Some(hold) = self.rooms.get_mut(room) else { return Step::Done };
+        if hold.overflowed {
+            hold.overflowed = false;
+            return Step::Reread;
+        }
+        if hold.frames.is_empty() {
+            self.rooms.remove(room);
+            return Step::Done;
+        }
+        self.total -= hold.frames.len();
+        Step::Flush(hold.frames.drain(..).collect())
+    }
+
+    /// Stop holding `room`: its held frames, in order.
+    fn release(&mut self, room: &RoomId) -> Vec<Arc<str>> {
+        let Some(hold) = self.rooms.remove(room) else { return Vec::new() };
+        self.total -= hold.frames.len();
+        hold.frames.into_iter().map(|(_, frame)| frame).collect()
+    }
+
+    /// Stop holding every room (a sync that ended early): the held frames.
+    fn release_all(&mut self) -> Vec<Arc<str>> {
+        let rooms: Vec<RoomId> = self.rooms.keys().cloned().collect();
+        rooms.iter().flat_map(|room| self.release(room)).collect()
+    }
+}
+
+/// A `send` waiting for the one before it in the same room.
+struct PendingSend {
+    room_id: RoomId,
+    client_msg_id: String,
+    body: Body,
+}
+
 pub struct SessionActor {
     /// This session's id in the node's hub.
     id: u64,
     /// The verified caller; every command and read is made on their behalf.
     principal: Principal,
+    /// When the caller's token expires (Unix seconds): the session closes then.
+    expires_at_secs: Option<u64>,
     sc: Arc<SessionContext>,
-    /// The bounded queue the writer task drains into the socket.
+    /// The bounded queue of live frames the writer task drains into the socket.
     out: mpsc::Sender<Outbound>,
+    /// The queue of `sync` answers, drained by the writer after the live frames.
+    sync_out: mpsc::Sender<Arc<str>>,
     /// Tells the writer task to send a close frame and end; taken once.
     close: Option<oneshot::Sender<Option<CloseReason>>>,
     /// When the client last showed it is alive (a frame, a ping or a pong).
     last_heard: Instant,
+    /// Frames taken on and not answered yet (at most `ws.max_in_flight`).
+    in_flight: usize,
+    /// Rooms with a send in progress, each with the sends waiting behind it, oldest first.
+    sends: HashMap<RoomId, VecDeque<PendingSend>>,
+    /// `Some` while a sync runs: the syncs waiting behind it, oldest first.
+    syncs: Option<VecDeque<BTreeMap<RoomId, i64>>>,
+    /// Pushes held back for the rooms the running sync answers.
+    holds: Holds,
+    /// The presence write of this session went through, so its close is counted too.
+    present: bool,
 }
 
-/// Start a session over an upgraded connection.
+/// Start a session over an upgraded connection. `expires_at_secs` is the token's `exp`.
 pub fn start(
     principal: Principal,
+    expires_at_secs: Option<u64>,
     sc: Arc<SessionContext>,
     session: actix_ws::Session,
     stream: AggregatedMessageStream,
 ) {
     let (out, out_rx) = mpsc::channel(sc.ws.outbound_queue.max(1));
+    let (sync_out, sync_rx) = mpsc::channel(SYNC_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
     let id = sc.hub.next_session_id();
-    let actor = SessionActor { id, principal, sc, out: out.clone(), close: Some(close_tx), last_heard: Instant::now() };
+    let holds = Holds::new(sc.ws.outbound_queue);
+    let actor = SessionActor {
+        id,
+        principal,
+        expires_at_secs,
+        sc,
+        out: out.clone(),
+        sync_out,
+        close: Some(close_tx),
+        last_heard: Instant::now(),
+        in_flight: 0,
+        sends: HashMap::new(),
+        syncs: None,
+        holds,
+        present: false,
+    };
     let addr = actor.start();
-    actix_web::rt::spawn(write_loop(session, out_rx, close_rx));
+    actix_web::rt::spawn(write_loop(session, out_rx, sync_rx, close_rx));
     actix_web::rt::spawn(read_loop(stream, addr, out));
 }
 
-/// Drain the outbound queue into the socket; a close request goes first.
+/// Drain the queues into the socket: a close request first, then live frames, then sync frames.
 async fn write_loop(
     mut session: actix_ws::Session,
-    mut frames: mpsc::Receiver<Outbound>,
+    mut live: mpsc::Receiver<Outbound>,
+    mut sync: mpsc::Receiver<Arc<str>>,
     mut close: oneshot::Receiver<Option<CloseReason>>,
 ) {
+    let mut sync_open = true;
     loop {
-        tokio::select! {
+        let sent = tokio::select! {
             biased;
             reason = &mut close => {
                 let _ = session.close(reason.unwrap_or(None)).await;
                 return;
             }
-            next = frames.recv() => {
-                let sent = match next {
-                    Some(Outbound::Text(text)) => session.text(text.to_string()).await,
-                    Some(Outbound::Ping) => session.ping(b"").await,
-                    Some(Outbound::Pong(bytes)) => session.pong(&bytes).await,
-                    None => return,
-                };
-                if sent.is_err() {
-                    return;
+            next = live.recv() => match next {
+                Some(Outbound::Text(text)) => session.text(text.to_string()).await,
+                Some(Outbound::Ping) => session.ping(b"").await,
+                Some(Outbound::Pong(bytes)) => session.pong(&bytes).await,
+                None => return,
+            },
+            next = sync.recv(), if sync_open => match next {
+                Some(text) => session.text(text.to_string()).await,
+                None => {
+                    sync_open = false;
+                    continue;
                 }
-            }
+            },
+        };
+        if sent.is_err() {
+            return;
         }
     }
 }
@@ -130,30 +306,39 @@ fn close_for(err: &ProtocolError) -> CloseReason {
     }
 }
 
+/// Hand client frames to the actor one at a time: the next is read only once the actor has
+/// taken the previous one, so a client sending faster than it is served waits on TCP.
 async fn read_loop(mut stream: AggregatedMessageStream, addr: Addr<SessionActor>, out: mpsc::Sender<Outbound>) {
     let end = loop {
         let Some(next) = stream.recv().await else {
             break None;
         };
-        match next {
-            Ok(AggregatedMessage::Text(text)) => addr.do_send(Inbound(text.to_string())),
+        let taken = match next {
+            Ok(AggregatedMessage::Text(text)) => addr.send(Inbound(text.to_string())).await,
             Ok(AggregatedMessage::Binary(_)) => {
                 break Some(CloseReason { code: CloseCode::Unsupported, description: Some("text frames only".into()) });
             }
             Ok(AggregatedMessage::Ping(bytes)) => {
                 let _ = out.try_send(Outbound::Pong(bytes));
-                addr.do_send(Heard);
+                addr.send(Heard).await
             }
-            Ok(AggregatedMessage::Pong(_)) => addr.do_send(Heard),
+            Ok(AggregatedMessage::Pong(_)) => addr.send(Heard).await,
             Ok(AggregatedMessage::Close(_)) => break None,
             Err(err) => break Some(close_for(&err)),
+        };
+        if taken.is_err() {
+            return; // the session has stopped
         }
     };
     addr.do_send(End(end));
 }
 
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 impl SessionActor {
-    /// Queue a frame; a full queue means the client is not reading: close it.
+    /// Queue a live frame; a full queue means the client is not reading: close it.
     fn send(&mut self, frame: &ServerFrame, ctx: &mut Context<Self>) {
         if let Ok(text) = serde_json::to_string(frame) {
             self.send_text(Arc::from(text), ctx);
@@ -183,21 +368,46 @@ impl SessionActor {
         self.send(&frame, ctx);
     }
 
+    /// Take on one more frame, or refuse it (`too_many_in_flight`) when the session is full.
+    fn admit(&mut self, client_msg_id: Option<String>, ctx: &mut Context<Self>) -> bool {
+        let max = self.sc.ws.max_in_flight.max(1);
+        if self.in_flight >= max {
+            let message = format!("at most {max} frames in progress per session; wait for their answers");
+            self.error(CommandError::new(Refusal::TooManyInFlight, message), client_msg_id, ctx);
+            return false;
+        }
+        self.in_flight += 1;
+        true
+    }
+
     fn on_frame(&mut self, frame: ClientFrame, ctx: &mut Context<Self>) {
         match frame {
             ClientFrame::Ping {} => self.send(&ServerFrame::Pong, ctx),
             ClientFrame::Send { room_id, client_msg_id, body } => self.on_send(room_id, client_msg_id, body, ctx),
-            ClientFrame::Sync { rooms } => self.on_sync(rooms, ctx),
+            ClientFrame::Sync { rooms } => {
+                if self.admit(None, ctx) {
+                    match &mut self.syncs {
+                        Some(waiting) => waiting.push_back(rooms),
+                        None => self.run_sync(rooms, ctx),
+                    }
+                }
+            }
             ClientFrame::Read { room_id, seq } => {
+                if !self.admit(None, ctx) {
+                    return;
+                }
                 let sc = self.sc.clone();
                 let p = self.principal.clone();
                 let fut = async move { sc.store.mark_read(&room_id, &p.user_id, &p.tenant, seq).await };
-                ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
-                    Ok(Some(_)) => {}
-                    Ok(None) => act.error(CommandError::room_not_found(), None, ctx),
-                    Err(err) => {
-                        tracing::error!(error = %err, "read marker not stored");
-                        act.error(CommandError::internal(), None, ctx)
+                ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+                    act.in_flight = act.in_flight.saturating_sub(1);
+                    match res {
+                        Ok(Some(_)) => {}
+                        Ok(None) => act.error(CommandError::room_not_found(), None, ctx),
+                        Err(err) => {
+                            tracing::error!(error = %err, "read marker not stored");
+                            act.error(CommandError::internal(), None, ctx)
+                        }
                     }
                 }));
             }
@@ -215,77 +425,204 @@ impl SessionActor {
         if uuid::Uuid::parse_str(room_id.as_str()).is_err() {
             return self.error(CommandError::room_not_found(), Some(client_msg_id), ctx);
         }
+        if !self.admit(Some(client_msg_id.clone()), ctx) {
+            return;
+        }
+        if let Err(wait) = self.sc.quotas.post(&self.principal.user_id) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            let secs = wait.as_secs().max(1);
+            let err = CommandError::new(Refusal::RateLimited, format!("too many messages; retry in {secs} s"));
+            return self.error(err, Some(client_msg_id), ctx);
+        }
+        let job = PendingSend { room_id, client_msg_id, body };
+        match self.sends.get_mut(&job.room_id) {
+            Some(waiting) => waiting.push_back(job),
+            None => {
+                self.sends.insert(job.room_id.clone(), VecDeque::new());
+                self.run_send(job, ctx);
+            }
+        }
+    }
+
+    /// Check and publish one send; once it is published, start the next send of the same room
+    /// (so a session's sends into a room are queued in the order they arrived, pipelined), and
+    /// answer it when the room does.
+    fn run_send(&mut self, job: PendingSend, ctx: &mut Context<Self>) {
+        let PendingSend { room_id, client_msg_id, body } = job;
         let sc = self.sc.clone();
         let p = self.principal.clone();
         let command_id = post_command_id(&p.user_id, &client_msg_id);
         let command = RoomCommand::Post { client_msg_id: Some(client_msg_id.clone()), body };
         let rid = room_id.clone();
-        let fut = async move {
+        let published = async move {
             access::may_post(&p, &rid, &sc.store, &sc.kinds, &sc.authz).await?;
-            let result = sc.dispatcher.execute(&rid, &p.user_id, &p.tenant, Some(command_id), command).await?;
-            Ok::<_, CommandError>(result)
+            let submitted = sc.dispatcher.submit(&rid, &p.user_id, &p.tenant, Some(command_id), command).await?;
+            Ok::<_, CommandError>(submitted)
         };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(CommandResult::Posted { message_id, seq }) => {
-                act.send(&ServerFrame::Ack { client_msg_id, room_id, message_id, seq }, ctx)
+        ctx.spawn(published.into_actor(self).map(move |published, act, ctx| {
+            // This room's next send may go now: this one is in the room's queue (or refused).
+            match act.sends.get_mut(&room_id).and_then(VecDeque::pop_front) {
+                Some(next) => act.run_send(next, ctx),
+                None => {
+                    act.sends.remove(&room_id);
+                }
             }
-            Ok(_) => act.error(CommandError::internal(), Some(client_msg_id), ctx),
-            Err(err) if err.code == Refusal::CommandTimeout => act.error(
-                CommandError::new(Refusal::CommandTimeout, "no answer in time; send again with the same client_msg_id"),
-                Some(client_msg_id),
-                ctx,
-            ),
-            Err(err) => act.error(err, Some(client_msg_id), ctx),
+            let answered = async move {
+                match published {
+                    Ok(submitted) => submitted.answer().await.map_err(CommandError::from),
+                    Err(err) => Err(err),
+                }
+            };
+            ctx.spawn(answered.into_actor(act).map(move |res, act, ctx| {
+                act.in_flight = act.in_flight.saturating_sub(1);
+                match res {
+                    Ok(CommandResult::Posted { message_id, seq }) => {
+                        let ack = ServerFrame::Ack { client_msg_id, room_id, message_id, seq };
+                        act.send(&ack, ctx)
+                    }
+                    Ok(_) => act.error(CommandError::internal(), Some(client_msg_id), ctx),
+                    Err(err) if err.code == Refusal::CommandTimeout => act.error(
+                        CommandError::new(
+                            Refusal::CommandTimeout,
+                            "no answer in time; send again with the same client_msg_id",
+                        ),
+                        Some(client_msg_id),
+                        ctx,
+                    ),
+                    Err(err) => act.error(err, Some(client_msg_id), ctx),
+                }
+            }));
         }));
     }
 
-    /// Answer `sync`: everything after each given seq, in order per room, then `synced`. The
-    /// pages wait for room in the outbound queue instead of dropping the session.
-    fn on_sync(&mut self, rooms: std::collections::BTreeMap<RoomId, i64>, ctx: &mut Context<Self>) {
-        let sc = self.sc.clone();
-        let p = self.principal.clone();
-        let out = self.out.clone();
-        let fut = async move {
-            let mut last = std::collections::BTreeMap::new();
-            for (room_id, mut after) in rooms {
-                match sc.store.is_member(&room_id, &p.user_id, &p.tenant).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        let refusal = CommandError::room_not_found();
-                        let e =
-                            ServerFrame::Error { code: refusal.code, message: refusal.message, client_msg_id: None };
-                        if send_waiting(&out, &e).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(_) => return,
-                }
-                loop {
-                    let Ok(page) = sc.store.history(&room_id, Some(after), None, sc.ws.sync_page).await else {
-                        return;
-                    };
-                    for row in &page {
-                        if send_waiting(&out, &views::event_frame(&room_id, row)).await.is_err() {
-                            return;
-                        }
-                        after = row.seq;
-                    }
-                    if (page.len() as i64) < sc.ws.sync_page {
-                        break;
-                    }
-                }
-                last.insert(room_id, after);
-            }
-            let _ = send_waiting(&out, &ServerFrame::Synced { rooms: last }).await;
+    /// Answer a `sync` (one at a time per session): hold the rooms' pushes, send each room's
+    /// history, then `synced`; afterwards start the next waiting sync.
+    fn run_sync(&mut self, rooms: BTreeMap<RoomId, i64>, ctx: &mut Context<Self>) {
+        self.syncs.get_or_insert_with(VecDeque::new);
+        for room in rooms.keys() {
+            self.holds.hold(room.clone());
+        }
+        let sync = SyncAnswer {
+            sc: self.sc.clone(),
+            principal: self.principal.clone(),
+            out: self.sync_out.clone(),
+            session: ctx.address(),
         };
-        ctx.spawn(fut.into_actor(self));
+        ctx.spawn(sync.answer(rooms).into_actor(self).map(|res, act, ctx| {
+            act.in_flight = act.in_flight.saturating_sub(1);
+            // Normally nothing is left; after a failure, what was held goes out live.
+            for frame in act.holds.release_all() {
+                act.send_text(frame, ctx);
+            }
+            if let Err(SyncFailed::Store) = res {
+                act.error(CommandError::new(Refusal::Internal, "sync failed; sync again"), None, ctx);
+            }
+            match act.syncs.as_mut().and_then(VecDeque::pop_front) {
+                Some(next) => act.run_sync(next, ctx),
+                None => act.syncs = None,
+            }
+        }));
     }
 }
 
-async fn send_waiting(out: &mpsc::Sender<Outbound>, frame: &ServerFrame) -> Result<(), ()> {
-    let text = serde_json::to_string(frame).map_err(|_| ())?;
-    out.send(Outbound::Text(Arc::from(text))).await.map_err(|_| ())
+/// Why a sync ended without `synced`.
+enum SyncFailed {
+    /// The store failed: the client is told to sync again.
+    Store,
+    /// The session or its writer is gone.
+    Gone,
+}
+
+/// One `sync` answer in progress.
+struct SyncAnswer {
+    sc: Arc<SessionContext>,
+    principal: Principal,
+    out: mpsc::Sender<Arc<str>>,
+    session: Addr<SessionActor>,
+}
+
+impl SyncAnswer {
+    async fn queue(&self, frame: &ServerFrame) -> Result<(), SyncFailed> {
+        let text = serde_json::to_string(frame).map_err(|_| SyncFailed::Gone)?;
+        self.out.send(Arc::from(text)).await.map_err(|_| SyncFailed::Gone)
+    }
+
+    /// Wait until the writer has taken every queued sync frame (all permits free again).
+    async fn written(&self) -> Result<(), SyncFailed> {
+        self.out.reserve_many(SYNC_QUEUE).await.map(drop).map_err(|_| SyncFailed::Gone)
+    }
+
+    /// Everything after each given seq, in order per room, then `synced`.
+    async fn answer(self, rooms: BTreeMap<RoomId, i64>) -> Result<(), SyncFailed> {
+        let p = &self.principal;
+        let mut last = BTreeMap::new();
+        for (room_id, after) in rooms {
+            match self.sc.store.is_member(&room_id, &p.user_id, &p.tenant).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let refusal = CommandError::room_not_found();
+                    self.queue(&ServerFrame::Error {
+                        code: refusal.code,
+                        message: refusal.message,
+                        client_msg_id: None,
+                    })
+                    .await?;
+                    self.session.send(Unhold(room_id)).await.map_err(|_| SyncFailed::Gone)?;
+                    continue;
+                }
+                Err(err) => {
+                    warn!(error = %err, "sync: membership not readable");
+                    return Err(SyncFailed::Store);
+                }
+            }
+            let sent = self.room(&room_id, after).await?;
+            last.insert(room_id, sent);
+        }
+        self.queue(&ServerFrame::Synced { rooms: last }).await
+    }
+
+    /// One room: its history after `after`, then what was held back meanwhile, until nothing
+    /// is held and the room's pushes flow live again. Returns the last seq sent.
+    async fn room(&self, room_id: &RoomId, mut after: i64) -> Result<i64, SyncFailed> {
+        let page_size = self.sc.ws.sync_page.max(1);
+        loop {
+            loop {
+                let page = self.sc.store.history(room_id, Some(after), None, page_size).await.map_err(|err| {
+                    warn!(error = %err, "sync: history not readable");
+                    SyncFailed::Store
+                })?;
+                for row in &page {
+                    self.queue(&views::event_frame(room_id, row)).await?;
+                    after = row.seq;
+                }
+                if (page.len() as i64) < page_size {
+                    break;
+                }
+            }
+            // Live pushes of this room may only follow frames already written.
+            let reread = loop {
+                self.written().await?;
+                match self.session.send(SyncStep(room_id.clone())).await.map_err(|_| SyncFailed::Gone)? {
+                    Step::Done => break false,
+                    Step::Reread => break true,
+                    Step::Flush(frames) => {
+                        for (seq, text) in frames {
+                            if seq.is_some_and(|s| s <= after) {
+                                continue; // already sent with the history
+                            }
+                            self.out.send(text).await.map_err(|_| SyncFailed::Gone)?;
+                            if let Some(s) = seq {
+                                after = s;
+                            }
+                        }
+                    }
+                }
+            };
+            if !reread {
+                return Ok(after);
+            }
+        }
+    }
 }
 
 impl Actor for SessionActor {
@@ -300,14 +637,17 @@ impl Actor for SessionActor {
             slow: addr.clone().recipient(),
             going_away: addr.recipient(),
         };
+        // In the hub first (pushes wait in the mailbox), then in presence; no frame is handled
+        // before the presence write is done (`wait` holds the mailbox).
         self.sc.hub.register(&self.principal.user_id, self.id, handle);
         let presence = self.sc.presence.clone();
         let user = self.principal.user_id.clone();
-        actix::spawn(async move {
-            if let Err(err) = presence.session_opened(&user).await {
-                tracing::warn!(error = %err, "presence not recorded");
-            }
-        });
+        let write = async move { tokio::time::timeout(PRESENCE_WRITE_TIMEOUT, presence.session_opened(&user)).await };
+        ctx.wait(write.into_actor(self).map(|res, act, _ctx| match res {
+            Ok(Ok(())) => act.present = true,
+            Ok(Err(err)) => warn!(error = %err, "presence not recorded"),
+            Err(_) => warn!("presence not recorded in time"),
+        }));
         let interval = Duration::from_secs(self.sc.ws.heartbeat_interval_secs.max(1));
         let timeout = Duration::from_secs(self.sc.ws.client_timeout_secs.max(2));
         ctx.run_interval(interval, move |act, ctx| {
@@ -318,6 +658,13 @@ impl Actor for SessionActor {
             }
             let _ = act.out.try_send(Outbound::Ping);
         });
+        if let Some(exp) = self.expires_at_secs {
+            let left = Duration::from_secs(exp.saturating_sub(now_secs()));
+            ctx.run_later(left, |act, ctx| {
+                debug!(session = act.id, "token expired");
+                act.end(Some(CloseReason { code: CloseCode::Policy, description: Some("token expired".into()) }), ctx);
+            });
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -326,11 +673,13 @@ impl Actor for SessionActor {
         if let Some(close) = self.close.take() {
             let _ = close.send(None);
         }
-        let presence = self.sc.presence.clone();
-        let user = self.principal.user_id.clone();
-        actix::spawn(async move {
-            let _ = presence.session_closed(&user).await;
-        });
+        if self.present {
+            let presence = self.sc.presence.clone();
+            let user = self.principal.user_id.clone();
+            actix::spawn(async move {
+                let _ = presence.session_closed(&user).await;
+            });
+        }
     }
 }
 
@@ -378,7 +727,30 @@ impl Handler<Push> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) {
-        self.send_text(msg.0, ctx);
+        if let Some(room) = &msg.room {
+            if self.holds.offer(room, &msg.frame) {
+                return;
+            }
+        }
+        self.send_text(msg.frame, ctx);
+    }
+}
+
+impl Handler<SyncStep> for SessionActor {
+    type Result = Step;
+
+    fn handle(&mut self, msg: SyncStep, _ctx: &mut Self::Context) -> Step {
+        self.holds.step(&msg.0)
+    }
+}
+
+impl Handler<Unhold> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unhold, ctx: &mut Self::Context) {
+        for frame in self.holds.release(&msg.0) {
+            self.send_text(frame, ctx);
+        }
     }
 }
 
@@ -401,5 +773,55 @@ impl Handler<GoingAway> for SessionActor {
             GoingAway::Revoked => CloseReason { code: CloseCode::Policy, description: Some("access revoked".into()) },
         };
         self.end(Some(reason), ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(seq: i64) -> Arc<str> {
+        Arc::from(format!(r#"{{"type":"message","room_id":"r","seq":{seq}}}"#))
+    }
+
+    #[test]
+    fn pushes_of_held_rooms_wait_and_others_pass() {
+        let mut holds = Holds::new(10);
+        let (r, other) = (RoomId::new("r"), RoomId::new("o"));
+        holds.hold(r.clone());
+        assert!(holds.offer(&r, &frame(7)));
+        assert!(holds.offer(&r, &frame(8)));
+        assert!(!holds.offer(&other, &frame(1)), "a room not synced flows live");
+        match holds.step(&r) {
+            Step::Flush(frames) => assert_eq!(frames.iter().map(|f| f.0).collect::<Vec<_>>(), vec![Some(7), Some(8)]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(holds.step(&r), Step::Done);
+        assert!(!holds.offer(&r, &frame(9)), "released: live again");
+        assert_eq!(holds.total, 0);
+    }
+
+    #[test]
+    fn an_overflowing_hold_drops_its_frames_until_the_room_is_read_again() {
+        let mut holds = Holds::new(2);
+        let (a, b) = (RoomId::new("a"), RoomId::new("b"));
+        holds.hold(a.clone());
+        holds.hold(b.clone());
+        assert!(holds.offer(&a, &frame(1)));
+        assert!(holds.offer(&b, &frame(1)));
+        // Full: a's frames go, and a keeps dropping until its next step says reread.
+        assert!(holds.offer(&a, &frame(2)));
+        assert!(holds.offer(&a, &frame(3)));
+        assert_eq!(holds.total, 1);
+        assert_eq!(holds.step(&a), Step::Reread);
+        assert!(holds.offer(&a, &frame(4)), "held again after the reread began");
+        match holds.step(&a) {
+            Step::Flush(frames) => assert_eq!(frames.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(holds.step(&a), Step::Done);
+        assert_eq!(holds.release_all().len(), 1, "b's frame");
+        assert_eq!(holds.total, 0);
+        assert!(holds.rooms.is_empty());
     }
 }

@@ -58,6 +58,7 @@ pub async fn create(
     dispatcher: web::Data<Dispatcher>,
     limits: web::Data<Limits>,
     authz: web::Data<AuthzClient>,
+    sc: web::Data<Arc<SessionContext>>,
 ) -> Res {
     let body = body.into_inner();
     let info = RoomInfo { name: body.name, description: body.description, photo_url: body.photo_url };
@@ -74,6 +75,7 @@ pub async fn create(
     if ids.len() + 1 > limits.max_members {
         return Err(ApiError::new(Refusal::TooManyMembers, format!("at most {} members", limits.max_members)));
     }
+    sc.quotas.create_room(&p.user_id).map_err(ApiError::rate_limited)?;
     let ids: Vec<UserId> = ids.into_iter().collect();
     let resolved = resolve_members(&p, &ids, &authz).await?;
     let (mut members, excluded) = (resolved.allowed, resolved.excluded);
@@ -85,15 +87,22 @@ pub async fn create(
     members.sort_by(|a, b| a.user.cmp(&b.user));
     let named = info.name.as_deref().is_some_and(|n| !n.trim().is_empty());
     let kind = kind_for(&p.tenant, &members, named);
-    if kind.is_one_to_one() {
-        let key = direct_key(kind, &members[0].user, &members[1].user);
-        if let Some(existing) = store.find_direct(&key).await? {
-            return room_response(&store, &existing, &p, false, &excluded).await;
+    // A 1:1 room exists once per pair: creating it again goes to that room, which takes back
+    // a participant who had left it (the domain's `decide_create_existing`).
+    let existing = if kind.is_one_to_one() {
+        store.find_direct(&direct_key(kind, &members[0].user, &members[1].user)).await?
+    } else {
+        None
+    };
+    let target = existing.unwrap_or_else(RoomId::generate);
+    let command = RoomCommand::Create { kind, members, info };
+    let mut result = dispatcher.execute(&target, &p.user_id, &p.tenant, None, command.clone()).await?;
+    if let CommandResult::Created { room_id, existed: true } = &result {
+        if *room_id != target {
+            // Another create of this pair made the room first: that room takes this one.
+            result = dispatcher.execute(room_id, &p.user_id, &p.tenant, None, command).await?;
         }
     }
-    let room_id = RoomId::generate();
-    let command = RoomCommand::Create { kind, members, info };
-    let result = dispatcher.execute(&room_id, &p.user_id, &p.tenant, None, command).await?;
     let CommandResult::Created { room_id, existed } = result else {
         return Err(ApiError::internal(&"unexpected result"));
     };
@@ -245,6 +254,7 @@ pub async fn post_message(
         return Err(ApiError::new(Refusal::InvalidClientMsgId, "client_msg_id must be 1-64 of [A-Za-z0-9._@-]"));
     }
     sc.limits.check_body(&body)?;
+    sc.quotas.post(&p.user_id).map_err(ApiError::rate_limited)?;
     may_post(&p, &id, &sc.store, &sc.kinds, &sc.authz).await?;
     let command_id = post_command_id(&p.user_id, &client_msg_id);
     let command = RoomCommand::Post { client_msg_id: Some(client_msg_id), body };

@@ -9,6 +9,8 @@
 //!   replica, always filtered by membership and tenant.
 
 mod read;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use chat_db::DbError;

@@ -69,10 +69,26 @@ struct RoomViewRow {
     read_seq: i64,
     unread: i64,
     updated_at: i64,
+    last_message_seq: i64,
+    /// The last message's columns; all `NULL` when the room has no message yet.
+    last_message_id: Option<String>,
+    last_sender: Option<String>,
+    last_body: Option<String>,
+    last_recalled: Option<i64>,
+    last_sent_at: Option<i64>,
 }
 
 impl RoomViewRow {
-    fn into_view(self, last_message: Option<EventRow>) -> RoomView {
+    fn into_view(self) -> RoomView {
+        let last_message = self.last_sent_at.map(|sent_at_ms| EventRow {
+            seq: self.last_message_seq,
+            kind: EventKind::Message,
+            message_id: self.last_message_id,
+            sender: self.last_sender,
+            body: self.last_body,
+            recalled: self.last_recalled.unwrap_or(0),
+            sent_at_ms,
+        });
         RoomView {
             last_seq: self.room.last_seq,
             meta: self.room.into_meta(),
@@ -84,13 +100,17 @@ impl RoomViewRow {
     }
 }
 
-/// A room as a member sees it, with the member's unread count; callers add the filter.
+/// A room as a member sees it; callers add the filter. Nothing here reads more than one event
+/// row per room: the unread count comes from the counters the room's commits keep (see the
+/// `room_counters` migration), the last message is one primary-key lookup.
 const ROOM_VIEW_SELECT: &str =
     "SELECT r.id, r.tenant, r.kind, r.name, r.description, r.photo_url, r.direct_key, r.last_seq, r.updated_at, \
        m.read_seq, \
-       (SELECT COUNT(*) FROM events e WHERE e.room_id = r.id AND e.seq > m.read_seq \
-          AND e.kind = 'message' AND e.sender <> m.user_id) AS unread \
-     FROM members m JOIN rooms r ON r.id = m.room_id";
+       (r.message_count - m.read_message_count) - (m.sent_count - m.read_sent_count) AS unread, \
+       r.last_message_seq, e.message_id AS last_message_id, e.sender AS last_sender, e.body AS last_body, \
+       e.recalled AS last_recalled, e.sent_at AS last_sent_at \
+     FROM members m JOIN rooms r ON r.id = m.room_id \
+     LEFT JOIN events e ON e.room_id = r.id AND e.seq = r.last_message_seq";
 
 /// A member as the room's details list it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -150,31 +170,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut last = self.last_messages(user).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let last_message = last.remove(r.room.id.as_str());
-                r.into_view(last_message)
-            })
-            .collect())
-    }
-
-    async fn last_messages(&self, user: &UserId) -> Result<HashMap<String, EventRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.room_id, e.seq, e.kind, e.message_id, e.sender, e.body, e.recalled, e.sent_at FROM events e \
-             JOIN (SELECT room_id, MAX(seq) AS seq FROM events WHERE kind = 'message' \
-                   AND room_id IN (SELECT room_id FROM members WHERE user_id = $1) GROUP BY room_id) last \
-             ON last.room_id = e.room_id AND last.seq = e.seq",
-        )
-        .bind(user.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut map = HashMap::new();
-        for r in rows {
-            map.insert(r.try_get::<String, _>("room_id")?, <EventRow as sqlx::FromRow<_>>::from_row(&r)?);
-        }
-        Ok(map)
+        Ok(rows.into_iter().map(RoomViewRow::into_view).collect())
     }
 
     /// One room as the caller sees it; `None` when the caller is not a member (or the room
@@ -193,14 +189,7 @@ impl Store {
         .bind(tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let last = sqlx::query_as::<_, EventRow>(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND kind = 'message' ORDER BY seq DESC LIMIT 1"
-        ))
-        .bind(room_id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(Some(row.into_view(last)))
+        Ok(row.map(RoomViewRow::into_view))
     }
 
     pub async fn members(&self, room_id: &RoomId) -> Result<Vec<MemberRow>, StoreError> {
@@ -272,8 +261,10 @@ impl Store {
         Ok(rows)
     }
 
-    /// Move the read marker forward (never back, never past the last seq). Returns the marker,
-    /// or `None` when the caller is not a member.
+    /// Move the read marker forward (never back, never past the last seq), with what the
+    /// history holds up to it: the room's messages and the member's own (one primary-key lookup
+    /// and one probe of `events_by_sender`). Returns the marker, or `None` when the caller is
+    /// not a member.
     pub async fn mark_read(
         &self,
         room_id: &RoomId,
@@ -281,19 +272,31 @@ impl Store {
         tenant: &TenantId,
         seq: i64,
     ) -> Result<Option<i64>, StoreError> {
-        sqlx::query(
-            "UPDATE members SET read_seq = \
-               CASE WHEN $1 > read_seq THEN \
-                 CASE WHEN $1 > (SELECT last_seq FROM rooms WHERE id = $2) THEN (SELECT last_seq FROM rooms WHERE id = $2) ELSE $1 END \
-               ELSE read_seq END \
-             WHERE room_id = $2 AND user_id = $3 AND tenant = $4",
-        )
-        .bind(seq)
-        .bind(room_id.as_str())
-        .bind(user.as_str())
-        .bind(tenant.as_str())
-        .execute(&self.pool)
-        .await?;
+        let last_seq = sqlx::query("SELECT last_seq FROM rooms WHERE id = $1")
+            .bind(room_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get::<i64, _>("last_seq"))
+            .transpose()?;
+        if let Some(last_seq) = last_seq {
+            // Every seq up to `last_seq` is a stored event: the room commits them together.
+            let marker = seq.min(last_seq);
+            sqlx::query(
+                "UPDATE members SET read_seq = $1, \
+                   read_message_count = COALESCE((SELECT e.message_count FROM events e \
+                                                  WHERE e.room_id = $2 AND e.seq = $1), 0), \
+                   read_sent_count = COALESCE((SELECT e.sender_message_count FROM events e \
+                                               WHERE e.room_id = $2 AND e.sender = $3 AND e.seq <= $1 \
+                                               ORDER BY e.seq DESC LIMIT 1), 0) \
+                 WHERE room_id = $2 AND user_id = $3 AND tenant = $4 AND read_seq < $1",
+            )
+            .bind(marker)
+            .bind(room_id.as_str())
+            .bind(user.as_str())
+            .bind(tenant.as_str())
+            .execute(&self.pool)
+            .await?;
+        }
         let row = sqlx::query("SELECT read_seq FROM members WHERE room_id = $1 AND user_id = $2 AND tenant = $3")
             .bind(room_id.as_str())
             .bind(user.as_str())

@@ -1,6 +1,10 @@
 //! The room actor's path: claim a room (raise its fence), load its state, commit a command's
 //! plan in one transaction, and the look-ups a command needs (a message to recall, a recorded
 //! result, the existing 1:1 room of a pair).
+//!
+//! A commit also keeps the counters the room list reads instead of the history (the
+//! `room_counters` migration): the room's last message seq and message count, each event's
+//! running counts, each member's own message count.
 
 use std::collections::BTreeMap;
 
@@ -158,17 +162,26 @@ impl Store {
         Ok(row.map(|r| r.try_get::<String, _>("id")).transpose()?.map(RoomId::from))
     }
 
-    /// Write one command's effects, fenced by `epoch`, in one transaction.
+    /// Write one command's effects, fenced by `epoch`, in one transaction, with the counters.
     pub async fn commit(&self, epoch: i64, c: &Commit<'_>) -> Result<(), StoreError> {
         let meta = c.meta;
         let room = meta.id.as_str();
         let plan = c.plan;
         let last_seq = c.new_last_seq();
+        let messages = plan.events.iter().filter(|e| matches!(e, PlannedEvent::Message { .. })).count() as i64;
+        let last_message_seq = plan
+            .sequenced(c.last_seq)
+            .filter(|(_, e)| matches!(e, PlannedEvent::Message { .. }))
+            .map(|(seq, _)| seq)
+            .last()
+            .unwrap_or(0);
         let mut tx = self.pool.begin().await?;
-        if plan.create.is_some() {
+        // The room's message count before this command's events.
+        let messages_before = if plan.create.is_some() {
             let inserted = sqlx::query(
-                "INSERT INTO rooms (id, tenant, kind, name, description, photo_url, direct_key, last_seq, fence, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT DO NOTHING",
+                "INSERT INTO rooms (id, tenant, kind, name, description, photo_url, direct_key, last_seq, fence, created_at, updated_at, \
+                   last_message_seq, message_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) ON CONFLICT DO NOTHING",
             )
             .bind(room)
             .bind(meta.tenant.as_str())
@@ -180,15 +193,20 @@ impl Store {
             .bind(last_seq)
             .bind(epoch)
             .bind(c.now_ms)
+            .bind(last_message_seq)
+            .bind(messages)
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {
                 return Err(StoreError::DirectExists);
             }
+            0
         } else {
             let updated = sqlx::query(
-                "UPDATE rooms SET last_seq = $1, fence = $2, updated_at = $3, name = $4, description = $5, photo_url = $6 \
-                 WHERE id = $7 AND fence <= $2",
+                "UPDATE rooms SET last_seq = $1, fence = $2, updated_at = $3, name = $4, description = $5, photo_url = $6, \
+                   message_count = message_count + $8, \
+                   last_message_seq = CASE WHEN $9 > 0 THEN $9 ELSE last_message_seq END \
+                 WHERE id = $7 AND fence <= $2 RETURNING message_count",
             )
             .bind(last_seq)
             .bind(epoch)
@@ -197,22 +215,29 @@ impl Store {
             .bind(&meta.info.description)
             .bind(&meta.info.photo_url)
             .bind(room)
-            .execute(&mut *tx)
+            .bind(messages)
+            .bind(last_message_seq)
+            .fetch_optional(&mut *tx)
             .await?;
-            if updated.rows_affected() != 1 {
+            let Some(updated) = updated else {
                 return Err(StoreError::Stale { room_id: meta.id.clone(), epoch });
-            }
-        }
+            };
+            updated.try_get::<i64, _>("message_count")? - messages
+        };
+        let mut room_messages = messages_before;
         for (seq, event) in plan.sequenced(c.last_seq) {
-            let (kind, message_id, sender, body) = match event {
+            let (kind, message_id, sender, body, sender_messages) = match event {
                 PlannedEvent::Message { message_id, sender, body } => {
-                    ("message", Some(message_id.as_str()), Some(sender.as_str()), serde_json::to_string(body)?)
+                    room_messages += 1;
+                    let sent = count_sent(&mut tx, room, sender).await?;
+                    ("message", Some(message_id.as_str()), Some(sender.as_str()), serde_json::to_string(body)?, sent)
                 }
-                PlannedEvent::System(e) => ("event", None, None, serde_json::to_string(e)?),
+                PlannedEvent::System(e) => ("event", None, None, serde_json::to_string(e)?, 0),
             };
             sqlx::query(
-                "INSERT INTO events (room_id, seq, kind, message_id, sender, body, recalled, sent_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+                "INSERT INTO events (room_id, seq, kind, message_id, sender, body, recalled, sent_at, message_count, \
+                   sender_message_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
             )
             .bind(room)
             .bind(seq)
@@ -221,6 +246,8 @@ impl Store {
             .bind(sender)
             .bind(body)
             .bind(c.now_ms)
+            .bind(room_messages)
+            .bind(sender_messages)
             .execute(&mut *tx)
             .await?;
         }
@@ -231,10 +258,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // A member who comes back finds their own earlier messages counted as theirs.
         for (user, m) in &plan.added {
             sqlx::query(
-                "INSERT INTO members (room_id, user_id, tenant, kind, role, joined_seq, read_seq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0)",
+                "INSERT INTO members (room_id, user_id, tenant, kind, role, joined_seq, read_seq, sent_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, \
+                   COALESCE((SELECT e.sender_message_count FROM events e WHERE e.room_id = $1 AND e.sender = $2 \
+                             ORDER BY e.seq DESC LIMIT 1), 0))",
             )
             .bind(room)
             .bind(user.as_str())
@@ -290,4 +320,28 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Count one more message of `sender` in the room and return the sender's count with it: the
+/// member row's counter, or, for a sender who is not a member (the system), from their last
+/// message.
+async fn count_sent(tx: &mut sqlx::Transaction<'_, sqlx::Any>, room: &str, sender: &UserId) -> Result<i64, StoreError> {
+    let counted = sqlx::query(
+        "UPDATE members SET sent_count = sent_count + 1 WHERE room_id = $1 AND user_id = $2 RETURNING sent_count",
+    )
+    .bind(room)
+    .bind(sender.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = counted {
+        return Ok(row.try_get("sent_count")?);
+    }
+    let last = sqlx::query(
+        "SELECT sender_message_count FROM events WHERE room_id = $1 AND sender = $2 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(room)
+    .bind(sender.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(last.map(|r| r.try_get::<i64, _>("sender_message_count")).transpose()?.unwrap_or(0) + 1)
 }

@@ -86,6 +86,9 @@ impl Target {
             .env("CHAT__AUTH__JWT_SECRET", SECRET)
             .env("CHAT__ROOMS__PASSIVATE_AFTER_SECS", passivate_after_secs.to_string())
             .env("CHAT__LIMITS__MAX_MEMBERS", "20000")
+            // The benchmark's senders post far beyond a person's budget on purpose.
+            .env("CHAT__QUOTA__POSTS_PER_MINUTE", "0")
+            .env("CHAT__QUOTA__ROOMS_PER_MINUTE", "0")
             // Warnings, and the `listening` line with the port (chat_kit's, or rooms' own).
             .env("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info,rooms::app=info")
             .stdout(Stdio::from(log.try_clone()?))
