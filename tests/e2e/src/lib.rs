@@ -470,6 +470,17 @@ pub struct Answer {
 }
 
 pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> Answer {
+    call_with(method, url, token, body, &[]).await
+}
+
+/// `call` with extra request headers.
+pub async fn call_with(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let client = http();
     let mut req = match method {
         "GET" => client.get(url),
@@ -481,6 +492,9 @@ pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&st
     };
     if let Some(t) = token {
         req = req.insert_header(("Authorization", format!("Bearer {t}")));
+    }
+    for (name, value) in headers {
+        req = req.insert_header((*name, *value));
     }
     let sent = match body {
         Some(b) => req.insert_header(("Content-Type", "application/json")).send_body(b.to_owned()).await,

@@ -240,3 +240,50 @@ async fn text_the_store_cannot_keep_is_refused_at_once_and_changes_nothing() {
     assert_eq!(call("GET", &format!("{base}/v1/rooms"), Some(&t), None).await.body, list_before, "no room changed");
     assert_eq!(history(&base, &room, "alice", "acme").await, events_before, "no event was added");
 }
+
+#[actix_rt::test]
+async fn a_request_retried_with_the_same_idempotency_key_is_applied_once() {
+    let rooms = Rooms::start(RoomsOptions::new("idem")).await;
+    let base = rooms.base();
+    let t = token("alice", "acme");
+    let room = create_room(&base, "alice", "acme", &["bob", "carl"], Some("r")).await;
+    let key = [("Idempotency-Key", "rename-1")];
+    let rename = json!({"name": "renamed"}).to_string();
+    for _ in 0..2 {
+        let a = call_with("PATCH", &format!("{base}/v1/rooms/{room}"), Some(&t), Some(&rename), &key).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let events = history(&base, &room, "alice", "acme").await;
+    let renames = events.iter().filter(|e| e["event"]["type"] == "info_updated").count();
+    assert_eq!(renames, 1, "one rename for one key: {events:?}");
+
+    // A retried leave is answered as the first one was, instead of room_not_found.
+    let bob = token("bob", "acme");
+    let leave = [("Idempotency-Key", "leave-1")];
+    let first = call_with("POST", &format!("{base}/v1/rooms/{room}/leave"), Some(&bob), None, &leave).await;
+    let again = call_with("POST", &format!("{base}/v1/rooms/{room}/leave"), Some(&bob), None, &leave).await;
+    assert_eq!((first.status, again.status), (200, 200), "{} / {}", first.body, again.body);
+    assert_eq!(first.body, again.body);
+
+    // A retried create makes one room.
+    let create = json!({"members": ["bob"], "name": "once"}).to_string();
+    let make = [("Idempotency-Key", "create-1")];
+    let one = call_with("POST", &format!("{base}/v1/rooms"), Some(&t), Some(&create), &make).await;
+    let two = call_with("POST", &format!("{base}/v1/rooms"), Some(&t), Some(&create), &make).await;
+    assert_eq!(one.status, 201, "{}", one.body);
+    assert!(two.status == 200 || two.status == 201, "{}", two.body);
+    assert_eq!(one.body["id"], two.body["id"]);
+    let list = call("GET", &format!("{base}/v1/rooms"), Some(&t), None).await.body;
+    let named_once = list["rooms"].as_array().expect("rooms").iter().filter(|r| r["name"] == "once").count();
+    assert_eq!(named_once, 1, "{list}");
+
+    let bad = call_with(
+        "POST",
+        &format!("{base}/v1/rooms/{room}/leave"),
+        Some(&t),
+        None,
+        &[("Idempotency-Key", "no spaces")],
+    )
+    .await;
+    assert_eq!((bad.status, bad.body["error"]["code"].clone()), (400, json!("invalid_field")), "{}", bad.body);
+}

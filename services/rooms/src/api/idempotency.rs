@@ -12,8 +12,10 @@ pub const HEADER: &str = "Idempotency-Key";
 /// when the request carries one; `None` (a fresh id) without.
 pub fn command_id(req: &HttpRequest, caller: &UserId, command: &str) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(HEADER) else { return Ok(None) };
-    let key = value.to_str().ok().filter(|k| is_valid_client_id(k)).ok_or_else(|| {
-        ApiError::new(Refusal::InvalidField, "Idempotency-Key must be 1-64 of [A-Za-z0-9._@-]")
-    })?;
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| is_valid_client_id(k))
+        .ok_or_else(|| ApiError::new(Refusal::InvalidField, "Idempotency-Key must be 1-64 of [A-Za-z0-9._@-]"))?;
     Ok(Some(keyed_command_id(caller, command, key)))
 }

@@ -3,6 +3,7 @@
 //! and serialise; refusals come back as `CommandError`s and become `ApiError`s with the status
 //! of their code (`Refusal::http_status`, the one mapping).
 
+mod idempotency;
 mod rooms;
 mod ws;
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chat_auth::Principal;
 use chat_kit::ApiError;
 use chat_protocol::bus::{CommandResult, Excluded, MemberKind, MemberSpec, RoomCommand};
@@ -13,6 +13,7 @@ use chat_protocol::{is_valid_client_id, post_command_id, Body, Limits, MessageId
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::idempotency;
 use crate::access::{may_post, resolve_members};
 use crate::actors::session::SessionContext;
 use crate::authz::AuthzClient;
@@ -52,6 +53,7 @@ pub struct CreateRoom {
 /// `POST /v1/rooms`: members are user ids; other tenants' members and LINE users join only as
 /// far as authz allows (the excluded are listed with their reason).
 pub async fn create(
+    req: HttpRequest,
     p: Principal,
     body: web::Json<CreateRoom>,
     store: web::Data<Store>,
@@ -94,9 +96,15 @@ pub async fn create(
     } else {
         None
     };
-    let target = existing.unwrap_or_else(RoomId::generate);
+    // With an idempotency key, a retried create names the same new room and the same command.
+    let command_id = idempotency::command_id(&req, &p.user_id, "create")?;
+    let target = match (existing, &command_id) {
+        (Some(room), _) => room,
+        (None, Some(id)) => RoomId::new(id.clone()),
+        (None, None) => RoomId::generate(),
+    };
     let command = RoomCommand::Create { kind, members, info };
-    let mut result = dispatcher.execute(&target, &p.user_id, &p.tenant, None, command.clone()).await?;
+    let mut result = dispatcher.execute(&target, &p.user_id, &p.tenant, command_id, command.clone()).await?;
     if let CommandResult::Created { room_id, existed: true } = &result {
         if *room_id != target {
             // Another create of this pair made the room first: that room takes this one.
@@ -169,6 +177,7 @@ pub struct UpdateRoom {
 }
 
 pub async fn update(
+    req: HttpRequest,
     p: Principal,
     path: web::Path<String>,
     body: web::Json<UpdateRoom>,
@@ -180,7 +189,8 @@ pub async fn update(
     let body = body.into_inner();
     let info = RoomInfo { name: body.name, description: body.description, photo_url: body.photo_url };
     limits.check_info(&info)?;
-    dispatcher.execute(&id, &p.user_id, &p.tenant, None, RoomCommand::UpdateInfo { info }).await?;
+    let command_id = idempotency::command_id(&req, &p.user_id, "update_info")?;
+    dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, RoomCommand::UpdateInfo { info }).await?;
     room_response(&store, &id, &p, false, &[]).await
 }
 
@@ -191,6 +201,7 @@ pub struct AddMembers {
 }
 
 pub async fn add_members(
+    req: HttpRequest,
     p: Principal,
     path: web::Path<String>,
     body: web::Json<AddMembers>,
@@ -204,7 +215,8 @@ pub async fn add_members(
     let resolved = resolve_members(&p, &body.users, &authz).await?;
     let mut excluded = resolved.excluded;
     let command = RoomCommand::AddMembers { users: resolved.allowed };
-    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, None, command).await?;
+    let command_id = idempotency::command_id(&req, &p.user_id, "add_members")?;
+    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, command).await?;
     let CommandResult::MembersAdded { added, excluded: by_room, seq } = result else {
         return Err(ApiError::internal(&"unexpected result"));
     };
@@ -212,17 +224,24 @@ pub async fn add_members(
     Ok(HttpResponse::Ok().json(json!({"added": added, "excluded": excluded, "seq": seq})))
 }
 
-pub async fn remove_member(p: Principal, path: web::Path<(String, String)>, dispatcher: web::Data<Dispatcher>) -> Res {
+pub async fn remove_member(
+    req: HttpRequest,
+    p: Principal,
+    path: web::Path<(String, String)>,
+    dispatcher: web::Data<Dispatcher>,
+) -> Res {
     let (raw, user) = path.into_inner();
     let id = room_id(&raw)?;
     let command = RoomCommand::RemoveMember { user: UserId::new(user) };
-    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, None, command).await?;
+    let command_id = idempotency::command_id(&req, &p.user_id, "remove_member")?;
+    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, command).await?;
     Ok(HttpResponse::Ok().json(result_json(&result)))
 }
 
-pub async fn leave(p: Principal, path: web::Path<String>, dispatcher: web::Data<Dispatcher>) -> Res {
+pub async fn leave(req: HttpRequest, p: Principal, path: web::Path<String>, dispatcher: web::Data<Dispatcher>) -> Res {
     let id = room_id(&path)?;
-    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, None, RoomCommand::Leave).await?;
+    let command_id = idempotency::command_id(&req, &p.user_id, "leave")?;
+    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, RoomCommand::Leave).await?;
     Ok(HttpResponse::Ok().json(result_json(&result)))
 }
 
@@ -292,11 +311,17 @@ pub async fn history(
     Ok(HttpResponse::Ok().json(json!({"events": events})))
 }
 
-pub async fn recall(p: Principal, path: web::Path<(String, String)>, dispatcher: web::Data<Dispatcher>) -> Res {
+pub async fn recall(
+    req: HttpRequest,
+    p: Principal,
+    path: web::Path<(String, String)>,
+    dispatcher: web::Data<Dispatcher>,
+) -> Res {
     let (raw, message_id) = path.into_inner();
     let id = room_id(&raw)?;
     let command = RoomCommand::Recall { message_id: MessageId::new(message_id) };
-    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, None, command).await?;
+    let command_id = idempotency::command_id(&req, &p.user_id, "recall")?;
+    let result = dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, command).await?;
     Ok(HttpResponse::Ok().json(result_json(&result)))
 }
 
