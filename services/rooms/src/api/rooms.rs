@@ -56,12 +56,9 @@ pub async fn create(
     req: HttpRequest,
     p: Principal,
     body: web::Json<CreateRoom>,
-    store: web::Data<Store>,
-    dispatcher: web::Data<Dispatcher>,
-    limits: web::Data<Limits>,
-    authz: web::Data<AuthzClient>,
     sc: web::Data<Arc<SessionContext>>,
 ) -> Res {
+    let (store, dispatcher, limits) = (&sc.store, &sc.dispatcher, &sc.limits);
     let body = body.into_inner();
     let info = RoomInfo { name: body.name, description: body.description, photo_url: body.photo_url };
     limits.check_info(&info)?;
@@ -79,7 +76,7 @@ pub async fn create(
     }
     sc.quotas.create_room(&p.user_id).map_err(ApiError::rate_limited)?;
     let ids: Vec<UserId> = ids.into_iter().collect();
-    let resolved = resolve_members(&p, &ids, &authz).await?;
+    let resolved = resolve_members(&p, &ids, &sc.authz).await?;
     let (mut members, excluded) = (resolved.allowed, resolved.excluded);
     if members.is_empty() {
         let who: Vec<String> = excluded.iter().map(|e| format!("{} ({})", e.user, e.reason)).collect();
@@ -114,7 +111,7 @@ pub async fn create(
     let CommandResult::Created { room_id, existed } = result else {
         return Err(ApiError::internal(&"unexpected result"));
     };
-    room_response(&store, &room_id, &p, !existed, &excluded).await
+    room_response(store, &room_id, &p, !existed, &excluded).await
 }
 
 /// A room with its members, as `POST /v1/rooms` and `GET /v1/rooms/{id}` answer it.
