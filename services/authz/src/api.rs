@@ -12,7 +12,9 @@ use chat_protocol::{Refusal, TenantId, UserId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::service::{AuthzCore, AuthzError, Credentials, IssuedToken, Me, NewUser, Trust, UserChanges, UserSummary};
+use crate::service::{
+    AuthzCore, AuthzError, Credentials, IssuedToken, Me, NewUser, Origin, Trust, UserChanges, UserSummary,
+};
 use crate::store::{AuditRow, LineMode, StoreError};
 
 type Res = Result<HttpResponse, ApiError>;
@@ -44,7 +46,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/admin/trusts", web::get().to(list_trusts))
         .route("/v1/admin/trusts/{tenant}", web::delete().to(revoke_trust))
         .route("/v1/admin/audit", web::get().to(audit))
-        .route("/internal/v1/decide", web::post().to(decide));
+        .route("/internal/v1/decide", web::post().to(decide))
+        .route(chat_auth::REVOCATIONS_PATH, web::get().to(revocations));
 }
 
 // ----- errors -----
@@ -102,11 +105,18 @@ struct TokenBody {
     expires_in: u64,
 }
 
+/// Where a request came from: the TCP peer and what `X-Forwarded-For` says (believed only when
+/// the peer is a trusted proxy; the rule decides).
+fn origin(req: &HttpRequest) -> Origin {
+    let forwarded_for =
+        req.headers().get_all("X-Forwarded-For").filter_map(|value| value.to_str().ok()).map(str::to_owned).collect();
+    Origin { peer: req.peer_addr().map(|address| address.ip()), forwarded_for }
+}
+
 async fn login(req: HttpRequest, body: web::Json<LoginBody>, core: Core) -> Res {
     let LoginBody { tenant, username, password } = body.into_inner();
-    let client = req.peer_addr().map(|address| address.ip());
     let IssuedToken { access_token, expires_in } =
-        core.login(Credentials { tenant, username, password }, client).await?;
+        core.login(Credentials { tenant, username, password }, &origin(&req)).await?;
     Ok(HttpResponse::Ok().json(TokenBody { access_token, token_type: "Bearer", expires_in }))
 }
 
@@ -311,10 +321,28 @@ async fn audit(principal: Principal, core: Core) -> Res {
 
 // ----- internal -----
 
+fn presented_token(req: &HttpRequest) -> &[u8] {
+    req.headers().get(INTERNAL_TOKEN_HEADER).map(|value| value.as_bytes()).unwrap_or_default()
+}
+
 /// May `actor` have these users in a room, now? 404 without the service token.
 async fn decide(req: HttpRequest, body: web::Json<DecideRequest>, core: Core) -> Res {
-    let presented = req.headers().get(INTERNAL_TOKEN_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
-    let answer = core.decide(presented, body.into_inner()).await?;
+    let answer = core.decide(presented_token(&req), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinceQuery {
+    /// Unix seconds; absent: every revocation kept.
+    #[serde(default)]
+    since: u64,
+}
+
+/// The users disabled since `since` (their older tokens are refused). 404 without the service
+/// token.
+async fn revocations(req: HttpRequest, query: web::Query<SinceQuery>, core: Core) -> Res {
+    let answer = core.revocations(presented_token(&req), query.since).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 

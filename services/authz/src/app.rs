@@ -1,18 +1,20 @@
-//! Starting the authz service: signing keys, the token verifier, login rate limiters, the
-//! consumer of rooms' exclusions and the key refresher; and the administrative commands
-//! (bootstrap a tenant, seed the demo tenants).
+//! Starting the authz service: signing keys, the token verifier, login rate limiters (and their
+//! sweeper), the outbox relay, the consumer of rooms' exclusions and the key refresher; and
+//! the administrative commands (bootstrap a tenant, seed the demo tenants).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chat_auth::{AuthSettings, KeyProvider, Verifier};
 use chat_bus::{BusError, Delivery, SharedBus};
-use chat_protocol::authz::AuthzEvent;
+use chat_protocol::authz::{AuthzEnvelope, AuthzEvent};
 use chat_protocol::TenantId;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Notify;
 use tracing::warn;
 
 use crate::keys::KeyRing;
+use crate::relay::Relay;
 use crate::service::{hash_password, AuthzCore, AuthzError, Limiters};
 use crate::settings::Settings;
 use crate::store::{AuditAction, Store, StoreError, User};
@@ -38,6 +40,22 @@ const MIN_INTERNAL_TOKEN_LEN: usize = 32;
 /// How often the signing keys are checked for staleness (they are re-read every few seconds).
 const KEY_REFRESH_TICK: Duration = Duration::from_secs(1);
 
+/// How often the login limiters forget idle keys (a key is idle after a minute).
+const LIMITER_SWEEP_TICK: Duration = Duration::from_secs(60);
+
+/// The namespace of the ids given to change events published without one (before envelopes).
+const LEGACY_EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d1c_0e8a_7b42_4c39_9a6e_2f81_c0d4_e713);
+
+/// A change event and its id: an `AuthzEnvelope`, or a bare `AuthzEvent` from a publisher
+/// that predates envelopes, whose id is then derived from its bytes (a redelivery has the same).
+fn parse_event(payload: &[u8]) -> Option<AuthzEnvelope> {
+    if let Ok(envelope) = serde_json::from_slice::<AuthzEnvelope>(payload) {
+        return Some(envelope);
+    }
+    let event = serde_json::from_slice::<AuthzEvent>(payload).ok()?;
+    Some(AuthzEnvelope { event_id: uuid::Uuid::new_v5(&LEGACY_EVENT_NAMESPACE, payload).to_string(), event })
+}
+
 /// Create a tenant unless it exists.
 async fn ensure_tenant(store: &Store, tenant: &TenantId, name: &str, now: i64) -> Result<(), StoreError> {
     match store.create_tenant(tenant, name, now).await {
@@ -61,13 +79,25 @@ impl AuthzCore {
             leeway_secs: 5,
         };
         let verifier = Verifier::local(Arc::new(keys.clone()) as Arc<dyn KeyProvider>, &auth);
-        let limiters = Limiters::new(&settings.login);
-        let core = Arc::new(Self { store, keys, bus, settings, limiters, verifier });
+        let limiters = Limiters::new(&settings.login)?;
+        let outbox_ready = Arc::new(Notify::new());
+        let core = Arc::new(Self { store, keys, bus, settings, limiters, verifier, outbox_ready });
         core.spawn_background().await?;
         Ok(core)
     }
 
     async fn spawn_background(self: &Arc<Self>) -> Result<(), BusError> {
+        // Change events leave the outbox once their change committed (and after an outage).
+        let relay = Relay::new(self.store.clone(), self.bus.clone(), Arc::clone(&self.outbox_ready));
+        tokio::spawn(relay.run());
+        let core = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LIMITER_SWEEP_TICK);
+            loop {
+                tick.tick().await;
+                core.limiters.sweep();
+            }
+        });
         // Exclusions done by rooms land in the tenant's audit trail (once per cluster).
         let mut events = self.bus.consume_events("authz", true).await?;
         let core = Arc::clone(self);
@@ -87,13 +117,13 @@ impl AuthzCore {
         Ok(())
     }
 
-    /// Audit a `member_excluded` event (others are acknowledged and ignored); requeue it if the
-    /// store fails, so that it is redelivered.
+    /// Audit a `member_excluded` event once per event id (others are acknowledged and
+    /// ignored); requeue it if the store fails, so that it is redelivered.
     async fn absorb(&self, delivery: Delivery) {
-        if let Ok(AuthzEvent::MemberExcluded { tenant, user, room_id, reason }) =
-            serde_json::from_slice::<AuthzEvent>(&delivery.payload)
+        if let Some(AuthzEnvelope { event_id, event: AuthzEvent::MemberExcluded { tenant, user, room_id, reason } }) =
+            parse_event(&delivery.payload)
         {
-            if let Err(err) = self.record_exclusion(&tenant, &user, &room_id, reason).await {
+            if let Err(err) = self.record_exclusion(&event_id, &tenant, &user, &room_id, reason).await {
                 warn!(error = %err, "exclusion not audited; will be redelivered");
                 if let Err(requeue_err) = delivery.requeue().await {
                     warn!(error = %requeue_err, "exclusion event not requeued");
@@ -119,12 +149,14 @@ impl AuthzCore {
         ensure_tenant(&self.store, &tenant_id, name, now).await?;
         let password_hash = hash_password(SecretString::from(password)).await?;
         let user = User::new_member(&tenant_id, admin, admin, password_hash, true);
-        match self.store.create_user(&user, now).await {
+        let mut tx = self.store.begin().await?;
+        match tx.create_user(&user, now).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Err(AuthzError::UserExists(user.id)),
             Err(err) => return Err(err.into()),
         }
-        self.store.audit(&tenant_id, "bootstrap", AuditAction::TenantCreated, admin, name, now).await?;
+        tx.audit(&tenant_id, "bootstrap", AuditAction::TenantCreated, admin, name, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -139,8 +171,34 @@ impl AuthzCore {
             }
             let password_hash = hash_password(SecretString::from(demo_password(username))).await?;
             let user = User::new_member(&tenant_id, username, display_name, password_hash, *admin);
-            self.store.create_user(&user, now).await?;
+            let mut tx = self.store.begin().await?;
+            tx.create_user(&user, now).await?;
+            tx.commit().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_protocol::room::ExclusionReason;
+
+    use super::*;
+
+    #[test]
+    fn change_events_are_read_with_their_id_or_one_derived_from_their_bytes() {
+        let event = AuthzEvent::MemberExcluded {
+            tenant: "globex".into(),
+            user: "carol@globex".into(),
+            room_id: "room-1".into(),
+            reason: ExclusionReason::TrustRevoked,
+        };
+        let envelope = AuthzEnvelope::new(event.clone());
+        assert_eq!(parse_event(&serde_json::to_vec(&envelope).unwrap()), Some(envelope));
+        let bare = serde_json::to_vec(&event).unwrap();
+        let first = parse_event(&bare).unwrap();
+        assert_eq!(first.event, event);
+        assert_eq!(parse_event(&bare).unwrap().event_id, first.event_id, "a redelivery has the same id");
+        assert_eq!(parse_event(b"{\"type\":\"unknown\"}"), None);
     }
 }

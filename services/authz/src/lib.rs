@@ -3,12 +3,15 @@
 //! decisions at the point of use (`/internal/v1/decide`) and change events on the bus.
 //!
 //! Modules depend one way: `api` (HTTP) -> `service` (the rules, on `AuthzCore`) -> `keys`,
-//! `store`, `password`, `settings`; `app` starts the core and runs the administrative commands.
+//! `store`, `password`, `settings`; `app` starts the core, the outbox `relay` and runs the
+//! administrative commands; `metrics` names the metrics.
 
 mod api;
 mod app;
 mod keys;
+mod metrics;
 mod password;
+mod relay;
 pub mod service;
 mod settings;
 pub mod store;

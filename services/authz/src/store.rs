@@ -1,15 +1,20 @@
-//! The authz store: tenants, users, trusts, the audit trail and signing keys, as typed rows.
+//! The authz store: tenants, users, trusts, the audit trail, signing keys and the outbox of
+//! change events, as typed rows.
+//!
+//! A change, its audit entries and its events are written in one transaction ([`Tx`]), so
+//! that an event exists exactly when its change does; the relay publishes the outbox.
 //!
 //! Booleans are `BIGINT` 0/1 (one schema for PostgreSQL and SQLite through sqlx's `Any`
 //! driver); enums are their snake_case text, and an unknown text is a decode error, never a
 //! default.
 
 use chat_kit::DatabaseSettings;
+use chat_protocol::authz::AuthzEnvelope;
 use chat_protocol::{TenantId, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{Any, AnyTypeInfo, AnyValueRef};
 use sqlx::error::BoxDynError;
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -21,6 +26,9 @@ pub enum StoreError {
     /// A row with this key exists already (tenant or user).
     #[error("already exists")]
     Conflict,
+    /// A change event could not be encoded (a bug: events are plain data).
+    #[error("change event not encoded: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// So that `?` works on sqlx calls: every database error goes through `DbError::Db`.
@@ -34,6 +42,23 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite takes the write lock when a transaction begins (`BEGIN IMMEDIATE`), so that
+    /// transactions that read then write do not fail on a concurrent writer.
+    sqlite: bool,
+}
+
+/// One transaction of changes: the change, its audit entries and its events commit together
+/// or not at all (dropped without `commit`, it rolls back).
+pub struct Tx {
+    tx: Transaction<'static, Any>,
+}
+
+/// An unsent change event of the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub event_id: String,
+    /// The `AuthzEnvelope` as JSON.
+    pub payload: String,
 }
 
 chat_protocol::text_enum! {
@@ -200,6 +225,74 @@ pub struct KeyRow {
 
 const USER_COLUMNS: &str = "id, tenant, username, display_name, password_hash, admin, disabled, line_allowed";
 
+async fn fetch_tenant<'e, E: Executor<'e, Database = Any>>(db: E, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+    let tenant = sqlx::query_as::<_, Tenant>("SELECT id, name, line_mode FROM tenants WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?;
+    Ok(tenant)
+}
+
+async fn fetch_user<'e, E: Executor<'e, Database = Any>>(db: E, id: &UserId) -> Result<Option<User>, StoreError> {
+    let user = sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?;
+    Ok(user)
+}
+
+async fn fetch_users<'e, E: Executor<'e, Database = Any>>(db: E, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
+    let users =
+        sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 ORDER BY username"))
+            .bind(tenant.as_str())
+            .fetch_all(db)
+            .await?;
+    Ok(users)
+}
+
+async fn fetch_trust_active<'e, E: Executor<'e, Database = Any>>(
+    db: E,
+    a: &TenantId,
+    b: &TenantId,
+) -> Result<bool, StoreError> {
+    let sides = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) AS n FROM trusts WHERE (tenant = $1 AND other = $2) OR (tenant = $2 AND other = $1)",
+    )
+    .bind(a.as_str())
+    .bind(b.as_str())
+    .fetch_one(db)
+    .await?;
+    Ok(sides == 2)
+}
+
+/// Append to an audit trail; an entry whose `id` exists already is left alone (false).
+#[allow(clippy::too_many_arguments)]
+async fn insert_audit<'e, E: Executor<'e, Database = Any>>(
+    db: E,
+    id: &str,
+    tenant: &TenantId,
+    actor: &str,
+    action: AuditAction,
+    subject: &str,
+    detail: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO audit (id, tenant, actor, action, subject, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(tenant.as_str())
+    .bind(actor)
+    .bind(action.as_str())
+    .bind(subject)
+    .bind(detail)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// An `INSERT ... ON CONFLICT DO NOTHING` that inserted nothing met an existing row.
 fn inserted(done: sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
     if done.rows_affected() == 0 {
@@ -211,15 +304,18 @@ fn inserted(done: sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
 impl Store {
     /// Open the database and apply the migrations.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        Ok(Self { pool: chat_db::connect(settings, &MIGRATOR).await? })
+        let sqlite = settings.url.starts_with("sqlite");
+        Ok(Self { pool: chat_db::connect(settings, &MIGRATOR).await?, sqlite })
+    }
+
+    /// Begin a transaction of changes.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = if self.sqlite { self.pool.begin_with("BEGIN IMMEDIATE").await? } else { self.pool.begin().await? };
+        Ok(Tx { tx })
     }
 
     pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        let tenant = sqlx::query_as::<_, Tenant>("SELECT id, name, line_mode FROM tenants WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(tenant)
+        fetch_tenant(&self.pool, id).await
     }
 
     /// Create a tenant; `Conflict` if it exists.
@@ -236,53 +332,6 @@ impl Store {
         inserted(done)
     }
 
-    pub async fn set_line_mode(&self, tenant: &TenantId, mode: LineMode) -> Result<(), StoreError> {
-        sqlx::query("UPDATE tenants SET line_mode = $1 WHERE id = $2")
-            .bind(mode.as_str())
-            .bind(tenant.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Create a user; `Conflict` if the id or the username in the tenant is taken.
-    pub async fn create_user(&self, user: &User, now: i64) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO users (id, tenant, username, display_name, password_hash, admin, disabled, line_allowed, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind(user.id.as_str())
-        .bind(user.tenant.as_str())
-        .bind(&user.username)
-        .bind(&user.display_name)
-        .bind(&user.password_hash)
-        .bind(i64::from(user.admin))
-        .bind(i64::from(user.disabled))
-        .bind(i64::from(user.line_allowed))
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        inserted(done)
-    }
-
-    pub async fn update_user(&self, user: &User, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE users SET display_name = $1, password_hash = $2, admin = $3, disabled = $4, line_allowed = $5, updated_at = $6 \
-             WHERE id = $7 AND tenant = $8",
-        )
-        .bind(&user.display_name)
-        .bind(&user.password_hash)
-        .bind(i64::from(user.admin))
-        .bind(i64::from(user.disabled))
-        .bind(i64::from(user.line_allowed))
-        .bind(now)
-        .bind(user.id.as_str())
-        .bind(user.tenant.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     pub async fn user_by_name(&self, tenant: &TenantId, username: &str) -> Result<Option<User>, StoreError> {
         let user =
             sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 AND username = $2"))
@@ -294,21 +343,23 @@ impl Store {
     }
 
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let user = sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(user)
+        fetch_user(&self.pool, id).await
     }
 
     /// The users of a tenant, by username.
     pub async fn users(&self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
-        let users =
-            sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant = $1 ORDER BY username"))
-                .bind(tenant.as_str())
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(users)
+        fetch_users(&self.pool, tenant).await
+    }
+
+    /// The users disabled at or after `since_ms`, with the time (ms) they were last disabled.
+    pub async fn disabled_since(&self, since_ms: i64) -> Result<Vec<(UserId, i64)>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, i64)>(
+            "SELECT id, disabled_at FROM users WHERE disabled_at IS NOT NULL AND disabled_at >= $1 ORDER BY disabled_at",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id, at)| (UserId::new(id), at)).collect())
     }
 
     /// The tenants `tenant` has granted trust to, and those that granted it to `tenant`.
@@ -326,61 +377,23 @@ impl Store {
 
     /// True when both sides have granted.
     pub async fn trust_active(&self, a: &TenantId, b: &TenantId) -> Result<bool, StoreError> {
-        let sides = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) AS n FROM trusts WHERE (tenant = $1 AND other = $2) OR (tenant = $2 AND other = $1)",
-        )
-        .bind(a.as_str())
-        .bind(b.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(sides == 2)
+        fetch_trust_active(&self.pool, a, b).await
     }
 
-    /// Grant this side; false if it was already granted.
-    pub async fn grant_trust(&self, tenant: &TenantId, other: &TenantId, now: i64) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("INSERT INTO trusts (tenant, other, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(tenant.as_str())
-                .bind(other.as_str())
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Withdraw this side; false if it was not granted.
-    pub async fn revoke_trust(&self, tenant: &TenantId, other: &TenantId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM trusts WHERE tenant = $1 AND other = $2")
-            .bind(tenant.as_str())
-            .bind(other.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Append to `tenant`'s audit trail.
-    pub async fn audit(
+    /// Append to `tenant`'s audit trail once: an entry with this `id` is not written again
+    /// (false), so a redelivered event is audited once.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_once(
         &self,
+        id: &str,
         tenant: &TenantId,
         actor: &str,
         action: AuditAction,
         subject: &str,
         detail: &str,
         now: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit (id, tenant, actor, action, subject, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(chat_protocol::new_id())
-        .bind(tenant.as_str())
-        .bind(actor)
-        .bind(action.as_str())
-        .bind(subject)
-        .bind(detail)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        insert_audit(&self.pool, id, tenant, actor, action, subject, detail, now).await
     }
 
     /// The newest `limit` entries of `tenant`'s audit trail, newest first.
@@ -393,6 +406,66 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
+    }
+
+    /// The oldest `limit` unsent change events, in the order they are to be published.
+    pub async fn unsent_events(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query_as::<_, OutboxRow>(
+            "SELECT event_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY created_at, event_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// How many change events wait to be published.
+    pub async fn unsent_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The broker confirmed this event.
+    pub async fn mark_sent(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET sent_at = $1 WHERE event_id = $2 AND sent_at IS NULL")
+            .bind(now)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Delete the events sent before `before_ms`; how many went.
+    pub async fn purge_sent(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Take or extend the relay lease for `holder` until `until_ms`: true when `holder` holds
+    /// it now (it held it, or the last holder's lease ran out before `now_ms`).
+    pub async fn take_relay_lease(&self, holder: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox_relay SET holder = $1, lease_until = $2 WHERE id = 1 AND (holder = $1 OR lease_until < $3)",
+        )
+        .bind(holder)
+        .bind(until_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Give the relay lease up (another replica may take it at once).
+    pub async fn release_relay_lease(&self, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox_relay SET lease_until = 0 WHERE id = 1 AND holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Unretired keys, newest first.
@@ -427,6 +500,154 @@ impl Store {
                     .await?;
             }
         }
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Commit the change with its audit entries and events.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Lock these tenants' rows until the end of the transaction (in id order, so that two
+    /// transactions locking the same tenants cannot deadlock): the changes of a tenant, and of
+    /// the trust between two, are made one after the other.
+    pub async fn lock_tenants(&mut self, tenants: &[&TenantId]) -> Result<(), StoreError> {
+        let mut ids: Vec<&str> = tenants.iter().map(|tenant| tenant.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            sqlx::query("UPDATE tenants SET line_mode = line_mode WHERE id = $1").bind(id).execute(self.conn()).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn tenant(&mut self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        fetch_tenant(self.conn(), id).await
+    }
+
+    pub async fn user(&mut self, id: &UserId) -> Result<Option<User>, StoreError> {
+        fetch_user(self.conn(), id).await
+    }
+
+    /// The users of a tenant, by username.
+    pub async fn users(&mut self, tenant: &TenantId) -> Result<Vec<User>, StoreError> {
+        fetch_users(self.conn(), tenant).await
+    }
+
+    /// True when both sides have granted.
+    pub async fn trust_active(&mut self, a: &TenantId, b: &TenantId) -> Result<bool, StoreError> {
+        fetch_trust_active(self.conn(), a, b).await
+    }
+
+    pub async fn set_line_mode(&mut self, tenant: &TenantId, mode: LineMode) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET line_mode = $1 WHERE id = $2")
+            .bind(mode.as_str())
+            .bind(tenant.as_str())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Create a user; `Conflict` if the id or the username in the tenant is taken.
+    pub async fn create_user(&mut self, user: &User, now: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO users (id, tenant, username, display_name, password_hash, admin, disabled, line_allowed, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(user.id.as_str())
+        .bind(user.tenant.as_str())
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(i64::from(user.admin))
+        .bind(i64::from(user.disabled))
+        .bind(i64::from(user.line_allowed))
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        inserted(done)
+    }
+
+    pub async fn update_user(&mut self, user: &User, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE users SET display_name = $1, password_hash = $2, admin = $3, disabled = $4, line_allowed = $5, updated_at = $6 \
+             WHERE id = $7 AND tenant = $8",
+        )
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(i64::from(user.admin))
+        .bind(i64::from(user.disabled))
+        .bind(i64::from(user.line_allowed))
+        .bind(now)
+        .bind(user.id.as_str())
+        .bind(user.tenant.as_str())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Record that `user` was disabled at `now` (their tokens until then stay refused).
+    pub async fn mark_disabled(&mut self, user: &UserId, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(user.as_str())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Grant this side; false if it was already granted.
+    pub async fn grant_trust(&mut self, tenant: &TenantId, other: &TenantId, now: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("INSERT INTO trusts (tenant, other, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(tenant.as_str())
+                .bind(other.as_str())
+                .bind(now)
+                .execute(self.conn())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Withdraw this side; false if it was not granted.
+    pub async fn revoke_trust(&mut self, tenant: &TenantId, other: &TenantId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM trusts WHERE tenant = $1 AND other = $2")
+            .bind(tenant.as_str())
+            .bind(other.as_str())
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Append to `tenant`'s audit trail.
+    pub async fn audit(
+        &mut self,
+        tenant: &TenantId,
+        actor: &str,
+        action: AuditAction,
+        subject: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let id = chat_protocol::new_id();
+        insert_audit(self.conn(), &id, tenant, actor, action, subject, detail, now).await?;
+        Ok(())
+    }
+
+    /// Put a change event in the outbox: it is published once the transaction commits.
+    pub async fn enqueue(&mut self, envelope: &AuthzEnvelope, now: i64) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(envelope)?;
+        sqlx::query("INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, $2, $3)")
+            .bind(&envelope.event_id)
+            .bind(payload)
+            .bind(now)
+            .execute(self.conn())
+            .await?;
         Ok(())
     }
 }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_auth::Principal;
-use chat_bus::{SharedBus, Subscription};
-use chat_protocol::authz::{AuthzEvent, DecideRequest};
+use chat_bus::{BusError, SharedBus, Subscription};
+use chat_protocol::authz::{AuthzEnvelope, AuthzEvent, DecideRequest};
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::ExclusionReason;
 use chat_protocol::{RoomId, TenantId, UserId};
 use secrecy::SecretString;
 
-use crate::service::{AuthzCore, AuthzError, Credentials, TrustStatus, UserChanges};
+use crate::service::{AuthzCore, AuthzError, Credentials, Origin, TrustStatus, UserChanges};
 use crate::settings::{Settings, DEFAULTS};
 use crate::store::{AuditAction, LineMode, Store, User};
 
@@ -38,8 +38,56 @@ async fn start() -> Fixture {
     start_with("").await
 }
 
+/// The in-process bus, whose `publish_event` fails while `down` (a broker outage).
+struct FlakyBus {
+    inner: SharedBus,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl chat_bus::Bus for FlakyBus {
+    async fn publish_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        self.inner.publish_command(shard, command_id, payload).await
+    }
+    async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        self.inner.publish_to_node(node, payload).await
+    }
+    async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
+        self.inner.consume_shard(shard, prefetch).await
+    }
+    async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
+        self.inner.consume_node(node).await
+    }
+    async fn shard_depths(&self) -> Result<Vec<(u16, u64)>, BusError> {
+        self.inner.shard_depths().await
+    }
+    async fn dead_letter_depth(&self) -> Result<u64, BusError> {
+        self.inner.dead_letter_depth().await
+    }
+    async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BusError::Broker("the broker is down".into()));
+        }
+        self.inner.publish_event(payload).await
+    }
+    async fn consume_events(&self, queue: &str, shared: bool) -> Result<Subscription, BusError> {
+        self.inner.consume_events(queue, shared).await
+    }
+    fn is_healthy(&self) -> bool {
+        !self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn shards(&self) -> u16 {
+        self.inner.shards()
+    }
+}
+
 /// `start`, with `extra` TOML settings.
 async fn start_with(extra: &str) -> Fixture {
+    start_on(extra, |bus| bus).await
+}
+
+/// `start_with`, the core publishing through `wrap(bus)`.
+async fn start_on(extra: &str, wrap: impl FnOnce(SharedBus) -> SharedBus) -> Fixture {
     let dir = TempDir(std::env::temp_dir().join(format!("authz-test-{}", uuid::Uuid::new_v4().simple())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let layer = format!(
@@ -50,7 +98,7 @@ async fn start_with(extra: &str) -> Fixture {
     let store = Store::connect(&settings.database).await.unwrap();
     let bus: SharedBus = chat_bus::connect(&settings.amqp).await.unwrap();
     let events = bus.consume_events("observer", false).await.unwrap();
-    let core = AuthzCore::start(settings, store, bus).await.unwrap();
+    let core = AuthzCore::start(settings, store, wrap(bus)).await.unwrap();
     Fixture { core, events, _dir: dir }
 }
 
@@ -60,24 +108,31 @@ impl Fixture {
         let tenant_id = TenantId::new(tenant);
         let _ = self.core.store.create_tenant(&tenant_id, &tenant.to_uppercase(), 1).await;
         let user = User::new_member(&tenant_id, username, username, "not-a-hash".to_owned(), admin);
-        self.core.store.create_user(&user, 1).await.unwrap();
+        let mut tx = self.core.store.begin().await.unwrap();
+        tx.create_user(&user, 1).await.unwrap();
+        tx.commit().await.unwrap();
         Principal { user_id: user.id, tenant: tenant_id, roles: vec![] }
     }
 
     async fn next_event(&mut self) -> AuthzEvent {
+        self.next_envelope().await.event
+    }
+
+    /// The next change event as published: with its id.
+    async fn next_envelope(&mut self) -> AuthzEnvelope {
         let delivery = tokio::time::timeout(Duration::from_secs(5), self.events.recv())
             .await
             .expect("an event within 5 s")
             .expect("the event stream is open");
-        let event = serde_json::from_slice(&delivery.payload).unwrap();
+        let envelope = serde_json::from_slice(&delivery.payload).unwrap();
         delivery.ack().await.unwrap();
-        event
+        envelope
     }
 
     /// No event arrives for a moment.
     async fn quiet(&mut self) {
         let next = tokio::time::timeout(Duration::from_millis(200), self.events.recv()).await;
-        assert!(next.is_err(), "unexpected event: {:?}", next.ok().flatten().map(|d| d.payload));
+        assert!(next.is_err(), "unexpected event: {:?}", next.ok().flatten().map(|d| d.payload.clone()));
     }
 
     async fn actions(&self, admin: &Principal) -> Vec<AuditAction> {
@@ -97,7 +152,7 @@ async fn a_bootstrapped_admin_logs_in_and_wrong_or_unknown_credentials_are_refus
     let again = core.bootstrap("acme", "Acme", "admin", "another-pass").await;
     assert!(matches!(again, Err(AuthzError::UserExists(id)) if id == "admin@acme"));
 
-    let token = core.login(credentials("acme", "admin", "long-enough-pass"), None).await.unwrap();
+    let token = core.login(credentials("acme", "admin", "long-enough-pass"), &Origin::default()).await.unwrap();
     assert_eq!(token.expires_in, 900);
     let principal = core.verifier.verify(&token.access_token).await.unwrap();
     assert_eq!((principal.user_id.as_str(), principal.tenant.as_str()), ("admin@acme", "acme"));
@@ -106,10 +161,10 @@ async fn a_bootstrapped_admin_logs_in_and_wrong_or_unknown_credentials_are_refus
     assert!(me.user.admin && !me.line && me.external_tenants.is_empty());
 
     for (tenant, username, password) in [("acme", "admin", "wrong-password"), ("acme", "ghost", "long-enough-pass")] {
-        let refused = core.login(credentials(tenant, username, password), None).await;
+        let refused = core.login(credentials(tenant, username, password), &Origin::default()).await;
         assert!(matches!(refused, Err(AuthzError::InvalidCredentials)), "{username}: {refused:?}");
     }
-    let too_long = core.login(credentials("acme", &"a".repeat(65), "x"), None).await;
+    let too_long = core.login(credentials("acme", &"a".repeat(65), "x"), &Origin::default()).await;
     assert!(matches!(too_long, Err(AuthzError::LoginFieldTooLong)));
     assert_eq!(fixture.actions(&principal).await, vec![AuditAction::TenantCreated]);
 }
@@ -219,14 +274,16 @@ async fn the_trust_handshake_and_decisions_at_the_point_of_use() {
     assert!(matches!(core.revoke_trust(&acme, &"globex".into()).await, Err(AuthzError::TrustNotFound(_))));
     assert_eq!(core.list_trusts(&globex).await.unwrap()[0].status, TrustStatus::PendingOurs);
 
-    // Rooms' exclusions reach the audit trail through the bus.
-    let excluded = AuthzEvent::MemberExcluded {
+    // Rooms' exclusions reach the audit trail through the bus, once per event id.
+    let excluded = AuthzEnvelope::new(AuthzEvent::MemberExcluded {
         tenant: "globex".into(),
         user: UserId::new("carol@globex"),
         room_id: RoomId::new("room-1"),
         reason: ExclusionReason::TrustRevoked,
-    };
-    core.bus.publish_event(serde_json::to_vec(&excluded).unwrap()).await.unwrap();
+    });
+    for _ in 0..2 {
+        core.bus.publish_event(serde_json::to_vec(&excluded).unwrap()).await.unwrap();
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let entry = loop {
         let trail = core.audit_trail(&globex).await.unwrap();
@@ -238,6 +295,9 @@ async fn the_trust_handshake_and_decisions_at_the_point_of_use() {
     };
     assert_eq!((entry.actor.as_str(), entry.subject.as_str()), ("system", "carol@globex"));
     assert_eq!(entry.detail, "room room-1: trust_revoked");
+    assert_eq!(entry.id, excluded.event_id, "the audit entry is keyed by the event id");
+    // The redelivered event (the second publish) is consumed without a second entry.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     // Each side records its own grants and revocations, and what the other side's caused.
     let mut acme_actions = fixture.actions(&acme).await;
     acme_actions.sort_by_key(|action| action.as_str());
@@ -383,4 +443,137 @@ async fn the_http_answers_keep_their_shapes() {
     assert_eq!(refusal["error"]["code"], "rate_limited");
     let unauthenticated = call_service(&app, send("GET", "/v1/me", None, None)).await;
     assert_eq!(unauthenticated.status(), 401);
+}
+
+/// Behind an ingress every request comes from the ingress's address: with the ingress as a
+/// trusted proxy, the client's own address (from `X-Forwarded-For`) has the bucket, so one
+/// client spending its attempts does not lock out another; an untrusted peer's header is
+/// ignored, so it cannot pick a fresh address for each attempt.
+#[actix_web::test]
+async fn behind_a_trusted_proxy_each_client_address_has_its_own_login_bucket() {
+    use actix_web::test::{call_service, init_service, TestRequest};
+    use actix_web::App;
+    use serde_json::json;
+
+    let fixture = start_with(
+        "[login]\nper_address_per_minute = 2\nper_account_per_minute = 100\ntrusted_proxies = [\"127.0.0.1/32\", \"10.1.0.0/16\"]\n",
+    )
+    .await;
+    fixture.core.bootstrap("acme", "Acme", "admin", "long-enough-pass").await.unwrap();
+    let app =
+        init_service(App::new().app_data(chat_kit::json_config(65536)).configure(crate::api::configure(&fixture.core)))
+            .await;
+    let login = |peer: &str, forwarded_for: Option<&str>, username: &str, password: &str| {
+        let mut request = TestRequest::post().uri("/v1/auth/login").peer_addr(peer.parse().unwrap());
+        if let Some(chain) = forwarded_for {
+            request = request.insert_header(("X-Forwarded-For", chain.to_owned()));
+        }
+        request.set_json(json!({"tenant": "acme", "username": username, "password": password})).to_request()
+    };
+    let status = |request| {
+        let app = &app;
+        async move { call_service(app, request).await.status().as_u16() }
+    };
+
+    // An attacker behind the ingress (127.0.0.1) spends his address's attempts.
+    for _ in 0..2 {
+        assert_eq!(status(login("127.0.0.1:40001", Some("198.51.100.7"), "ghost", "guess-guess")).await, 401);
+    }
+    assert_eq!(status(login("127.0.0.1:40001", Some("198.51.100.7"), "ghost", "guess-guess")).await, 429);
+    // Another user behind the same ingress is not locked out.
+    assert_eq!(
+        status(login("127.0.0.1:40002", Some("203.0.113.9"), "admin", "long-enough-pass")).await,
+        200,
+        "a client behind the ingress shares the attacker's bucket"
+    );
+    // Addresses the attacker writes on the left of the chain do not count: the right-most
+    // address the trusted hops did not add is his, through two trusted hops.
+    let spoofed = Some("203.0.113.50, 198.51.100.7, 10.1.2.3");
+    assert_eq!(status(login("127.0.0.1:40003", spoofed, "ghost", "guess-guess")).await, 429);
+
+    // A peer that is not a trusted proxy: its header is ignored, its own address counts.
+    for i in 0..2 {
+        let forged = format!("192.0.2.{i}");
+        assert_eq!(status(login("198.18.0.1:5000", Some(&forged), "ghost", "guess-guess")).await, 401);
+    }
+    assert_eq!(status(login("198.18.0.1:5000", Some("192.0.2.77"), "ghost", "guess-guess")).await, 429);
+}
+
+/// A change made while the broker is down is stored with its events; they are published, in
+/// order and each once, when the broker is back. A change that fails leaves no event.
+#[tokio::test]
+async fn changes_made_while_the_broker_is_down_are_published_in_order_once_it_is_back() {
+    let flaky = Arc::new(std::sync::Mutex::new(None::<Arc<FlakyBus>>));
+    let keep = Arc::clone(&flaky);
+    let mut fixture = start_on("", move |inner| {
+        let bus = Arc::new(FlakyBus { inner, down: std::sync::atomic::AtomicBool::new(false) });
+        *keep.lock().unwrap() = Some(Arc::clone(&bus));
+        bus
+    })
+    .await;
+    let bus = flaky.lock().unwrap().clone().unwrap();
+    let acme = fixture.add("acme", "admin", true).await;
+    let globex = fixture.add("globex", "admin", true).await;
+    let core = Arc::clone(&fixture.core);
+    core.grant_trust(&acme, "globex".into()).await.unwrap();
+    core.grant_trust(&globex, "acme".into()).await.unwrap();
+    let granted = fixture.next_envelope().await;
+    assert!(matches!(granted.event, AuthzEvent::Trust { active: true, .. }));
+    for _ in 0..2 {
+        assert!(matches!(fixture.next_event().await, AuthzEvent::Notify { .. }));
+    }
+    fixture.quiet().await;
+
+    bus.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    core.revoke_trust(&acme, &"globex".into()).await.unwrap();
+    // Failing changes leave nothing behind.
+    assert!(matches!(core.revoke_trust(&acme, &"globex".into()).await, Err(AuthzError::TrustNotFound(_))));
+    assert_eq!(core.list_trusts(&globex).await.unwrap()[0].status, TrustStatus::PendingOurs);
+    fixture.quiet().await;
+    assert_eq!(core.store.unsent_count().await.unwrap(), 3, "the revocation and its two notices wait");
+
+    bus.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let revoked = fixture.next_envelope().await;
+    assert!(matches!(revoked.event, AuthzEvent::Trust { active: false, .. }), "{revoked:?}");
+    assert!(revoked.event_id > granted.event_id, "event ids are time-ordered");
+    let mut told = Vec::new();
+    for _ in 0..2 {
+        let notice = fixture.next_envelope().await;
+        assert!(notice.event_id > revoked.event_id, "the notices follow the revocation");
+        if let AuthzEvent::Notify { user, kind: NotificationKind::ExternalRevoked, .. } = notice.event {
+            told.push(user.to_string());
+        }
+    }
+    told.sort();
+    assert_eq!(told, vec!["admin@acme".to_owned(), "admin@globex".to_owned()]);
+    fixture.quiet().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while core.store.unsent_count().await.unwrap() != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the outbox was not marked sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A disabled user is listed as a revocation for callers with the service token, with the time
+/// they were disabled; enabling them again keeps it (their older tokens stay refused).
+#[tokio::test]
+async fn disabled_users_are_served_as_revocations_to_internal_callers() {
+    let fixture = start().await;
+    let admin = fixture.add("acme", "admin", true).await;
+    let bob = fixture.add("acme", "bob", false).await;
+    let core = Arc::clone(&fixture.core);
+    assert!(matches!(core.revocations(b"wrong", 0).await, Err(AuthzError::NotInternalCaller)));
+    assert!(core.revocations(SERVICE_TOKEN.as_bytes(), 0).await.unwrap().revocations.is_empty());
+
+    let before = chat_protocol::now_ms() / 1000;
+    let disable = |disabled| UserChanges { display_name: None, password: None, admin: None, disabled: Some(disabled) };
+    core.update_user(&admin, &bob.user_id, disable(true)).await.unwrap();
+    core.update_user(&admin, &bob.user_id, disable(false)).await.unwrap();
+    let listed = core.revocations(SERVICE_TOKEN.as_bytes(), 0).await.unwrap().revocations;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].user, bob.user_id);
+    let at = i64::try_from(listed[0].at_secs).unwrap();
+    assert!((before..=before + 5).contains(&at), "disabled at {at}, test began at {before}");
+    let later = u64::try_from(at + 1).unwrap();
+    assert!(core.revocations(SERVICE_TOKEN.as_bytes(), later).await.unwrap().revocations.is_empty());
 }

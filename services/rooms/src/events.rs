@@ -82,7 +82,7 @@ impl EventContext {
     async fn exclude(&self, x: Exclusion<'_>, event_id: &str) -> bool {
         let command = RoomCommand::Exclude { user: x.user.clone(), reason: x.reason };
         let id = x.command_id(event_id);
-        match self.dispatcher.execute(x.room, &UserId::system(), x.room_tenant, Some(id), command).await {
+        match self.dispatcher.execute(x.room, &UserId::system(), x.room_tenant, Some(id.clone()), command).await {
             Ok(_) | Err(DispatchError::Refused(_)) => {
                 info!(room_id = %x.room, user = %x.user, reason = %x.reason, "member excluded by rule");
                 let audit = AuthzEvent::MemberExcluded {
@@ -91,7 +91,9 @@ impl EventContext {
                     room_id: x.room.clone(),
                     reason: x.reason,
                 };
-                if let Ok(payload) = serde_json::to_vec(&AuthzEnvelope::new(audit)) {
+                // The exclusion's own id: a redelivered event audits nothing twice.
+                let envelope = AuthzEnvelope { event_id: id.clone(), event: audit };
+                if let Ok(payload) = serde_json::to_vec(&envelope) {
                     let _ = self.rooms.bus.publish_event(payload).await;
                 }
                 true

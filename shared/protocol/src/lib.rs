@@ -11,7 +11,9 @@ pub mod refusal;
 pub mod room;
 
 pub use body::{Body, RoomEvent};
-pub use ids::{is_valid_client_id, keyed_command_id, new_id, post_command_id, shard_of, MessageId, RoomId, TenantId, UserId};
+pub use ids::{
+    is_valid_client_id, keyed_command_id, new_id, post_command_id, shard_of, MessageId, RoomId, TenantId, UserId,
+};
 pub use limits::{LimitError, Limits};
 pub use refusal::Refusal;
 

@@ -19,15 +19,18 @@ impl AuthzCore {
     }
 
     /// Record that rooms removed `user` from `room_id` by rule (a `member_excluded` event).
+    /// The entry's id is the event's, so a redelivered event is recorded once (false then).
     pub async fn record_exclusion(
         &self,
+        event_id: &str,
         tenant: &TenantId,
         user: &UserId,
         room_id: &RoomId,
         reason: ExclusionReason,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let detail = format!("room {room_id}: {reason}");
         let system = UserId::system();
-        self.record(tenant, system.as_str(), AuditAction::MemberExcluded, user.as_str(), &detail).await
+        let (action, now) = (AuditAction::MemberExcluded, chat_protocol::now_ms());
+        self.store.audit_once(event_id, tenant, system.as_str(), action, user.as_str(), &detail, now).await
     }
 }

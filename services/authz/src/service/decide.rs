@@ -1,6 +1,8 @@
-//! Decisions at the point of use (`/internal/v1/decide`): may these users be in a room with
-//! this actor, now?
+//! Decisions at the point of use, for other services only (the service token): may these users
+//! be in a room with this actor, now (`/internal/v1/decide`)? Whose tokens are revoked
+//! (`/internal/v1/revocations`: disabled users, for verifiers that missed the event)?
 
+use chat_auth::{Revocation, Revocations};
 use chat_protocol::authz::{DecideRequest, DecideResponse, Verdict};
 use chat_protocol::room::ExclusionReason;
 use chat_protocol::{TenantId, UserId};
@@ -69,6 +71,21 @@ impl AuthzCore {
             verdicts.push(verdict(user, found, &tenant, actor_line, &trusted));
         }
         Ok(DecideResponse { actor_line, trusted_tenants: trusted, verdicts })
+    }
+
+    /// The users disabled since `since_secs` (Unix seconds): their tokens issued until then are
+    /// refused. Only for callers presenting the service token (`NotInternalCaller` otherwise).
+    pub async fn revocations(&self, presented_token: &[u8], since_secs: u64) -> Result<Revocations, AuthzError> {
+        if !self.is_service_token(presented_token) {
+            return Err(AuthzError::NotInternalCaller);
+        }
+        let since_ms = i64::try_from(since_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let disabled = self.store.disabled_since(since_ms).await?;
+        let revocations = disabled
+            .into_iter()
+            .map(|(user, at_ms)| Revocation { user, at_secs: u64::try_from(at_ms / 1000).unwrap_or(0) })
+            .collect();
+        Ok(Revocations { revocations })
     }
 }
 

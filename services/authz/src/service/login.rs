@@ -1,13 +1,12 @@
 //! Login (credential check, rate limits, token signing), the caller's own view, and the
 //! public keys.
 
-use std::net::IpAddr;
-
 use chat_auth::{Claims, KeyProvider, Principal};
 use chat_protocol::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::AuthzError;
+use super::limits::Origin;
 use super::state::{verify_password, AuthzCore};
 use crate::password;
 use crate::store::User;
@@ -47,10 +46,10 @@ fn unix_now_secs() -> u64 {
 }
 
 impl AuthzCore {
-    /// Check the credentials and sign a token. Rate limited per client address and per account
-    /// (even a right password waits); an unknown user costs as much as a wrong password, and
-    /// a disabled one is refused alike.
-    pub async fn login(&self, credentials: Credentials, client: Option<IpAddr>) -> Result<IssuedToken, AuthzError> {
+    /// Check the credentials and sign a token. Rate limited per client address (behind trusted
+    /// proxies, the address they forwarded) and per account (even a right password waits); an
+    /// unknown user costs as much as a wrong password, and a disabled one is refused alike.
+    pub async fn login(&self, credentials: Credentials, origin: &Origin) -> Result<IssuedToken, AuthzError> {
         let Credentials { tenant, username, password } = credentials;
         if tenant.as_str().len() > MAX_NAME_LEN
             || username.len() > MAX_NAME_LEN
@@ -58,7 +57,7 @@ impl AuthzCore {
         {
             return Err(AuthzError::LoginFieldTooLong);
         }
-        self.limiters.check(client, format!("{tenant}/{username}"))?;
+        self.limiters.check(self.limiters.client(origin), format!("{tenant}/{username}"))?;
         let found = self.store.user_by_name(&tenant, &username).await?;
         let phc = found.as_ref().map_or(password::decoy(), |user| user.password_hash.as_str()).to_owned();
         let matches = verify_password(password, phc).await;

@@ -1,58 +1,23 @@
 //! What every rule works on (`AuthzCore`), and the steps several rules share: who the caller is
-//! now, the tenant's LINE mode and trusts, hashing passwords off the async threads, the audit
-//! trail and change events.
+//! now, the tenant's LINE mode and trusts, hashing passwords off the async threads, and the
+//! end of a change: its events go to the outbox in the change's transaction, and the relay is
+//! woken once it commits.
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use chat_auth::{Principal, Verifier};
 use chat_bus::SharedBus;
-use chat_protocol::authz::AuthzEvent;
-use chat_protocol::{TenantId, UserId};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use chat_protocol::authz::{AuthzEnvelope, AuthzEvent};
+use chat_protocol::TenantId;
 use secrecy::{ExposeSecret, SecretString};
-use tracing::warn;
+use tokio::sync::Notify;
 
 use super::error::AuthzError;
+use super::limits::Limiters;
 use crate::keys::KeyRing;
 use crate::password;
-use crate::settings::{LoginSettings, Settings};
-use crate::store::{AuditAction, LineMode, Store, StoreError, User};
-
-/// Login attempts per account (`tenant/username`) and per client address.
-pub struct Limiters {
-    per_account: DefaultKeyedRateLimiter<String>,
-    per_address: DefaultKeyedRateLimiter<IpAddr>,
-}
-
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
-}
-
-impl Limiters {
-    /// Empty limiters with the configured quotas (at least one attempt per minute).
-    pub fn new(settings: &LoginSettings) -> Self {
-        Self {
-            per_account: RateLimiter::keyed(per_minute(settings.per_account_per_minute)),
-            per_address: RateLimiter::keyed(per_minute(settings.per_address_per_minute)),
-        }
-    }
-
-    /// Count one attempt for `account` from `client`; `RateLimited` with the wait when either
-    /// is over its quota (the address first).
-    pub(super) fn check(&self, client: Option<IpAddr>, account: String) -> Result<(), AuthzError> {
-        let clock = DefaultClock::default();
-        if let Some(ip) = client {
-            self.per_address
-                .check_key(&ip)
-                .map_err(|not_until| AuthzError::RateLimited(not_until.wait_time_from(clock.now())))?;
-        }
-        self.per_account
-            .check_key(&account)
-            .map_err(|not_until| AuthzError::RateLimited(not_until.wait_time_from(clock.now())))
-    }
-}
+use crate::settings::Settings;
+use crate::store::{LineMode, Store, StoreError, Tx, User};
 
 /// The authz service: its store, keys and bus, and the rules over them (the methods in
 /// `service/*.rs`). Shared by every HTTP worker and the background tasks.
@@ -64,6 +29,8 @@ pub struct AuthzCore {
     pub limiters: Limiters,
     /// Verifies the bearer tokens of API callers with this replica's own keys.
     pub verifier: Verifier,
+    /// Wakes the outbox relay when a committed change has left events to publish.
+    pub outbox_ready: Arc<Notify>,
 }
 
 /// Hash a password on a blocking thread (argon2 is CPU-heavy by design).
@@ -105,15 +72,6 @@ impl AuthzCore {
         Ok((user, mode))
     }
 
-    /// A user of `tenant`; anyone else is answered as if absent.
-    pub(super) async fn own_user(&self, tenant: &TenantId, id: &UserId) -> Result<User, AuthzError> {
-        self.store
-            .user(id)
-            .await?
-            .filter(|user| &user.tenant == tenant)
-            .ok_or_else(|| AuthzError::UserNotFound(id.clone()))
-    }
-
     /// The tenant's LINE mode; `none` for an unknown tenant.
     pub(super) async fn line_mode(&self, tenant: &TenantId) -> Result<LineMode, StoreError> {
         Ok(self.store.tenant(tenant).await?.map_or(LineMode::None, |t| t.line_mode))
@@ -125,30 +83,21 @@ impl AuthzCore {
         Ok(active_trusts(ours, &theirs))
     }
 
-    /// Append to `tenant`'s audit trail, now.
-    pub(super) async fn record(
-        &self,
-        tenant: &TenantId,
-        actor: &str,
-        action: AuditAction,
-        subject: &str,
-        detail: &str,
-    ) -> Result<(), StoreError> {
-        self.store.audit(tenant, actor, action, subject, detail, chat_protocol::now_ms()).await
+    /// Begin a change: a transaction for its rows, audit entries and events.
+    pub(super) async fn begin(&self) -> Result<Tx, StoreError> {
+        self.store.begin().await
     }
 
-    /// Publish a change event; a failure is logged (the state is already committed).
-    pub(super) async fn emit(&self, event: AuthzEvent) {
-        let payload = match serde_json::to_vec(&event) {
-            Ok(payload) => payload,
-            Err(err) => {
-                warn!(error = %err, "change event not encoded");
-                return;
-            }
-        };
-        if let Err(err) = self.bus.publish_event(payload).await {
-            warn!(error = %err, "change event not published");
-        }
+    /// Put a change event in the change's outbox (published once the change commits).
+    pub(super) async fn emit(&self, tx: &mut Tx, event: AuthzEvent, now: i64) -> Result<(), StoreError> {
+        tx.enqueue(&AuthzEnvelope::new(event), now).await
+    }
+
+    /// Commit a change and wake the relay to publish its events.
+    pub(super) async fn commit(&self, tx: Tx) -> Result<(), StoreError> {
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        Ok(())
     }
 }
 
@@ -162,18 +111,5 @@ mod tests {
         let theirs = vec![TenantId::new("umbrella"), TenantId::new("hooli"), TenantId::new("globex")];
         assert_eq!(active_trusts(ours, &theirs), vec![TenantId::new("globex"), TenantId::new("umbrella")]);
         assert!(active_trusts(vec![], &theirs).is_empty());
-    }
-
-    #[test]
-    fn the_address_limit_applies_before_the_account_limit() {
-        let limiters = Limiters::new(&LoginSettings { per_account_per_minute: 2, per_address_per_minute: 1 });
-        let client: Option<IpAddr> = Some([10, 0, 0, 1].into());
-        assert!(limiters.check(client, "acme/bob".into()).is_ok());
-        assert!(matches!(limiters.check(client, "acme/carol".into()), Err(AuthzError::RateLimited(_))));
-        // Without an address only the account counts: bob has one attempt left.
-        assert!(limiters.check(None, "acme/bob".into()).is_ok());
-        assert!(
-            matches!(limiters.check(None, "acme/bob".into()), Err(AuthzError::RateLimited(wait)) if wait.as_secs() <= 60)
-        );
     }
 }

@@ -1,6 +1,8 @@
 //! Trust between tenants: one grant per side, effective only while both sides have granted.
 //! When it becomes effective or stops being so, both sides' audit trails record it, a `trust`
-//! event is published and every enabled member of both tenants is told.
+//! event is published and every enabled member of both tenants is told: all in the
+//! transaction of the grant or revocation (the two tenants locked, so that two admins acting
+//! at once see each other's grant).
 
 use std::collections::BTreeSet;
 
@@ -12,7 +14,7 @@ use serde::Serialize;
 
 use super::error::AuthzError;
 use super::state::AuthzCore;
-use crate::store::AuditAction;
+use crate::store::{AuditAction, Tx};
 
 /// The state of a trust as one side sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,17 +62,22 @@ impl AuthzCore {
         if self.store.tenant(&other).await?.is_none() {
             return Err(AuthzError::TenantNotFound(other));
         }
-        let was_active = self.store.trust_active(&me.tenant, &other).await?;
-        if self.store.grant_trust(&me.tenant, &other, chat_protocol::now_ms()).await? {
-            self.record(&me.tenant, me.id.as_str(), AuditAction::TrustGranted, other.as_str(), "").await?;
+        let now = chat_protocol::now_ms();
+        let mut tx = self.begin().await?;
+        tx.lock_tenants(&[&me.tenant, &other]).await?;
+        let was_active = tx.trust_active(&me.tenant, &other).await?;
+        if tx.grant_trust(&me.tenant, &other, now).await? {
+            tx.audit(&me.tenant, me.id.as_str(), AuditAction::TrustGranted, other.as_str(), "", now).await?;
         }
-        let active = self.store.trust_active(&me.tenant, &other).await?;
+        let active = tx.trust_active(&me.tenant, &other).await?;
         if active && !was_active {
             let system = UserId::system();
-            self.record(&other, system.as_str(), AuditAction::TrustActive, me.tenant.as_str(), "").await?;
-            self.emit(AuthzEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: true }).await;
-            self.notify_trust(&me.tenant, &other, true).await?;
+            tx.audit(&other, system.as_str(), AuditAction::TrustActive, me.tenant.as_str(), "", now).await?;
+            let event = AuthzEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: true };
+            self.emit(&mut tx, event, now).await?;
+            self.notify_trust(&mut tx, &me.tenant, &other, true, now).await?;
         }
+        self.commit(tx).await?;
         let status = if active { TrustStatus::Active } else { TrustStatus::PendingOurs };
         Ok(Trust { tenant: other, status })
     }
@@ -78,24 +85,23 @@ impl AuthzCore {
     /// Withdraw our side of a trust to `other`. Their grant stands (pending again).
     pub async fn revoke_trust(&self, principal: &Principal, other: &TenantId) -> Result<(), AuthzError> {
         let (me, _) = self.admin(principal).await?;
-        let was_active = self.store.trust_active(&me.tenant, other).await?;
-        if !self.store.revoke_trust(&me.tenant, other).await? {
+        let now = chat_protocol::now_ms();
+        let mut tx = self.begin().await?;
+        tx.lock_tenants(&[&me.tenant, other]).await?;
+        let was_active = tx.trust_active(&me.tenant, other).await?;
+        if !tx.revoke_trust(&me.tenant, other).await? {
             return Err(AuthzError::TrustNotFound(other.clone()));
         }
-        self.record(&me.tenant, me.id.as_str(), AuditAction::TrustRevoked, other.as_str(), "").await?;
+        tx.audit(&me.tenant, me.id.as_str(), AuditAction::TrustRevoked, other.as_str(), "", now).await?;
         if was_active {
             let system = UserId::system();
-            self.record(
-                other,
-                system.as_str(),
-                AuditAction::TrustInactive,
-                me.tenant.as_str(),
-                "revoked by the other side",
-            )
-            .await?;
-            self.emit(AuthzEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: false }).await;
-            self.notify_trust(&me.tenant, other, false).await?;
+            let detail = "revoked by the other side";
+            tx.audit(other, system.as_str(), AuditAction::TrustInactive, me.tenant.as_str(), detail, now).await?;
+            let event = AuthzEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: false };
+            self.emit(&mut tx, event, now).await?;
+            self.notify_trust(&mut tx, &me.tenant, other, false, now).await?;
         }
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -108,16 +114,24 @@ impl AuthzCore {
 
     /// Tell every enabled member of both tenants that they can now (or can no longer) chat
     /// with the other.
-    async fn notify_trust(&self, a: &TenantId, b: &TenantId, active: bool) -> Result<(), AuthzError> {
+    async fn notify_trust(
+        &self,
+        tx: &mut Tx,
+        a: &TenantId,
+        b: &TenantId,
+        active: bool,
+        now: i64,
+    ) -> Result<(), AuthzError> {
         for (tenant, other) in [(a, b), (b, a)] {
-            let other_name = self.store.tenant(other).await?.map_or_else(|| other.to_string(), |t| t.name);
+            let other_name = tx.tenant(other).await?.map_or_else(|| other.to_string(), |t| t.name);
             let (kind, text) = if active {
                 (NotificationKind::ExternalGranted, format!("You can now chat with {other_name}."))
             } else {
                 (NotificationKind::ExternalRevoked, format!("You can no longer chat with {other_name}."))
             };
-            for user in self.store.users(tenant).await?.into_iter().filter(|user| !user.disabled) {
-                self.emit(AuthzEvent::Notify { tenant: tenant.clone(), user: user.id, kind, text: text.clone() }).await;
+            for user in tx.users(tenant).await?.into_iter().filter(|user| !user.disabled) {
+                let event = AuthzEvent::Notify { tenant: tenant.clone(), user: user.id, kind, text: text.clone() };
+                self.emit(tx, event, now).await?;
             }
         }
         Ok(())

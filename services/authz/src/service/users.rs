@@ -1,5 +1,8 @@
 //! Tenant admins manage their users and who may connect to LINE. A change of a member's
-//! effective LINE permission is audited, published (`line_access`) and told to the member.
+//! effective LINE permission is audited, published (`line_access`) and told to the member;
+//! disabling a user is audited, published (`user_disabled`) and kept as a revocation. Each
+//! change is one transaction with the tenant locked, so that the permission before and after
+//! are read and written without another change in between.
 
 use chat_auth::Principal;
 use chat_protocol::authz::AuthzEvent;
@@ -9,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::error::AuthzError;
 use super::state::{hash_password, AuthzCore};
-use crate::store::{AuditAction, LineMode, StoreError, User};
+use crate::store::{AuditAction, LineMode, StoreError, Tx, User};
 
 /// A user as admins see them: the row and their effective LINE permission.
 #[derive(Debug)]
@@ -79,12 +82,15 @@ impl AuthzCore {
         let shown_name = display_name.unwrap_or_else(|| username.clone());
         check_display_name(&shown_name)?;
         let user = User::new_member(&me.tenant, &username, &shown_name, hash_password(password).await?, admin);
-        match self.store.create_user(&user, chat_protocol::now_ms()).await {
+        let now = chat_protocol::now_ms();
+        let mut tx = self.begin().await?;
+        match tx.create_user(&user, now).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Err(AuthzError::UserExists(user.id)),
             Err(err) => return Err(err.into()),
         }
-        self.record(&me.tenant, me.id.as_str(), AuditAction::UserCreated, user.id.as_str(), "").await?;
+        tx.audit(&me.tenant, me.id.as_str(), AuditAction::UserCreated, user.id.as_str(), "", now).await?;
+        self.commit(tx).await?;
         Ok(UserSummary::new(user, mode))
     }
 
@@ -96,15 +102,15 @@ impl AuthzCore {
     }
 
     /// Change a user of the admin's tenant. Disabling publishes `user_disabled` (their tokens
-    /// and sessions end); a change of their LINE permission is told.
+    /// and sessions end) and records when (`/internal/v1/revocations`); a change of their LINE
+    /// permission is told.
     pub async fn update_user(
         &self,
         principal: &Principal,
         id: &UserId,
         changes: UserChanges,
     ) -> Result<UserSummary, AuthzError> {
-        let (me, mode) = self.admin(principal).await?;
-        let mut user = self.own_user(&me.tenant, id).await?;
+        let (me, _) = self.admin(principal).await?;
         let UserChanges { display_name, password, admin, disabled } = changes;
         if let Some(name) = &display_name {
             check_display_name(name)?;
@@ -112,13 +118,21 @@ impl AuthzCore {
         if let Some(new_password) = &password {
             check_password(new_password)?;
         }
+        // Hashing is slow by design: before the transaction, not inside it.
+        let password_hash = match password {
+            Some(new_password) => Some(hash_password(new_password).await?),
+            None => None,
+        };
+        let now = chat_protocol::now_ms();
+        let mut tx = self.begin().await?;
+        let (mode, mut user) = self.locked_user(&mut tx, &me, id).await?;
         let could_use_line = user.may_use_line(mode);
         let was_disabled = user.disabled;
         if let Some(name) = display_name {
             user.display_name = name;
         }
-        if let Some(new_password) = password {
-            user.password_hash = hash_password(new_password).await?;
+        if let Some(hash) = password_hash {
+            user.password_hash = hash;
         }
         if let Some(is_admin) = admin {
             user.admin = is_admin;
@@ -126,29 +140,37 @@ impl AuthzCore {
         if let Some(is_disabled) = disabled {
             user.disabled = is_disabled;
         }
-        let now = chat_protocol::now_ms();
-        self.store.update_user(&user, now).await?;
+        tx.update_user(&user, now).await?;
         if user.disabled && !was_disabled {
-            self.record(&me.tenant, me.id.as_str(), AuditAction::UserDisabled, user.id.as_str(), "").await?;
+            tx.mark_disabled(&user.id, now).await?;
+            tx.audit(&me.tenant, me.id.as_str(), AuditAction::UserDisabled, user.id.as_str(), "", now).await?;
             let at_secs = u64::try_from(now / 1000).unwrap_or(0);
-            self.emit(AuthzEvent::UserDisabled { tenant: me.tenant.clone(), user: user.id.clone(), at_secs }).await;
+            let event = AuthzEvent::UserDisabled { tenant: me.tenant.clone(), user: user.id.clone(), at_secs };
+            self.emit(&mut tx, event, now).await?;
         }
-        self.line_changed(&me, &user, could_use_line, user.may_use_line(mode)).await?;
+        self.line_changed(&mut tx, &me, &user, could_use_line, user.may_use_line(mode), now).await?;
+        self.commit(tx).await?;
         Ok(UserSummary::new(user, mode))
     }
 
     /// Set who of the admin's tenant may connect to LINE (`all`, `selected`, `none`); every
     /// member whose permission changes is told. An unknown mode is refused.
     pub async fn set_line_mode(&self, principal: &Principal, mode: String) -> Result<LineMode, AuthzError> {
-        let (me, old_mode) = self.admin(principal).await?;
+        let (me, _) = self.admin(principal).await?;
         let new_mode = LineMode::try_from(mode).map_err(AuthzError::InvalidLineMode)?;
-        let users = self.store.users(&me.tenant).await?;
-        self.store.set_line_mode(&me.tenant, new_mode).await?;
-        self.record(&me.tenant, me.id.as_str(), AuditAction::LineModeSet, me.tenant.as_str(), new_mode.as_str())
-            .await?;
+        let now = chat_protocol::now_ms();
+        let mut tx = self.begin().await?;
+        tx.lock_tenants(&[&me.tenant]).await?;
+        let old_mode = tx.tenant(&me.tenant).await?.map_or(LineMode::None, |tenant| tenant.line_mode);
+        let users = tx.users(&me.tenant).await?;
+        tx.set_line_mode(&me.tenant, new_mode).await?;
+        let (tenant, subject) = (&me.tenant, me.tenant.as_str());
+        tx.audit(tenant, me.id.as_str(), AuditAction::LineModeSet, subject, new_mode.as_str(), now).await?;
         for user in &users {
-            self.line_changed(&me, user, user.may_use_line(old_mode), user.may_use_line(new_mode)).await?;
+            self.line_changed(&mut tx, &me, user, user.may_use_line(old_mode), user.may_use_line(new_mode), now)
+                .await?;
         }
+        self.commit(tx).await?;
         Ok(new_mode)
     }
 
@@ -159,17 +181,41 @@ impl AuthzCore {
         id: &UserId,
         allowed: bool,
     ) -> Result<UserSummary, AuthzError> {
-        let (me, mode) = self.admin(principal).await?;
-        let mut user = self.own_user(&me.tenant, id).await?;
+        let (me, _) = self.admin(principal).await?;
+        let now = chat_protocol::now_ms();
+        let mut tx = self.begin().await?;
+        let (mode, mut user) = self.locked_user(&mut tx, &me, id).await?;
         let before = user.may_use_line(mode);
         user.line_allowed = allowed;
-        self.store.update_user(&user, chat_protocol::now_ms()).await?;
-        self.line_changed(&me, &user, before, user.may_use_line(mode)).await?;
+        tx.update_user(&user, now).await?;
+        self.line_changed(&mut tx, &me, &user, before, user.may_use_line(mode), now).await?;
+        self.commit(tx).await?;
         Ok(UserSummary::new(user, mode))
     }
 
+    /// In `tx`, lock the admin's tenant and read its LINE mode and user `id` (a user of another
+    /// tenant is answered as absent).
+    async fn locked_user(&self, tx: &mut Tx, admin: &User, id: &UserId) -> Result<(LineMode, User), AuthzError> {
+        tx.lock_tenants(&[&admin.tenant]).await?;
+        let mode = tx.tenant(&admin.tenant).await?.map_or(LineMode::None, |tenant| tenant.line_mode);
+        let user = tx
+            .user(id)
+            .await?
+            .filter(|user| user.tenant == admin.tenant)
+            .ok_or_else(|| AuthzError::UserNotFound(id.clone()))?;
+        Ok((mode, user))
+    }
+
     /// Audit, publish and tell a change of a member's effective LINE permission.
-    async fn line_changed(&self, actor: &User, user: &User, before: bool, after: bool) -> Result<(), AuthzError> {
+    async fn line_changed(
+        &self,
+        tx: &mut Tx,
+        actor: &User,
+        user: &User,
+        before: bool,
+        after: bool,
+        now: i64,
+    ) -> Result<(), AuthzError> {
         if before == after {
             return Ok(());
         }
@@ -182,15 +228,10 @@ impl AuthzCore {
                 "You can no longer chat with LINE users.",
             )
         };
-        self.record(&user.tenant, actor.id.as_str(), action, user.id.as_str(), "").await?;
-        self.emit(AuthzEvent::LineAccess { tenant: user.tenant.clone(), user: user.id.clone(), allowed: after }).await;
-        self.emit(AuthzEvent::Notify {
-            tenant: user.tenant.clone(),
-            user: user.id.clone(),
-            kind,
-            text: text.to_owned(),
-        })
-        .await;
+        tx.audit(&user.tenant, actor.id.as_str(), action, user.id.as_str(), "", now).await?;
+        let (tenant, id) = (user.tenant.clone(), user.id.clone());
+        self.emit(tx, AuthzEvent::LineAccess { tenant: tenant.clone(), user: id.clone(), allowed: after }, now).await?;
+        self.emit(tx, AuthzEvent::Notify { tenant, user: id, kind, text: text.to_owned() }, now).await?;
         Ok(())
     }
 }
