@@ -376,13 +376,24 @@ impl Cluster {
 
     /// As `start`, with extra environment for rooms too.
     pub async fn start_with(tag: &str, authz_env: &[(&str, &str)], rooms_env: &[(&str, &str)]) -> Cluster {
+        let shape = |_: &Vhost, env: &mut Vec<(String, String)>| {
+            env.extend(authz_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        };
+        Self::start_shaped(tag, shape, rooms_env).await
+    }
+
+    /// As `start`, with authz's environment shaped by the test (later entries win), e.g. its
+    /// broker URL pointed through a proxy the test controls.
+    pub async fn start_shaped(
+        tag: &str,
+        shape_authz: impl FnOnce(&Vhost, &mut Vec<(String, String)>),
+        rooms_env: &[(&str, &str)],
+    ) -> Cluster {
         let name = unique(tag);
         let vhost = Vhost::create(&name);
         let mut env = Service::base_env(&name, &format!("{name}_authz"), &vhost);
         env.push(("CHAT__INTERNAL__TOKEN".into(), INTERNAL_TOKEN.into()));
-        for (k, v) in authz_env {
-            env.push(((*k).into(), (*v).into()));
-        }
+        shape_authz(&vhost, &mut env);
         let seeded = Service::run_command("authz", &env, &["seed-demo"]);
         assert!(seeded.status.success(), "seed-demo: {}", String::from_utf8_lossy(&seeded.stderr));
         let authz = Service::start("authz", &name, vhost.clone(), env).await;

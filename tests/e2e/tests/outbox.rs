@@ -24,29 +24,15 @@ fn through(url: &str, broker: SocketAddr, proxy: &Proxy) -> String {
 
 /// authz (whose broker connection goes through `proxy`) and rooms (connected directly).
 async fn cluster_behind(tag: &str) -> (Cluster, Proxy) {
-    let name = unique(tag);
-    let vhost = Vhost::create(&name);
-    let broker = broker_addr(&vhost.url());
-    let proxy = Proxy::start(broker);
-    let mut env = Service::base_env(&name, &format!("{name}_authz"), &vhost);
-    for (key, value) in &mut env {
-        if key == "CHAT__AMQP__URL" {
-            *value = through(value, broker, &proxy);
-        }
-    }
-    env.push(("CHAT__INTERNAL__TOKEN".into(), INTERNAL_TOKEN.into()));
-    let seeded = Service::run_command("authz", &env, &["seed-demo"]);
-    assert!(seeded.status.success(), "seed-demo: {}", String::from_utf8_lossy(&seeded.stderr));
-    let authz = Service::start("authz", &name, vhost.clone(), env).await;
-    let mut opts = RoomsOptions::new(tag);
-    opts.name = name;
-    opts.vhost = Some(vhost);
-    let opts = opts
-        .env("CHAT__AUTH__JWKS_URL", &format!("{}/v1/auth/jwks", authz.base()))
-        .env("CHAT__AUTHZ__URL", &authz.base())
-        .env("CHAT__AUTHZ__INTERNAL_TOKEN", INTERNAL_TOKEN);
-    let rooms = Rooms::start(opts).await;
-    (Cluster { authz, rooms }, proxy)
+    let mut proxy = None;
+    let shape = |vhost: &Vhost, env: &mut Vec<(String, String)>| {
+        let broker = broker_addr(&vhost.url());
+        let started = Proxy::start(broker);
+        env.push(("CHAT__AMQP__URL".into(), through(&vhost.url(), broker, &started)));
+        proxy = Some(started);
+    };
+    let cluster = Cluster::start_shaped(tag, shape, &[]).await;
+    (cluster, proxy.expect("the proxy started"))
 }
 
 /// A metric of authz (0 when absent).
