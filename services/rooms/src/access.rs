@@ -26,13 +26,33 @@ fn internal(err: StoreError) -> CommandError {
 pub struct Resolved {
     pub allowed: Vec<MemberSpec>,
     pub excluded: Vec<Excluded>,
+    /// Allowed members who may not connect to LINE (kept out of rooms with LINE users).
+    without_line: Vec<UserId>,
+}
+
+impl Resolved {
+    /// For a room with LINE users: members the admin does not allow to connect to LINE are
+    /// excluded even when invited (`line_not_authorized`), as the product pages say.
+    pub fn keep_out_of_line(&mut self) {
+        let (keep, out): (Vec<MemberSpec>, Vec<MemberSpec>) = std::mem::take(&mut self.allowed)
+            .into_iter()
+            .partition(|m| m.kind == MemberKind::LineUser || !self.without_line.contains(&m.user));
+        self.allowed = keep;
+        self.excluded
+            .extend(out.into_iter().map(|m| Excluded { user: m.user, reason: ExclusionReason::LineNotAuthorized }));
+    }
+
+    /// True when LINE users are among the allowed (the room is, or becomes, a LINE room).
+    pub fn has_line_users(&self) -> bool {
+        self.allowed.iter().any(|m| m.kind == MemberKind::LineUser)
+    }
 }
 
 /// Resolve requested member ids into authorized participants and the excluded with a reason.
 /// Without authz, plain ids are members of the caller's tenant and anything else is excluded.
 pub async fn resolve_members(p: &Principal, ids: &[UserId], authz: &AuthzClient) -> Result<Resolved, CommandError> {
     let others: Vec<UserId> = ids.iter().filter(|u| **u != p.user_id).cloned().collect();
-    let mut resolved = Resolved { allowed: Vec::new(), excluded: Vec::new() };
+    let mut resolved = Resolved { allowed: Vec::new(), excluded: Vec::new(), without_line: Vec::new() };
     if !authz.enabled() {
         for user in others {
             let other_tenant = user.tenant_part().is_some_and(|t| t != p.tenant.as_str());
@@ -52,6 +72,9 @@ pub async fn resolve_members(p: &Principal, ids: &[UserId], authz: &AuthzClient)
         match (v.allowed, v.tenant) {
             (true, Some(tenant)) => {
                 let kind = if v.user.is_line_user() { MemberKind::LineUser } else { MemberKind::Member };
+                if !v.line {
+                    resolved.without_line.push(v.user.clone());
+                }
                 resolved.allowed.push(MemberSpec { user: v.user, tenant, kind });
             }
             _ => resolved
@@ -70,7 +93,8 @@ pub struct RoomKinds(RwLock<HashMap<RoomId, RoomKind>>);
 const KIND_CACHE_MAX: usize = 100_000;
 
 impl RoomKinds {
-    async fn get(&self, store: &Store, room_id: &RoomId) -> Result<Option<RoomKind>, StoreError> {
+    /// The room's kind (`None` when there is no such room).
+    pub async fn get(&self, store: &Store, room_id: &RoomId) -> Result<Option<RoomKind>, StoreError> {
         if let Some(kind) = self.0.read().ok().and_then(|m| m.get(room_id).copied()) {
             return Ok(Some(kind));
         }

@@ -100,6 +100,7 @@ impl AuthzClient {
                     tenant: None,
                     allowed: false,
                     reason: Some(ExclusionReason::NotAuthorized),
+                    line: false,
                 })
                 .collect());
         }
@@ -237,6 +238,7 @@ mod tests {
                                     tenant: ok.then(|| body.tenant.clone()),
                                     allowed: ok,
                                     reason: (!ok).then_some(ExclusionReason::UnknownUser),
+                                    line: false,
                                 }
                             })
                             .collect();

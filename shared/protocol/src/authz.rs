@@ -58,6 +58,10 @@ pub struct Verdict {
     /// Why not: `unknown_user`, `external_not_authorized`, `line_not_authorized`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<ExclusionReason>,
+    /// The user may connect to LINE now (a member whose admin allows it; a LINE user itself).
+    /// A room with LINE users keeps out the members who may not, even when they are invited.
+    #[serde(default)]
+    pub line: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -121,6 +121,12 @@ async fn members_allowed_to_use_line_invite_line_users_into_a_line_group_and_oth
     .await;
     assert_eq!(group["kind"], "line_group", "{group}");
     let room = group["id"].as_str().expect("id").to_owned();
+    // bob may not connect to LINE: invited along, he is kept out of the LINE room.
+    assert_eq!(
+        excluded(&Answer { status: 201, body: group.clone(), retry_after: None }),
+        vec![("bob@acme".to_owned(), "line_not_authorized".to_owned())]
+    );
+    assert!(!member_ids(&c, &room, &alice).await.contains(&"bob@acme".to_owned()));
 
     // alice may use LINE: the LINE user joins.
     let by_alice = add(&c, &room, &alice, &["line:U123"]).await;
@@ -128,11 +134,10 @@ async fn members_allowed_to_use_line_invite_line_users_into_a_line_group_and_oth
     assert_eq!(by_alice.body["added"], json!(["line:U123"]), "{}", by_alice.body);
     assert!(member_ids(&c, &room, &alice).await.contains(&"line:U123".to_owned()));
 
-    // bob may not: excluded with the reason, nobody added.
-    let by_bob = add(&c, &room, &bob, &["line:U456"]).await;
-    assert_eq!(by_bob.status, 200, "{}", by_bob.body);
-    assert_eq!(by_bob.body["added"], json!([]));
-    assert_eq!(excluded(&by_bob), vec![("line:U456".to_owned(), "line_not_authorized".to_owned())]);
+    // Invited again later, bob is still kept out.
+    let bob_again = add(&c, &room, &alice, &["bob@acme"]).await;
+    assert_eq!(bob_again.body["added"], json!([]), "{}", bob_again.body);
+    assert_eq!(excluded(&bob_again), vec![("bob@acme".to_owned(), "line_not_authorized".to_owned())]);
 
     // A plain group does not become a LINE room: the LINE user is excluded, even by alice.
     let team = create_room_as(&c, &alice, &["bob@acme"], Some("team")).await;
@@ -140,6 +145,12 @@ async fn members_allowed_to_use_line_invite_line_users_into_a_line_group_and_oth
     let into_group = add(&c, team_id, &alice, &["line:U123"]).await;
     assert_eq!(into_group.body["added"], json!([]), "{}", into_group.body);
     assert_eq!(excluded(&into_group), vec![("line:U123".to_owned(), "not_authorized".to_owned())]);
+
+    // bob may not invite LINE users at all: excluded with the reason, nobody added.
+    let by_bob = add(&c, team_id, &bob, &["line:U456"]).await;
+    assert_eq!(by_bob.status, 200, "{}", by_bob.body);
+    assert_eq!(by_bob.body["added"], json!([]));
+    assert_eq!(excluded(&by_bob), vec![("line:U456".to_owned(), "line_not_authorized".to_owned())]);
 }
 
 #[actix_rt::test]

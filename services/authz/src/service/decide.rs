@@ -12,23 +12,32 @@ use super::error::AuthzError;
 use super::state::AuthzCore;
 use crate::store::User;
 
-/// The verdict on one user, `found` being their row (None when unknown).
+/// The verdict on one user, `found` being their row (None when unknown) and `user_line`
+/// whether that member may connect to LINE under their own tenant's mode.
 ///
 /// LINE users need the actor's LINE permission; unknown and disabled users are refused;
 /// members of the actor's tenant are allowed; members of another need an active trust.
-fn verdict(user: UserId, found: Option<User>, tenant: &TenantId, actor_line: bool, trusted: &[TenantId]) -> Verdict {
+fn verdict(
+    user: UserId,
+    found: Option<User>,
+    user_line: bool,
+    tenant: &TenantId,
+    actor_line: bool,
+    trusted: &[TenantId],
+) -> Verdict {
     if user.is_line_user() {
         return Verdict {
             user,
             tenant: Some(TenantId::line()),
             allowed: actor_line,
             reason: (!actor_line).then_some(ExclusionReason::LineNotAuthorized),
+            line: true,
         };
     }
     match found.filter(|found_user| !found_user.disabled) {
-        None => Verdict { user, tenant: None, allowed: false, reason: Some(ExclusionReason::UnknownUser) },
+        None => Verdict { user, tenant: None, allowed: false, reason: Some(ExclusionReason::UnknownUser), line: false },
         Some(member) if &member.tenant == tenant => {
-            Verdict { user, tenant: Some(member.tenant), allowed: true, reason: None }
+            Verdict { user, tenant: Some(member.tenant), allowed: true, reason: None, line: user_line }
         }
         Some(member) => {
             let allowed = trusted.contains(&member.tenant);
@@ -37,6 +46,7 @@ fn verdict(user: UserId, found: Option<User>, tenant: &TenantId, actor_line: boo
                 tenant: Some(member.tenant),
                 allowed,
                 reason: (!allowed).then_some(ExclusionReason::ExternalNotAuthorized),
+                line: user_line,
             }
         }
     }
@@ -68,7 +78,12 @@ impl AuthzCore {
         let mut verdicts = Vec::with_capacity(users.len());
         for user in users {
             let found = if user.is_line_user() { None } else { self.store.user(&user).await? };
-            verdicts.push(verdict(user, found, &tenant, actor_line, &trusted));
+            let user_line = match &found {
+                Some(member) if member.tenant == tenant => member.may_use_line(mode),
+                Some(member) => member.may_use_line(self.line_mode(&member.tenant).await?),
+                None => false,
+            };
+            verdicts.push(verdict(user, found, user_line, &tenant, actor_line, &trusted));
         }
         Ok(DecideResponse { actor_line, trusted_tenants: trusted, verdicts })
     }
@@ -101,26 +116,29 @@ mod tests {
     fn verdicts_follow_tenant_trust_and_line_permission() {
         let acme = TenantId::new("acme");
         let trusted = [TenantId::new("globex")];
-        let same = verdict("bob@acme".into(), Some(member("bob", "acme")), &acme, false, &trusted);
+        let same = verdict("bob@acme".into(), Some(member("bob", "acme")), false, &acme, false, &trusted);
         assert!(same.allowed && same.reason.is_none());
+        assert!(!same.line, "the member's own LINE permission is passed on");
+        let allowed_line = verdict("bob@acme".into(), Some(member("bob", "acme")), true, &acme, false, &trusted);
+        assert!(allowed_line.allowed && allowed_line.line);
         assert_eq!(same.tenant, Some(acme.clone()));
 
-        let partner = verdict("carol@globex".into(), Some(member("carol", "globex")), &acme, false, &trusted);
+        let partner = verdict("carol@globex".into(), Some(member("carol", "globex")), false, &acme, false, &trusted);
         assert!(partner.allowed);
-        let stranger = verdict("eve@initech".into(), Some(member("eve", "initech")), &acme, false, &trusted);
+        let stranger = verdict("eve@initech".into(), Some(member("eve", "initech")), false, &acme, false, &trusted);
         assert_eq!((stranger.allowed, stranger.reason), (false, Some(ExclusionReason::ExternalNotAuthorized)));
 
-        let ghost = verdict("ghost@acme".into(), None, &acme, true, &trusted);
+        let ghost = verdict("ghost@acme".into(), None, false, &acme, true, &trusted);
         assert_eq!((ghost.tenant, ghost.reason), (None, Some(ExclusionReason::UnknownUser)));
         let mut disabled_user = member("dan", "acme");
         disabled_user.disabled = true;
-        let disabled = verdict("dan@acme".into(), Some(disabled_user), &acme, true, &trusted);
+        let disabled = verdict("dan@acme".into(), Some(disabled_user), false, &acme, true, &trusted);
         assert_eq!(disabled.reason, Some(ExclusionReason::UnknownUser));
 
-        let line_refused = verdict("line:U1".into(), None, &acme, false, &trusted);
+        let line_refused = verdict("line:U1".into(), None, false, &acme, false, &trusted);
         assert_eq!(line_refused.tenant, Some(TenantId::line()));
         assert_eq!((line_refused.allowed, line_refused.reason), (false, Some(ExclusionReason::LineNotAuthorized)));
-        let line_allowed = verdict("line:U1".into(), None, &acme, true, &trusted);
+        let line_allowed = verdict("line:U1".into(), None, false, &acme, true, &trusted);
         assert!(line_allowed.allowed && line_allowed.reason.is_none());
     }
 }

@@ -16,7 +16,6 @@ use serde_json::json;
 use super::idempotency;
 use crate::access::{may_post, resolve_members};
 use crate::actors::session::SessionContext;
-use crate::authz::AuthzClient;
 use crate::dispatch::Dispatcher;
 use crate::domain::{direct_key, kind_for};
 use crate::store::Store;
@@ -76,7 +75,10 @@ pub async fn create(
     }
     sc.quotas.create_room(&p.user_id).map_err(ApiError::rate_limited)?;
     let ids: Vec<UserId> = ids.into_iter().collect();
-    let resolved = resolve_members(&p, &ids, &sc.authz).await?;
+    let mut resolved = resolve_members(&p, &ids, &sc.authz).await?;
+    if resolved.has_line_users() {
+        resolved.keep_out_of_line();
+    }
     let (mut members, excluded) = (resolved.allowed, resolved.excluded);
     if members.is_empty() {
         let who: Vec<String> = excluded.iter().map(|e| format!("{} ({})", e.user, e.reason)).collect();
@@ -202,14 +204,17 @@ pub async fn add_members(
     p: Principal,
     path: web::Path<String>,
     body: web::Json<AddMembers>,
-    dispatcher: web::Data<Dispatcher>,
-    authz: web::Data<AuthzClient>,
+    sc: web::Data<Arc<SessionContext>>,
 ) -> Res {
     let id = room_id(&path)?;
     for u in &body.users {
         check_user_id(u)?;
     }
-    let resolved = resolve_members(&p, &body.users, &authz).await?;
+    let mut resolved = resolve_members(&p, &body.users, &sc.authz).await?;
+    if sc.kinds.get(&sc.store, &id).await?.is_some_and(|k| k.is_line()) || resolved.has_line_users() {
+        resolved.keep_out_of_line();
+    }
+    let dispatcher = &sc.dispatcher;
     let mut excluded = resolved.excluded;
     let command = RoomCommand::AddMembers { users: resolved.allowed };
     let command_id = idempotency::command_id(&req, &p.user_id, "add_members")?;
