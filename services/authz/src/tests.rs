@@ -46,8 +46,13 @@ struct FlakyBus {
 
 #[async_trait::async_trait]
 impl chat_bus::Bus for FlakyBus {
-    async fn publish_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<(), BusError> {
-        self.inner.publish_command(shard, command_id, payload).await
+    async fn send_command(
+        &self,
+        shard: u16,
+        command_id: &str,
+        payload: Vec<u8>,
+    ) -> Result<chat_bus::Confirm, BusError> {
+        self.inner.send_command(shard, command_id, payload).await
     }
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
         self.inner.publish_to_node(node, payload).await

@@ -71,9 +71,10 @@ impl Dispatcher {
         self.submit(room_id, actor, tenant, command_id, command).await?.answer().await
     }
 
-    /// Publish `command` (the broker has it when this returns) and hand back the wait for its
-    /// answer. A caller that submits commands one after the other has them in its room's queue
-    /// in that order, without waiting for each answer.
+    /// Put `command` on its way to its room (in the order of the calls) and hand back the wait
+    /// for the broker's confirm and the room's answer. A caller that submits commands one after
+    /// the other has them in its room's queue in that order, without waiting for each confirm
+    /// or answer.
     pub async fn submit(
         &self,
         room_id: &RoomId,
@@ -96,24 +97,29 @@ impl Dispatcher {
         let shard = shard_of(room_id, self.bus.shards());
         let started = Instant::now();
         let reply = self.hub.expect_reply(&correlation_id);
-        // The command id makes a republished command harmless, so transient failures retry.
-        let publish = || async { self.bus.publish_command(shard, &envelope.command_id, payload.clone()).await };
-        let published = publish
+        // Put on its way; a connection failure before that retries (the command id makes a
+        // repeat harmless, and nothing of this caller's was sent after it yet).
+        let send = || async { self.bus.send_command(shard, &envelope.command_id, payload.clone()).await };
+        let sent = send
             .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(4))
             .when(|e| matches!(e, BusError::Broker(_)))
             .await;
-        if let Err(err) = published {
-            self.hub.forget_reply(&correlation_id);
-            return Err(err.into());
-        }
-        Ok(Submitted { hub: self.hub.clone(), correlation_id, reply, started, timeout: self.timeout })
+        let confirm = match sent {
+            Ok(confirm) => confirm,
+            Err(err) => {
+                self.hub.forget_reply(&correlation_id);
+                return Err(err.into());
+            }
+        };
+        Ok(Submitted { hub: self.hub.clone(), correlation_id, confirm, reply, started, timeout: self.timeout })
     }
 }
 
-/// A published command waiting for its room's answer.
+/// A command on its way to its room, waiting for the broker's confirm and the room's answer.
 pub struct Submitted {
     hub: Arc<Hub>,
     correlation_id: String,
+    confirm: chat_bus::Confirm,
     reply: tokio::sync::oneshot::Receiver<chat_protocol::bus::CommandOutcome>,
     started: Instant,
     timeout: Duration,
@@ -123,6 +129,11 @@ impl Submitted {
     /// The room's answer, or `Timeout` (the command may still be applied: repeat it with the
     /// same idempotency key to learn its result).
     pub async fn answer(self) -> Result<CommandResult, DispatchError> {
+        if let Err(err) = self.confirm.await {
+            // Not safely queued: the caller may repeat it with the same idempotency key.
+            self.hub.forget_reply(&self.correlation_id);
+            return Err(err.into());
+        }
         let outcome = tokio::time::timeout(self.timeout, self.reply).await;
         self.hub.forget_reply(&self.correlation_id);
         metrics().command_latency.observe(self.started.elapsed().as_secs_f64());

@@ -16,7 +16,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::{BrokerSettings, Bus, BusError, Delivery, Settle, Subscription, Topology};
+use crate::{BrokerSettings, Bus, BusError, Confirm, Delivery, Settle, Subscription, Topology};
 
 pub struct AmqpBus {
     /// Attempts at delivery before a command or a shared event is dead-lettered.
@@ -131,26 +131,43 @@ impl AmqpBus {
         payload: &[u8],
         properties: BasicProperties,
     ) -> Result<(), BusError> {
+        self.publish_started(exchange, routing_key, payload, properties).await?.await
+    }
+
+    /// Put a publish with `mandatory` on the publishing channel (so publishes leave in the
+    /// order of the calls) and return the wait for its confirm.
+    async fn publish_started(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<Confirm, BusError> {
         let options = BasicPublishOptions { mandatory: true, ..Default::default() };
-        let result = async {
-            self.publisher
-                .basic_publish(exchange.into(), routing_key.into(), options, payload, properties.clone())
-                .await?
-                .await
-        }
-        .await;
-        match result {
-            Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
-            Ok(Confirmation::Ack(Some(_returned))) => Err(BusError::Unroutable { routing_key: routing_key.to_owned() }),
-            Ok(Confirmation::Nack(_)) => Err(BusError::Nacked),
-            Err(err) => {
-                self.healthy.store(false, Ordering::Relaxed);
-                warn!(error = %err, "publish failed, waiting for the connection to recover");
-                let recovered = self.publisher.wait_for_recovery(err).await;
-                self.healthy.store(recovered.is_ok(), Ordering::Relaxed);
-                Err(BusError::Broker("publish interrupted by a connection failure".into()))
+        let started =
+            self.publisher.basic_publish(exchange.into(), routing_key.into(), options, payload, properties).await;
+        let pending = match started {
+            Ok(pending) => pending,
+            Err(err) => return Err(Self::interrupted_on(&self.publisher, &self.healthy, err).await),
+        };
+        let (channel, healthy, routing_key) = (self.publisher.clone(), self.healthy.clone(), routing_key.to_owned());
+        Ok(Box::pin(async move {
+            match pending.await {
+                Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
+                Ok(Confirmation::Ack(Some(_returned))) => Err(BusError::Unroutable { routing_key }),
+                Ok(Confirmation::Nack(_)) => Err(BusError::Nacked),
+                Err(err) => Err(Self::interrupted_on(&channel, &healthy, err).await),
             }
-        }
+        }))
+    }
+
+    /// A publish failed with the connection: wait for its recovery, report the failure.
+    async fn interrupted_on(channel: &Channel, healthy: &AtomicBool, err: lapin::Error) -> BusError {
+        healthy.store(false, Ordering::Relaxed);
+        warn!(error = %err, "publish failed, waiting for the connection to recover");
+        let recovered = channel.wait_for_recovery(err).await;
+        healthy.store(recovered.is_ok(), Ordering::Relaxed);
+        BusError::Broker("publish interrupted by a connection failure".into())
     }
 
     async fn consume(&self, queue: String, prefetch: u16, arguments: FieldTable) -> Result<Subscription, BusError> {
@@ -219,14 +236,14 @@ impl Settle for AmqpSettle {
 
 #[async_trait]
 impl Bus for AmqpBus {
-    async fn publish_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<(), BusError> {
+    async fn send_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<Confirm, BusError> {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_message_id(command_id.into());
         let exchange = self.topology.command_exchange();
         let key = self.topology.shard_key(shard);
-        self.publish_confirmed(&exchange, &key, &payload, properties).await
+        self.publish_started(&exchange, &key, &payload, properties).await
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::{Bus, BusError, Delivery, Settle, Subscription};
+use crate::{Bus, BusError, Confirm, Delivery, Settle, Subscription};
 
 type Queue = (mpsc::UnboundedSender<Vec<u8>>, Option<mpsc::UnboundedReceiver<Vec<u8>>>);
 
@@ -72,8 +72,9 @@ impl Settle for InProcSettle {
 
 #[async_trait]
 impl Bus for InProcBus {
-    async fn publish_command(&self, shard: u16, _command_id: &str, payload: Vec<u8>) -> Result<(), BusError> {
-        self.shard_sender(shard)?.send(payload).map_err(|_| BusError::Closed)
+    async fn send_command(&self, shard: u16, _command_id: &str, payload: Vec<u8>) -> Result<Confirm, BusError> {
+        self.shard_sender(shard)?.send(payload).map_err(|_| BusError::Closed)?;
+        Ok(Box::pin(std::future::ready(Ok(()))))
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {

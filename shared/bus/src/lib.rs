@@ -137,6 +137,9 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
+/// The broker's confirm of a publish that is already on its way.
+pub type Confirm = futures_util::future::BoxFuture<'static, Result<(), BusError>>;
+
 /// A stream of deliveries from one queue. It ends when the consumer is cancelled.
 pub type Subscription = mpsc::Receiver<Delivery>;
 
@@ -145,7 +148,15 @@ pub trait Bus: Send + Sync + 'static {
     /// Publish a room command to its shard queue; returns once the broker has it safely
     /// (confirmed and routed). Retries on a lost connection are the caller's choice: the
     /// command id makes a repeat harmless.
-    async fn publish_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<(), BusError>;
+    async fn publish_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        self.send_command(shard, command_id, payload).await?.await
+    }
+
+    /// Publish a room command and return once it is on its way, in the order of the calls
+    /// (one publishing channel); the returned future resolves when the broker has it safely.
+    /// A caller that must keep its commands in order sends the next one after this returns,
+    /// without waiting for the confirm of the previous.
+    async fn send_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<Confirm, BusError>;
 
     /// Publish to one gateway node's queue. `Unroutable` means the node is gone.
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError>;
