@@ -431,8 +431,8 @@ async fn the_http_answers_keep_their_shapes() {
     assert_eq!(
         decided,
         json!({"actor_line": true, "trusted_tenants": [], "verdicts": [
-            {"user": "line:U1", "tenant": "line", "allowed": true},
-            {"user": "ghost@acme", "tenant": null, "allowed": false, "reason": "unknown_user"},
+            {"user": "line:U1", "tenant": "line", "allowed": true, "line": true},
+            {"user": "ghost@acme", "tenant": null, "allowed": false, "reason": "unknown_user", "line": false},
         ]})
     );
 
