@@ -116,7 +116,7 @@ impl Fixture {
         let mut tx = self.core.store.begin().await.unwrap();
         tx.create_user(&user, 1).await.unwrap();
         tx.commit().await.unwrap();
-        Principal { user_id: user.id, tenant: tenant_id, roles: vec![] }
+        Principal { user_id: user.id, tenant: tenant_id, roles: vec![], expires_at_secs: u64::MAX }
     }
 
     async fn next_event(&mut self) -> AuthzEvent {

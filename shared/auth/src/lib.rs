@@ -67,6 +67,8 @@ pub struct Principal {
     pub user_id: UserId,
     pub tenant: TenantId,
     pub roles: Vec<String>,
+    /// The token's `exp` (Unix seconds): a long-lived connection ends there.
+    pub expires_at_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -341,7 +343,12 @@ impl Verifier {
         if revoked_at.is_some_and(|at| claims.iat <= at) {
             return Err(AuthError::Invalid);
         }
-        Ok(Principal { user_id: claims.sub.into(), tenant: claims.tid.into(), roles: claims.roles })
+        Ok(Principal {
+            user_id: claims.sub.into(),
+            tenant: claims.tid.into(),
+            roles: claims.roles,
+            expires_at_secs: claims.exp,
+        })
     }
 
     /// Authenticate a request: `Authorization: Bearer <token>`, or for a WebSocket handshake
@@ -491,7 +498,8 @@ mod tests {
         let s = settings("s3cret-s3cret-s3cret-s3cret-s3cret");
         let token = mint(&s, "u1", "acme", &["admin"], 60);
         let p = Verifier::new(&s).verify(&token).await.unwrap();
-        assert_eq!(p, Principal { user_id: "u1".into(), tenant: "acme".into(), roles: vec!["admin".into()] });
+        assert_eq!((p.user_id.as_str(), p.tenant.as_str(), p.roles.clone()), ("u1", "acme", vec!["admin".to_owned()]));
+        assert!(p.expires_at_secs > 0, "the token's expiry is carried");
     }
 
     #[actix_web::test]

@@ -32,7 +32,8 @@ pub enum Outcome {
     /// Written now: answer `result` and deliver `frames`.
     Committed { result: CommandResult, frames: Vec<Frame>, committed_at_ms: i64 },
     /// Not done (the store failed, or a newer owner holds the room): the command is tried
-    /// again by a fresh actor (the room actor gives it back to its shard; never settled here).
+    /// again by a fresh actor. The room actor gives it back to its shard; settled here only as
+    /// a fallback, by requeueing.
     Retry,
 }
 
