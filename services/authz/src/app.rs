@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat_auth::{AuthSettings, KeyProvider, Verifier};
 use chat_bus::{BusError, Delivery, SharedBus};
-use chat_protocol::authz::{AuthzEnvelope, AuthzEvent};
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
@@ -46,14 +46,14 @@ const LIMITER_SWEEP_TICK: Duration = Duration::from_secs(60);
 /// The namespace of the ids given to change events published without one (before envelopes).
 const LEGACY_EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d1c_0e8a_7b42_4c39_9a6e_2f81_c0d4_e713);
 
-/// A change event and its id: an `AuthzEnvelope`, or a bare `AuthzEvent` from a publisher
+/// A change event and its id: an `EventEnvelope`, or a bare `ChangeEvent` from a publisher
 /// that predates envelopes, whose id is then derived from its bytes (a redelivery has the same).
-fn parse_event(payload: &[u8]) -> Option<AuthzEnvelope> {
-    if let Ok(envelope) = serde_json::from_slice::<AuthzEnvelope>(payload) {
+fn parse_event(payload: &[u8]) -> Option<EventEnvelope> {
+    if let Ok(envelope) = serde_json::from_slice::<EventEnvelope>(payload) {
         return Some(envelope);
     }
-    let event = serde_json::from_slice::<AuthzEvent>(payload).ok()?;
-    Some(AuthzEnvelope { event_id: uuid::Uuid::new_v5(&LEGACY_EVENT_NAMESPACE, payload).to_string(), event })
+    let event = serde_json::from_slice::<ChangeEvent>(payload).ok()?;
+    Some(EventEnvelope { event_id: uuid::Uuid::new_v5(&LEGACY_EVENT_NAMESPACE, payload).to_string(), event })
 }
 
 /// Create a tenant unless it exists.
@@ -120,7 +120,7 @@ impl AuthzCore {
     /// Audit a `member_excluded` event once per event id (others are acknowledged and
     /// ignored); requeue it if the store fails, so that it is redelivered.
     async fn absorb(&self, delivery: Delivery) {
-        if let Some(AuthzEnvelope { event_id, event: AuthzEvent::MemberExcluded { tenant, user, room_id, reason } }) =
+        if let Some(EventEnvelope { event_id, event: ChangeEvent::MemberExcluded { tenant, user, room_id, reason } }) =
             parse_event(&delivery.payload)
         {
             if let Err(err) = self.record_exclusion(&event_id, &tenant, &user, &room_id, reason).await {
@@ -187,18 +187,20 @@ mod tests {
 
     #[test]
     fn change_events_are_read_with_their_id_or_one_derived_from_their_bytes() {
-        let event = AuthzEvent::MemberExcluded {
+        let event = ChangeEvent::MemberExcluded {
             tenant: "globex".into(),
             user: "carol@globex".into(),
             room_id: "room-1".into(),
             reason: ExclusionReason::TrustRevoked,
         };
-        let envelope = AuthzEnvelope::new(event.clone());
+        let envelope = EventEnvelope::new(event.clone());
         assert_eq!(parse_event(&serde_json::to_vec(&envelope).unwrap()), Some(envelope));
         let bare = serde_json::to_vec(&event).unwrap();
         let first = parse_event(&bare).unwrap();
         assert_eq!(first.event, event);
         assert_eq!(parse_event(&bare).unwrap().event_id, first.event_id, "a redelivery has the same id");
-        assert_eq!(parse_event(b"{\"type\":\"unknown\"}"), None);
+        assert_eq!(parse_event(b"{\"type\":\"member_excluded\"}"), None, "fields missing");
+        let newer = parse_event(b"{\"event_id\":\"e\",\"type\":\"calls.started\"}").unwrap();
+        assert_eq!(newer.event, ChangeEvent::Unknown, "a kind of a newer publisher is read, and ignored");
     }
 }

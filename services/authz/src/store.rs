@@ -9,7 +9,7 @@
 //! default.
 
 use chat_kit::DatabaseSettings;
-use chat_protocol::authz::AuthzEnvelope;
+use chat_protocol::events::EventEnvelope;
 use chat_protocol::{TenantId, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{Any, AnyTypeInfo, AnyValueRef};
@@ -57,7 +57,7 @@ pub struct Tx {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
     pub event_id: String,
-    /// The `AuthzEnvelope` as JSON.
+    /// The `EventEnvelope` as JSON.
     pub payload: String,
 }
 
@@ -640,7 +640,7 @@ impl Tx {
     }
 
     /// Put a change event in the outbox: it is published once the transaction commits.
-    pub async fn enqueue(&mut self, envelope: &AuthzEnvelope, now: i64) -> Result<(), StoreError> {
+    pub async fn enqueue(&mut self, envelope: &EventEnvelope, now: i64) -> Result<(), StoreError> {
         let payload = serde_json::to_string(envelope)?;
         sqlx::query("INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, $2, $3)")
             .bind(&envelope.event_id)

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chat_auth::Principal;
 use chat_bus::{BusError, SharedBus, Subscription};
-use chat_protocol::authz::{AuthzEnvelope, AuthzEvent, DecideRequest};
+use chat_protocol::authz::DecideRequest;
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::ExclusionReason;
 use chat_protocol::{RoomId, TenantId, UserId};
@@ -119,12 +120,12 @@ impl Fixture {
         Principal { user_id: user.id, tenant: tenant_id, roles: vec![], expires_at_secs: u64::MAX }
     }
 
-    async fn next_event(&mut self) -> AuthzEvent {
+    async fn next_event(&mut self) -> ChangeEvent {
         self.next_envelope().await.event
     }
 
     /// The next change event as published: with its id.
-    async fn next_envelope(&mut self) -> AuthzEnvelope {
+    async fn next_envelope(&mut self) -> EventEnvelope {
         let delivery = tokio::time::timeout(Duration::from_secs(5), self.events.recv())
             .await
             .expect("an event within 5 s")
@@ -193,11 +194,11 @@ async fn line_permission_changes_are_audited_published_and_told() {
     assert!(granted.line_access && granted.user.line_allowed);
     assert_eq!(
         fixture.next_event().await,
-        AuthzEvent::LineAccess { tenant: "acme".into(), user: "alice@acme".into(), allowed: true }
+        ChangeEvent::LineAccess { tenant: "acme".into(), user: "alice@acme".into(), allowed: true }
     );
     assert!(matches!(
         fixture.next_event().await,
-        AuthzEvent::Notify { user, kind: NotificationKind::LineAccessGranted, .. } if user == "alice@acme"
+        ChangeEvent::Notify { user, kind: NotificationKind::LineAccessGranted, .. } if user == "alice@acme"
     ));
     assert!(core.me(&alice).await.unwrap().line);
     assert!(!core.me(&bob).await.unwrap().line);
@@ -205,7 +206,7 @@ async fn line_permission_changes_are_audited_published_and_told() {
     let changes = UserChanges { display_name: None, password: None, admin: None, disabled: Some(true) };
     let disabled = core.update_user(&admin, &bob.user_id, changes).await.unwrap();
     assert!(disabled.user.disabled && !disabled.line_access);
-    assert!(matches!(fixture.next_event().await, AuthzEvent::UserDisabled { user, .. } if user == "bob@acme"));
+    assert!(matches!(fixture.next_event().await, ChangeEvent::UserDisabled { user, .. } if user == "bob@acme"));
     assert!(matches!(core.me(&bob).await, Err(AuthzError::UnknownCaller(_))));
 
     let users = core.list_users(&admin).await.unwrap();
@@ -237,10 +238,10 @@ async fn the_trust_handshake_and_decisions_at_the_point_of_use() {
     fixture.quiet().await;
 
     assert_eq!(core.grant_trust(&globex, "acme".into()).await.unwrap().status, TrustStatus::Active);
-    assert!(matches!(fixture.next_event().await, AuthzEvent::Trust { active: true, .. }));
+    assert!(matches!(fixture.next_event().await, ChangeEvent::Trust { active: true, .. }));
     let mut told = Vec::new();
     for _ in 0..3 {
-        if let AuthzEvent::Notify { user, kind: NotificationKind::ExternalGranted, text, .. } =
+        if let ChangeEvent::Notify { user, kind: NotificationKind::ExternalGranted, text, .. } =
             fixture.next_event().await
         {
             told.push((user.to_string(), text));
@@ -275,12 +276,12 @@ async fn the_trust_handshake_and_decisions_at_the_point_of_use() {
     );
 
     core.revoke_trust(&acme, &"globex".into()).await.unwrap();
-    assert!(matches!(fixture.next_event().await, AuthzEvent::Trust { active: false, .. }));
+    assert!(matches!(fixture.next_event().await, ChangeEvent::Trust { active: false, .. }));
     assert!(matches!(core.revoke_trust(&acme, &"globex".into()).await, Err(AuthzError::TrustNotFound(_))));
     assert_eq!(core.list_trusts(&globex).await.unwrap()[0].status, TrustStatus::PendingOurs);
 
     // Rooms' exclusions reach the audit trail through the bus, once per event id.
-    let excluded = AuthzEnvelope::new(AuthzEvent::MemberExcluded {
+    let excluded = EventEnvelope::new(ChangeEvent::MemberExcluded {
         tenant: "globex".into(),
         user: UserId::new("carol@globex"),
         room_id: RoomId::new("room-1"),
@@ -523,9 +524,9 @@ async fn changes_made_while_the_broker_is_down_are_published_in_order_once_it_is
     core.grant_trust(&acme, "globex".into()).await.unwrap();
     core.grant_trust(&globex, "acme".into()).await.unwrap();
     let granted = fixture.next_envelope().await;
-    assert!(matches!(granted.event, AuthzEvent::Trust { active: true, .. }));
+    assert!(matches!(granted.event, ChangeEvent::Trust { active: true, .. }));
     for _ in 0..2 {
-        assert!(matches!(fixture.next_event().await, AuthzEvent::Notify { .. }));
+        assert!(matches!(fixture.next_event().await, ChangeEvent::Notify { .. }));
     }
     fixture.quiet().await;
 
@@ -539,13 +540,13 @@ async fn changes_made_while_the_broker_is_down_are_published_in_order_once_it_is
 
     bus.down.store(false, std::sync::atomic::Ordering::SeqCst);
     let revoked = fixture.next_envelope().await;
-    assert!(matches!(revoked.event, AuthzEvent::Trust { active: false, .. }), "{revoked:?}");
+    assert!(matches!(revoked.event, ChangeEvent::Trust { active: false, .. }), "{revoked:?}");
     assert!(revoked.event_id > granted.event_id, "event ids are time-ordered");
     let mut told = Vec::new();
     for _ in 0..2 {
         let notice = fixture.next_envelope().await;
         assert!(notice.event_id > revoked.event_id, "the notices follow the revocation");
-        if let AuthzEvent::Notify { user, kind: NotificationKind::ExternalRevoked, .. } = notice.event {
+        if let ChangeEvent::Notify { user, kind: NotificationKind::ExternalRevoked, .. } = notice.event {
             told.push(user.to_string());
         }
     }

@@ -101,6 +101,8 @@ impl AuthzClient {
                     allowed: false,
                     reason: Some(ExclusionReason::NotAuthorized),
                     line: false,
+                    display_name: None,
+                    tenant_name: None,
                 })
                 .collect());
         }
@@ -239,6 +241,8 @@ mod tests {
                                     allowed: ok,
                                     reason: (!ok).then_some(ExclusionReason::UnknownUser),
                                     line: false,
+                                    display_name: None,
+                                    tenant_name: None,
                                 }
                             })
                             .collect();

@@ -5,7 +5,7 @@
 //! Nothing here does I/O. Refusals are `CommandError`s with a `Refusal` code; the API and the
 //! WebSocket session map them to statuses and error frames.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chat_protocol::bus::{
     CommandEnvelope, CommandError, CommandResult, Excluded, MemberKind, MemberSpec, RoomCommand, RoomKind,
@@ -307,6 +307,8 @@ pub fn decide(
         RoomCommand::Create { .. } => {
             Ok(Plan::new(CommandResult::Created { room_id: state.meta.id.clone(), existed: true }))
         }
+        // The room actor reads the blocks itself; nothing to write.
+        RoomCommand::BlocksChanged => Ok(Plan::new(CommandResult::Done { seq: state.last_seq })),
         RoomCommand::Post { body, .. } => {
             limits.check_body(body)?;
             let message_id = MessageId::generate();
@@ -614,6 +616,26 @@ impl RoomState {
     /// the LINE gateway, not through sessions).
     pub fn session_recipients(&self) -> Vec<UserId> {
         self.members.iter().filter(|(_, m)| m.kind == MemberKind::Member).map(|(id, _)| id.clone()).collect()
+    }
+}
+
+/// The open blocks whose blocker is a member of the room, as (blocker, blocked): a blocked
+/// sender's messages skip the blocker's sessions (and the store leaves them out of the blocker's
+/// history and sync). The blocked sender is not told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blocks(HashSet<(UserId, UserId)>);
+
+impl Blocks {
+    pub fn new(pairs: HashSet<(UserId, UserId)>) -> Self {
+        Self(pairs)
+    }
+
+    /// The recipients of a message of `sender`, without those who block the sender.
+    pub fn recipients_of(&self, sender: &UserId, recipients: &[UserId]) -> Vec<UserId> {
+        if self.0.is_empty() {
+            return recipients.to_vec();
+        }
+        recipients.iter().filter(|r| !self.0.contains(&((*r).clone(), sender.clone()))).cloned().collect()
     }
 }
 

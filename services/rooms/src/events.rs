@@ -1,20 +1,22 @@
-//! Reacting to authorization changes (the `events` exchange).
+//! Reacting to change events (the `events` exchange): authorization changes and blocks.
 //!
 //! Once per cluster (shared queue `rooms`): a withdrawn LINE permission or trust excludes the
 //! affected members from the affected rooms (an `Exclude` command per member and room, with a
-//! system event and a notification), and notifications from authz are stored and pushed.
-//! On every node (its own queue): cached decisions are dropped, and a disabled user's tokens
-//! are refused and their sessions closed.
+//! system event and a notification), notifications from authz are stored and pushed, and a
+//! block or unblock (from contacts) is stored and the rooms the two users share re-read their
+//! blocks (`BlocksChanged`).
+//! On every node (its own queue): cached decisions are dropped when permissions change, and a
+//! disabled user's tokens are refused and their sessions closed.
 
 use std::sync::Arc;
 
 use chat_auth::Verifier;
 use chat_bus::Subscription;
-use chat_protocol::authz::{AuthzEnvelope, AuthzEvent};
-use chat_protocol::bus::RoomCommand;
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
+use chat_protocol::bus::{CommandError, RoomCommand};
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::ExclusionReason;
-use chat_protocol::{RoomId, TenantId, UserId};
+use chat_protocol::{Refusal, RoomId, TenantId, UserId};
 use futures_util::{stream, StreamExt};
 use tracing::{info, warn};
 
@@ -85,14 +87,14 @@ impl EventContext {
         match self.dispatcher.execute(x.room, &UserId::system(), x.room_tenant, Some(id.clone()), command).await {
             Ok(_) | Err(DispatchError::Refused(_)) => {
                 info!(room_id = %x.room, user = %x.user, reason = %x.reason, "member excluded by rule");
-                let audit = AuthzEvent::MemberExcluded {
+                let audit = ChangeEvent::MemberExcluded {
                     tenant: x.member_tenant.clone(),
                     user: x.user.clone(),
                     room_id: x.room.clone(),
                     reason: x.reason,
                 };
                 // The exclusion's own id: a redelivered event audits nothing twice.
-                let envelope = AuthzEnvelope { event_id: id.clone(), event: audit };
+                let envelope = EventEnvelope { event_id: id.clone(), event: audit };
                 if let Ok(payload) = serde_json::to_vec(&envelope) {
                     let _ = self.rooms.bus.publish_event(payload).await;
                 }
@@ -145,14 +147,55 @@ impl EventContext {
             .await
     }
 
+    /// A block period of `blocker` on `blocked` began or ended: store it (history and sync read
+    /// it), then have every room the two share read its blocks again (live delivery). The
+    /// commands' ids derive from the event id, so a redelivered event repeats nothing.
+    async fn blocks_changed(
+        &self,
+        blocker: &UserId,
+        blocked: &UserId,
+        since_ms: i64,
+        until_ms: Option<i64>,
+        event_id: &str,
+    ) -> bool {
+        if let Err(err) = self.rooms.store.record_block(blocker, blocked, since_ms, until_ms).await {
+            warn!(error = %err, "block not stored; the event will be redelivered");
+            return false;
+        }
+        let Ok(rooms) = self.rooms.store.rooms_of_pair(blocker, blocked).await else { return false };
+        let applied = stream::iter(rooms)
+            .map(|room| async move {
+                const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2e4b_91c0_5f3a_4d6e_8b17_c9a0_d2e3_f415);
+                let name = format!("{}:{event_id}:{}", event_id.len(), room.room_id);
+                let id = uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string();
+                let command = RoomCommand::BlocksChanged;
+                let sent = self.dispatcher.execute(&room.room_id, &UserId::system(), &room.tenant, Some(id), command).await;
+                match sent {
+                    Ok(_) | Err(DispatchError::Refused(CommandError { code: Refusal::RoomNotFound, .. })) => true,
+                    Err(err) => {
+                        warn!(room_id = %room.room_id, error = %err, "blocks not refreshed; the event will be redelivered");
+                        false
+                    }
+                }
+            })
+            .buffer_unordered(EXCLUSIONS_IN_FLIGHT)
+            .fold(true, |all, done| async move { all && done })
+            .await;
+        if applied {
+            let change = if until_ms.is_some() { "unblock" } else { "block" };
+            metrics().block_changes.with_label_values(&[change]).inc();
+        }
+        applied
+    }
+
     async fn handle(&self, raw: &[u8]) -> Handled {
-        let Ok(AuthzEnvelope { event_id, event }) = serde_json::from_slice::<AuthzEnvelope>(raw) else {
+        let Ok(EventEnvelope { event_id, event }) = serde_json::from_slice::<EventEnvelope>(raw) else {
             warn!(bytes = raw.len(), "undecodable change event, dead-lettered");
             return Handled::Poison;
         };
         let event_id = event_id.as_str();
         let done = match event {
-            AuthzEvent::LineAccess { tenant, user, allowed: false } => {
+            ChangeEvent::LineAccess { tenant, user, allowed: false } => {
                 let Ok(rooms) = self.rooms.store.line_rooms_of(&user).await else { return Handled::Retry };
                 let exclusions = rooms
                     .iter()
@@ -166,7 +209,7 @@ impl EventContext {
                     .collect();
                 self.exclude_all(exclusions, event_id).await
             }
-            AuthzEvent::Trust { tenant_a, tenant_b, active: false } => {
+            ChangeEvent::Trust { tenant_a, tenant_b, active: false } => {
                 let Ok(rows) = self.rooms.store.rooms_shared_by(&tenant_a, &tenant_b).await else {
                     return Handled::Retry;
                 };
@@ -183,7 +226,14 @@ impl EventContext {
                     .collect();
                 self.exclude_all(exclusions, event_id).await
             }
-            AuthzEvent::Notify { tenant, user, kind, text } => self.notify(&tenant, &user, kind, &text, event_id).await,
+            ChangeEvent::Notify { tenant, user, kind, text } => self.notify(&tenant, &user, kind, &text, event_id).await,
+            ChangeEvent::ContactBlocked { user, peer, since_ms, .. } => {
+                self.blocks_changed(&user, &peer, since_ms, None, event_id).await
+            }
+            ChangeEvent::ContactUnblocked { user, peer, since_ms, until_ms, .. } => {
+                self.blocks_changed(&user, &peer, since_ms, Some(until_ms), event_id).await
+            }
+            // Other services' kinds, and kinds newer than this build: nothing to do here.
             _ => true,
         };
         if done {
@@ -215,12 +265,15 @@ pub async fn run_shared(ctx: Arc<EventContext>, mut events: Subscription) {
 /// The node worker: local effects of every change.
 pub async fn run_node(authz: Arc<AuthzClient>, verifier: Verifier, hub: Arc<Hub>, mut events: Subscription) {
     while let Some(delivery) = events.recv().await {
-        authz.invalidate();
-        if let Ok(AuthzEnvelope { event: AuthzEvent::UserDisabled { user, at_secs, .. }, .. }) =
-            serde_json::from_slice::<AuthzEnvelope>(&delivery.payload)
-        {
-            verifier.revoke(&user, at_secs);
-            hub.close_user(&user);
+        match serde_json::from_slice::<EventEnvelope>(&delivery.payload) {
+            Ok(EventEnvelope { event: ChangeEvent::UserDisabled { user, at_secs, .. }, .. }) => {
+                authz.invalidate();
+                verifier.revoke(&user, at_secs);
+                hub.close_user(&user);
+            }
+            Ok(EventEnvelope { event, .. }) if !event.changes_permissions() => {}
+            // A change of permissions, or an event this build cannot read: ask authz again.
+            _ => authz.invalidate(),
         }
         let _ = delivery.ack().await;
     }

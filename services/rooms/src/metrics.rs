@@ -19,6 +19,7 @@ pub struct Metrics {
     pub stale_epoch_rejections: IntCounter,
     pub fanout_publishes: IntCounter,
     pub events_rejected: IntCounter,
+    pub block_changes: IntCounterVec,
 }
 
 fn startup<T>(r: prometheus::Result<T>) -> T {
@@ -85,6 +86,11 @@ pub fn metrics() -> &'static Metrics {
         fanout_publishes: startup(prometheus::register_int_counter!(
             "rooms_fanout_publishes_total",
             "deliveries published to gateway nodes"
+        )),
+        block_changes: startup(prometheus::register_int_counter_vec!(
+            "rooms_block_changes_total",
+            "blocks and unblocks applied (stored, and the rooms the two users share told)",
+            &["change"]
         )),
     })
 }

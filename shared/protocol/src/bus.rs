@@ -73,6 +73,9 @@ pub enum RoomCommand {
         user: UserId,
         reason: ExclusionReason,
     },
+    /// Sent by rooms' event worker when a member blocked or unblocked someone: the room reads
+    /// its members' blocks again (live delivery leaves the blocked sender's messages out).
+    BlocksChanged,
 }
 
 impl RoomCommand {
@@ -86,6 +89,7 @@ impl RoomCommand {
             RoomCommand::RemoveMember { .. } => "remove_member",
             RoomCommand::Leave => "leave",
             RoomCommand::Exclude { .. } => "exclude",
+            RoomCommand::BlocksChanged => "blocks_changed",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod authz;
 pub mod body;
+pub mod events;
 pub mod bus;
 pub mod frames;
 pub mod ids;

@@ -29,6 +29,12 @@ crate::text_enum! {
         InvalidMode,
         InvalidTenant,
         NotAWebsocket,
+        InvalidEmail,
+        InvalidPhone,
+        /// A text field over its documented length.
+        FieldTooLong,
+        /// The LINE profile's status line shows the company name; it is not editable.
+        StatusMessageNotEditable,
         // ----- who is asking (401) -----
         Unauthorized,
         TokenExpired,
@@ -50,10 +56,13 @@ crate::text_enum! {
         UserNotFound,
         TenantNotFound,
         TrustNotFound,
+        ContactNotFound,
         // ----- conflicts with the current state (409) -----
         NotAllowedForKind,
         AlreadyRecalled,
         UserExists,
+        /// The member may use LINE but no LINE Official Account is bound to them yet.
+        LineAccountNotSetUp,
         // ----- size and type of the payload (413, 415) -----
         MessageTooLong,
         PayloadTooLarge,
@@ -81,7 +90,7 @@ impl Refusal {
             MalformedJson | UnknownField | UnknownType | MissingField | InvalidField | InvalidPath | InvalidQuery
             | InvalidFrame | InvalidClientMsgId | InvalidMembers | MessageEmpty | NameTooLong | DescriptionTooLong
             | InvalidUrl | TooManyMembers | InvalidUsername | InvalidPassword | InvalidMode | InvalidTenant
-            | NotAWebsocket => 400,
+            | NotAWebsocket | InvalidEmail | InvalidPhone | FieldTooLong | StatusMessageNotEditable => 400,
             Unauthorized | TokenExpired | InvalidToken | InvalidCredentials => 401,
             Forbidden
             | NotGroupMaster
@@ -90,8 +99,8 @@ impl Refusal {
             | LineNotAuthorized
             | ExternalNotAuthorized => 403,
             NotFound | RoomNotFound | MemberNotFound | MessageNotFound | UserNotFound | TenantNotFound
-            | TrustNotFound => 404,
-            NotAllowedForKind | AlreadyRecalled | UserExists => 409,
+            | TrustNotFound | ContactNotFound => 404,
+            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp => 409,
             MessageTooLong | PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             RateLimited | TooManyInFlight => 429,
@@ -133,6 +142,10 @@ mod tests {
             ("invalid_mode", 400),
             ("invalid_tenant", 400),
             ("not_a_websocket", 400),
+            ("invalid_email", 400),
+            ("invalid_phone", 400),
+            ("field_too_long", 400),
+            ("status_message_not_editable", 400),
             ("unauthorized", 401),
             ("token_expired", 401),
             ("invalid_token", 401),
@@ -150,9 +163,11 @@ mod tests {
             ("user_not_found", 404),
             ("tenant_not_found", 404),
             ("trust_not_found", 404),
+            ("contact_not_found", 404),
             ("not_allowed_for_kind", 409),
             ("already_recalled", 409),
             ("user_exists", 409),
+            ("line_account_not_set_up", 409),
             ("message_too_long", 413),
             ("payload_too_large", 413),
             ("unsupported_media_type", 415),

@@ -32,21 +32,30 @@ fn verdict(
             allowed: actor_line,
             reason: (!actor_line).then_some(ExclusionReason::LineNotAuthorized),
             line: true,
+            display_name: None,
+            tenant_name: None,
         };
     }
     match found.filter(|found_user| !found_user.disabled) {
-        None => Verdict { user, tenant: None, allowed: false, reason: Some(ExclusionReason::UnknownUser), line: false },
-        Some(member) if &member.tenant == tenant => {
-            Verdict { user, tenant: Some(member.tenant), allowed: true, reason: None, line: user_line }
-        }
+        None => Verdict {
+            user,
+            tenant: None,
+            allowed: false,
+            reason: Some(ExclusionReason::UnknownUser),
+            line: false,
+            display_name: None,
+            tenant_name: None,
+        },
         Some(member) => {
-            let allowed = trusted.contains(&member.tenant);
+            let allowed = &member.tenant == tenant || trusted.contains(&member.tenant);
             Verdict {
                 user,
                 tenant: Some(member.tenant),
                 allowed,
                 reason: (!allowed).then_some(ExclusionReason::ExternalNotAuthorized),
                 line: user_line,
+                display_name: Some(member.display_name),
+                tenant_name: None,
             }
         }
     }
@@ -83,7 +92,13 @@ impl AuthzCore {
                 Some(member) => member.may_use_line(self.line_mode(&member.tenant).await?),
                 None => false,
             };
-            verdicts.push(verdict(user, found, user_line, &tenant, actor_line, &trusted));
+            let mut answer = verdict(user, found, user_line, &tenant, actor_line, &trusted);
+            if let Some(of) = &answer.tenant {
+                if !answer.user.is_line_user() {
+                    answer.tenant_name = self.store.tenant(of).await?.map(|t| t.name);
+                }
+            }
+            verdicts.push(answer);
         }
         Ok(DecideResponse { actor_line, trusted_tenants: trusted, verdicts })
     }

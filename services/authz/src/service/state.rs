@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chat_auth::{Principal, Verifier};
 use chat_bus::SharedBus;
-use chat_protocol::authz::{AuthzEnvelope, AuthzEvent};
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
@@ -89,8 +89,8 @@ impl AuthzCore {
     }
 
     /// Put a change event in the change's outbox (published once the change commits).
-    pub(super) async fn emit(&self, tx: &mut Tx, event: AuthzEvent, now: i64) -> Result<(), StoreError> {
-        tx.enqueue(&AuthzEnvelope::new(event), now).await
+    pub(super) async fn emit(&self, tx: &mut Tx, event: ChangeEvent, now: i64) -> Result<(), StoreError> {
+        tx.enqueue(&EventEnvelope::new(event), now).await
     }
 
     /// Commit a change and wake the relay to publish its events.

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use chat_auth::Principal;
-use chat_protocol::authz::AuthzEvent;
+use chat_protocol::events::ChangeEvent;
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::{TenantId, UserId};
 use serde::Serialize;
@@ -73,7 +73,7 @@ impl AuthzCore {
         if active && !was_active {
             let system = UserId::system();
             tx.audit(&other, system.as_str(), AuditAction::TrustActive, me.tenant.as_str(), "", now).await?;
-            let event = AuthzEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: true };
+            let event = ChangeEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: true };
             self.emit(&mut tx, event, now).await?;
             self.notify_trust(&mut tx, &me.tenant, &other, true, now).await?;
         }
@@ -97,7 +97,7 @@ impl AuthzCore {
             let system = UserId::system();
             let detail = "revoked by the other side";
             tx.audit(other, system.as_str(), AuditAction::TrustInactive, me.tenant.as_str(), detail, now).await?;
-            let event = AuthzEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: false };
+            let event = ChangeEvent::Trust { tenant_a: me.tenant.clone(), tenant_b: other.clone(), active: false };
             self.emit(&mut tx, event, now).await?;
             self.notify_trust(&mut tx, &me.tenant, other, false, now).await?;
         }
@@ -130,7 +130,7 @@ impl AuthzCore {
                 (NotificationKind::ExternalRevoked, format!("You can no longer chat with {other_name}."))
             };
             for user in tx.users(tenant).await?.into_iter().filter(|user| !user.disabled) {
-                let event = AuthzEvent::Notify { tenant: tenant.clone(), user: user.id, kind, text: text.clone() };
+                let event = ChangeEvent::Notify { tenant: tenant.clone(), user: user.id, kind, text: text.clone() };
                 self.emit(tx, event, now).await?;
             }
         }

@@ -5,7 +5,7 @@
 //! are read and written without another change in between.
 
 use chat_auth::Principal;
-use chat_protocol::authz::AuthzEvent;
+use chat_protocol::events::ChangeEvent;
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::UserId;
 use secrecy::{ExposeSecret, SecretString};
@@ -71,6 +71,11 @@ fn check_display_name(name: &str) -> Result<(), AuthzError> {
     }
     Ok(())
 }
+
+/// The notice a member gets when they may connect to LINE.
+pub const LINE_GRANTED_TEXT: &str = "You can now chat with LINE users. LINE users add you as a friend with your ID, \
+    your add-friend URL, your QR code or your profile card: see GET /v1/me/line-invite \
+    (and /v1/me/line-invite/qr.png, /v1/me/line-invite/card.png).";
 
 impl AuthzCore {
     /// Create a user in the admin's tenant, without LINE access.
@@ -145,7 +150,7 @@ impl AuthzCore {
             tx.mark_disabled(&user.id, now).await?;
             tx.audit(&me.tenant, me.id.as_str(), AuditAction::UserDisabled, user.id.as_str(), "", now).await?;
             let at_secs = u64::try_from(now / 1000).unwrap_or(0);
-            let event = AuthzEvent::UserDisabled { tenant: me.tenant.clone(), user: user.id.clone(), at_secs };
+            let event = ChangeEvent::UserDisabled { tenant: me.tenant.clone(), user: user.id.clone(), at_secs };
             self.emit(&mut tx, event, now).await?;
         }
         self.line_changed(&mut tx, &me, &user, could_use_line, user.may_use_line(mode), now).await?;
@@ -206,7 +211,8 @@ impl AuthzCore {
         Ok((mode, user))
     }
 
-    /// Audit, publish and tell a change of a member's effective LINE permission.
+    /// Audit, publish and tell a change of a member's effective LINE permission. The notice of a
+    /// grant says where the member finds what LINE users need to add them as a friend.
     async fn line_changed(
         &self,
         tx: &mut Tx,
@@ -220,7 +226,7 @@ impl AuthzCore {
             return Ok(());
         }
         let (action, kind, text) = if after {
-            (AuditAction::LineAccessGranted, NotificationKind::LineAccessGranted, "You can now chat with LINE users.")
+            (AuditAction::LineAccessGranted, NotificationKind::LineAccessGranted, LINE_GRANTED_TEXT)
         } else {
             (
                 AuditAction::LineAccessRevoked,
@@ -230,8 +236,8 @@ impl AuthzCore {
         };
         tx.audit(&user.tenant, actor.id.as_str(), action, user.id.as_str(), "", now).await?;
         let (tenant, id) = (user.tenant.clone(), user.id.clone());
-        self.emit(tx, AuthzEvent::LineAccess { tenant: tenant.clone(), user: id.clone(), allowed: after }, now).await?;
-        self.emit(tx, AuthzEvent::Notify { tenant, user: id, kind, text: text.to_owned() }, now).await?;
+        self.emit(tx, ChangeEvent::LineAccess { tenant: tenant.clone(), user: id.clone(), allowed: after }, now).await?;
+        self.emit(tx, ChangeEvent::Notify { tenant, user: id, kind, text: text.to_owned() }, now).await?;
         Ok(())
     }
 }

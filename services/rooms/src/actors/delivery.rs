@@ -8,11 +8,13 @@
 use std::collections::HashMap;
 
 use chat_bus::{BusError, Delivery};
-use chat_protocol::bus::{CommandEnvelope, CommandOutcome, CommandResult, NodeMessage};
+use chat_protocol::bus::{CommandEnvelope, CommandOutcome, CommandResult, NodeMessage, RoomCommand, RoomKind};
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::{RoomId, UserId};
 use tracing::warn;
 
 use super::context::RoomContext;
+use crate::domain::Blocks;
 use crate::metrics::metrics;
 use crate::store::EventKind;
 use crate::views;
@@ -61,6 +63,9 @@ pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outco
     for frame in &frames {
         publish_failed |= fan_out(rc, Some(room_id), frame, committed_at_ms).await;
     }
+    if let Some(event) = answer.as_ref().ok().and_then(|result| direct_opened(envelope, result)) {
+        publish_failed |= publish_event(rc, &envelope.command_id, event).await;
+    }
     if let Some(reply_to) = &envelope.reply_to {
         let message = NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome: answer };
         publish_failed |= publish(rc, &reply_to.node, &message).await;
@@ -71,12 +76,52 @@ pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outco
     }
 }
 
+/// The event telling that `envelope` created or reopened a 1:1 room with someone outside the
+/// actor's company (contacts saves that person as the actor's contact: the same rule whichever
+/// way the member starts). Published with every answer of such a `Create`, replays included,
+/// so a publish lost before the command was settled is made up for when it comes back.
+fn direct_opened(envelope: &CommandEnvelope, result: &CommandResult) -> Option<ChangeEvent> {
+    let (RoomCommand::Create { kind, members, .. }, CommandResult::Created { room_id, .. }) = (&envelope.command, result)
+    else {
+        return None;
+    };
+    if !matches!(kind, RoomKind::ExternalDirect | RoomKind::LineDirect) || envelope.actor.is_system() {
+        return None;
+    }
+    let peer = members.iter().find(|m| m.user != envelope.actor)?;
+    Some(ChangeEvent::DirectRoomOpened {
+        room_id: room_id.clone(),
+        kind: *kind,
+        actor: envelope.actor.clone(),
+        actor_tenant: envelope.tenant.clone(),
+        peer: peer.user.clone(),
+        peer_tenant: peer.tenant.clone(),
+    })
+}
+
+/// Publish a change event whose id derives from the command (a replay publishes the same
+/// event). Returns true on a broker failure.
+async fn publish_event(rc: &RoomContext, command_id: &str, event: ChangeEvent) -> bool {
+    let envelope = EventEnvelope::keyed(command_id, event);
+    let Ok(payload) = serde_json::to_vec(&envelope) else { return false };
+    match rc.bus.publish_event(payload).await {
+        Ok(()) => false,
+        Err(err) => {
+            warn!(error = %err, "change event not published");
+            true
+        }
+    }
+}
+
 /// Deliver again the message of a replayed post. Returns true on a broker failure.
 async fn redeliver(rc: &RoomContext, room_id: &RoomId, seq: i64) -> bool {
-    let Ok(rows) = rc.store.history(room_id, Some(seq - 1), Some(seq + 1), 1).await else {
+    let Ok(rows) = rc.store.history(room_id, None, Some(seq - 1), Some(seq + 1), 1).await else {
         return false;
     };
     let Ok(members) = rc.store.members(room_id).await else {
+        return false;
+    };
+    let Ok(blocks) = rc.store.room_blocks(room_id).await.map(Blocks::new) else {
         return false;
     };
     let recipients: Vec<UserId> =
@@ -84,7 +129,7 @@ async fn redeliver(rc: &RoomContext, room_id: &RoomId, seq: i64) -> bool {
     let mut failed = false;
     for row in rows.iter().filter(|r| r.kind == EventKind::Message) {
         let Ok(text) = serde_json::to_string(&views::event_frame(room_id, row)) else { continue };
-        let frame = Frame { recipients: recipients.clone(), text };
+        let frame = Frame { recipients: blocks.recipients_of(&row.sender(), &recipients), text };
         failed |= fan_out(rc, Some(room_id), &frame, row.sent_at_ms).await;
     }
     failed

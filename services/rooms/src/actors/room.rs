@@ -20,7 +20,7 @@ use tracing::{debug, error, warn};
 
 use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
-use crate::domain::{self, MessageRef, Plan, RoomState};
+use crate::domain::{self, Blocks, MessageRef, PlannedEvent, Plan, RoomState};
 use crate::metrics::metrics;
 use crate::store::{Commit, StoreError};
 use crate::views;
@@ -76,6 +76,9 @@ pub struct RoomActor {
     parent: Parent,
     /// The room as committed; `None` until created (or when the room does not exist).
     state: Option<RoomState>,
+    /// Who among the members blocks whom (loaded at activation, when members join and on
+    /// `BlocksChanged`).
+    blocks: Blocks,
     /// The room cannot go on in this actor (activation or a commit failed, or it was fenced
     /// out): every command is given back to the shard until it stops this actor; a fresh
     /// actor reloads, after a backoff.
@@ -96,7 +99,7 @@ struct Write {
 
 impl RoomActor {
     pub fn new(room_id: RoomId, rc: SharedRoomContext, parent: Parent) -> Self {
-        Self { room_id, rc, parent, state: None, broken: false, last_active: Instant::now(), passivating: false }
+        Self { room_id, rc, parent, state: None, blocks: Blocks::default(), broken: false, last_active: Instant::now(), passivating: false }
     }
 
     /// Ask the shard to stop this actor; it keeps handling (or, broken, giving back) what is
@@ -149,11 +152,16 @@ impl RoomActor {
         state.recent.insert(command_id.to_owned(), plan.result.clone());
         let mut recipients = state.session_recipients();
         recipients.extend(plan.removed.iter().cloned());
+        let blocks = &self.blocks;
         let mut frames: Vec<Frame> = plan
             .sequenced(last_seq)
             .filter_map(|(seq, event)| {
                 let frame = views::planned_frame(&self.room_id, seq, event, now_ms);
-                serde_json::to_string(&frame).ok().map(|text| Frame { recipients: recipients.clone(), text })
+                let recipients = match event {
+                    PlannedEvent::Message { sender, .. } => blocks.recipients_of(sender, &recipients),
+                    PlannedEvent::System(_) => recipients.clone(),
+                };
+                serde_json::to_string(&frame).ok().map(|text| Frame { recipients, text })
             })
             .collect();
         frames.extend(plan.notifications.iter().filter_map(|n| {
@@ -214,12 +222,20 @@ impl Actor for RoomActor {
             if !rc.store.claim(&room_id, rc.epoch).await? {
                 return Err(StoreError::Stale { room_id, epoch: rc.epoch });
             }
-            rc.store.load_room(&room_id, rc.dedup_window).await
+            let state = rc.store.load_room(&room_id, rc.dedup_window).await?;
+            let blocks = match state {
+                Some(_) => rc.store.room_blocks(&room_id).await?,
+                None => Default::default(),
+            };
+            Ok((state, Blocks::new(blocks)))
         };
         ctx.wait(load.into_actor(self).map(move |loaded, act, _ctx| {
             metrics().activation_seconds.observe(started.elapsed().as_secs_f64());
             match loaded {
-                Ok(state) => act.state = state,
+                Ok((state, blocks)) => {
+                    act.state = state;
+                    act.blocks = blocks;
+                }
                 Err(err) => {
                     if matches!(err, StoreError::Stale { .. }) {
                         metrics().stale_epoch_rejections.inc();
@@ -263,6 +279,9 @@ impl Handler<Apply> for RoomActor {
             self.give_back(Apply { envelope, delivery });
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
+        if matches!(envelope.command, RoomCommand::BlocksChanged) {
+            return self.refresh_blocks(envelope, delivery);
+        }
         // Step 1: what the decision needs from the store.
         let lookup = {
             let rc = self.rc.clone();
@@ -305,7 +324,14 @@ impl Handler<Apply> for RoomActor {
                                 Err(StoreError::DirectExists) => Some(existing_direct(&rc, &envelope).await),
                                 _ => None,
                             };
-                            Ok((write, result, looked_up))
+                            // Members who joined bring their blocks.
+                            let blocks = match &result {
+                                Ok(()) if !write.plan.added.is_empty() => {
+                                    reload_blocks(&rc, &envelope.room_id).await
+                                }
+                                _ => None,
+                            };
+                            Ok((write, result, looked_up, blocks))
                         }
                     };
                     (envelope, committed)
@@ -314,17 +340,20 @@ impl Handler<Apply> for RoomActor {
                 .map(|(envelope, committed), act, _ctx| {
                     let outcome = match committed {
                         Err(outcome) => outcome,
-                        Ok((write, Ok(()), _)) => {
+                        Ok((write, Ok(()), _, blocks)) => {
                             metrics().commands_accepted.with_label_values(&[envelope.command.name()]).inc();
+                            if let Some(blocks) = blocks {
+                                act.blocks = blocks;
+                            }
                             act.absorb(write, &envelope.command_id)
                         }
                         // Applied before this actor's window (nothing is applied twice), or the
                         // 1:1 room of the pair exists under another id: answered from the store.
-                        Ok((_, Err(_), Some(Ok(result)))) => {
+                        Ok((_, Err(_), Some(Ok(result)), _)) => {
                             metrics().dedup_hits.inc();
                             Outcome::Answered(Ok(result))
                         }
-                        Ok((_, Err(_), Some(Err(err)))) | Ok((_, Err(err), None)) => act.failed(err),
+                        Ok((_, Err(_), Some(Err(err)), _)) | Ok((_, Err(err), None, _)) => act.failed(err),
                     };
                     (envelope, outcome)
                 })
@@ -357,6 +386,66 @@ impl Handler<Apply> for RoomActor {
                 }
             });
         AtomicResponse::new(Box::pin(pipeline))
+    }
+}
+
+impl RoomActor {
+    /// `BlocksChanged`: read the members' blocks again; nothing is written, the answer is the
+    /// room's last seq. A store failure gives the command back like any failed command.
+    fn refresh_blocks(&mut self, envelope: CommandEnvelope, delivery: Delivery) -> AtomicResponse<Self, ()> {
+        let rc = self.rc.clone();
+        let room_id = self.room_id.clone();
+        let exists = self.state.is_some();
+        let pipeline = async move {
+            match exists {
+                true => rc.store.room_blocks(&room_id).await.map(Some),
+                false => Ok(None),
+            }
+        }
+        .into_actor(self)
+        .then(move |loaded, act, _ctx| {
+            let outcome = match (loaded, &act.state) {
+                (Ok(Some(blocks)), Some(state)) => {
+                    act.blocks = Blocks::new(blocks);
+                    Outcome::Answered(Ok(CommandResult::Done { seq: state.last_seq }))
+                }
+                (Ok(_), _) => Outcome::Answered(Err(CommandError::room_not_found())),
+                (Err(err), _) => act.failed(err),
+            };
+            let stop = act.done_after();
+            let rc = act.rc.clone();
+            let settled = match outcome {
+                Outcome::Retry => {
+                    act.give_back(Apply { envelope, delivery });
+                    None
+                }
+                outcome => Some(async move { delivery::settle(&rc, &envelope, outcome, delivery).await }),
+            };
+            async move {
+                if let Some(settled) = settled {
+                    settled.await;
+                }
+                stop
+            }
+            .into_actor(act)
+        })
+        .map(|stop, act, _ctx| {
+            if stop {
+                act.ask_to_stop();
+            }
+        });
+        AtomicResponse::new(Box::pin(pipeline))
+    }
+}
+
+/// The members' blocks after members joined; `None` (the old ones kept) if the store fails.
+async fn reload_blocks(rc: &RoomContext, room_id: &RoomId) -> Option<Blocks> {
+    match rc.store.room_blocks(room_id).await {
+        Ok(blocks) => Some(Blocks::new(blocks)),
+        Err(err) => {
+            warn!(room_id = %room_id, error = %err, "blocks not reloaded after members joined");
+            None
+        }
     }
 }
 

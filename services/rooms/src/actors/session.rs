@@ -587,7 +587,8 @@ impl SyncAnswer {
         let page_size = self.sc.ws.sync_page.max(1);
         loop {
             loop {
-                let page = self.sc.store.history(room_id, Some(after), None, page_size).await.map_err(|err| {
+                let reader = Some(&self.principal.user_id);
+                let page = self.sc.store.history(room_id, reader, Some(after), None, page_size).await.map_err(|err| {
                     warn!(error = %err, "sync: history not readable");
                     SyncFailed::Store
                 })?;

@@ -308,7 +308,7 @@ pub async fn history(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(Refusal::InvalidQuery, "limit is 1..=500"));
     }
-    let rows = store.history(&id, q.after, q.before, limit).await?;
+    let rows = store.history(&id, Some(&p.user_id), q.after, q.before, limit).await?;
     let events: Vec<_> = rows.iter().map(|r| views::event_frame(&id, r)).collect();
     Ok(HttpResponse::Ok().json(json!({"events": events})))
 }

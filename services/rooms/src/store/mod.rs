@@ -7,7 +7,10 @@
 //!   newer, so a replica that lost a room cannot write.
 //! - `read`: the API's path (room lists, history, sync, read markers, notifications), from any
 //!   replica, always filtered by membership and tenant.
+//!
+//! `blocks` holds who blocks whom (from the contacts service's events), which both paths read.
 
+mod blocks;
 mod read;
 #[cfg(test)]
 mod tests;

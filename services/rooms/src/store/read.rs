@@ -9,6 +9,7 @@ use chat_protocol::bus::{MemberKind, RoomKind};
 use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 use sqlx::Row;
 
+use super::blocks::hidden_from;
 use super::{NotificationRow, RoomRow, Store, StoreError};
 use crate::domain::{Role, RoomMeta};
 
@@ -102,15 +103,21 @@ impl RoomViewRow {
 
 /// A room as a member sees it; callers add the filter. Nothing here reads more than one event
 /// row per room: the unread count comes from the counters the room's commits keep (see the
-/// `room_counters` migration), the last message is one primary-key lookup.
-const ROOM_VIEW_SELECT: &str =
-    "SELECT r.id, r.tenant, r.kind, r.name, r.description, r.photo_url, r.direct_key, r.last_seq, r.updated_at, \
-       m.read_seq, \
-       (r.message_count - m.read_message_count) - (m.sent_count - m.read_sent_count) AS unread, \
-       r.last_message_seq, e.message_id AS last_message_id, e.sender AS last_sender, e.body AS last_body, \
-       e.recalled AS last_recalled, e.sent_at AS last_sent_at \
-     FROM members m JOIN rooms r ON r.id = m.room_id \
-     LEFT JOIN events e ON e.room_id = r.id AND e.seq = r.last_message_seq";
+/// `room_counters` migration), the last message is one primary-key lookup. A last message the
+/// member blocked (its sender, when it was sent) is not shown: the room has no preview then.
+/// (Unread counts include such messages: the counters are per room, not per reader.)
+fn room_view_select() -> String {
+    format!(
+        "SELECT r.id, r.tenant, r.kind, r.name, r.description, r.photo_url, r.direct_key, r.last_seq, r.updated_at, \
+           m.read_seq, \
+           (r.message_count - m.read_message_count) - (m.sent_count - m.read_sent_count) AS unread, \
+           r.last_message_seq, e.message_id AS last_message_id, e.sender AS last_sender, e.body AS last_body, \
+           e.recalled AS last_recalled, e.sent_at AS last_sent_at \
+         FROM members m JOIN rooms r ON r.id = m.room_id \
+         LEFT JOIN events e ON e.room_id = r.id AND e.seq = r.last_message_seq AND NOT {}",
+        hidden_from("e", "m.user_id")
+    )
+}
 
 /// A member as the room's details list it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -163,7 +170,8 @@ impl Store {
     /// The caller's rooms, most recently active first.
     pub async fn list_rooms(&self, user: &UserId, tenant: &TenantId, limit: i64) -> Result<Vec<RoomView>, StoreError> {
         let rows = sqlx::query_as::<_, RoomViewRow>(&format!(
-            "{ROOM_VIEW_SELECT} WHERE m.user_id = $1 AND m.tenant = $2 ORDER BY r.updated_at DESC, r.id LIMIT $3"
+            "{} WHERE m.user_id = $1 AND m.tenant = $2 ORDER BY r.updated_at DESC, r.id LIMIT $3",
+            room_view_select()
         ))
         .bind(user.as_str())
         .bind(tenant.as_str())
@@ -182,7 +190,8 @@ impl Store {
         tenant: &TenantId,
     ) -> Result<Option<RoomView>, StoreError> {
         let row = sqlx::query_as::<_, RoomViewRow>(&format!(
-            "{ROOM_VIEW_SELECT} WHERE r.id = $1 AND m.user_id = $2 AND m.tenant = $3"
+            "{} WHERE r.id = $1 AND m.user_id = $2 AND m.tenant = $3",
+            room_view_select()
         ))
         .bind(room_id.as_str())
         .bind(user.as_str())
@@ -224,34 +233,44 @@ impl Store {
         Ok(map)
     }
 
-    /// Events with `after < seq < before`, oldest first. Without `after`, the newest page.
+    /// Events with `after < seq < before`, oldest first. Without `after`, the newest page. With
+    /// a `reader`, the messages it blocked (their sender, when they were sent) are left out.
     pub async fn history(
         &self,
         room_id: &RoomId,
+        reader: Option<&UserId>,
         after: Option<i64>,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<EventRow>, StoreError> {
         let before = before.unwrap_or(i64::MAX);
+        // The reader is the query's last parameter.
+        let visible = |param: &str| reader.map(|_| format!("AND NOT {}", hidden_from("events", param))).unwrap_or_default();
         let rows = match after {
             Some(after) => {
-                sqlx::query_as::<_, EventRow>(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4"
-                ))
-                .bind(room_id.as_str())
-                .bind(after)
-                .bind(before)
-                .bind(limit)
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND seq > $2 AND seq < $3 {} \
+                     ORDER BY seq ASC LIMIT $4",
+                    visible("$5")
+                );
+                let query = sqlx::query_as::<_, EventRow>(&sql).bind(room_id.as_str()).bind(after).bind(before).bind(limit);
+                match reader {
+                    Some(reader) => query.bind(reader.as_str()),
+                    None => query,
+                }
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
-                let mut rows = sqlx::query_as::<_, EventRow>(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-                ))
-                .bind(room_id.as_str())
-                .bind(before)
-                .bind(limit)
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND seq < $2 {} ORDER BY seq DESC LIMIT $3",
+                    visible("$4")
+                );
+                let query = sqlx::query_as::<_, EventRow>(&sql).bind(room_id.as_str()).bind(before).bind(limit);
+                let mut rows = match reader {
+                    Some(reader) => query.bind(reader.as_str()),
+                    None => query,
+                }
                 .fetch_all(&self.pool)
                 .await?;
                 rows.reverse();

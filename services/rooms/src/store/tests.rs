@@ -112,7 +112,7 @@ impl Room {
 
 /// Every member's view of `room`, in the list and alone, against the stored history.
 async fn assert_counts_match_the_history(store: &Store, room: &RoomId) {
-    let events = store.history(room, Some(0), None, 1_000_000).await.expect("history");
+    let events = store.history(room, None, Some(0), None, 1_000_000).await.expect("history");
     let messages: Vec<_> = events.iter().filter(|e| e.kind == EventKind::Message).collect();
     for m in store.members(room).await.expect("members") {
         let listed = store.list_rooms(&m.user_id, &m.tenant, 100).await.expect("list");
@@ -178,7 +178,7 @@ async fn unread_counts_and_last_messages_follow_the_history_whatever_happens_in_
                 RoomCommand::AddMembers { users: vec![member(choose.pick(&outside))] }
             }
             87..=94 => {
-                let history = store.history(&room.id, Some(0), None, 1_000_000).await.expect("history");
+                let history = store.history(&room.id, None, Some(0), None, 1_000_000).await.expect("history");
                 let own: Vec<_> =
                     history.iter().filter(|e| e.kind == EventKind::Message && e.sender() == actor).collect();
                 if own.is_empty() {
@@ -193,7 +193,7 @@ async fn unread_counts_and_last_messages_follow_the_history_whatever_happens_in_
         room.apply(&store, &actor, command, now).await;
         assert_counts_match_the_history(&store, &room.id).await;
     }
-    let posted = store.history(&rooms[0].id, Some(0), None, 1_000_000).await.expect("history");
+    let posted = store.history(&rooms[0].id, None, Some(0), None, 1_000_000).await.expect("history");
     assert!(posted.iter().filter(|e| e.kind == EventKind::Message).count() > 50, "the run posted little");
 }
 
