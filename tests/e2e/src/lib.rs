@@ -363,10 +363,12 @@ impl Drop for Service {
     }
 }
 
-/// authz (seeded with the demo tenants) and rooms wired to it, sharing the test's prefix.
+/// authz (seeded with the demo tenants) and rooms wired to it, sharing the test's prefix; the
+/// contacts service too once `start_contacts` was called.
 pub struct Cluster {
     pub authz: Service,
     pub rooms: Rooms,
+    pub contacts: Option<Service>,
 }
 
 impl Cluster {
@@ -408,7 +410,45 @@ impl Cluster {
             opts = opts.env(k, v);
         }
         let rooms = Rooms::start(opts).await;
-        Cluster { authz, rooms }
+        Cluster { authz, rooms, contacts: None }
+    }
+
+    /// Start the contacts service, wired to this cluster's authz and bus.
+    pub async fn start_contacts(&mut self) {
+        let name = self.authz.name.clone();
+        let mut env = Service::base_env(&name, &format!("{name}_contacts"), &self.authz.vhost);
+        env.extend([
+            ("CHAT__AUTH__JWKS_URL".to_owned(), format!("{}/v1/auth/jwks", self.authz.base())),
+            ("CHAT__AUTHZ__URL".to_owned(), self.authz.base()),
+            ("CHAT__AUTHZ__INTERNAL_TOKEN".to_owned(), INTERNAL_TOKEN.to_owned()),
+            ("CHAT__CONTACTS__NODE_ID".to_owned(), format!("{name}-contacts")),
+        ]);
+        self.contacts = Some(Service::start("contacts", &name, self.authz.vhost.clone(), env).await);
+    }
+
+    /// The contacts service's base URL (`start_contacts` first).
+    pub fn contacts(&self) -> String {
+        self.contacts.as_ref().expect("start_contacts first").base()
+    }
+
+    /// A connection to this cluster's bus, to publish the events of a service the test stands in
+    /// for (the LINE gateway).
+    pub async fn bus(&self) -> chat_bus::SharedBus {
+        let settings = chat_bus::BrokerSettings {
+            url: self.authz.vhost.url(),
+            prefix: format!("{}.", self.authz.name),
+            shards: 4,
+            prefetch: 16,
+            heartbeat_secs: 10,
+            delivery_limit: 50,
+        };
+        chat_bus::connect(&settings).await.expect("connecting to the broker")
+    }
+
+    /// Publish a change event on this cluster's bus, as its owning service would.
+    pub async fn publish(&self, bus: &chat_bus::SharedBus, event: chat_protocol::events::ChangeEvent) {
+        let envelope = chat_protocol::events::EventEnvelope::new(event);
+        bus.publish_event(serde_json::to_vec(&envelope).expect("an event encodes")).await.expect("event published");
     }
 
     /// Log in a demo user (`<username>-demo-pass`).

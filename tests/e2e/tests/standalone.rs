@@ -76,6 +76,29 @@ async fn the_standalone_serves_every_service_on_one_port_and_the_first_step_work
     assert!(names.contains(&json!("group")) && names.contains(&json!("direct")), "{}", listed.body);
     let foreign = call("GET", &format!("{base}/v1/rooms/{room}"), Some(&demo["GLOBEX_CAROL_TOKEN"]), None).await;
     assert_eq!(foreign.status, 404);
+    // contacts on the same port: lists, and alice's LINE invite as `make run` prints it (the
+    // demo allows her LINE and binds a demo LINE Official Account); bob may not use LINE.
+    let alice = &demo["ACME_ALICE_TOKEN"];
+    let listed = call("GET", &format!("{base}/v1/contacts"), Some(alice), None).await;
+    assert_eq!((listed.status, listed.body["contacts"].as_array().map(Vec::len)), (200, Some(0)), "{}", listed.body);
+    let invite = eventually(10, "alice's invite", || async {
+        let a = call("GET", &format!("{base}/v1/me/line-invite"), Some(alice), None).await;
+        (a.body["status"] == "ready").then_some(a.body)
+    })
+    .await;
+    assert_eq!(invite["my_id"], "alice@acme");
+    assert_eq!(invite["add_friend_url"], "https://line.me/R/ti/p/@acmealice");
+    for image in ["qr.png", "card.png"] {
+        let res = http()
+            .get(format!("{base}/v1/me/line-invite/{image}"))
+            .insert_header(("Authorization", format!("Bearer {alice}")))
+            .send()
+            .await
+            .expect("image");
+        assert_eq!(res.status().as_u16(), 200, "{image}");
+    }
+    let bobs = call("GET", &format!("{base}/v1/me/line-invite"), Some(&demo["ACME_BOB_TOKEN"]), None).await;
+    assert_eq!((bobs.status, bobs.body["error"]["code"].as_str()), (403, Some("line_not_authorized")));
     // Every service's health and the metrics answer on the same port.
     assert_eq!(call("GET", &format!("{base}/health/live"), None, None).await.status, 200);
     assert_eq!(call("GET", &format!("{base}/health/ready"), None, None).await.status, 200);

@@ -256,3 +256,68 @@ async fn the_migration_counts_a_history_written_before_the_counters() {
     store.mark_read(&room, &UserId::new("u2"), &acme(), 45).await.expect("marker");
     assert_counts_match_the_history(&store, &room).await;
 }
+
+/// A block period hides the blocked sender's messages sent during it from the blocker's history
+/// and room preview, for good; others see everything; the events of a period apply in either
+/// order.
+#[tokio::test]
+async fn a_block_period_hides_the_senders_messages_of_that_period_from_the_blocker_only() {
+    let db = TempDb::new();
+    let store = Store::connect(&db.settings()).await.expect("store");
+    let (alice, bob, carol) = (UserId::new("alice@acme"), UserId::new("bob@acme"), UserId::new("carol@acme"));
+    let mut room = Room { id: RoomId::generate(), state: None };
+    let create = RoomCommand::Create {
+        kind: RoomKind::Group,
+        members: vec![member(&alice), member(&bob), member(&carol)],
+        info: RoomInfo { name: Some("g".into()), ..RoomInfo::default() },
+    };
+    room.apply(&store, &alice, create, 500).await;
+    let post = |text: &str| RoomCommand::Post { client_msg_id: None, body: Body::Text { text: text.into() } };
+    room.apply(&store, &carol, post("before"), 1_000).await;
+    // The unblock arrives first: the later block event of the same period cannot reopen it.
+    store.record_block(&alice, &carol, 1_500, Some(2_500)).await.expect("unblock");
+    store.record_block(&alice, &carol, 1_500, None).await.expect("block");
+    room.apply(&store, &carol, post("during"), 2_000).await;
+    room.apply(&store, &bob, post("bob during"), 2_100).await;
+    let texts = |rows: Vec<super::EventRow>| -> Vec<String> {
+        rows.into_iter()
+            .filter(|r| r.kind == EventKind::Message)
+            .filter_map(|r| r.body)
+            .filter_map(|b| serde_json::from_str::<Body>(&b).ok())
+            .map(|b| match b {
+                Body::Text { text } => text,
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+    let id = room.id.clone();
+    let of = |reader: Option<UserId>| {
+        let (store, id) = (&store, id.clone());
+        async move { store.history(&id, reader.as_ref(), Some(0), None, 100).await }
+    };
+    assert_eq!(texts(of(Some(alice.clone())).await.unwrap()), ["before", "bob during"]);
+    assert_eq!(texts(of(Some(bob.clone())).await.unwrap()), ["before", "during", "bob during"]);
+    assert_eq!(texts(of(None).await.unwrap()), ["before", "during", "bob during"]);
+    // The newest page (no `after`) filters the same way.
+    assert_eq!(texts(store.history(&room.id, Some(&alice), None, None, 1).await.unwrap()), ["bob during"]);
+    assert!(store.room_blocks(&room.id).await.unwrap().is_empty(), "the period is over");
+
+    room.apply(&store, &carol, post("after"), 3_000).await;
+    store.record_block(&alice, &carol, 3_500, None).await.expect("blocked again");
+    room.apply(&store, &carol, post("blocked again"), 4_000).await;
+    assert_eq!(texts(of(Some(alice.clone())).await.unwrap()), ["before", "bob during", "after"]);
+    let open = store.room_blocks(&room.id).await.unwrap();
+    assert_eq!(open, [(alice.clone(), carol.clone())].into_iter().collect());
+    assert_eq!(store.rooms_of_pair(&alice, &carol).await.unwrap().len(), 1);
+    // alice's preview does not show carol's hidden last message; bob's does.
+    let preview = |user: UserId| {
+        let store = &store;
+        let id = room.id.clone();
+        async move { store.room_view(&id, &user, &acme()).await.unwrap().expect("member").last_message }
+    };
+    assert!(preview(alice.clone()).await.is_none());
+    assert_eq!(preview(bob.clone()).await.map(|m| m.sender), Some(Some("carol@acme".to_owned())));
+    let blocks = domain::Blocks::new(open);
+    assert_eq!(blocks.recipients_of(&carol, &[alice.clone(), bob.clone()]), [bob.clone()]);
+    assert_eq!(blocks.recipients_of(&bob, &[alice.clone(), carol.clone()]), [alice, carol]);
+}
