@@ -37,18 +37,19 @@ REDIS = {"CHAT__REDIS__URL"}
 # Tokens are EdDSA JWTs issued by authz and verified with its JWKS. The HS256 secret
 # (CHAT__AUTH__JWT_SECRET, Secret chat-auth) is for development only, never deployed.
 AUTH = {"CHAT__AUTH__JWKS_URL"}
-# rooms asks authz for decisions (/internal/v1/decide) with the shared internal token.
+# rooms and contacts ask authz for decisions (/internal/v1/decide) with the shared internal token.
 AUTHZ_CLIENT = {"CHAT__AUTHZ__URL", "CHAT__AUTHZ__INTERNAL_TOKEN"}
 # authz's side of that token.
 INTERNAL = {"CHAT__INTERNAL__TOKEN"}
 NODE = {"CHAT__NODE__ID"}
+CONTACTS_NODE = {"CHAT__CONTACTS__NODE_ID"}
 
 # Which settings each service takes: anything else would stop it at boot. authz's own
 # sections are http, database, amqp, tokens, login, internal and telemetry (tokens and login
 # keep their defaults); it has no auth or redis section.
 EXPECTED_KEYS = {
     "rooms": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | NODE,
-    "contacts": COMMON_KEYS | DATABASE | AMQP | AUTH,
+    "contacts": COMMON_KEYS | DATABASE | AMQP | AUTH | AUTHZ_CLIENT | CONTACTS_NODE,
     "line-gateway": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH,
     "authz": COMMON_KEYS | DATABASE | AMQP | INTERNAL,
 }
@@ -528,6 +529,8 @@ def main():
         check_setting_sources(name, service_name, keys, profile["shards"])
         if "CHAT__NODE__ID" in keys and keys["CHAT__NODE__ID"] != ("field", "metadata.name"):
             finding(f"{name}: CHAT__NODE__ID must come from metadata.name")
+        if "CHAT__CONTACTS__NODE_ID" in keys and keys["CHAT__CONTACTS__NODE_ID"] != ("field", "metadata.name"):
+            finding(f"{name}: CHAT__CONTACTS__NODE_ID must come from metadata.name")
         if "CHAT__AUTH__JWKS_URL" in keys:
             check_authz_url(name, "CHAT__AUTH__JWKS_URL", str(keys["CHAT__AUTH__JWKS_URL"][1]),
                             services.get("authz"), "/v1/auth/jwks")
