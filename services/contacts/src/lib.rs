@@ -1,46 +1,37 @@
-//! The contacts service: external contacts (LINE users, external workspace users), Clients/Partners, blocks, My ID, add-friend URL, QR code and the profile shown to LINE users.
+//! The contacts service: members' external contacts (Clients/Partners: workspace users of
+//! trusted companies, with their 1:1 room; LINE friends), blocks, the profile LINE users see,
+//! and the LINE invite (My ID, add-friend URL, QR code and profile card).
 //!
-//! For now it answers health and metrics only; its own issue fills it in. Its settings are
-//! already its real configuration surface, so deployments need no change when it grows.
+//! Modules depend one way: `api` (HTTP) -> `service` (the rules, on `ContactsCore`) ->
+//! `store`, `authz` (decisions), `rooms` (1:1 rooms over the bus), `invite` (images),
+//! `settings`; `events` consumes the change events; `app` starts the core and serves;
+//! `metrics` names the metrics.
 
-use chat_kit::HttpSettings;
-use chat_telemetry::TelemetrySettings;
-use serde::Deserialize;
+mod api;
+mod app;
+mod authz;
+mod events;
+pub mod invite;
+mod metrics;
+mod rooms;
+pub mod service;
+mod settings;
+pub mod store;
+
+use std::future::Future;
+
+pub use app::configure;
+pub use service::{ContactsCore, ContactsError};
+pub use settings::{AuthzSettings, ContactsSettings, InviteSettings, Settings, DEFAULTS};
 
 pub const SERVICE: &str = "contacts";
-pub const DEFAULTS: &str = include_str!("../config/default.toml");
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub http: HttpSettings,
-    pub database: chat_kit::DatabaseSettings,
-    pub amqp: chat_bus::BrokerSettings,
-    pub auth: chat_auth::AuthSettings,
-    pub telemetry: TelemetrySettings,
-}
-
-impl Settings {
-    pub fn load() -> Result<Self, chat_kit::SettingsError> {
-        chat_kit::load_settings(DEFAULTS)
-    }
-}
 
 /// The API prefixes this service owns.
 pub const PREFIXES: &[&str] = &["/v1/contacts", "/v1/me/line-profile", "/v1/me/line-invite"];
 
-/// The routes of this service (mounted by its binary and by the standalone one). Every call
-/// is authenticated like in every service; the features themselves come with this service's
-/// own issue and answer `501 not_implemented` until then.
-pub fn routes(verifier: chat_auth::Verifier) -> impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static {
-    chat_auth::unbuilt_routes(SERVICE, PREFIXES, verifier)
+/// Serve until `shutdown`.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    app::run(SERVICE, settings, shutdown).await
 }
-
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn the_compiled_in_defaults_parse() {
-        let s: super::Settings = chat_kit::load_settings(super::DEFAULTS).unwrap();
-        assert_eq!(s.http.host, "127.0.0.1");
-    }
-}
+mod tests;

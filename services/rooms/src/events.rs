@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use chat_auth::Verifier;
 use chat_bus::Subscription;
-use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::bus::{CommandError, RoomCommand};
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::ExclusionReason;
 use chat_protocol::{Refusal, RoomId, TenantId, UserId};
@@ -226,7 +226,9 @@ impl EventContext {
                     .collect();
                 self.exclude_all(exclusions, event_id).await
             }
-            ChangeEvent::Notify { tenant, user, kind, text } => self.notify(&tenant, &user, kind, &text, event_id).await,
+            ChangeEvent::Notify { tenant, user, kind, text } => {
+                self.notify(&tenant, &user, kind, &text, event_id).await
+            }
             ChangeEvent::ContactBlocked { user, peer, since_ms, .. } => {
                 self.blocks_changed(&user, &peer, since_ms, None, event_id).await
             }

@@ -219,7 +219,7 @@ impl Node {
     }
 
     async fn history(&self, room: &RoomId) -> Vec<EventRow> {
-        self.store.history(room, Some(0), None, 1000).await.expect("history is readable")
+        self.store.history(room, None, Some(0), None, 1000).await.expect("history is readable")
     }
 
     /// Wait until every room actor this node started has stopped.

@@ -1,10 +1,12 @@
 //! Demo data: two tenants (`acme`, `globex`) with their members, a group room and a 1:1 room
-//! in `acme` with a few messages, and tokens for every demo user. Seeding goes through the
-//! rooms' real command path and is idempotent (fixed ids), so a restart seeds nothing twice.
+//! in `acme` with a few messages, tokens for every demo user, and alice allowed to use LINE with
+//! a demo LINE Official Account, so that her LINE invite can be seen. Seeding goes through the
+//! services' real paths and is idempotent (fixed ids), so a restart seeds nothing twice.
 
 use std::path::Path;
 
 use chat_protocol::bus::{MemberKind, MemberSpec, RoomCommand, RoomKind};
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::room::RoomInfo;
 use chat_protocol::{Body, RoomId, TenantId, UserId};
 
@@ -70,6 +72,32 @@ pub async fn seed(core: &rooms::RoomsCore, authz: &authz::AuthzCore) -> anyhow::
     Ok(Seeded { general_room: general, direct_room: direct, tokens })
 }
 
+/// The demo LINE Official Account of alice (`@` + basic id). The LINE gateway binds real
+/// accounts; until it runs here, the demo tells contacts about this one, as the gateway would.
+pub const DEMO_LINE_BASIC_ID: &str = "@acmealice";
+
+/// alice may connect to LINE (acme's admin allows selected members: alice), and her account is
+/// bound to the demo LINE Official Account. Changes nothing when it is so already.
+pub async fn seed_line(authz: &authz::AuthzCore, bus: &chat_bus::SharedBus) -> anyhow::Result<()> {
+    let tenant = TenantId::new("acme");
+    let mode = authz.store.tenant(&tenant).await?.map(|t| t.line_mode);
+    if mode == Some(authz::store::LineMode::None) {
+        let admin = chat_auth::Principal {
+            user_id: UserId::new("admin@acme"),
+            tenant: tenant.clone(),
+            roles: vec!["admin".into()],
+            expires_at_secs: u64::MAX,
+        };
+        authz.set_line_mode(&admin, "selected".into()).await?;
+        authz.set_user_line(&admin, &UserId::new("alice@acme"), true).await?;
+    }
+    let bound =
+        ChangeEvent::LineChannelBound { tenant, user: UserId::new("alice@acme"), basic_id: DEMO_LINE_BASIC_ID.into() };
+    let envelope = EventEnvelope::keyed("demo:line-binding:alice@acme", bound);
+    bus.publish_event(serde_json::to_vec(&envelope)?).await?;
+    Ok(())
+}
+
 /// `.run/endpoints.env` (every service on the one port) and `.run/demo.env` (tokens, rooms).
 pub fn write_run_files(run_dir: &Path, base: &str, seeded: &Seeded) -> anyhow::Result<()> {
     let endpoints = ["ROOMS_URL", "CONTACTS_URL", "LINE_GATEWAY_URL", "AUTHZ_URL"]
@@ -105,7 +133,11 @@ pub fn print_first_steps(base: &str, run_dir: &Path, seeded: &Seeded) {
          Bob's terminal prints the message. Log in as anyone (passwords: <username>-demo-pass):\n\
          \x20 curl -s -X POST {base}/v1/auth/login -H 'Content-Type: application/json' \\\n\
          \x20   -d '{{\"tenant\":\"acme\",\"username\":\"alice\",\"password\":\"alice-demo-pass\"}}'\n\
-         General room: {}\n",
+         General room: {}\n\n\
+         alice may chat with LINE users: her LINE invite (My ID, add-friend URL), QR code and profile card:\n\
+         \x20 curl -s {base}/v1/me/line-invite -H \"Authorization: Bearer $ACME_ALICE_TOKEN\"\n\
+         \x20 curl -s {base}/v1/me/line-invite/qr.png -H \"Authorization: Bearer $ACME_ALICE_TOKEN\" -o alice-qr.png\n\
+         \x20 curl -s {base}/v1/me/line-invite/card.png -H \"Authorization: Bearer $ACME_ALICE_TOKEN\" -o alice-card.png\n",
         seeded.general_room
     );
 }

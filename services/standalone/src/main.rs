@@ -43,22 +43,40 @@ async fn main() -> anyhow::Result<()> {
 
     // rooms, verifying tokens with authz's keys and asking it for decisions.
     settings.authz.url = base.clone();
-    settings.authz.internal_token = SecretString::from(internal_token);
+    settings.authz.internal_token = SecretString::from(internal_token.clone());
     let verifier = chat_auth::Verifier::local(authz_core.key_provider(), &settings.auth);
     let verifier_for_others = verifier.clone();
     let backends = rooms::Backends {
         store: rooms::store::Store::connect(&settings.database).await?,
-        bus,
+        bus: bus.clone(),
         presence: Arc::new(InProcPresence::new(&node_id)),
         verifier: Some(verifier),
     };
     let core = rooms::RoomsCore::start(&settings, node_id, backends).await?;
 
+    // contacts: its own SQLite file, the shared bus, authz's decisions over this same port.
+    let contacts_db = run_dir.join("standalone").join("contacts.sqlite");
+    let contacts_layer = format!(
+        "[database]\nurl = \"sqlite://{}?mode=rwc\"\nmax_connections = 4\n[amqp]\nurl = \"inproc\"\nshards = {}\n\
+         [authz]\nurl = \"{base}\"\ninternal_token = \"{internal_token}\"\n[contacts]\nnode_id = \"standalone-contacts\"\n",
+        contacts_db.display(),
+        settings.amqp.shards
+    );
+    let contacts_settings: contacts::Settings = chat_kit::parse_layers(&[contacts::DEFAULTS, &contacts_layer])?;
+    let contacts_store = contacts::store::Store::connect(&contacts_settings.database).await?;
+    let contacts_core = contacts::ContactsCore::start_with_verifier(
+        contacts_settings,
+        contacts_store,
+        bus.clone(),
+        verifier_for_others.clone(),
+    )
+    .await?;
+
     let readiness = Readiness::default();
     let health = core.health("standalone", readiness.clone());
     let rooms_routes = core.configure();
     let authz_routes = authz::configure(&authz_core);
-    let contacts_routes = contacts::routes(verifier_for_others.clone());
+    let contacts_routes = contacts::configure(&contacts_core);
     let line_routes = line_gateway::routes(verifier_for_others);
     let routes = move |cfg: &mut actix_web::web::ServiceConfig| {
         cfg.configure(rooms_routes.clone())
@@ -69,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
     let server = HttpService::listen(&settings.http, listener, health, routes)?;
 
     let seeded = demo::seed(&core, &authz_core).await.context("seeding the demo data")?;
+    demo::seed_line(&authz_core, &bus).await.context("seeding the demo's LINE connection")?;
     demo::write_run_files(&run_dir, &base, &seeded)?;
     readiness.set(true);
     demo::print_first_steps(&base, &run_dir, &seeded);

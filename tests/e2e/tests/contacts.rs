@@ -16,8 +16,9 @@ async fn send(method: &str, url: &str, token: &str, body: Option<Value>) -> Answ
 async fn trust_acme_and_globex(c: &Cluster) {
     for (tenant, other) in [("acme", "globex"), ("globex", "acme")] {
         let admin = c.login(tenant, "admin").await;
-        let granted = send("POST", &format!("{}/v1/admin/trusts", c.authz.base()), &admin, Some(json!({ "tenant": other })))
-            .await;
+        let granted =
+            send("POST", &format!("{}/v1/admin/trusts", c.authz.base()), &admin, Some(json!({ "tenant": other })))
+                .await;
         assert!(granted.status == 200 || granted.status == 201, "{}", granted.body);
     }
 }
@@ -34,14 +35,19 @@ async fn contacts_of(c: &Cluster, token: &str, query: &str) -> Vec<Value> {
     a.body["contacts"].as_array().expect("contacts").clone()
 }
 
-/// alice adds carol (globex) as an external contact: the contact and the 1:1 room. The trust
-/// was just granted; authz's answer may lag the grant for a moment.
+/// alice adds carol (globex) as an external contact: the contact and the 1:1 room. The first
+/// add may outlast the client's timeout on a loaded machine (a fresh rooms process); a retry
+/// answers 200 with the contact the first one saved.
 async fn add_carol(c: &Cluster, alice: &str) -> Value {
     eventually(10, "carol added", || async {
-        let a =
-            send("POST", &format!("{}/v1/contacts", c.contacts()), alice, Some(json!({"tenant": "globex", "username": "carol"})))
-                .await;
-        (a.status == 201).then_some(a.body)
+        let a = send(
+            "POST",
+            &format!("{}/v1/contacts", c.contacts()),
+            alice,
+            Some(json!({"tenant": "globex", "username": "carol"})),
+        )
+        .await;
+        (a.status == 201 || a.status == 200).then_some(a.body)
     })
     .await
 }
@@ -70,20 +76,28 @@ async fn post(c: &Cluster, room: &str, token: &str, id: &str, text: &str) {
 
 #[actix_rt::test]
 async fn adding_an_external_member_saves_the_contact_and_opens_the_1to1_room_only_with_active_trust() {
-    let c = cluster("ct-add").await;
+    let c = cluster("ct_add").await;
     let alice = c.login("acme", "alice").await;
 
     // No trust yet: refused with a code, nothing stored, no room.
-    let refused =
-        send("POST", &format!("{}/v1/contacts", c.contacts()), &alice, Some(json!({"tenant": "globex", "username": "carol"})))
-            .await;
+    let refused = send(
+        "POST",
+        &format!("{}/v1/contacts", c.contacts()),
+        &alice,
+        Some(json!({"tenant": "globex", "username": "carol"})),
+    )
+    .await;
     assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (403, Some("external_not_authorized")));
     assert!(contacts_of(&c, &alice, "").await.is_empty());
     let rooms = send("GET", &format!("{}/v1/rooms", c.rooms.base()), &alice, None).await;
     assert!(!rooms.body.to_string().contains("carol@globex"), "no room was created: {}", rooms.body);
-    let unknown =
-        send("POST", &format!("{}/v1/contacts", c.contacts()), &alice, Some(json!({"tenant": "globex", "username": "nobody"})))
-            .await;
+    let unknown = send(
+        "POST",
+        &format!("{}/v1/contacts", c.contacts()),
+        &alice,
+        Some(json!({"tenant": "globex", "username": "nobody"})),
+    )
+    .await;
     assert_eq!((unknown.status, unknown.body["error"]["code"].as_str()), (404, Some("user_not_found")));
 
     trust_acme_and_globex(&c).await;
@@ -100,18 +114,26 @@ async fn adding_an_external_member_saves_the_contact_and_opens_the_1to1_room_onl
     assert_eq!(send("GET", &format!("{}/v1/rooms/{room}", c.rooms.base()), &carol, None).await.status, 200);
 
     // Adding again is the same contact and the same room.
-    let again =
-        send("POST", &format!("{}/v1/contacts", c.contacts()), &alice, Some(json!({"tenant": "globex", "username": "carol"})))
-            .await;
+    let again = send(
+        "POST",
+        &format!("{}/v1/contacts", c.contacts()),
+        &alice,
+        Some(json!({"tenant": "globex", "username": "carol"})),
+    )
+    .await;
     assert_eq!(again.status, 200, "{}", again.body);
-    assert_eq!((again.body["id"].clone(), again.body["room_id"].clone()), (contact["id"].clone(), contact["room_id"].clone()));
+    assert_eq!(
+        (again.body["id"].clone(), again.body["room_id"].clone()),
+        (contact["id"].clone(), contact["room_id"].clone())
+    );
     let listed = contacts_of(&c, &alice, "?kind=external").await;
     assert_eq!(listed.len(), 1);
     assert!(contacts_of(&c, &alice, "?kind=line").await.is_empty());
 
     // Starting from rooms instead: carol opens the 1:1 room with dave? No: with alice; carol
     // gets alice as a contact (one rule, whichever way the member starts).
-    let opened = send("POST", &format!("{}/v1/rooms", c.rooms.base()), &carol, Some(json!({"members": ["alice@acme"]}))).await;
+    let opened =
+        send("POST", &format!("{}/v1/rooms", c.rooms.base()), &carol, Some(json!({"members": ["alice@acme"]}))).await;
     assert!(opened.status == 200 || opened.status == 201, "{}", opened.body);
     assert_eq!(opened.body["id"], room.as_str(), "the pair's one 1:1 room");
     let saved = eventually(10, "alice in carol's contacts", || async {
@@ -125,7 +147,7 @@ async fn adding_an_external_member_saves_the_contact_and_opens_the_1to1_room_onl
 
 #[actix_rt::test]
 async fn a_line_follow_makes_a_line_friend_that_one_call_saves_and_contacts_are_edited_and_deleted() {
-    let c = cluster("ct-line").await;
+    let c = cluster("ct_line").await;
     let alice = c.login("acme", "alice").await;
     let bus = c.bus().await;
     let follow = |line_user: &str, name: &str, at_ms: i64| ChangeEvent::LineFollow {
@@ -150,7 +172,8 @@ async fn a_line_follow_makes_a_line_friend_that_one_call_saves_and_contacts_are_
     assert!(contacts_of(&c, &alice, "").await.is_empty(), "not in Clients/Partners until saved");
 
     // Saved to Clients/Partners with one call.
-    let saved = send("POST", &format!("{}/v1/contacts", c.contacts()), &alice, Some(json!({"line_user": "line:U1111"}))).await;
+    let saved =
+        send("POST", &format!("{}/v1/contacts", c.contacts()), &alice, Some(json!({"line_user": "line:U1111"}))).await;
     assert_eq!(saved.status, 201, "{}", saved.body);
     let id = saved.body["id"].as_str().expect("id").to_owned();
     let lines = contacts_of(&c, &alice, "?kind=line").await;
@@ -174,7 +197,12 @@ async fn a_line_follow_makes_a_line_friend_that_one_call_saves_and_contacts_are_
     // An unfollow marks the entry, nothing is deleted; a late follow (older) changes nothing.
     c.publish(
         &bus,
-        ChangeEvent::LineUnfollow { tenant: "acme".into(), user: "alice@acme".into(), line_user: "line:U1111".into(), at_ms: 3_000 },
+        ChangeEvent::LineUnfollow {
+            tenant: "acme".into(),
+            user: "alice@acme".into(),
+            line_user: "line:U1111".into(),
+            at_ms: 3_000,
+        },
     )
     .await;
     c.publish(&bus, follow("line:U1111", "Taro (stale)", 2_000)).await;
@@ -195,9 +223,10 @@ async fn a_line_follow_makes_a_line_friend_that_one_call_saves_and_contacts_are_
 
 #[actix_rt::test]
 async fn a_blocked_contacts_messages_reach_neither_the_blockers_socket_nor_history_nor_sync_while_others_get_them() {
-    let c = cluster("ct-block").await;
+    let c = cluster("ct_block").await;
     trust_acme_and_globex(&c).await;
-    let (alice, bob, carol) = (c.login("acme", "alice").await, c.login("acme", "bob").await, c.login("globex", "carol").await);
+    let (alice, bob, carol) =
+        (c.login("acme", "alice").await, c.login("acme", "bob").await, c.login("globex", "carol").await);
     let contact = add_carol(&c, &alice).await;
     let id = contact["id"].as_str().expect("id").to_owned();
     let direct = contact["room_id"].as_str().expect("room").to_owned();
@@ -211,7 +240,8 @@ async fn a_blocked_contacts_messages_reach_neither_the_blockers_socket_nor_histo
     .await;
     assert_eq!(group.status, 201, "{}", group.body);
     let group = group.body["id"].as_str().expect("id").to_owned();
-    let (mut alice_ws, mut bob_ws) = (Ws::connect(&c.rooms.ws_url(), &alice).await, Ws::connect(&c.rooms.ws_url(), &bob).await);
+    let (mut alice_ws, mut bob_ws) =
+        (Ws::connect(&c.rooms.ws_url(), &alice).await, Ws::connect(&c.rooms.ws_url(), &bob).await);
 
     let blocks = || c.rooms.metric("rooms_block_changes_total{change=\"block\"}");
     let before = blocks().await;
@@ -224,13 +254,27 @@ async fn a_blocked_contacts_messages_reach_neither_the_blockers_socket_nor_histo
     post(&c, &direct, &carol, "d1", "while blocked, 1:1").await;
     post(&c, &group, &bob, "g2", "bob after carol").await;
     bob_ws.expect(10, "bob gets carol's message", |f| f["body"]["text"] == "while blocked, in the group").await;
-    let got = alice_ws.expect(10, "alice gets bob's message", |f| f["body"]["text"] == "bob after carol").await;
-    assert_eq!(got["room_id"], group.as_str());
-    let seen = alice_ws.drain(1).await;
+    // Everything alice's socket gets until bob's later message, and for a second after it.
+    let mut seen = Vec::new();
+    loop {
+        match alice_ws.next(10).await {
+            Got::Frame(f) => {
+                let last = f["body"]["text"] == "bob after carol";
+                seen.push(f);
+                if last {
+                    break;
+                }
+            }
+            other => panic!("alice's socket: {other:?} before bob's message; got {seen:?}"),
+        }
+    }
+    seen.extend(alice_ws.drain(1).await);
     assert!(!seen.iter().any(|f| f.to_string().contains("while blocked")), "alice's socket got: {seen:?}");
     // Not in alice's history; in bob's.
     let alice_group = history_of(&c, &group, &alice).await;
-    assert!(alice_group.contains(&"bob after carol".to_owned()) && !alice_group.iter().any(|t| t.contains("while blocked")));
+    assert!(
+        alice_group.contains(&"bob after carol".to_owned()) && !alice_group.iter().any(|t| t.contains("while blocked"))
+    );
     assert!(!history_of(&c, &direct, &alice).await.iter().any(|t| t.contains("while blocked")));
     assert!(history_of(&c, &group, &bob).await.contains(&"while blocked, in the group".to_owned()));
     // The sender is not told: carol sees her messages as sent.
@@ -264,16 +308,22 @@ async fn a_blocked_contacts_messages_reach_neither_the_blockers_socket_nor_histo
 
 #[actix_rt::test]
 async fn the_line_invite_has_my_id_the_add_friend_url_a_decodable_qr_code_and_a_profile_card() {
-    let c = cluster("ct-invite").await;
+    let c = cluster("ct_invite").await;
     let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
     let invite = format!("{}/v1/me/line-invite", c.contacts());
 
     // Not allowed to use LINE: 403 with a code, for the invite, the images and the profile.
-    for url in [invite.clone(), format!("{invite}/qr.png"), format!("{invite}/card.png"), format!("{}/v1/me/line-profile", c.contacts())] {
+    for url in [
+        invite.clone(),
+        format!("{invite}/qr.png"),
+        format!("{invite}/card.png"),
+        format!("{}/v1/me/line-profile", c.contacts()),
+    ] {
         let a = send("GET", &url, &alice, None).await;
         assert_eq!((a.status, a.body["error"]["code"].as_str()), (403, Some("line_not_authorized")), "{url}");
     }
-    let mode = send("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), &admin, Some(json!({"mode": "all"}))).await;
+    let mode =
+        send("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), &admin, Some(json!({"mode": "all"}))).await;
     assert_eq!(mode.status, 200, "{}", mode.body);
 
     // Allowed, no LINE Official Account bound yet: my ID and a clear code.
@@ -290,8 +340,15 @@ async fn the_line_invite_has_my_id_the_add_friend_url_a_decodable_qr_code_and_a_
 
     // The LINE gateway binds alice to an Official Account.
     let bus = c.bus().await;
-    c.publish(&bus, ChangeEvent::LineChannelBound { tenant: "acme".into(), user: "alice@acme".into(), basic_id: "@acme1234x".into() })
-        .await;
+    c.publish(
+        &bus,
+        ChangeEvent::LineChannelBound {
+            tenant: "acme".into(),
+            user: "alice@acme".into(),
+            basic_id: "@acme1234x".into(),
+        },
+    )
+    .await;
     let ready = eventually(10, "the invite", || async {
         let a = send("GET", &invite, &alice, None).await;
         (a.body["status"] == "ready").then_some(a.body)
@@ -355,9 +412,10 @@ async fn the_line_invite_has_my_id_the_add_friend_url_a_decodable_qr_code_and_a_
 
 #[actix_rt::test]
 async fn no_call_reads_or_changes_another_members_or_another_tenants_contacts_and_bad_input_changes_nothing() {
-    let c = cluster("ct-iso").await;
+    let c = cluster("ct_iso").await;
     trust_acme_and_globex(&c).await;
-    let (alice, bob, dave) = (c.login("acme", "alice").await, c.login("acme", "bob").await, c.login("globex", "dave").await);
+    let (alice, bob, dave) =
+        (c.login("acme", "alice").await, c.login("acme", "bob").await, c.login("globex", "dave").await);
     let contact = add_carol(&c, &alice).await;
     let id = contact["id"].as_str().expect("id").to_owned();
     let url = format!("{}/v1/contacts/{id}", c.contacts());
@@ -371,7 +429,11 @@ async fn no_call_reads_or_changes_another_members_or_another_tenants_contacts_an
             ("DELETE", format!("{url}/block"), None),
         ] {
             let a = send(method, &path, token, body).await;
-            assert_eq!((a.status, a.body["error"]["code"].as_str()), (404, Some("contact_not_found")), "{method} {path}");
+            assert_eq!(
+                (a.status, a.body["error"]["code"].as_str()),
+                (404, Some("contact_not_found")),
+                "{method} {path}"
+            );
         }
         assert!(contacts_of(&c, token, "").await.is_empty());
     }

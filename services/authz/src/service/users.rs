@@ -236,7 +236,8 @@ impl AuthzCore {
         };
         tx.audit(&user.tenant, actor.id.as_str(), action, user.id.as_str(), "", now).await?;
         let (tenant, id) = (user.tenant.clone(), user.id.clone());
-        self.emit(tx, ChangeEvent::LineAccess { tenant: tenant.clone(), user: id.clone(), allowed: after }, now).await?;
+        self.emit(tx, ChangeEvent::LineAccess { tenant: tenant.clone(), user: id.clone(), allowed: after }, now)
+            .await?;
         self.emit(tx, ChangeEvent::Notify { tenant, user: id, kind, text: text.to_owned() }, now).await?;
         Ok(())
     }

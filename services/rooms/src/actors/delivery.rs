@@ -81,7 +81,8 @@ pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outco
 /// way the member starts). Published with every answer of such a `Create`, replays included,
 /// so a publish lost before the command was settled is made up for when it comes back.
 fn direct_opened(envelope: &CommandEnvelope, result: &CommandResult) -> Option<ChangeEvent> {
-    let (RoomCommand::Create { kind, members, .. }, CommandResult::Created { room_id, .. }) = (&envelope.command, result)
+    let (RoomCommand::Create { kind, members, .. }, CommandResult::Created { room_id, .. }) =
+        (&envelope.command, result)
     else {
         return None;
     };

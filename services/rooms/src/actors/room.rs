@@ -20,7 +20,7 @@ use tracing::{debug, error, warn};
 
 use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
-use crate::domain::{self, Blocks, MessageRef, PlannedEvent, Plan, RoomState};
+use crate::domain::{self, Blocks, MessageRef, Plan, PlannedEvent, RoomState};
 use crate::metrics::metrics;
 use crate::store::{Commit, StoreError};
 use crate::views;
@@ -99,7 +99,16 @@ struct Write {
 
 impl RoomActor {
     pub fn new(room_id: RoomId, rc: SharedRoomContext, parent: Parent) -> Self {
-        Self { room_id, rc, parent, state: None, blocks: Blocks::default(), broken: false, last_active: Instant::now(), passivating: false }
+        Self {
+            room_id,
+            rc,
+            parent,
+            state: None,
+            blocks: Blocks::default(),
+            broken: false,
+            last_active: Instant::now(),
+            passivating: false,
+        }
     }
 
     /// Ask the shard to stop this actor; it keeps handling (or, broken, giving back) what is
@@ -326,9 +335,7 @@ impl Handler<Apply> for RoomActor {
                             };
                             // Members who joined bring their blocks.
                             let blocks = match &result {
-                                Ok(()) if !write.plan.added.is_empty() => {
-                                    reload_blocks(&rc, &envelope.room_id).await
-                                }
+                                Ok(()) if !write.plan.added.is_empty() => reload_blocks(&rc, &envelope.room_id).await,
                                 _ => None,
                             };
                             Ok((write, result, looked_up, blocks))

@@ -588,10 +588,11 @@ impl SyncAnswer {
         loop {
             loop {
                 let reader = Some(&self.principal.user_id);
-                let page = self.sc.store.history(room_id, reader, Some(after), None, page_size).await.map_err(|err| {
-                    warn!(error = %err, "sync: history not readable");
-                    SyncFailed::Store
-                })?;
+                let page =
+                    self.sc.store.history(room_id, reader, Some(after), None, page_size).await.map_err(|err| {
+                        warn!(error = %err, "sync: history not readable");
+                        SyncFailed::Store
+                    })?;
                 for row in &page {
                     self.queue(&views::event_frame(room_id, row)).await?;
                     after = row.seq;

@@ -1,13 +1,13 @@
 //! Blocks between users, as the contacts service publishes them: the periods (written by the
 //! event worker), the open blocks among a room's members (read by its actor at activation and
-//! when members join) and the filter history and sync apply for a reader.
+//! when members join) and the filter history and sync apply for a reader (`read` uses it).
 
 use std::collections::HashSet;
 
 use chat_protocol::UserId;
 use sqlx::Row;
 
-use super::{Store, StoreError, TenantRoom};
+use super::{Store, StoreError};
 
 /// The SQL condition that hides the `events` row aliased `event` from `reader` (a bind
 /// parameter or a column): a message whose sender the reader blocked when it was sent.
@@ -41,20 +41,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// The rooms both users are members of, with each room's tenant.
-    pub async fn rooms_of_pair(&self, a: &UserId, b: &UserId) -> Result<Vec<TenantRoom>, StoreError> {
-        Ok(sqlx::query_as::<_, TenantRoom>(
-            "SELECT r.id AS room_id, r.tenant FROM members ma \
-             JOIN members mb ON mb.room_id = ma.room_id AND mb.user_id = $2 \
-             JOIN rooms r ON r.id = ma.room_id \
-             WHERE ma.user_id = $1",
-        )
-        .bind(a.as_str())
-        .bind(b.as_str())
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// The open blocks whose blocker is a member of the room: (blocker, blocked).

@@ -245,7 +245,8 @@ impl Store {
     ) -> Result<Vec<EventRow>, StoreError> {
         let before = before.unwrap_or(i64::MAX);
         // The reader is the query's last parameter.
-        let visible = |param: &str| reader.map(|_| format!("AND NOT {}", hidden_from("events", param))).unwrap_or_default();
+        let visible =
+            |param: &str| reader.map(|_| format!("AND NOT {}", hidden_from("events", param))).unwrap_or_default();
         let rows = match after {
             Some(after) => {
                 let sql = format!(
@@ -253,7 +254,8 @@ impl Store {
                      ORDER BY seq ASC LIMIT $4",
                     visible("$5")
                 );
-                let query = sqlx::query_as::<_, EventRow>(&sql).bind(room_id.as_str()).bind(after).bind(before).bind(limit);
+                let query =
+                    sqlx::query_as::<_, EventRow>(&sql).bind(room_id.as_str()).bind(after).bind(before).bind(limit);
                 match reader {
                     Some(reader) => query.bind(reader.as_str()),
                     None => query,
@@ -344,6 +346,20 @@ impl Store {
              WHERE m.kind = 'member' \
                AND r.id IN (SELECT room_id FROM members WHERE tenant = $1) \
                AND r.id IN (SELECT room_id FROM members WHERE tenant = $2)",
+        )
+        .bind(a.as_str())
+        .bind(b.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The rooms both users are members of, with each room's tenant.
+    pub async fn rooms_of_pair(&self, a: &UserId, b: &UserId) -> Result<Vec<TenantRoom>, StoreError> {
+        Ok(sqlx::query_as::<_, TenantRoom>(
+            "SELECT r.id AS room_id, r.tenant FROM members ma \
+             JOIN members mb ON mb.room_id = ma.room_id AND mb.user_id = $2 \
+             JOIN rooms r ON r.id = ma.room_id \
+             WHERE ma.user_id = $1",
         )
         .bind(a.as_str())
         .bind(b.as_str())

@@ -318,6 +318,6 @@ async fn a_block_period_hides_the_senders_messages_of_that_period_from_the_block
     assert!(preview(alice.clone()).await.is_none());
     assert_eq!(preview(bob.clone()).await.map(|m| m.sender), Some(Some("carol@acme".to_owned())));
     let blocks = domain::Blocks::new(open);
-    assert_eq!(blocks.recipients_of(&carol, &[alice.clone(), bob.clone()]), [bob.clone()]);
+    assert_eq!(blocks.recipients_of(&carol, &[alice.clone(), bob.clone()]), std::slice::from_ref(&bob));
     assert_eq!(blocks.recipients_of(&bob, &[alice.clone(), carol.clone()]), [alice, carol]);
 }

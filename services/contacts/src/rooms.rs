@@ -1,0 +1,225 @@
+//! Asking rooms for a member's 1:1 room with an external user: a `Create` command on the
+//! room's shard queue with this node as `reply_to`, and the wait for the reply on this node's
+//! queue (`gw.node.<node>`), which this module consumes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chat_bus::{BusError, SharedBus, Subscription};
+use chat_protocol::bus::{
+    CommandEnvelope, CommandError, CommandOutcome, CommandResult, MemberKind, MemberSpec, NodeMessage, ReplyTo,
+    RoomCommand, RoomInfo, RoomKind,
+};
+use chat_protocol::{new_id, now_ms, shard_of, RoomId, TenantId, UserId};
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+/// The namespace of the ids of external 1:1 rooms opened from contacts.
+const DIRECT_ROOM_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3f6a_91c2_5d7e_4b08_a3c1_7e52_d09b_64f1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomsError {
+    #[error("{}", .0.message)]
+    Refused(CommandError),
+    #[error("the room did not answer in time")]
+    Timeout,
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("encoding the command: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("unexpected answer from the room")]
+    Unexpected,
+}
+
+/// The room every add of this pair targets: the same id whoever adds whom.
+pub fn external_direct_room_id(a: &UserId, b: &UserId) -> RoomId {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    let name = format!("{}:{x}:{y}", RoomKind::ExternalDirect.as_str());
+    RoomId::new(uuid::Uuid::new_v5(&DIRECT_ROOM_NAMESPACE, name.as_bytes()).to_string())
+}
+
+/// The configured id, or the host name and `contacts`, followed by a boot id: a restarted
+/// process never takes the old one's replies.
+pub fn node_id(configured: &str) -> String {
+    let base = if configured.is_empty() {
+        let host =
+            std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "node".into());
+        format!("{host}-contacts")
+    } else {
+        configured.to_owned()
+    };
+    let boot = uuid::Uuid::new_v4().simple().to_string();
+    format!("{base}-{}", &boot[..8])
+}
+
+/// Commands to rooms and their replies.
+pub struct RoomsClient {
+    bus: SharedBus,
+    node_id: String,
+    timeout: Duration,
+    /// Callers waiting for a reply, by correlation id.
+    pending: Mutex<HashMap<String, oneshot::Sender<CommandOutcome>>>,
+    /// False once this node's queue stopped being consumed.
+    consuming: AtomicBool,
+}
+
+impl RoomsClient {
+    /// Consume this node's queue and return the client.
+    pub async fn start(bus: SharedBus, node_id: String, timeout: Duration) -> Result<Arc<Self>, BusError> {
+        let queue = bus.consume_node(&node_id).await?;
+        let client = Arc::new(Self {
+            bus,
+            node_id,
+            timeout,
+            pending: Mutex::new(HashMap::new()),
+            consuming: AtomicBool::new(true),
+        });
+        tokio::spawn(Arc::clone(&client).run(queue));
+        Ok(client)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// True while this node's queue is consumed (replies can arrive).
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(Ordering::SeqCst)
+    }
+
+    /// The 1:1 room of (`actor`, `peer`), created or reopened on behalf of `actor`.
+    pub async fn open_external_direct(
+        &self,
+        actor: &UserId,
+        tenant: &TenantId,
+        peer: &UserId,
+        peer_tenant: &TenantId,
+    ) -> Result<RoomId, RoomsError> {
+        let mut members = vec![
+            MemberSpec { user: actor.clone(), tenant: tenant.clone(), kind: MemberKind::Member },
+            MemberSpec { user: peer.clone(), tenant: peer_tenant.clone(), kind: MemberKind::Member },
+        ];
+        members.sort_by(|a, b| a.user.cmp(&b.user));
+        let command = RoomCommand::Create { kind: RoomKind::ExternalDirect, members, info: RoomInfo::default() };
+        let target = external_direct_room_id(actor, peer);
+        let result = self.execute(&target, actor, tenant, command.clone()).await?;
+        let CommandResult::Created { room_id, existed } = result else { return Err(RoomsError::Unexpected) };
+        if !existed || room_id == target {
+            return Ok(room_id);
+        }
+        // The pair's room exists under another id: the same create there takes back a
+        // participant who had left it.
+        match self.execute(&room_id, actor, tenant, command).await? {
+            CommandResult::Created { room_id, .. } => Ok(room_id),
+            _ => Err(RoomsError::Unexpected),
+        }
+    }
+
+    /// Run `command` in `room_id` (a fresh command id) and wait for the room's answer.
+    async fn execute(
+        &self,
+        room_id: &RoomId,
+        actor: &UserId,
+        tenant: &TenantId,
+        command: RoomCommand,
+    ) -> Result<CommandResult, RoomsError> {
+        let correlation_id = new_id();
+        let envelope = CommandEnvelope {
+            command_id: new_id(),
+            room_id: room_id.clone(),
+            actor: actor.clone(),
+            tenant: tenant.clone(),
+            reply_to: Some(ReplyTo { node: self.node_id.clone(), correlation_id: correlation_id.clone() }),
+            issued_at_ms: now_ms(),
+            command,
+        };
+        let payload = serde_json::to_vec(&envelope)?;
+        let shard = shard_of(room_id, self.bus.shards());
+        let reply = self.expect_reply(&correlation_id);
+        let send = || async { self.bus.send_command(shard, &envelope.command_id, payload.clone()).await?.await };
+        let sent = send
+            .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(4))
+            .when(|err| matches!(err, BusError::Broker(_)))
+            .await;
+        if let Err(err) = sent {
+            self.forget_reply(&correlation_id);
+            return Err(err.into());
+        }
+        let outcome = tokio::time::timeout(self.timeout, reply).await;
+        self.forget_reply(&correlation_id);
+        match outcome {
+            Ok(Ok(Ok(result))) => Ok(result),
+            Ok(Ok(Err(refusal))) => Err(RoomsError::Refused(refusal)),
+            Ok(Err(_)) | Err(_) => Err(RoomsError::Timeout),
+        }
+    }
+
+    fn expect_reply(&self, correlation_id: &str) -> oneshot::Receiver<CommandOutcome> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(correlation_id.to_owned(), tx);
+        }
+        rx
+    }
+
+    fn forget_reply(&self, correlation_id: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(correlation_id);
+        }
+    }
+
+    fn resolve(&self, correlation_id: &str, outcome: CommandOutcome) {
+        let waiter = self.pending.lock().ok().and_then(|mut pending| pending.remove(correlation_id));
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+            }
+            None => debug!(correlation_id, "reply for a caller that stopped waiting"),
+        }
+    }
+
+    /// Consume this node's queue until it ends: replies go to their waiting callers; anything
+    /// else (deliveries are for session nodes) is dropped.
+    async fn run(self: Arc<Self>, mut queue: Subscription) {
+        while let Some(delivery) = queue.recv().await {
+            match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
+                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.resolve(&correlation_id, outcome),
+                Ok(NodeMessage::Deliver { .. }) => debug!("delivery on a contacts node dropped"),
+                Err(err) => warn!(error = %err, "undecodable node message dropped"),
+            }
+            if let Err(err) = delivery.ack().await {
+                warn!(error = %err, "node message not acknowledged");
+            }
+        }
+        self.consuming.store(false, Ordering::SeqCst);
+        warn!(node_id = %self.node_id, "node queue ended; replies from rooms no longer arrive");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_sides_of_a_pair_target_the_same_room() {
+        let a = UserId::new("alice@acme");
+        let c = UserId::new("carol@globex");
+        assert_eq!(external_direct_room_id(&a, &c), external_direct_room_id(&c, &a));
+        assert_ne!(external_direct_room_id(&a, &c), external_direct_room_id(&a, &UserId::new("dave@globex")));
+        assert!(uuid::Uuid::parse_str(external_direct_room_id(&a, &c).as_str()).is_ok());
+    }
+
+    #[test]
+    fn node_ids_carry_a_boot_id() {
+        let first = node_id("standalone-contacts");
+        assert!(
+            first.starts_with("standalone-contacts-") && first.len() == "standalone-contacts-".len() + 8,
+            "{first}"
+        );
+        assert_ne!(first, node_id("standalone-contacts"));
+        assert!(node_id("").contains("-contacts-"));
+    }
+}
