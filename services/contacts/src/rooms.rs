@@ -2,19 +2,16 @@
 //! room's shard queue with this node as `reply_to`, and the wait for the reply on this node's
 //! queue (`gw.node.<node>`), which this module consumes.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
-use chat_bus::{BusError, SharedBus, Subscription};
+use chat_bus::{BusError, Replies, SharedBus, Subscription};
 use chat_protocol::bus::{
-    CommandEnvelope, CommandError, CommandOutcome, CommandResult, MemberKind, MemberSpec, NodeMessage, ReplyTo,
-    RoomCommand, RoomInfo, RoomKind,
+    CommandEnvelope, CommandError, CommandResult, MemberKind, MemberSpec, NodeMessage, ReplyTo, RoomCommand, RoomInfo,
+    RoomKind,
 };
 use chat_protocol::{new_id, now_ms, shard_of, RoomId, TenantId, UserId};
-use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 /// The namespace of the ids of external 1:1 rooms opened from contacts.
@@ -44,15 +41,7 @@ pub fn external_direct_room_id(a: &UserId, b: &UserId) -> RoomId {
 /// The configured id, or the host name and `contacts`, followed by a boot id: a restarted
 /// process never takes the old one's replies.
 pub fn node_id(configured: &str) -> String {
-    let base = if configured.is_empty() {
-        let host =
-            std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "node".into());
-        format!("{host}-contacts")
-    } else {
-        configured.to_owned()
-    };
-    let boot = uuid::Uuid::new_v4().simple().to_string();
-    format!("{base}-{}", &boot[..8])
+    chat_bus::node_id(configured, Some("contacts"))
 }
 
 /// Commands to rooms and their replies.
@@ -60,8 +49,8 @@ pub struct RoomsClient {
     bus: SharedBus,
     node_id: String,
     timeout: Duration,
-    /// Callers waiting for a reply, by correlation id.
-    pending: Mutex<HashMap<String, oneshot::Sender<CommandOutcome>>>,
+    /// Callers waiting for a reply.
+    replies: Replies,
     /// False once this node's queue stopped being consumed.
     consuming: AtomicBool,
 }
@@ -70,13 +59,8 @@ impl RoomsClient {
     /// Consume this node's queue and return the client.
     pub async fn start(bus: SharedBus, node_id: String, timeout: Duration) -> Result<Arc<Self>, BusError> {
         let queue = bus.consume_node(&node_id).await?;
-        let client = Arc::new(Self {
-            bus,
-            node_id,
-            timeout,
-            pending: Mutex::new(HashMap::new()),
-            consuming: AtomicBool::new(true),
-        });
+        let client =
+            Arc::new(Self { bus, node_id, timeout, replies: Replies::default(), consuming: AtomicBool::new(true) });
         tokio::spawn(Arc::clone(&client).run(queue));
         Ok(client)
     }
@@ -138,46 +122,21 @@ impl RoomsClient {
         };
         let payload = serde_json::to_vec(&envelope)?;
         let shard = shard_of(room_id, self.bus.shards());
-        let reply = self.expect_reply(&correlation_id);
-        let send = || async { self.bus.send_command(shard, &envelope.command_id, payload.clone()).await?.await };
-        let sent = send
-            .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(4))
-            .when(|err| matches!(err, BusError::Broker(_)))
-            .await;
+        let reply = self.replies.expect(&correlation_id);
+        let sent = match chat_bus::send_command(self.bus.as_ref(), shard, &envelope.command_id, &payload).await {
+            Ok(confirm) => confirm.await,
+            Err(err) => Err(err),
+        };
         if let Err(err) = sent {
-            self.forget_reply(&correlation_id);
+            self.replies.forget(&correlation_id);
             return Err(err.into());
         }
         let outcome = tokio::time::timeout(self.timeout, reply).await;
-        self.forget_reply(&correlation_id);
+        self.replies.forget(&correlation_id);
         match outcome {
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(refusal))) => Err(RoomsError::Refused(refusal)),
             Ok(Err(_)) | Err(_) => Err(RoomsError::Timeout),
-        }
-    }
-
-    fn expect_reply(&self, correlation_id: &str) -> oneshot::Receiver<CommandOutcome> {
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(correlation_id.to_owned(), tx);
-        }
-        rx
-    }
-
-    fn forget_reply(&self, correlation_id: &str) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(correlation_id);
-        }
-    }
-
-    fn resolve(&self, correlation_id: &str, outcome: CommandOutcome) {
-        let waiter = self.pending.lock().ok().and_then(|mut pending| pending.remove(correlation_id));
-        match waiter {
-            Some(tx) => {
-                let _ = tx.send(outcome);
-            }
-            None => debug!(correlation_id, "reply for a caller that stopped waiting"),
         }
     }
 
@@ -186,7 +145,7 @@ impl RoomsClient {
     async fn run(self: Arc<Self>, mut queue: Subscription) {
         while let Some(delivery) = queue.recv().await {
             match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
-                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.resolve(&correlation_id, outcome),
+                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
                 Ok(NodeMessage::Deliver { .. }) => debug!("delivery on a contacts node dropped"),
                 Err(err) => warn!(error = %err, "undecodable node message dropped"),
             }
@@ -210,16 +169,5 @@ mod tests {
         assert_eq!(external_direct_room_id(&a, &c), external_direct_room_id(&c, &a));
         assert_ne!(external_direct_room_id(&a, &c), external_direct_room_id(&a, &UserId::new("dave@globex")));
         assert!(uuid::Uuid::parse_str(external_direct_room_id(&a, &c).as_str()).is_ok());
-    }
-
-    #[test]
-    fn node_ids_carry_a_boot_id() {
-        let first = node_id("standalone-contacts");
-        assert!(
-            first.starts_with("standalone-contacts-") && first.len() == "standalone-contacts-".len() + 8,
-            "{first}"
-        );
-        assert_ne!(first, node_id("standalone-contacts"));
-        assert!(node_id("").contains("-contacts-"));
     }
 }

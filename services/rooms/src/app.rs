@@ -39,13 +39,7 @@ pub struct Backends {
 /// This node's id: the configured name (the pod name) or the host name, plus a boot id so a
 /// restarted process never inherits the old one's queue or presence entries.
 pub fn node_id(configured: &str) -> String {
-    let base = if configured.is_empty() {
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "node".into())
-    } else {
-        configured.to_owned()
-    };
-    let boot = uuid::Uuid::new_v4().simple().to_string();
-    format!("{base}-{}", &boot[..8])
+    chat_bus::node_id(configured, None)
 }
 
 /// Connect the backends the settings name (`inproc` selects the in-process bus or presence).

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
 use chat_bus::{BusError, SharedBus};
 use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, ReplyTo, RoomCommand};
 use chat_protocol::{new_id, now_ms, shard_of, Refusal, RoomId, TenantId, UserId};
@@ -96,18 +95,13 @@ impl Dispatcher {
         let payload = serde_json::to_vec(&envelope)?;
         let shard = shard_of(room_id, self.bus.shards());
         let started = Instant::now();
-        let reply = self.hub.expect_reply(&correlation_id);
+        let reply = self.hub.replies().expect(&correlation_id);
         // Put on its way; a connection failure before that retries (the command id makes a
         // repeat harmless, and nothing of this caller's was sent after it yet).
-        let send = || async { self.bus.send_command(shard, &envelope.command_id, payload.clone()).await };
-        let sent = send
-            .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(4))
-            .when(|e| matches!(e, BusError::Broker(_)))
-            .await;
-        let confirm = match sent {
+        let confirm = match chat_bus::send_command(self.bus.as_ref(), shard, &envelope.command_id, &payload).await {
             Ok(confirm) => confirm,
             Err(err) => {
-                self.hub.forget_reply(&correlation_id);
+                self.hub.replies().forget(&correlation_id);
                 return Err(err.into());
             }
         };
@@ -131,11 +125,11 @@ impl Submitted {
     pub async fn answer(self) -> Result<CommandResult, DispatchError> {
         if let Err(err) = self.confirm.await {
             // Not safely queued: the caller may repeat it with the same idempotency key.
-            self.hub.forget_reply(&self.correlation_id);
+            self.hub.replies().forget(&self.correlation_id);
             return Err(err.into());
         }
         let outcome = tokio::time::timeout(self.timeout, self.reply).await;
-        self.hub.forget_reply(&self.correlation_id);
+        self.hub.replies().forget(&self.correlation_id);
         metrics().command_latency.observe(self.started.elapsed().as_secs_f64());
         match outcome {
             Ok(Ok(Ok(result))) => Ok(result),

@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use actix::Recipient;
-use chat_bus::Subscription;
-use chat_protocol::bus::{CommandOutcome, NodeMessage};
+use chat_bus::{Replies, Subscription};
+use chat_protocol::bus::NodeMessage;
 use chat_protocol::{RoomId, UserId};
-use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use crate::metrics::metrics;
@@ -53,7 +52,7 @@ struct LocalSession {
 pub struct Hub {
     node_id: String,
     sessions: RwLock<HashMap<UserId, Vec<LocalSession>>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<CommandOutcome>>>,
+    replies: Replies,
     next_session: AtomicU64,
 }
 
@@ -62,7 +61,7 @@ impl Hub {
         Self {
             node_id: node_id.to_owned(),
             sessions: RwLock::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            replies: Replies::default(),
             next_session: AtomicU64::new(1),
         }
     }
@@ -128,36 +127,16 @@ impl Hub {
         pushed
     }
 
-    /// Register interest in a command's result before publishing it.
-    pub fn expect_reply(&self, correlation_id: &str) -> oneshot::Receiver<CommandOutcome> {
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(correlation_id.to_owned(), tx);
-        }
-        rx
-    }
-
-    pub fn forget_reply(&self, correlation_id: &str) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(correlation_id);
-        }
-    }
-
-    fn resolve(&self, correlation_id: &str, outcome: CommandOutcome) {
-        let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(correlation_id));
-        match waiter {
-            Some(tx) => {
-                let _ = tx.send(outcome);
-            }
-            None => debug!(correlation_id, "reply for a caller that stopped waiting"),
-        }
+    /// The callers of this node waiting for a command's answer.
+    pub fn replies(&self) -> &Replies {
+        &self.replies
     }
 
     /// Consume this node's queue until it ends.
     pub async fn run(self: Arc<Self>, mut queue: Subscription) {
         while let Some(delivery) = queue.recv().await {
             match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
-                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.resolve(&correlation_id, outcome),
+                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
                 Ok(NodeMessage::Deliver { recipients, frame, committed_at_ms, room_id }) => {
                     self.deliver(&recipients, room_id.as_ref(), Arc::from(frame));
                     let latency_ms = chat_protocol::now_ms().saturating_sub(committed_at_ms).max(0);

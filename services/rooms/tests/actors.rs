@@ -210,7 +210,7 @@ impl Node {
                 issued_at_ms: now_ms(),
                 command,
             };
-            replies.push(self.hub.expect_reply(&correlation_id));
+            replies.push(self.hub.replies().expect(&correlation_id));
             let payload = serde_json::to_vec(&envelope).expect("encodable");
             let shard = shard_of(&envelope.room_id, self.bus.shards());
             self.bus.publish_command(shard, &envelope.command_id, payload).await.expect("published");

@@ -4,6 +4,7 @@
 
 mod amqp;
 mod inproc;
+mod replies;
 mod topology;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::sync::mpsc;
 
 pub use amqp::AmqpBus;
 pub use inproc::InProcBus;
+pub use replies::{node_id, send_command, Replies};
 pub use topology::Topology;
 
 /// RabbitMQ, or `inproc` for the standalone's in-process bus.

@@ -123,8 +123,11 @@ mod tests {
 
     #[test]
     fn an_envelope_is_the_event_with_its_id_beside_the_type() {
-        let envelope =
-            EventEnvelope::new(ChangeEvent::Trust { tenant_a: "acme".into(), tenant_b: "globex".into(), active: false });
+        let envelope = EventEnvelope::new(ChangeEvent::Trust {
+            tenant_a: "acme".into(),
+            tenant_b: "globex".into(),
+            active: false,
+        });
         let json = serde_json::to_value(&envelope).unwrap();
         assert_eq!(json["type"], "trust");
         assert_eq!(json["event_id"], envelope.event_id.as_str());

@@ -3,8 +3,8 @@
 
 pub mod authz;
 pub mod body;
-pub mod events;
 pub mod bus;
+pub mod events;
 pub mod frames;
 pub mod ids;
 pub mod limits;

@@ -87,10 +87,30 @@ impl Refusal {
     pub fn http_status(self) -> u16 {
         use Refusal::*;
         match self {
-            MalformedJson | UnknownField | UnknownType | MissingField | InvalidField | InvalidPath | InvalidQuery
-            | InvalidFrame | InvalidClientMsgId | InvalidMembers | MessageEmpty | NameTooLong | DescriptionTooLong
-            | InvalidUrl | TooManyMembers | InvalidUsername | InvalidPassword | InvalidMode | InvalidTenant
-            | NotAWebsocket | InvalidEmail | InvalidPhone | FieldTooLong | StatusMessageNotEditable => 400,
+            MalformedJson
+            | UnknownField
+            | UnknownType
+            | MissingField
+            | InvalidField
+            | InvalidPath
+            | InvalidQuery
+            | InvalidFrame
+            | InvalidClientMsgId
+            | InvalidMembers
+            | MessageEmpty
+            | NameTooLong
+            | DescriptionTooLong
+            | InvalidUrl
+            | TooManyMembers
+            | InvalidUsername
+            | InvalidPassword
+            | InvalidMode
+            | InvalidTenant
+            | NotAWebsocket
+            | InvalidEmail
+            | InvalidPhone
+            | FieldTooLong
+            | StatusMessageNotEditable => 400,
             Unauthorized | TokenExpired | InvalidToken | InvalidCredentials => 401,
             Forbidden
             | NotGroupMaster

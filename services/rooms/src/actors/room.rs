@@ -365,33 +365,7 @@ impl Handler<Apply> for RoomActor {
                     (envelope, outcome)
                 })
             })
-            // Step 4: answer, fan out, settle; or, when it must be tried again, give it back.
-            .then(move |(envelope, outcome), act, _ctx| {
-                if let Outcome::Answered(Err(refusal)) = &outcome {
-                    metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
-                }
-                let stop = act.done_after();
-                let rc = act.rc.clone();
-                let settled = match outcome {
-                    Outcome::Retry => {
-                        act.give_back(Apply { envelope, delivery });
-                        None
-                    }
-                    outcome => Some(async move { delivery::settle(&rc, &envelope, outcome, delivery).await }),
-                };
-                async move {
-                    if let Some(settled) = settled {
-                        settled.await;
-                    }
-                    stop
-                }
-                .into_actor(act)
-            })
-            .map(|stop, act, _ctx| {
-                if stop {
-                    act.ask_to_stop();
-                }
-            });
+            .then(move |(envelope, outcome), act, _ctx| act.finish(envelope, outcome, delivery));
         AtomicResponse::new(Box::pin(pipeline))
     }
 }
@@ -419,29 +393,42 @@ impl RoomActor {
                 (Ok(_), _) => Outcome::Answered(Err(CommandError::room_not_found())),
                 (Err(err), _) => act.failed(err),
             };
-            let stop = act.done_after();
-            let rc = act.rc.clone();
-            let settled = match outcome {
-                Outcome::Retry => {
-                    act.give_back(Apply { envelope, delivery });
-                    None
-                }
-                outcome => Some(async move { delivery::settle(&rc, &envelope, outcome, delivery).await }),
-            };
-            async move {
-                if let Some(settled) = settled {
-                    settled.await;
-                }
-                stop
+            act.finish(envelope, outcome, delivery)
+        });
+        AtomicResponse::new(Box::pin(pipeline))
+    }
+
+    /// Step 4: answer, fan out, settle; or, when it must be tried again, give it back. Then ask
+    /// to stop if this actor should not go on.
+    fn finish(
+        &mut self,
+        envelope: CommandEnvelope,
+        outcome: Outcome,
+        delivery: Delivery,
+    ) -> impl ActorFuture<Self, Output = ()> + 'static {
+        if let Outcome::Answered(Err(refusal)) = &outcome {
+            metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
+        }
+        let stop = self.done_after();
+        let rc = self.rc.clone();
+        let settled = match outcome {
+            Outcome::Retry => {
+                self.give_back(Apply { envelope, delivery });
+                None
             }
-            .into_actor(act)
-        })
-        .map(|stop, act, _ctx| {
+            outcome => Some(async move { delivery::settle(&rc, &envelope, outcome, delivery).await }),
+        };
+        async move {
+            if let Some(settled) = settled {
+                settled.await;
+            }
+        }
+        .into_actor(self)
+        .map(move |(), act, _ctx| {
             if stop {
                 act.ask_to_stop();
             }
-        });
-        AtomicResponse::new(Box::pin(pipeline))
+        })
     }
 }
 
