@@ -34,7 +34,7 @@ start() { # service, then its own environment
 }
 start authz CHAT__INTERNAL__TOKEN="$internal_token"
 start rooms CHAT__AUTH__JWKS_URL="$jwks" CHAT__AUTHZ__URL="$authz_url" CHAT__AUTHZ__INTERNAL_TOKEN="$internal_token"
-start contacts CHAT__AUTH__JWKS_URL="$jwks"
+start contacts CHAT__AUTH__JWKS_URL="$jwks" CHAT__AUTHZ__URL="$authz_url" CHAT__AUTHZ__INTERNAL_TOKEN="$internal_token"
 start line-gateway CHAT__AUTH__JWKS_URL="$jwks"
 
 for svc in rooms contacts line-gateway authz; do
