@@ -43,6 +43,8 @@ AUTHZ_CLIENT = {"CHAT__AUTHZ__URL", "CHAT__AUTHZ__INTERNAL_TOKEN"}
 INTERNAL = {"CHAT__INTERNAL__TOKEN"}
 NODE = {"CHAT__NODE__ID"}
 CONTACTS_NODE = {"CHAT__CONTACTS__NODE_ID"}
+# The LINE gateway: its node id and the key of its encrypted channel secrets.
+LINE = {"CHAT__LINE__NODE_ID", "CHAT__LINE__SECRETS_KEY"}
 
 # Which settings each service takes: anything else would stop it at boot. authz's own
 # sections are http, database, amqp, tokens, login, internal and telemetry (tokens and login
@@ -50,7 +52,7 @@ CONTACTS_NODE = {"CHAT__CONTACTS__NODE_ID"}
 EXPECTED_KEYS = {
     "rooms": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | NODE,
     "contacts": COMMON_KEYS | DATABASE | AMQP | AUTH | AUTHZ_CLIENT | CONTACTS_NODE,
-    "line-gateway": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH,
+    "line-gateway": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | LINE,
     "authz": COMMON_KEYS | DATABASE | AMQP | INTERNAL,
 }
 # Sections authz accepts (CHAT__<SECTION>__...): what its administrative Jobs may set.
@@ -66,6 +68,7 @@ SECRET_ENV = {
     "CHAT__AMQP__URL": ("chat-amqp", "url"),
     "CHAT__AUTHZ__INTERNAL_TOKEN": ("chat-internal", "token"),
     "CHAT__INTERNAL__TOKEN": ("chat-internal", "token"),
+    "CHAT__LINE__SECRETS_KEY": ("chat-line", "secrets-key"),
 }
 # Secrets no manifest may reference any more.
 RETIRED_SECRETS = {"chat-auth": "the HS256 secret is gone; tokens are verified with authz's JWKS"}
@@ -529,8 +532,9 @@ def main():
         check_setting_sources(name, service_name, keys, profile["shards"])
         if "CHAT__NODE__ID" in keys and keys["CHAT__NODE__ID"] != ("field", "metadata.name"):
             finding(f"{name}: CHAT__NODE__ID must come from metadata.name")
-        if "CHAT__CONTACTS__NODE_ID" in keys and keys["CHAT__CONTACTS__NODE_ID"] != ("field", "metadata.name"):
-            finding(f"{name}: CHAT__CONTACTS__NODE_ID must come from metadata.name")
+        for node_key in ("CHAT__CONTACTS__NODE_ID", "CHAT__LINE__NODE_ID"):
+            if node_key in keys and keys[node_key] != ("field", "metadata.name"):
+                finding(f"{name}: {node_key} must come from metadata.name")
         if "CHAT__AUTH__JWKS_URL" in keys:
             check_authz_url(name, "CHAT__AUTH__JWKS_URL", str(keys["CHAT__AUTH__JWKS_URL"][1]),
                             services.get("authz"), "/v1/auth/jwks")

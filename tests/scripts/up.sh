@@ -14,6 +14,10 @@ fi
 token_file=.run/up/internal.token
 [ -s "$token_file" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$token_file"
 internal_token=$(cat "$token_file")
+# The key LINE channel secrets are encrypted with (kept, so bound channels stay readable).
+line_key_file=.run/up/line-secrets.key
+[ -s "$line_key_file" ] || (umask 077; head -c 32 /dev/urandom | base64 > "$line_key_file")
+line_key=$(cat "$line_key_file")
 export CHAT__AMQP__SHARDS="${CHAT__AMQP__SHARDS:-16}"
 export CHAT__TELEMETRY__LOG_FORMAT=json
 
@@ -35,7 +39,8 @@ start() { # service, then its own environment
 start authz CHAT__INTERNAL__TOKEN="$internal_token"
 start rooms CHAT__AUTH__JWKS_URL="$jwks" CHAT__AUTHZ__URL="$authz_url" CHAT__AUTHZ__INTERNAL_TOKEN="$internal_token"
 start contacts CHAT__AUTH__JWKS_URL="$jwks" CHAT__AUTHZ__URL="$authz_url" CHAT__AUTHZ__INTERNAL_TOKEN="$internal_token"
-start line-gateway CHAT__AUTH__JWKS_URL="$jwks"
+start line-gateway CHAT__AUTH__JWKS_URL="$jwks" CHAT__AUTHZ__URL="$authz_url" CHAT__AUTHZ__INTERNAL_TOKEN="$internal_token" \
+  CHAT__LINE__SECRETS_KEY="$line_key"
 
 for svc in rooms contacts line-gateway authz; do
   port=${ports[$svc]}

@@ -1,47 +1,43 @@
-//! The line-gateway service: LINE channels, webhook intake, outbound push/reply, LINE identities and group bindings.
+//! The LINE gateway: members' LINE Official Account bindings (channels, credentials encrypted
+//! at rest) and LINE's inbound webhook: signed bodies are verified on their raw bytes, their
+//! events stored once each (the inbox, keyed by LINE's `webhookEventId`) and answered at once;
+//! inbox workers then turn follows, unfollows and messages of LINE users into room commands
+//! and change events. Outbound pushes, media, groups and profiles are later slices.
 //!
-//! For now it answers health and metrics only; its own issue fills it in. Its settings are
-//! already its real configuration surface, so deployments need no change when it grows.
+//! Modules depend one way: `api` (HTTP) -> `service` (the rules, on `LineCore`) -> `store`,
+//! `authz` (decisions), `rooms` (room commands over the bus), `secrets` (credentials at rest),
+//! `webhook` (LINE's payloads, pure), `settings`; `inbox` (the workers) and `events` (the
+//! change-event consumer) work on the core; `app` starts it and serves; `metrics` names the
+//! metrics.
 
-use chat_kit::HttpSettings;
-use chat_telemetry::TelemetrySettings;
-use serde::Deserialize;
+mod api;
+mod app;
+mod authz;
+mod events;
+mod inbox;
+mod metrics;
+mod rooms;
+pub mod secrets;
+pub mod service;
+mod settings;
+pub mod store;
+pub mod webhook;
+
+use std::future::Future;
+
+pub use app::configure;
+pub use service::{LineCore, LineError};
+pub use settings::{AuthzSettings, LineSettings, Settings, DEFAULTS};
 
 pub const SERVICE: &str = "line-gateway";
-pub const DEFAULTS: &str = include_str!("../config/default.toml");
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub http: HttpSettings,
-    pub database: chat_kit::DatabaseSettings,
-    pub amqp: chat_bus::BrokerSettings,
-    pub redis: chat_kit::RedisSettings,
-    pub auth: chat_auth::AuthSettings,
-    pub telemetry: TelemetrySettings,
-}
-
-impl Settings {
-    pub fn load() -> Result<Self, chat_kit::SettingsError> {
-        chat_kit::load_settings(DEFAULTS)
-    }
-}
 
 /// The API prefixes this service owns.
-pub const PREFIXES: &[&str] = &["/v1/admin/line"];
+pub const PREFIXES: &[&str] = &["/v1/admin/line", "/line/webhook"];
 
-/// The routes of this service (mounted by its binary and by the standalone one). Every call
-/// is authenticated like in every service; the features themselves come with this service's
-/// own issue and answer `501 not_implemented` until then.
-pub fn routes(verifier: chat_auth::Verifier) -> impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static {
-    chat_auth::unbuilt_routes(SERVICE, PREFIXES, verifier)
+/// Serve until `shutdown`.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    app::run(SERVICE, settings, shutdown).await
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn the_compiled_in_defaults_parse() {
-        let s: super::Settings = chat_kit::load_settings(super::DEFAULTS).unwrap();
-        assert_eq!(s.http.host, "127.0.0.1");
-    }
-}
+mod tests;

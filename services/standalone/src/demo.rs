@@ -98,6 +98,24 @@ pub async fn seed_line(authz: &authz::AuthzCore, bus: &chat_bus::SharedBus) -> a
     Ok(())
 }
 
+/// The LINE gateway's secrets key of this run directory: made once (32 random bytes, base64,
+/// readable by this user only) and read at every start, so bound channels stay readable.
+pub fn line_secrets_key(path: &Path) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    if let Ok(key) = std::fs::read_to_string(path) {
+        return Ok(key.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    let key = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, key.as_bytes())?;
+    Ok(key)
+}
+
 /// `.run/endpoints.env` (every service on the one port) and `.run/demo.env` (tokens, rooms).
 pub fn write_run_files(run_dir: &Path, base: &str, seeded: &Seeded) -> anyhow::Result<()> {
     let endpoints = ["ROOMS_URL", "CONTACTS_URL", "LINE_GATEWAY_URL", "AUTHZ_URL"]

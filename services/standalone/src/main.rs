@@ -72,12 +72,33 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
+    // line-gateway: its own SQLite file and secrets key (made once per run directory), the
+    // shared bus, authz's decisions over this same port.
+    let line_db = run_dir.join("standalone").join("line.sqlite");
+    let secrets_key = demo::line_secrets_key(&run_dir.join("standalone").join("line-secrets.key"))?;
+    let line_layer = format!(
+        "[database]\nurl = \"sqlite://{}?mode=rwc\"\nmax_connections = 4\n[amqp]\nurl = \"inproc\"\nshards = {}\n\
+         [redis]\nurl = \"inproc\"\n[authz]\nurl = \"{base}\"\ninternal_token = \"{internal_token}\"\n\
+         [line]\nnode_id = \"standalone-line\"\nsecrets_key = \"{secrets_key}\"\n",
+        line_db.display(),
+        settings.amqp.shards
+    );
+    let line_settings: line_gateway::Settings = chat_kit::parse_layers(&[line_gateway::DEFAULTS, &line_layer])?;
+    let line_store = line_gateway::store::Store::connect(&line_settings.database).await?;
+    let line_core = line_gateway::LineCore::start_with_verifier(
+        line_settings,
+        line_store,
+        bus.clone(),
+        verifier_for_others.clone(),
+    )
+    .await?;
+
     let readiness = Readiness::default();
     let health = core.health("standalone", readiness.clone());
     let rooms_routes = core.configure();
     let authz_routes = authz::configure(&authz_core);
     let contacts_routes = contacts::configure(&contacts_core);
-    let line_routes = line_gateway::routes(verifier_for_others);
+    let line_routes = line_gateway::configure(&line_core);
     let routes = move |cfg: &mut actix_web::web::ServiceConfig| {
         cfg.configure(rooms_routes.clone())
             .configure(authz_routes.clone())

@@ -434,29 +434,6 @@ impl FromRequest for Principal {
     }
 }
 
-/// Routes of a service that is not built yet: every path under `prefixes` authenticates the
-/// caller like any route (401 without a valid token) and answers `501 not_implemented`. The
-/// deployments and the standalone mount the service's real configuration surface already.
-pub fn unbuilt_routes(
-    service: &'static str,
-    prefixes: &'static [&'static str],
-    verifier: Verifier,
-) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-    let verifier = web::Data::new(verifier);
-    move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(verifier.clone());
-        for prefix in prefixes {
-            let answer = move |_caller: Principal| async move {
-                Err::<actix_web::HttpResponse, _>(ApiError::new(
-                    Refusal::NotImplemented,
-                    format!("this part of the {service} service is not built yet"),
-                ))
-            };
-            cfg.route(prefix, web::route().to(answer)).route(&format!("{prefix}/{{tail:.*}}"), web::route().to(answer));
-        }
-    }
-}
-
 /// Mint an HS256 token (development, the standalone demo and tests; authz replaces this).
 pub fn mint(settings: &AuthSettings, user_id: &str, tenant: &str, roles: &[&str], ttl_secs: u64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

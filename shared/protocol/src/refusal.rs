@@ -40,6 +40,8 @@ crate::text_enum! {
         TokenExpired,
         InvalidToken,
         InvalidCredentials,
+        /// A LINE webhook whose `x-line-signature` is missing or does not match its body.
+        InvalidSignature,
         // ----- not allowed (403) -----
         Forbidden,
         NotGroupMaster,
@@ -57,12 +59,16 @@ crate::text_enum! {
         TenantNotFound,
         TrustNotFound,
         ContactNotFound,
+        /// No LINE channel is bound under this id (or to this member).
+        ChannelNotFound,
         // ----- conflicts with the current state (409) -----
         NotAllowedForKind,
         AlreadyRecalled,
         UserExists,
         /// The member may use LINE but no LINE Official Account is bound to them yet.
         LineAccountNotSetUp,
+        /// The LINE channel id is bound to another member.
+        ChannelExists,
         // ----- size and type of the payload (413, 415) -----
         MessageTooLong,
         PayloadTooLarge,
@@ -111,7 +117,7 @@ impl Refusal {
             | InvalidPhone
             | FieldTooLong
             | StatusMessageNotEditable => 400,
-            Unauthorized | TokenExpired | InvalidToken | InvalidCredentials => 401,
+            Unauthorized | TokenExpired | InvalidToken | InvalidCredentials | InvalidSignature => 401,
             Forbidden
             | NotGroupMaster
             | RecallNotAllowed
@@ -119,8 +125,8 @@ impl Refusal {
             | LineNotAuthorized
             | ExternalNotAuthorized => 403,
             NotFound | RoomNotFound | MemberNotFound | MessageNotFound | UserNotFound | TenantNotFound
-            | TrustNotFound | ContactNotFound => 404,
-            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp => 409,
+            | TrustNotFound | ContactNotFound | ChannelNotFound => 404,
+            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp | ChannelExists => 409,
             MessageTooLong | PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             RateLimited | TooManyInFlight => 429,
@@ -170,6 +176,7 @@ mod tests {
             ("token_expired", 401),
             ("invalid_token", 401),
             ("invalid_credentials", 401),
+            ("invalid_signature", 401),
             ("forbidden", 403),
             ("not_group_master", 403),
             ("recall_not_allowed", 403),
@@ -184,10 +191,12 @@ mod tests {
             ("tenant_not_found", 404),
             ("trust_not_found", 404),
             ("contact_not_found", 404),
+            ("channel_not_found", 404),
             ("not_allowed_for_kind", 409),
             ("already_recalled", 409),
             ("user_exists", 409),
             ("line_account_not_set_up", 409),
+            ("channel_exists", 409),
             ("message_too_long", 413),
             ("payload_too_large", 413),
             ("unsupported_media_type", 415),

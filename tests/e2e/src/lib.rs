@@ -301,6 +301,9 @@ pub struct Service {
     restarts: u32,
 }
 
+/// The key the LINE gateway encrypts channel secrets with in tests (base64 of 32 bytes).
+pub const LINE_SECRETS_KEY: &str = "ZTJlLWxpbmUtc2VjcmV0cy1rZXktMDEyMzQ1Njc4OTA=";
+
 /// The token services present to authz's internal endpoints in tests.
 pub const INTERNAL_TOKEN: &str = "e2e-internal-token-e2e-internal-token-0123";
 
@@ -369,6 +372,7 @@ pub struct Cluster {
     pub authz: Service,
     pub rooms: Rooms,
     pub contacts: Option<Service>,
+    pub line_gateway: Option<Service>,
 }
 
 impl Cluster {
@@ -410,20 +414,46 @@ impl Cluster {
             opts = opts.env(k, v);
         }
         let rooms = Rooms::start(opts).await;
-        Cluster { authz, rooms, contacts: None }
+        Cluster { authz, rooms, contacts: None, line_gateway: None }
     }
 
     /// Start the contacts service, wired to this cluster's authz and bus.
     pub async fn start_contacts(&mut self) {
         let name = self.authz.name.clone();
-        let mut env = Service::base_env(&name, &format!("{name}_contacts"), &self.authz.vhost);
+        let node = [("CHAT__CONTACTS__NODE_ID".to_owned(), format!("{name}-contacts"))];
+        self.contacts = Some(self.start_service("contacts", "contacts", &node).await);
+    }
+
+    /// Start the LINE gateway, wired to this cluster's authz and bus, with `LINE_SECRETS_KEY`
+    /// and `extra` environment (later entries win).
+    pub async fn start_line_gateway(&mut self, extra: &[(&str, &str)]) {
+        let name = self.authz.name.clone();
+        let mut env = vec![
+            ("CHAT__LINE__NODE_ID".to_owned(), format!("{name}-line")),
+            ("CHAT__LINE__SECRETS_KEY".to_owned(), LINE_SECRETS_KEY.to_owned()),
+            ("CHAT__REDIS__URL".to_owned(), env_or("E2E_REDIS_URL", "redis://127.0.0.1:6379")),
+            ("CHAT__REDIS__PREFIX".to_owned(), format!("{name}:")),
+        ];
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self.line_gateway = Some(self.start_service("line-gateway", "line", &env).await);
+    }
+
+    /// A service binary with this cluster's backends, authz's JWKS and decisions, and `extra`.
+    async fn start_service(&self, bin: &'static str, schema: &str, extra: &[(String, String)]) -> Service {
+        let name = self.authz.name.clone();
+        let mut env = Service::base_env(&name, &format!("{name}_{schema}"), &self.authz.vhost);
         env.extend([
             ("CHAT__AUTH__JWKS_URL".to_owned(), format!("{}/v1/auth/jwks", self.authz.base())),
             ("CHAT__AUTHZ__URL".to_owned(), self.authz.base()),
             ("CHAT__AUTHZ__INTERNAL_TOKEN".to_owned(), INTERNAL_TOKEN.to_owned()),
-            ("CHAT__CONTACTS__NODE_ID".to_owned(), format!("{name}-contacts")),
         ]);
-        self.contacts = Some(Service::start("contacts", &name, self.authz.vhost.clone(), env).await);
+        env.extend(extra.iter().cloned());
+        Service::start(bin, &name, self.authz.vhost.clone(), env).await
+    }
+
+    /// The LINE gateway's base URL (`start_line_gateway` first).
+    pub fn line_gateway(&self) -> String {
+        self.line_gateway.as_ref().expect("start_line_gateway first").base()
     }
 
     /// The contacts service's base URL (`start_contacts` first).

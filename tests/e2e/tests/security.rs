@@ -45,6 +45,8 @@ async fn every_service_refuses_expired_early_misaddressed_unsigned_tampered_and_
         env.push(("CHAT__AUTH__JWKS_URL".into(), jwks.clone()));
         if bin == "line-gateway" {
             env.push(("CHAT__REDIS__URL".into(), "redis://127.0.0.1:6379".into()));
+            env.push(("CHAT__LINE__SECRETS_KEY".into(), LINE_SECRETS_KEY.into()));
+            env.push(("CHAT__AUTHZ__INTERNAL_TOKEN".into(), INTERNAL_TOKEN.into()));
         }
         others.push(Service::start(bin, &c.authz.name, c.authz.vhost.clone(), env).await);
     }
@@ -52,7 +54,8 @@ async fn every_service_refuses_expired_early_misaddressed_unsigned_tampered_and_
         (format!("{}/v1/me", c.authz.base()), 200),
         (format!("{}/v1/rooms", c.rooms.base()), 200),
         (format!("{}/v1/contacts", others[0].base()), 200),
-        (format!("{}/v1/admin/line/channels", others[1].base()), 501),
+        // alice is no admin: authenticated, then refused.
+        (format!("{}/v1/admin/line/channels", others[1].base()), 403),
     ];
     let valid = c.login("acme", "alice").await;
     for (url, ok) in &endpoints {

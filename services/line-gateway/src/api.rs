@@ -1,0 +1,215 @@
+//! The LINE gateway's HTTP API: the admins' channel bindings (bearer token, admin role) and
+//! LINE's webhook (no token: LINE signs the body). Each handler parses the request, calls one
+//! rule of `LineCore` and serialises its typed answer; refusals become codes and statuses in
+//! one place (`From<LineError> for ApiError`). Answers never hold a secret or a token.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chat_auth::Principal;
+use chat_kit::ApiError;
+use chat_protocol::{Refusal, UserId};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::metrics;
+use crate::service::{LineCore, LineError, NewChannel};
+use crate::store::{Channel, StoreError};
+use crate::webhook::SIGNATURE_HEADER;
+
+type Res = Result<HttpResponse, ApiError>;
+type Core = web::Data<LineCore>;
+
+/// The routes; the webhook's body is read raw, up to `webhook_max_bytes`.
+pub fn routes(cfg: &mut web::ServiceConfig, webhook_max_bytes: usize) {
+    cfg.route("/v1/admin/line/channels", web::get().to(list_channels))
+        .route("/v1/admin/line/channels/{user_id}", web::put().to(bind_channel))
+        .route("/v1/admin/line/channels/{user_id}", web::delete().to(unbind_channel))
+        .service(
+            web::resource("/line/webhook/{channel_id}")
+                .app_data(web::PayloadConfig::new(webhook_max_bytes))
+                .route(web::post().to(webhook)),
+        );
+}
+
+// ----- errors -----
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::internal(&err)
+    }
+}
+
+/// The one mapping of refusals to codes (the code fixes the status) and messages.
+impl From<LineError> for ApiError {
+    fn from(err: LineError) -> Self {
+        let message = err.to_string();
+        let code = match err {
+            LineError::InvalidField { .. } => Refusal::InvalidField,
+            LineError::NotAdmin => Refusal::Forbidden,
+            LineError::UserNotFound(_) => Refusal::UserNotFound,
+            LineError::LineNotAuthorized => Refusal::LineNotAuthorized,
+            LineError::ChannelExists => Refusal::ChannelExists,
+            LineError::ChannelNotFound => Refusal::ChannelNotFound,
+            LineError::InvalidSignature => Refusal::InvalidSignature,
+            LineError::MalformedJson(_) => Refusal::MalformedJson,
+            LineError::MissingEventId(_) => Refusal::MissingField,
+            LineError::AuthzUnavailable(cause) => {
+                tracing::warn!(error = %cause, "authz unavailable");
+                return ApiError::new(Refusal::AuthzUnavailable, "authorization is temporarily unavailable");
+            }
+            LineError::BusUnavailable(cause) => {
+                tracing::warn!(error = %cause, "bus unavailable");
+                return ApiError::new(Refusal::Unavailable, "the service is temporarily unavailable; retrying is safe");
+            }
+            LineError::Store(store) => return store.into(),
+            internal @ (LineError::Credentials(_) | LineError::Encode(_)) => return ApiError::internal(&internal),
+        };
+        ApiError::new(code, message)
+    }
+}
+
+// ----- channels -----
+
+/// A binding as the API shows it: no secret, no token.
+#[derive(Serialize)]
+struct ChannelBody<'a> {
+    user_id: &'a UserId,
+    channel_id: &'a str,
+    basic_id: &'a str,
+    suspended: bool,
+    last_error: Option<&'a str>,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+impl<'a> From<&'a Channel> for ChannelBody<'a> {
+    fn from(c: &'a Channel) -> Self {
+        Self {
+            user_id: &c.user_id,
+            channel_id: &c.channel_id,
+            basic_id: &c.basic_id,
+            suspended: c.suspended,
+            last_error: c.last_error.as_deref(),
+            created_at_ms: c.created_at_ms,
+            updated_at_ms: c.updated_at_ms,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ChannelsBody<'a> {
+    channels: Vec<ChannelBody<'a>>,
+}
+
+/// `PUT /v1/admin/line/channels/{user_id}`. The credentials are `SecretString`s from the start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingBody {
+    channel_id: String,
+    channel_secret: SecretString,
+    access_token: SecretString,
+    basic_id: String,
+}
+
+async fn bind_channel(principal: Principal, path: web::Path<String>, body: web::Json<BindingBody>, core: Core) -> Res {
+    let BindingBody { channel_id, channel_secret, access_token, basic_id } = body.into_inner();
+    let new = NewChannel { channel_id, channel_secret, access_token, basic_id };
+    let channel = core.bind_channel(&principal, &path, new).await?;
+    Ok(HttpResponse::Ok().json(ChannelBody::from(&channel)))
+}
+
+async fn list_channels(principal: Principal, core: Core) -> Res {
+    let channels = core.channels(&principal).await?;
+    Ok(HttpResponse::Ok().json(ChannelsBody { channels: channels.iter().map(ChannelBody::from).collect() }))
+}
+
+async fn unbind_channel(principal: Principal, path: web::Path<String>, core: Core) -> Res {
+    core.unbind_channel(&principal, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ----- webhook -----
+
+/// `POST /line/webhook/{channel_id}`: 413 over the limit (before anything else), then the
+/// channel, the signature, the envelope; 200 once the events are stored.
+async fn webhook(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+    core: Core,
+) -> Res {
+    let body = match body {
+        Ok(body) => body,
+        Err(err) if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            metrics().webhooks.with_label_values(&["too_large"]).inc();
+            let limit = core.settings.line.webhook_max_bytes;
+            return Err(ApiError::new(Refusal::PayloadTooLarge, format!("the body is larger than {limit} bytes")));
+        }
+        Err(err) => return Err(ApiError::new(Refusal::MalformedJson, err.to_string())),
+    };
+    let signature = req.headers().get(SIGNATURE_HEADER).and_then(|value| value.to_str().ok());
+    core.receive_webhook(&path, signature, &body).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_their_codes_and_statuses() {
+        let cases = [
+            (LineError::InvalidField { field: "basic_id", reason: "x" }, "invalid_field", 400),
+            (LineError::NotAdmin, "forbidden", 403),
+            (LineError::UserNotFound("bob@acme".into()), "user_not_found", 404),
+            (LineError::LineNotAuthorized, "line_not_authorized", 403),
+            (LineError::ChannelExists, "channel_exists", 409),
+            (LineError::ChannelNotFound, "channel_not_found", 404),
+            (LineError::InvalidSignature, "invalid_signature", 401),
+            (LineError::MalformedJson("x".into()), "malformed_json", 400),
+            (LineError::MissingEventId(0), "missing_field", 400),
+            (LineError::AuthzUnavailable("down".into()), "authz_unavailable", 503),
+            (LineError::BusUnavailable("amqp://secret@host".into()), "unavailable", 503),
+        ];
+        for (err, code, status) in cases {
+            let api = ApiError::from(err);
+            assert_eq!((api.code.as_str(), api.status().as_u16()), (code, status), "{api}");
+            assert!(!api.message.contains("secret@host"));
+        }
+    }
+
+    #[test]
+    fn a_binding_body_refuses_unknown_fields_and_hides_its_credentials() {
+        let json = r#"{"channel_id":"1","channel_secret":"s3cret-value","access_token":"t0ken-value","basic_id":"@a"}"#;
+        let body: BindingBody = serde_json::from_str(json).unwrap();
+        let printed = format!("{body:?}");
+        assert!(!printed.contains("s3cret-value") && !printed.contains("t0ken-value"), "{printed}");
+        let unknown = serde_json::from_str::<BindingBody>(
+            r#"{"channel_id":"1","channel_secret":"s","access_token":"t","basic_id":"@a","x":1}"#,
+        )
+        .unwrap_err();
+        assert_eq!(chat_kit::serde_code(&unknown), Refusal::UnknownField);
+    }
+
+    #[test]
+    fn a_channel_shows_no_credentials() {
+        let channel = Channel {
+            channel_id: "1".into(),
+            user_id: "alice@acme".into(),
+            tenant: "acme".into(),
+            basic_id: "@a".into(),
+            secret_enc: "SECRET-CIPHERTEXT".into(),
+            token_enc: "TOKEN-CIPHERTEXT".into(),
+            suspended: false,
+            last_error: None,
+            created_at_ms: 1,
+            updated_at_ms: 2,
+        };
+        let json = serde_json::to_string(&ChannelBody::from(&channel)).unwrap();
+        assert!(!json.contains("CIPHERTEXT"), "{json}");
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["user_id"], "alice@acme");
+        assert_eq!(value["created_at_ms"], 1);
+        assert_eq!(value["last_error"], serde_json::Value::Null);
+    }
+}

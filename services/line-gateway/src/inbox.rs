@@ -1,0 +1,345 @@
+//! The inbox workers (`line.workers` tasks): they claim stored webhook events (oldest first,
+//! one channel's events in order; see `store`), apply each, and mark it processed. Only
+//! 1:1 events from users (`source.type == "user"`) are handled in this slice:
+//!
+//! - `follow`: the member's LINE 1:1 room is created or reopened, remembered in `line_users`,
+//!   and `line.follow` is published (the display name is the LINE user id until profiles are
+//!   fetched, in a later slice);
+//! - `unfollow`: `line.unfollow` is published and the LINE user marked unfollowed (the room stays);
+//! - `message`: the room is ensured as for a follow, then the message is posted as the LINE
+//!   user: text, sticker and location. Images, video, audio, files and newer types are counted
+//!   (`unsupported_for_now`) and skipped: media is a later slice, and a placeholder text would
+//!   be a message the LINE user never sent;
+//! - other types and other sources are counted and ignored.
+//!
+//! A suspended channel's events, and events of a channel unbound since, are marked processed
+//! without effect. A failure that may pass (rooms' timeout, the bus, the store) frees the event
+//! again after a backoff; after `MAX_ATTEMPTS` it is marked failed, as is an event rooms refused
+//! or that cannot be read. Room commands and change events take ids derived from the webhook
+//! event, so an event applied again (a worker that died mid-way) changes nothing twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
+use chat_protocol::ids::LINE_USER_PREFIX;
+use chat_protocol::{now_ms, Body, RoomId, UserId};
+use tracing::{debug, warn};
+
+use crate::metrics::metrics;
+use crate::rooms::{client_msg_id, RoomsError};
+use crate::service::{LineCore, LineError};
+use crate::store::{Channel, InboxRow, Store, StoreError};
+use crate::webhook::{parse_event, Inbound, LineEvent};
+
+/// Attempts before an event is given up.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// How often an idle worker looks for events without being woken (retries coming due).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The pause after the store failed a claim.
+const STORE_PAUSE: Duration = Duration::from_secs(1);
+
+/// The first retry's backoff, doubled per attempt up to `MAX_BACKOFF_MS`.
+const FIRST_BACKOFF_MS: i64 = 500;
+const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
+
+/// How long processed events are kept (their ids deduplicate redeliveries).
+const KEEP_PROCESSED_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// How often processed events are purged, and the backlog gauge refreshed.
+const PURGE_TICK: Duration = Duration::from_secs(3600);
+const BACKLOG_TICK: Duration = Duration::from_secs(5);
+
+/// The event types LINE documents; any other is counted as `unknown` (bounded labels).
+const KNOWN_TYPES: &[&str] = &[
+    "message",
+    "follow",
+    "unfollow",
+    "join",
+    "leave",
+    "memberJoined",
+    "memberLeft",
+    "postback",
+    "unsend",
+    "messageEdited",
+    "videoPlayComplete",
+    "beacon",
+    "accountLink",
+    "membership",
+    "module",
+    "activated",
+    "deactivated",
+    "botSuspended",
+    "botResumed",
+    "delivery",
+    "pnpDeliveryCompletion",
+];
+
+/// What became of one claimed event.
+#[derive(Debug)]
+enum Outcome {
+    /// Done, with the outcome label (`applied`, `ignored`, `suspended`, ...).
+    Done(&'static str),
+    /// Failed for now: free it again after a backoff.
+    Retry(String),
+    /// Never going to work: processed, failed.
+    GiveUp(&'static str, String),
+}
+
+impl From<StoreError> for Outcome {
+    fn from(err: StoreError) -> Self {
+        Outcome::Retry(err.to_string())
+    }
+}
+
+impl From<RoomsError> for Outcome {
+    fn from(err: RoomsError) -> Self {
+        match err {
+            RoomsError::Refused(refusal) => {
+                Outcome::GiveUp("refused", format!("{}: {}", refusal.code, refusal.message))
+            }
+            RoomsError::Timeout | RoomsError::Bus(_) => Outcome::Retry(err.to_string()),
+            RoomsError::Encode(_) | RoomsError::Unexpected => Outcome::GiveUp("failed", err.to_string()),
+        }
+    }
+}
+
+impl From<LineError> for Outcome {
+    fn from(err: LineError) -> Self {
+        Outcome::Retry(err.to_string())
+    }
+}
+
+/// The lease of a claimed event: long enough for its room commands to time out.
+fn lease_ms(command_timeout_ms: u64) -> i64 {
+    i64::try_from(command_timeout_ms).unwrap_or(i64::MAX / 8).saturating_mul(4).saturating_add(10_000)
+}
+
+/// The backoff before attempt `attempts + 1`.
+fn backoff_ms(attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    FIRST_BACKOFF_MS.saturating_mul(1 << doublings).min(MAX_BACKOFF_MS)
+}
+
+/// One inbox worker, until the process ends.
+pub async fn run_worker(core: Arc<LineCore>) {
+    let lease = lease_ms(core.settings.line.command_timeout_ms);
+    let wake = Arc::clone(&core.inbox_wake);
+    loop {
+        // Registered before the claim, so a webhook stored meanwhile wakes this worker.
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match core.store.claim(now_ms(), lease).await {
+            Ok(Some(row)) => process(&core, row).await,
+            Ok(None) => {
+                tokio::select! {
+                    () = &mut notified => {}
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            }
+            Err(err) => {
+                warn!(error = %err, "inbox not read; trying again");
+                tokio::time::sleep(STORE_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Purge old processed events every hour and refresh the backlog gauge every few seconds.
+pub async fn run_housekeeping(store: Store) {
+    let mut purge = tokio::time::interval(PURGE_TICK);
+    let mut backlog = tokio::time::interval(BACKLOG_TICK);
+    loop {
+        tokio::select! {
+            _ = purge.tick() => match store.purge_processed(now_ms() - KEEP_PROCESSED_MS).await {
+                Ok(0) => {}
+                Ok(purged) => debug!(purged, "processed inbox events purged"),
+                Err(err) => warn!(error = %err, "processed inbox events not purged"),
+            },
+            _ = backlog.tick() => match store.backlog().await {
+                Ok(count) => metrics().backlog.set(count),
+                Err(err) => warn!(error = %err, "inbox backlog not counted"),
+            },
+        }
+    }
+}
+
+/// The event type as the metrics name it.
+fn type_label(kind: &str) -> &'static str {
+    KNOWN_TYPES.iter().find(|known| **known == kind).copied().unwrap_or("unknown")
+}
+
+/// Apply one claimed event and record what became of it.
+pub(crate) async fn process(core: &LineCore, row: InboxRow) {
+    let parsed = parse_event(&row.event);
+    let kind = parsed.as_ref().map_or("undecodable", |event| type_label(event.kind()));
+    let outcome = match parsed {
+        Ok(event) => apply(core, &row, event).await,
+        Err(err) => Outcome::GiveUp("undecodable", err.to_string()),
+    };
+    let now = now_ms();
+    let event_id = row.key.webhook_event_id.as_str();
+    let (label, settled) = match outcome {
+        Outcome::Done(label) => (label, core.store.mark_processed(&row.key, now).await),
+        Outcome::Retry(cause) if row.attempts >= MAX_ATTEMPTS => {
+            warn!(event_id, attempts = row.attempts, error = %cause, "line event given up");
+            ("failed", core.store.mark_failed(&row.key, now, &cause).await)
+        }
+        Outcome::Retry(cause) => {
+            debug!(event_id, attempts = row.attempts, error = %cause, "line event retried later");
+            ("retried", core.store.retry_later(&row.key, now + backoff_ms(row.attempts), &cause).await)
+        }
+        Outcome::GiveUp(label, cause) => {
+            warn!(event_id, error = %cause, "line event not applicable");
+            (label, core.store.mark_failed(&row.key, now, &cause).await)
+        }
+    };
+    metrics().events.with_label_values(&[kind, label]).inc();
+    if let Err(err) = settled {
+        warn!(event_id, error = %err, "inbox event not settled; taken again when its lease ends");
+    }
+}
+
+async fn apply(core: &LineCore, row: &InboxRow, event: LineEvent) -> Outcome {
+    let channel = match core.store.channel(&row.channel_id).await {
+        Ok(Some(channel)) => channel,
+        Ok(None) => return Outcome::Done("unbound"),
+        Err(err) => return err.into(),
+    };
+    if channel.suspended {
+        return Outcome::Done("suspended");
+    }
+    match event {
+        LineEvent::Follow { line_user_id, timestamp } => follow(core, row, &channel, &line_user_id, timestamp).await,
+        LineEvent::Unfollow { line_user_id, timestamp } => {
+            unfollow(core, row, &channel, &line_user_id, timestamp).await
+        }
+        LineEvent::Message { message: Inbound::Unsupported { kind }, .. } => {
+            debug!(event_id = %row.key.webhook_event_id, kind, "LINE message type not handled yet; skipped");
+            Outcome::Done("unsupported_for_now")
+        }
+        LineEvent::Message { line_user_id, message, .. } => {
+            let body = match message {
+                Inbound::Text { text } => Body::Text { text },
+                Inbound::Sticker { package_id, sticker_id } => Body::Sticker { package_id, sticker_id },
+                Inbound::Location { title, address, latitude, longitude } => {
+                    Body::Location { title, address, latitude, longitude }
+                }
+                Inbound::Unsupported { .. } => return Outcome::Done("unsupported_for_now"),
+            };
+            message_in(core, row, &channel, &line_user_id, body).await
+        }
+        LineEvent::OtherSource { .. } => Outcome::Done("other_source"),
+        LineEvent::Other { .. } => Outcome::Done("ignored"),
+    }
+}
+
+fn line_user(line_user_id: &str) -> UserId {
+    UserId::new(format!("{LINE_USER_PREFIX}{line_user_id}"))
+}
+
+/// The event's age, from the webhook's arrival to now (the room's answer).
+fn observe_room_answer(row: &InboxRow) {
+    let millis = (now_ms() - row.received_at_ms).max(0);
+    metrics().webhook_to_room.observe(millis as f64 / 1000.0);
+}
+
+/// Create or reopen the member's room with the LINE user.
+async fn open_room(core: &LineCore, row: &InboxRow, channel: &Channel, line_user: &UserId) -> Result<RoomId, Outcome> {
+    let key = row.key.webhook_event_id.as_str();
+    let room = core.rooms.open_line_direct(&channel.user_id, &channel.tenant, line_user, key).await?;
+    Ok(room)
+}
+
+async fn follow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id: &str, at_ms: i64) -> Outcome {
+    let line_user = line_user(line_user_id);
+    let room = match open_room(core, row, channel, &line_user).await {
+        Ok(room) => room,
+        Err(outcome) => return outcome,
+    };
+    observe_room_answer(row);
+    if let Err(err) =
+        core.store.remember_line_user(&channel.channel_id, line_user_id, &room, Some(true), now_ms()).await
+    {
+        return err.into();
+    }
+    let event = ChangeEvent::LineFollow {
+        tenant: channel.tenant.clone(),
+        user: channel.user_id.clone(),
+        line_user,
+        display_name: line_user_id.to_owned(),
+        picture_url: None,
+        at_ms,
+    };
+    publish_keyed(core, row, event).await
+}
+
+async fn unfollow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id: &str, at_ms: i64) -> Outcome {
+    if let Err(err) = core.store.mark_unfollowed(&channel.channel_id, line_user_id, now_ms()).await {
+        return err.into();
+    }
+    let event = ChangeEvent::LineUnfollow {
+        tenant: channel.tenant.clone(),
+        user: channel.user_id.clone(),
+        line_user: line_user(line_user_id),
+        at_ms,
+    };
+    publish_keyed(core, row, event).await
+}
+
+async fn message_in(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id: &str, body: Body) -> Outcome {
+    let line_user = line_user(line_user_id);
+    let room = match open_room(core, row, channel, &line_user).await {
+        Ok(room) => room,
+        Err(outcome) => return outcome,
+    };
+    let posted = core.rooms.post_as_line_user(&room, &line_user, client_msg_id(&row.key.webhook_event_id), body).await;
+    if let Err(err) = posted {
+        return err.into();
+    }
+    observe_room_answer(row);
+    match core.store.remember_line_user(&channel.channel_id, line_user_id, &room, None, now_ms()).await {
+        Ok(()) => Outcome::Done("applied"),
+        Err(err) => err.into(),
+    }
+}
+
+/// Publish the change of this event, with an id derived from the event: published again
+/// after a retry, it is the same event.
+async fn publish_keyed(core: &LineCore, row: &InboxRow, event: ChangeEvent) -> Outcome {
+    let key = format!("line-inbox:{}:{}", row.key.destination, row.key.webhook_event_id);
+    match core.publish(&EventEnvelope::keyed(&key, event)).await {
+        Ok(()) => Outcome::Done("applied"),
+        Err(err) => err.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        assert_eq!(backoff_ms(1), 500);
+        assert_eq!(backoff_ms(2), 1_000);
+        assert_eq!(backoff_ms(5), 8_000);
+        assert_eq!(backoff_ms(40), MAX_BACKOFF_MS);
+        assert_eq!(backoff_ms(0), 500);
+    }
+
+    #[test]
+    fn the_lease_outlasts_the_commands_of_one_event() {
+        assert!(lease_ms(10_000) > 3 * 10_000);
+        assert!(lease_ms(u64::MAX) > 0);
+    }
+
+    #[test]
+    fn event_type_labels_are_bounded() {
+        assert_eq!(type_label("follow"), "follow");
+        assert_eq!(type_label("memberJoined"), "memberJoined");
+        assert_eq!(type_label("greatNewEvent"), "unknown");
+    }
+}

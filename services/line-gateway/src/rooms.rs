@@ -1,0 +1,214 @@
+//! Room commands for LINE users' events: the member's LINE 1:1 room (`Create`, created or
+//! reopened on behalf of the member) and the LINE user's posts into it, each a command on the
+//! room's shard queue with this node as `reply_to`, and the wait for the reply on this node's
+//! queue (`gw.node.<node>`), which this module consumes. Command ids derive from the webhook
+//! event, so an event processed twice is answered from the room's record, never applied twice.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_bus::{BusError, Replies, SharedBus, Subscription};
+use chat_protocol::bus::{
+    CommandEnvelope, CommandError, CommandResult, MemberKind, MemberSpec, NodeMessage, ReplyTo, RoomCommand, RoomInfo,
+    RoomKind,
+};
+use chat_protocol::{is_valid_client_id, keyed_command_id, new_id, now_ms, post_command_id, shard_of, Body};
+use chat_protocol::{RoomId, TenantId, UserId};
+use tracing::{debug, warn};
+
+/// The namespace of the ids of LINE 1:1 rooms opened by the gateway.
+const LINE_DIRECT_ROOM_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x8b2e_5c14_7a90_4d3f_b621_0e9c_47d5_a318);
+
+/// The namespace of client message ids made from webhook event ids that are not valid ids.
+const CLIENT_MSG_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x1c7d_93a0_4e2b_4f65_8d19_b3e0_5a72_c846);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomsError {
+    #[error("{}", .0.message)]
+    Refused(CommandError),
+    #[error("the room did not answer in time")]
+    Timeout,
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("encoding the command: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("unexpected answer from the room")]
+    Unexpected,
+}
+
+/// The room every event of this (member, LINE user) pair targets first.
+pub fn line_direct_room_id(member: &UserId, line_user: &UserId) -> RoomId {
+    let name = format!("line_direct:{member}:{line_user}");
+    RoomId::new(uuid::Uuid::new_v5(&LINE_DIRECT_ROOM_NAMESPACE, name.as_bytes()).to_string())
+}
+
+/// The client message id of the post of a webhook event: `line.<webhookEventId>`, or, if that
+/// is not a valid client id, `line.` and a UUID derived from it.
+pub fn client_msg_id(webhook_event_id: &str) -> String {
+    let direct = format!("line.{webhook_event_id}");
+    if is_valid_client_id(&direct) {
+        return direct;
+    }
+    format!("line.{}", uuid::Uuid::new_v5(&CLIENT_MSG_ID_NAMESPACE, webhook_event_id.as_bytes()).simple())
+}
+
+/// The configured id, or the host name and `line`, followed by a boot id: a restarted process
+/// never takes the old one's replies.
+pub fn node_id(configured: &str) -> String {
+    chat_bus::node_id(configured, Some("line"))
+}
+
+/// Commands to rooms and their replies.
+pub struct RoomsClient {
+    bus: SharedBus,
+    node_id: String,
+    timeout: Duration,
+    /// Callers waiting for a reply.
+    replies: Replies,
+    /// False once this node's queue stopped being consumed.
+    consuming: AtomicBool,
+}
+
+impl RoomsClient {
+    /// Consume this node's queue and return the client.
+    pub async fn start(bus: SharedBus, node_id: String, timeout: Duration) -> Result<Arc<Self>, BusError> {
+        let queue = bus.consume_node(&node_id).await?;
+        let client =
+            Arc::new(Self { bus, node_id, timeout, replies: Replies::default(), consuming: AtomicBool::new(true) });
+        tokio::spawn(Arc::clone(&client).run(queue));
+        Ok(client)
+    }
+
+    /// True while this node's queue is consumed (replies can arrive).
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(Ordering::SeqCst)
+    }
+
+    /// The LINE 1:1 room of (`member`, `line_user`), created or reopened on behalf of the
+    /// member; `key` (the webhook event id) makes the commands' ids.
+    pub async fn open_line_direct(
+        &self,
+        member: &UserId,
+        tenant: &TenantId,
+        line_user: &UserId,
+        key: &str,
+    ) -> Result<RoomId, RoomsError> {
+        let mut members = vec![
+            MemberSpec { user: member.clone(), tenant: tenant.clone(), kind: MemberKind::Member },
+            MemberSpec { user: line_user.clone(), tenant: TenantId::line(), kind: MemberKind::LineUser },
+        ];
+        members.sort_by(|a, b| a.user.cmp(&b.user));
+        let command = RoomCommand::Create { kind: RoomKind::LineDirect, members, info: RoomInfo::default() };
+        let target = line_direct_room_id(member, line_user);
+        let command_id = keyed_command_id(member, "create", key);
+        let result = self.execute(&target, &command_id, member, tenant, command.clone()).await?;
+        let CommandResult::Created { room_id, existed } = result else { return Err(RoomsError::Unexpected) };
+        if !existed || room_id == target {
+            return Ok(room_id);
+        }
+        // The pair's room exists under another id: the same create there takes back a
+        // participant who had left it.
+        let command_id = keyed_command_id(member, "create_existing", key);
+        match self.execute(&room_id, &command_id, member, tenant, command).await? {
+            CommandResult::Created { room_id, .. } => Ok(room_id),
+            _ => Err(RoomsError::Unexpected),
+        }
+    }
+
+    /// Post `body` into `room_id` as the LINE user, once per `client_msg_id`.
+    pub async fn post_as_line_user(
+        &self,
+        room_id: &RoomId,
+        line_user: &UserId,
+        client_msg_id: String,
+        body: Body,
+    ) -> Result<(), RoomsError> {
+        let command_id = post_command_id(line_user, &client_msg_id);
+        let command = RoomCommand::Post { client_msg_id: Some(client_msg_id), body };
+        match self.execute(room_id, &command_id, line_user, &TenantId::line(), command).await? {
+            CommandResult::Posted { .. } => Ok(()),
+            _ => Err(RoomsError::Unexpected),
+        }
+    }
+
+    /// Run `command` in `room_id` and wait for the room's answer.
+    async fn execute(
+        &self,
+        room_id: &RoomId,
+        command_id: &str,
+        actor: &UserId,
+        tenant: &TenantId,
+        command: RoomCommand,
+    ) -> Result<CommandResult, RoomsError> {
+        let correlation_id = new_id();
+        let envelope = CommandEnvelope {
+            command_id: command_id.to_owned(),
+            room_id: room_id.clone(),
+            actor: actor.clone(),
+            tenant: tenant.clone(),
+            reply_to: Some(ReplyTo { node: self.node_id.clone(), correlation_id: correlation_id.clone() }),
+            issued_at_ms: now_ms(),
+            command,
+        };
+        let payload = serde_json::to_vec(&envelope)?;
+        let shard = shard_of(room_id, self.bus.shards());
+        let reply = self.replies.expect(&correlation_id);
+        let sent = match chat_bus::send_command(self.bus.as_ref(), shard, &envelope.command_id, &payload).await {
+            Ok(confirm) => confirm.await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = sent {
+            self.replies.forget(&correlation_id);
+            return Err(err.into());
+        }
+        let outcome = tokio::time::timeout(self.timeout, reply).await;
+        self.replies.forget(&correlation_id);
+        match outcome {
+            Ok(Ok(Ok(result))) => Ok(result),
+            Ok(Ok(Err(refusal))) => Err(RoomsError::Refused(refusal)),
+            Ok(Err(_)) | Err(_) => Err(RoomsError::Timeout),
+        }
+    }
+
+    /// Consume this node's queue until it ends: replies go to their waiting callers; anything
+    /// else (deliveries are for session nodes) is dropped.
+    async fn run(self: Arc<Self>, mut queue: Subscription) {
+        while let Some(delivery) = queue.recv().await {
+            match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
+                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
+                Ok(NodeMessage::Deliver { .. }) => debug!("delivery on a LINE gateway node dropped"),
+                Err(err) => warn!(error = %err, "undecodable node message dropped"),
+            }
+            if let Err(err) = delivery.ack().await {
+                warn!(error = %err, "node message not acknowledged");
+            }
+        }
+        self.consuming.store(false, Ordering::SeqCst);
+        warn!(node_id = %self.node_id, "node queue ended; replies from rooms no longer arrive");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_always_targets_the_same_room() {
+        let alice = UserId::new("alice@acme");
+        let taro = UserId::new("line:U1");
+        assert_eq!(line_direct_room_id(&alice, &taro), line_direct_room_id(&alice, &taro));
+        assert_ne!(line_direct_room_id(&alice, &taro), line_direct_room_id(&alice, &UserId::new("line:U2")));
+        assert!(uuid::Uuid::parse_str(line_direct_room_id(&alice, &taro).as_str()).is_ok());
+    }
+
+    #[test]
+    fn client_message_ids_are_valid_and_stable() {
+        assert_eq!(client_msg_id("01FZ74A0TDDPYRVKNK77XKC3ZR"), "line.01FZ74A0TDDPYRVKNK77XKC3ZR");
+        let odd = client_msg_id("a b/c");
+        assert!(is_valid_client_id(&odd), "{odd}");
+        assert_eq!(odd, client_msg_id("a b/c"));
+        assert_ne!(odd, client_msg_id("a b/d"));
+        assert!(is_valid_client_id(&client_msg_id(&"x".repeat(128))));
+    }
+}

@@ -1,0 +1,65 @@
+//! What every rule works on (`LineCore`), and the steps several rules share: the admin's
+//! member, publishing a change event.
+
+use std::sync::Arc;
+
+use chat_auth::{Principal, Verifier};
+use chat_bus::SharedBus;
+use chat_protocol::events::EventEnvelope;
+use chat_protocol::UserId;
+use tokio::sync::Notify;
+
+use super::error::LineError;
+use crate::authz::AuthzClient;
+use crate::rooms::RoomsClient;
+use crate::secrets::SecretsKey;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// The role that manages a tenant's LINE channels.
+const ADMIN_ROLE: &str = "admin";
+
+/// The LINE gateway: its store, the bus, its clients of authz and rooms, the key of the stored
+/// credentials, and the rules over them (the methods in `service/*.rs`). Shared by every HTTP
+/// worker, the inbox workers and the event consumer.
+pub struct LineCore {
+    pub store: Store,
+    pub bus: SharedBus,
+    pub settings: Settings,
+    /// Verifies the bearer tokens of API callers.
+    pub verifier: Verifier,
+    pub authz: AuthzClient,
+    pub rooms: Arc<RoomsClient>,
+    /// Encrypts and decrypts channel secrets and access tokens.
+    pub secrets: SecretsKey,
+    /// Wakes the inbox workers when a webhook stored events.
+    pub inbox_wake: Arc<Notify>,
+}
+
+/// The caller must be an admin (of their own tenant: every rule then works in it).
+pub(super) fn require_admin(principal: &Principal) -> Result<(), LineError> {
+    if principal.roles.iter().any(|role| role == ADMIN_ROLE) {
+        Ok(())
+    } else {
+        Err(LineError::NotAdmin)
+    }
+}
+
+impl LineCore {
+    /// The member `user_id` names, when the caller is an admin of the member's tenant; a
+    /// member of another tenant is `UserNotFound`, as if absent.
+    pub(super) fn admins_member(&self, principal: &Principal, user_id: &str) -> Result<UserId, LineError> {
+        require_admin(principal)?;
+        let member = UserId::new(user_id);
+        if member.is_line_user() || member.tenant_part() != Some(principal.tenant.as_str()) {
+            return Err(LineError::UserNotFound(member));
+        }
+        Ok(member)
+    }
+
+    /// Publish a change event (after its change is stored); a failure is `BusUnavailable`.
+    pub(crate) async fn publish(&self, envelope: &EventEnvelope) -> Result<(), LineError> {
+        let payload = serde_json::to_vec(envelope)?;
+        self.bus.publish_event(payload).await.map_err(|err| LineError::BusUnavailable(err.to_string()))
+    }
+}

@@ -1,0 +1,95 @@
+//! The LINE gateway's settings: compiled-in defaults (`config/default.toml`), then the optional
+//! file and `CHAT__SECTION__KEY` environment variables.
+
+use chat_auth::AuthSettings;
+use chat_bus::BrokerSettings;
+use chat_kit::{DatabaseSettings, HttpSettings, RedisSettings};
+use chat_telemetry::TelemetrySettings;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The compiled-in defaults.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Everything the LINE gateway is configured with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub amqp: BrokerSettings,
+    /// Not used by this slice; deployments pass it already.
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub authz: AuthzSettings,
+    pub line: LineSettings,
+}
+
+/// Where authz's decisions come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzSettings {
+    /// Base URL of the authz service (internal).
+    pub url: String,
+    /// The service token presented on `/internal/` calls (`X-Internal-Token`).
+    pub internal_token: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSettings {
+    /// Base64 of the 32-byte AES-256-GCM key of channel secrets and tokens at rest. Required.
+    pub secrets_key: SecretString,
+    /// The largest webhook body accepted, in bytes.
+    pub webhook_max_bytes: usize,
+    /// This process's node id on the bus; empty: the host name and a boot id.
+    pub node_id: String,
+    /// How long one room command may take.
+    pub command_timeout_ms: u64,
+    /// The Messaging API base URL (outbound, a later slice).
+    pub api_base_url: String,
+    /// The content API base URL (media, a later slice).
+    pub data_api_base_url: String,
+    /// Inbox worker tasks.
+    pub workers: usize,
+}
+
+impl Settings {
+    /// The defaults, then `CHAT_CONFIG`'s file, then the environment.
+    pub fn load() -> Result<Self, chat_kit::SettingsError> {
+        chat_kit::load_settings(DEFAULTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn the_compiled_in_defaults_parse() {
+        let settings: super::Settings = chat_kit::load_settings(super::DEFAULTS).unwrap();
+        assert_eq!(settings.http.host, "127.0.0.1");
+        assert_eq!(settings.database.schema, "line");
+        assert_eq!(settings.line.webhook_max_bytes, 1_048_576);
+        assert_eq!(settings.line.command_timeout_ms, 10_000);
+        assert_eq!(settings.line.workers, 4);
+        assert_eq!(settings.line.api_base_url, "https://api.line.me");
+        assert_eq!(settings.line.data_api_base_url, "https://api-data.line.me");
+        assert!(settings.line.node_id.is_empty());
+        assert!(settings.line.secrets_key.expose_secret().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_key_stops_the_boot() {
+        let typo = chat_kit::parse_layers::<super::Settings>(&[super::DEFAULTS, "[line]\nworkerz = 3\n"]);
+        assert!(typo.is_err());
+    }
+
+    #[test]
+    fn the_secrets_key_is_not_printed_by_debug() {
+        let layer = "[line]\nsecrets_key = \"c2VjcmV0LWtleS1ieXRlcy1zZWNyZXQta2V5LWJ5dGVz\"\n";
+        let settings = chat_kit::parse_layers::<super::Settings>(&[super::DEFAULTS, layer]).unwrap();
+        assert!(!format!("{settings:?}").contains("c2VjcmV0"));
+    }
+}

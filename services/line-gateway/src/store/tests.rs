@@ -1,0 +1,201 @@
+//! The store against the machine's PostgreSQL (`E2E_DATABASE_URL`), each test in a schema of
+//! its own, dropped at its end: bindings, the inbox's dedup and claiming, block periods.
+
+use chat_kit::DatabaseSettings;
+use sqlx::Executor;
+
+use super::*;
+
+/// A schema of its own on the test PostgreSQL.
+pub(crate) struct TestDb {
+    pub store: Store,
+    url: String,
+    schema: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let url =
+            std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into());
+        let schema = format!("line_test_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let settings = DatabaseSettings { url: url.clone(), schema: schema.clone(), max_connections: 4 };
+        let store = match Store::connect(&settings).await {
+            Ok(store) => store,
+            Err(err) => panic!("PostgreSQL is needed at {url} (make test starts it): {err}"),
+        };
+        Self { store, url, schema }
+    }
+
+    /// Drop the schema (call at the end of the test).
+    pub async fn drop(self) {
+        self.store.pool.close().await;
+        let pool = sqlx::AnyPool::connect(&self.url).await.unwrap();
+        pool.execute(format!("DROP SCHEMA \"{}\" CASCADE", self.schema).as_str()).await.unwrap();
+        pool.close().await;
+    }
+}
+
+fn acme() -> TenantId {
+    TenantId::new("acme")
+}
+
+fn alice() -> UserId {
+    UserId::new("alice@acme")
+}
+
+fn binding<'a>(channel_id: &'a str, user: &'a UserId, tenant: &'a TenantId) -> NewBinding<'a> {
+    NewBinding { channel_id, user_id: user, tenant, basic_id: "@abc1234x", secret_enc: "s-enc", token_enc: "t-enc" }
+}
+
+fn event(id: &str) -> InboxEvent {
+    InboxEvent { webhook_event_id: id.into(), json: format!(r#"{{"type":"follow","webhookEventId":"{id}"}}"#) }
+}
+
+#[tokio::test]
+async fn a_channel_is_one_members_and_rebinding_replaces_the_members_binding() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let Bound::Stored(first) = store.bind(&binding("1000000001", &alice(), &acme()), 1_000).await.unwrap() else {
+        panic!("bound")
+    };
+    assert_eq!((first.created_at_ms, first.updated_at_ms, first.suspended), (1_000, 1_000, false));
+    assert!(!format!("{first:?}").contains("s-enc"), "credentials are not printed");
+
+    let bob = UserId::new("bob@acme");
+    assert_eq!(store.bind(&binding("1000000001", &bob, &acme()), 2_000).await.unwrap(), Bound::TakenByAnother);
+    let other_tenant = TenantId::new("globex");
+    let mallory = UserId::new("alice@globex");
+    assert_eq!(
+        store.bind(&binding("1000000001", &mallory, &other_tenant), 2_000).await.unwrap(),
+        Bound::TakenByAnother
+    );
+    assert_eq!(store.channel("1000000001").await.unwrap().unwrap().user_id, alice());
+
+    let Bound::Stored(again) = store.bind(&binding("1000000001", &alice(), &acme()), 3_000).await.unwrap() else {
+        panic!("bound again")
+    };
+    assert_eq!((again.created_at_ms, again.updated_at_ms), (1_000, 3_000));
+
+    let Bound::Stored(moved) = store.bind(&binding("2000000002", &alice(), &acme()), 4_000).await.unwrap() else {
+        panic!("moved")
+    };
+    assert_eq!(moved.channel_id, "2000000002");
+    assert!(store.channel("1000000001").await.unwrap().is_none(), "the member's old binding is replaced");
+    assert_eq!(store.channels_of_tenant(&acme()).await.unwrap().len(), 1);
+    assert!(store.channels_of_tenant(&other_tenant).await.unwrap().is_empty());
+
+    assert!(store.set_suspended(&alice(), &acme(), true, 5_000).await.unwrap());
+    assert!(store.channel("2000000002").await.unwrap().unwrap().suspended);
+    assert!(!store.set_suspended(&alice(), &other_tenant, false, 5_000).await.unwrap());
+    assert!(!store.unbind(&alice(), &other_tenant).await.unwrap());
+    assert!(store.unbind(&alice(), &acme()).await.unwrap());
+    assert!(store.channel_of(&alice(), &acme()).await.unwrap().is_none());
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_event_inserts_nothing() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    assert_eq!(store.insert_events("Ubot", "1", &[event("e1"), event("e2")], 1_000).await.unwrap(), 2);
+    assert_eq!(store.insert_events("Ubot", "1", &[event("e2"), event("e3")], 2_000).await.unwrap(), 1);
+    assert_eq!(store.insert_events("Ubot", "1", &[event("e1")], 3_000).await.unwrap(), 0);
+    assert_eq!(store.insert_events("Uother", "2", &[event("e1")], 3_000).await.unwrap(), 1, "keyed by destination");
+    assert_eq!(store.backlog().await.unwrap(), 4);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn events_are_claimed_oldest_first_one_at_a_time_per_channel() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    store.insert_events("Ubot", "1", &[event("a1"), event("a2")], 1_000).await.unwrap();
+    store.insert_events("Ubot2", "2", &[event("b1")], 1_001).await.unwrap();
+
+    let first = store.claim(10_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((first.key.webhook_event_id.as_str(), first.attempts), ("a1", 1));
+    let second = store.claim(10_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(second.key.webhook_event_id, "b1", "a2 waits for a1 of its channel");
+    assert!(store.claim(10_000, 60_000).await.unwrap().is_none());
+
+    // a1 fails for now: nothing of channel 1 until its backoff passes.
+    store.retry_later(&first.key, 20_000, "rooms timed out").await.unwrap();
+    store.mark_processed(&second.key, 10_500).await.unwrap();
+    assert!(store.claim(15_000, 60_000).await.unwrap().is_none());
+    let retried = store.claim(20_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((retried.key.webhook_event_id.as_str(), retried.attempts), ("a1", 2));
+    store.mark_failed(&retried.key, 20_100, "given up").await.unwrap();
+    let next = store.claim(20_200, 60_000).await.unwrap().unwrap();
+    assert_eq!(next.key.webhook_event_id, "a2");
+
+    // A worker that died: its lease passes and the event is taken again.
+    assert!(store.claim(30_000, 60_000).await.unwrap().is_none());
+    let again = store.claim(80_200, 60_000).await.unwrap().unwrap();
+    assert_eq!((again.key.webhook_event_id.as_str(), again.attempts), ("a2", 2));
+    store.mark_processed(&again.key, 80_300).await.unwrap();
+    assert_eq!(store.backlog().await.unwrap(), 0);
+
+    // Processed ids stay for the dedup until purged.
+    assert_eq!(store.insert_events("Ubot", "1", &[event("a1")], 90_000).await.unwrap(), 0);
+    assert_eq!(store.purge_processed(80_250).await.unwrap(), 2);
+    assert_eq!(store.purge_processed(i64::MAX).await.unwrap(), 1);
+    assert_eq!(store.insert_events("Ubot", "1", &[event("a1")], 90_000).await.unwrap(), 1);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_take_the_same_event() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    for channel in 0..20 {
+        store.insert_events(&format!("U{channel}"), &channel.to_string(), &[event("e")], 1_000).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut taken = Vec::new();
+            while let Some(row) = store.claim(2_000, 60_000).await.unwrap() {
+                taken.push(row.key.destination);
+            }
+            taken
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((before, all.len()), (20, 20));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn block_periods_apply_in_either_order_and_line_users_keep_their_room() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let taro = UserId::new("line:U1");
+    store.unblock(&alice(), &taro, 100, 200).await.unwrap();
+    store.block(&alice(), &taro, 100).await.unwrap();
+    store.block(&alice(), &taro, 300).await.unwrap();
+    store.block(&alice(), &taro, 300).await.unwrap();
+    assert_eq!(
+        store.block_periods(&alice(), &taro).await.unwrap(),
+        [BlockPeriod { since_ms: 100, until_ms: Some(200) }, BlockPeriod { since_ms: 300, until_ms: None }]
+    );
+
+    let room = RoomId::new("room-1");
+    store.remember_line_user("1", "U1", &room, Some(true), 1).await.unwrap();
+    store.mark_unfollowed("1", "U1", 2).await.unwrap();
+    assert_eq!(
+        store.line_user("1", "U1").await.unwrap(),
+        Some(LineUser { room_id: Some(room.clone()), followed: false })
+    );
+    store.remember_line_user("1", "U1", &room, None, 3).await.unwrap();
+    assert!(!store.line_user("1", "U1").await.unwrap().unwrap().followed, "a message does not refollow");
+    store.mark_unfollowed("1", "U2", 4).await.unwrap();
+    assert_eq!(store.line_user("1", "U2").await.unwrap(), Some(LineUser { room_id: None, followed: false }));
+    db.drop().await;
+}

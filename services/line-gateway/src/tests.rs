@@ -1,0 +1,319 @@
+//! The webhook over HTTP and the inbox workers, over a real store (PostgreSQL, a schema per
+//! test) and the in-process bus with a stand-in for rooms that records the commands it gets:
+//! the webhook's order of checks (size, channel, signature, body) and its dedup, and what the
+//! workers make of follows, messages, unsupported types and suspended channels.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{test, App};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chat_auth::Verifier;
+use chat_bus::{InProcBus, SharedBus, Subscription};
+use chat_protocol::bus::{CommandEnvelope, CommandResult, MemberKind, NodeMessage, RoomCommand, RoomKind};
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
+use chat_protocol::{post_command_id, Body, MessageId, TenantId, UserId};
+use hmac::{Hmac, Mac};
+use secrecy::SecretString;
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+use crate::authz::AuthzClient;
+use crate::rooms::{line_direct_room_id, RoomsClient};
+use crate::secrets::tests::test_key;
+use crate::service::LineCore;
+use crate::settings::{Settings, DEFAULTS};
+use crate::store::tests::TestDb;
+use crate::store::{Bound, NewBinding};
+
+const CHANNEL: &str = "1657000001";
+const SECRET: &str = "8c570fa6dd201bb328f1c1eac23a96d8";
+const DESTINATION: &str = "U0123456789abcdef0123456789abcdef";
+const TARO: &str = "U4af4980629aaaaaaaaaaaaaaaaaaaaaaaa";
+/// The webhook limit of these tests.
+const LIMIT: usize = 4096;
+
+/// The room commands the stand-in for rooms answered.
+type Commands = Arc<Mutex<Vec<CommandEnvelope>>>;
+
+/// A stand-in for rooms on the in-process bus: every `Create` is answered `Created` in the
+/// targeted room, every `Post` `Posted`.
+async fn fake_rooms(bus: &SharedBus) -> Commands {
+    let commands: Commands = Arc::default();
+    for shard in 0..bus.shards() {
+        let mut queue = bus.consume_shard(shard, 16).await.unwrap();
+        let (bus, commands) = (bus.clone(), Arc::clone(&commands));
+        tokio::spawn(async move {
+            while let Some(delivery) = queue.recv().await {
+                let envelope: CommandEnvelope = serde_json::from_slice(&delivery.payload).unwrap();
+                let result = match &envelope.command {
+                    RoomCommand::Create { .. } => {
+                        CommandResult::Created { room_id: envelope.room_id.clone(), existed: false }
+                    }
+                    _ => CommandResult::Posted { message_id: MessageId::generate(), seq: 1 },
+                };
+                let reply_to = envelope.reply_to.clone().unwrap();
+                let reply = NodeMessage::Reply { correlation_id: reply_to.correlation_id, outcome: Ok(result) };
+                commands.lock().unwrap().push(envelope);
+                bus.publish_to_node(&reply_to.node, serde_json::to_vec(&reply).unwrap()).await.unwrap();
+                delivery.ack().await.unwrap();
+            }
+        });
+    }
+    commands
+}
+
+/// A core over the test store and an in-process bus (authz unreachable, no workers started:
+/// the tests run them), with alice bound to `CHANNEL`; a subscription that sees every event
+/// the core publishes; and the commands rooms got.
+async fn core(db: &TestDb) -> (Arc<LineCore>, Subscription, Commands) {
+    let mut settings: Settings = chat_kit::parse_layers(&[DEFAULTS]).unwrap();
+    settings.authz.url = String::new();
+    settings.auth.jwt_secret = SecretString::from("line-test-secret-line-test-secret-line");
+    settings.line.webhook_max_bytes = LIMIT;
+    let bus: SharedBus = Arc::new(InProcBus::new(4));
+    let published = bus.consume_events("published", true).await.unwrap();
+    let commands = fake_rooms(&bus).await;
+    let rooms = RoomsClient::start(bus.clone(), "line-test-node".into(), Duration::from_secs(2)).await.unwrap();
+    let secrets = test_key();
+    let secret_enc = secrets.encrypt(&SecretString::from(SECRET));
+    let token_enc = secrets.encrypt(&SecretString::from("access-token"));
+    let binding = NewBinding {
+        channel_id: CHANNEL,
+        user_id: &UserId::new("alice@acme"),
+        tenant: &TenantId::new("acme"),
+        basic_id: "@alice",
+        secret_enc: &secret_enc,
+        token_enc: &token_enc,
+    };
+    assert!(matches!(db.store.bind(&binding, 1).await.unwrap(), Bound::Stored(_)));
+    let core = Arc::new(LineCore {
+        store: db.store.clone(),
+        bus,
+        verifier: Verifier::new(&settings.auth),
+        authz: AuthzClient::new(settings.authz.clone()),
+        settings,
+        rooms,
+        secrets,
+        inbox_wake: Arc::new(Notify::new()),
+    });
+    (core, published, commands)
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+fn event(id: &str, kind: &str, extra: &str) -> String {
+    format!(
+        r#"{{"type":"{kind}","mode":"active","timestamp":1700000000000,"source":{{"type":"user","userId":"{TARO}"}},"webhookEventId":"{id}","deliveryContext":{{"isRedelivery":false}}{extra}}}"#
+    )
+}
+
+fn envelope(events: &[String]) -> String {
+    format!(r#"{{"destination":"{DESTINATION}","events":[{}]}}"#, events.join(","))
+}
+
+async fn next_event(published: &mut Subscription) -> ChangeEvent {
+    let delivery = tokio::time::timeout(Duration::from_secs(2), published.recv()).await.unwrap().unwrap();
+    let envelope: EventEnvelope = serde_json::from_slice(&delivery.payload).unwrap();
+    delivery.ack().await.unwrap();
+    envelope.event
+}
+
+/// Process every claimable inbox event, as a worker does.
+async fn drain_inbox(core: &LineCore) -> usize {
+    let mut processed = 0;
+    while let Some(row) = core.store.claim(chat_protocol::now_ms(), 60_000).await.unwrap() {
+        crate::inbox::process(core, row).await;
+        processed += 1;
+    }
+    processed
+}
+
+fn error_code(body: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+    value["error"]["code"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn the_webhook_checks_size_channel_signature_and_body_in_that_order_and_stores_an_event_once() {
+    let db = TestDb::new().await;
+    let (core, _published, _commands) = core(&db).await;
+    let app = test::init_service(App::new().configure(crate::configure(&core))).await;
+    let path = format!("/line/webhook/{CHANNEL}");
+    let post = |path: &str, body: &[u8], signature: Option<String>| {
+        let mut req = test::TestRequest::post().uri(path).set_payload(body.to_vec());
+        if let Some(signature) = signature {
+            req = req.insert_header(("x-line-signature", signature));
+        }
+        req.to_request()
+    };
+
+    // (a) too large, whatever else is wrong with it
+    let huge = vec![b' '; LIMIT + 1];
+    let res = test::call_service(&app, post("/line/webhook/999", &huge, None)).await;
+    assert_eq!(res.status(), 413);
+    assert_eq!(error_code(&test::read_body(res).await), "payload_too_large");
+
+    // (b) unknown channel
+    let body = envelope(&[event("01HZZZZZZZZZZZZZZZZZZZZZZ1", "follow", "")]);
+    let res = test::call_service(&app, post("/line/webhook/999", body.as_bytes(), Some(sign(body.as_bytes())))).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(error_code(&test::read_body(res).await), "channel_not_found");
+
+    // (c) missing or wrong signature: nothing stored
+    for signature in [None, Some(sign(b"another body")), Some("bm90IGl0".to_owned())] {
+        let res = test::call_service(&app, post(&path, body.as_bytes(), signature)).await;
+        assert_eq!(res.status(), 401);
+        assert_eq!(error_code(&test::read_body(res).await), "invalid_signature");
+    }
+    assert_eq!(db.store.backlog().await.unwrap(), 0);
+
+    // (d) signed but malformed, or an event without an id: nothing stored
+    for bad in ["{\"destination\":", "[1,2]", r#"{"destination":"U1","events":[{"type":"follow"}]}"#] {
+        let res = test::call_service(&app, post(&path, bad.as_bytes(), Some(sign(bad.as_bytes())))).await;
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+    assert_eq!(db.store.backlog().await.unwrap(), 0);
+
+    // connectivity check
+    let empty = envelope(&[]);
+    let res = test::call_service(&app, post(&path, empty.as_bytes(), Some(sign(empty.as_bytes())))).await;
+    assert_eq!(res.status(), 200);
+
+    // (e) stored once, however often delivered
+    for _ in 0..2 {
+        let res = test::call_service(&app, post(&path, body.as_bytes(), Some(sign(body.as_bytes())))).await;
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(db.store.backlog().await.unwrap(), 1);
+    db.drop().await;
+}
+
+#[actix_web::test]
+async fn escaped_text_verifies_on_the_raw_body() {
+    let db = TestDb::new().await;
+    let (core, _published, _commands) = core(&db).await;
+    let app = test::init_service(App::new().configure(crate::configure(&core))).await;
+    let body = envelope(&[event(
+        "01HZZZZZZZZZZZZZZZZZZZZZZ2",
+        "message",
+        r#","message":{"id":"1","type":"text","quoteToken":"q","text":"\uD83E\uDD28"}"#,
+    )]);
+    let req = test::TestRequest::post()
+        .uri(&format!("/line/webhook/{CHANNEL}"))
+        .insert_header(("x-line-signature", sign(body.as_bytes())))
+        .set_payload(body.clone())
+        .to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 200);
+    assert_eq!(db.store.backlog().await.unwrap(), 1);
+    db.drop().await;
+}
+
+#[actix_web::test]
+async fn a_follow_opens_the_room_and_a_message_is_posted_once_as_the_line_user() {
+    let db = TestDb::new().await;
+    let (core, mut published, commands) = core(&db).await;
+    let follow = event("01HFOLLOW0000000000000000A", "follow", r#","follow":{"isUnblocked":false}"#);
+    let text = event(
+        "01HTEXT00000000000000000AA",
+        "message",
+        r#","message":{"id":"2","type":"text","quoteToken":"q","text":"hello"}"#,
+    );
+    let sticker = event(
+        "01HSTICKER00000000000000AA",
+        "message",
+        r#","message":{"id":"3","type":"sticker","packageId":"446","stickerId":"1988"}"#,
+    );
+    let image = event(
+        "01HIMAGE0000000000000000AA",
+        "message",
+        r#","message":{"id":"4","type":"image","contentProvider":{"type":"line"}}"#,
+    );
+    let postback = event("01HPOSTBACK0000000000000AA", "postback", r#","postback":{"data":"x"}"#);
+    let body = envelope(&[follow, text, sticker, image, postback]);
+    let (destination, events) = crate::webhook::parse_envelope(body.as_bytes()).unwrap();
+    db.store.insert_events(&destination, CHANNEL, &events, chat_protocol::now_ms()).await.unwrap();
+    assert_eq!(drain_inbox(&core).await, 5);
+    assert_eq!(db.store.backlog().await.unwrap(), 0);
+
+    let alice = UserId::new("alice@acme");
+    let taro = UserId::new(format!("line:{TARO}"));
+    let room = line_direct_room_id(&alice, &taro);
+    let ChangeEvent::LineFollow { user, line_user, at_ms, .. } = next_event(&mut published).await else {
+        panic!("line.follow first")
+    };
+    assert_eq!((user, line_user.clone(), at_ms), (alice.clone(), taro.clone(), 1_700_000_000_000));
+
+    let seen = commands.lock().unwrap().clone();
+    let creates: Vec<_> = seen.iter().filter(|c| matches!(c.command, RoomCommand::Create { .. })).collect();
+    let posts: Vec<_> = seen.iter().filter(|c| matches!(c.command, RoomCommand::Post { .. })).collect();
+    assert_eq!((creates.len(), posts.len()), (3, 2), "a room per follow and message; no post for the image");
+    let RoomCommand::Create { kind, members, .. } = &creates[0].command else { unreachable!() };
+    assert_eq!(*kind, RoomKind::LineDirect);
+    assert_eq!((creates[0].actor.clone(), creates[0].room_id.clone()), (alice.clone(), room.clone()));
+    assert_eq!(members[1].user, taro);
+    assert_eq!((members[1].tenant.clone(), members[1].kind), (TenantId::line(), MemberKind::LineUser));
+    let RoomCommand::Post { client_msg_id, body } = &posts[0].command else { unreachable!() };
+    assert_eq!(body, &Body::Text { text: "hello".into() });
+    let client_msg_id = client_msg_id.clone().unwrap();
+    assert_eq!(client_msg_id, "line.01HTEXT00000000000000000AA");
+    assert_eq!(posts[0].command_id, post_command_id(&taro, &client_msg_id));
+    assert_eq!((posts[0].actor.clone(), posts[0].tenant.clone()), (taro.clone(), TenantId::line()));
+    let RoomCommand::Post { body, .. } = &posts[1].command else { unreachable!() };
+    assert_eq!(body, &Body::Sticker { package_id: "446".into(), sticker_id: "1988".into() });
+    let known = db.store.line_user(CHANNEL, TARO).await.unwrap().unwrap();
+    assert_eq!((known.room_id, known.followed), (Some(room), true));
+
+    // An unfollow: published, the LINE user kept with their room.
+    let unfollow = event("01HUNFOLLOW000000000000AAA", "unfollow", "");
+    let (_, events) = crate::webhook::parse_envelope(envelope(&[unfollow]).as_bytes()).unwrap();
+    db.store.insert_events(DESTINATION, CHANNEL, &events, chat_protocol::now_ms()).await.unwrap();
+    assert_eq!(drain_inbox(&core).await, 1);
+    assert!(matches!(next_event(&mut published).await, ChangeEvent::LineUnfollow { .. }));
+    assert!(!db.store.line_user(CHANNEL, TARO).await.unwrap().unwrap().followed);
+    db.drop().await;
+}
+
+#[actix_web::test]
+async fn a_suspended_channels_events_are_processed_without_effect_until_access_returns() {
+    let db = TestDb::new().await;
+    let (core, _published, commands) = core(&db).await;
+    let alice = UserId::new("alice@acme");
+    let acme = TenantId::new("acme");
+    let access = |allowed| {
+        let event = ChangeEvent::LineAccess { tenant: acme.clone(), user: alice.clone(), allowed };
+        serde_json::to_vec(&EventEnvelope::new(event)).unwrap()
+    };
+    let mut consumed = core.bus.consume_events("line-gateway", true).await.unwrap();
+    core.bus.publish_event(access(false)).await.unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(2), consumed.recv()).await.unwrap().unwrap();
+    crate::events::handle(&core, delivery).await;
+    assert!(db.store.channel(CHANNEL).await.unwrap().unwrap().suspended);
+
+    let text = event("01HSUSPENDED00000000000AAA", "message", r#","message":{"id":"2","type":"text","text":"hi"}"#);
+    let (_, events) = crate::webhook::parse_envelope(envelope(&[text]).as_bytes()).unwrap();
+    db.store.insert_events(DESTINATION, CHANNEL, &events, chat_protocol::now_ms()).await.unwrap();
+    assert_eq!(drain_inbox(&core).await, 1);
+    assert_eq!(db.store.backlog().await.unwrap(), 0);
+    assert!(commands.lock().unwrap().is_empty(), "nothing reached rooms");
+
+    core.bus.publish_event(access(true)).await.unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(2), consumed.recv()).await.unwrap().unwrap();
+    crate::events::handle(&core, delivery).await;
+    assert!(!db.store.channel(CHANNEL).await.unwrap().unwrap().suspended);
+
+    // Blocks between a member and a LINE user are kept; others are not this service's.
+    let taro = UserId::new(format!("line:{TARO}"));
+    let blocked =
+        ChangeEvent::ContactBlocked { tenant: acme.clone(), user: alice.clone(), peer: taro.clone(), since_ms: 5 };
+    core.bus.publish_event(serde_json::to_vec(&EventEnvelope::new(blocked)).unwrap()).await.unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(2), consumed.recv()).await.unwrap().unwrap();
+    crate::events::handle(&core, delivery).await;
+    assert_eq!(db.store.block_periods(&alice, &taro).await.unwrap().len(), 1);
+    db.drop().await;
+}
