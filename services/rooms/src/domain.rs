@@ -311,6 +311,10 @@ pub fn decide(
         RoomCommand::BlocksChanged => Ok(Plan::new(CommandResult::Done { seq: state.last_seq })),
         RoomCommand::Post { body, .. } => {
             limits.check_body(body)?;
+            let to_line = state.members.values().any(|m| m.kind == MemberKind::LineUser);
+            if to_line && !env.actor.is_line_user() && !body.is_sendable_to_line() {
+                return Err(refuse(Refusal::StickerNotSendable, "LINE users cannot be sent this sticker"));
+            }
             let message_id = MessageId::generate();
             let mut plan = Plan::new(CommandResult::Posted { message_id: message_id.clone(), seq: next_seq });
             plan.events.push(PlannedEvent::Message { message_id, sender: env.actor.clone(), body: body.clone() });
@@ -617,6 +621,11 @@ impl RoomState {
     pub fn session_recipients(&self) -> Vec<UserId> {
         self.members.iter().filter(|(_, m)| m.kind == MemberKind::Member).map(|(id, _)| id.clone()).collect()
     }
+
+    /// The room's LINE users (reached through the LINE gateway).
+    pub fn line_recipients(&self) -> Vec<UserId> {
+        self.members.iter().filter(|(_, m)| m.kind == MemberKind::LineUser).map(|(id, _)| id.clone()).collect()
+    }
 }
 
 /// The open blocks whose blocker is a member of the room, as (blocker, blocked): a blocked
@@ -749,6 +758,28 @@ mod tests {
         room.absorb(&plan, seq);
         let leave = decide(&room, &env("a", "acme", RoomCommand::Leave), &Limits::default(), None).unwrap();
         assert_eq!(leave.new_master, Some(UserId::new("c")));
+    }
+
+    #[test]
+    fn only_stickers_line_users_can_be_sent_go_into_rooms_with_line_users() {
+        let line_user = MemberSpec { user: "line:U1".into(), tenant: "line".into(), kind: MemberKind::LineUser };
+        let room = created(RoomKind::LineDirect, vec![spec("a", "acme"), line_user], None);
+        let sticker = |package: &str| Body::Sticker { package_id: package.into(), sticker_id: "1".into() };
+        let post = |actor: &str, tenant: &str, body: Body| {
+            decide(
+                &room,
+                &env(actor, tenant, RoomCommand::Post { client_msg_id: None, body }),
+                &Limits::default(),
+                None,
+            )
+        };
+        assert_eq!(post("a", "acme", sticker("999999")).unwrap_err().code, Refusal::StickerNotSendable);
+        assert!(post("a", "acme", sticker("446")).is_ok());
+        // A LINE user's own (purchased) sticker is stored and shown.
+        assert!(post("line:U1", "line", sticker("999999")).is_ok());
+        let group = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("g"));
+        let anywhere = env("a", "acme", RoomCommand::Post { client_msg_id: None, body: sticker("999999") });
+        assert!(decide(&group, &anywhere, &Limits::default(), None).is_ok(), "no LINE users, no LINE rule");
     }
 
     #[test]

@@ -40,6 +40,23 @@ pub enum Body {
     },
 }
 
+/// The sticker packages a LINE Official Account may send (LINE's list of sendable stickers);
+/// a LINE-purchased sticker received from LINE is shown, but cannot be sent back to LINE.
+pub const SENDABLE_STICKER_PACKAGES: &[&str] = &[
+    "446", "789", "1070", "6136", "6325", "6359", "6362", "6370", "6632", "8515", "8522", "8525", "11537", "11538",
+    "11539",
+];
+
+impl Body {
+    /// True unless this is a sticker LINE users cannot be sent.
+    pub fn is_sendable_to_line(&self) -> bool {
+        match self {
+            Body::Sticker { package_id, .. } => SENDABLE_STICKER_PACKAGES.contains(&package_id.as_str()),
+            _ => true,
+        }
+    }
+}
+
 /// A system event of a room. It takes a `seq` in the room like a message does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -5,12 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::body::Body;
 use crate::frames::NotificationKind;
-use crate::ids::{RoomId, TenantId, UserId};
+use crate::ids::{MessageId, RoomId, TenantId, UserId};
 use crate::room::{ExclusionReason, RoomKind};
 
 /// A change, by the service that owns it. Published only when the effective state changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChangeEvent {
     // ----- authz -----
@@ -81,6 +82,23 @@ pub enum ChangeEvent {
         peer_tenant: TenantId,
     },
 
+    /// A member's message was stored in a room with LINE users: the LINE gateway sends it to
+    /// `line_recipients` (published again when the post is replayed; `message_id` makes the
+    /// push idempotent).
+    #[serde(rename = "room.line_message")]
+    RoomLineMessage {
+        room_id: RoomId,
+        kind: RoomKind,
+        /// The sender's tenant.
+        tenant: TenantId,
+        message_id: MessageId,
+        seq: i64,
+        sender: UserId,
+        body: Body,
+        line_recipients: Vec<UserId>,
+        sent_at_ms: i64,
+    },
+
     /// A kind this build does not know (published by a newer service): acknowledged, ignored.
     #[serde(other)]
     Unknown,
@@ -96,7 +114,7 @@ impl ChangeEvent {
 /// A change event as published: the change and a unique id. Consumers derive their idempotency
 /// keys (commands, notification ids, audit rows) from the id, so a redelivered event is applied
 /// once and an identical second change is a new event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {
     pub event_id: String,
     #[serde(flatten)]

@@ -17,6 +17,8 @@ crate::text_enum! {
         LineAccessRevoked,
         ExternalGranted,
         ExternalRevoked,
+        /// The LINE gateway gave up sending the user's message to a LINE user.
+        LineDeliveryFailed,
     }
 }
 
@@ -99,6 +101,18 @@ pub fn format_time_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notification_kinds_have_their_stored_names() {
+        for (kind, name) in [
+            (NotificationKind::RoomAdded, "room_added"),
+            (NotificationKind::LineAccessRevoked, "line_access_revoked"),
+            (NotificationKind::LineDeliveryFailed, "line_delivery_failed"),
+        ] {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(NotificationKind::try_from(name.to_owned()).unwrap(), kind);
+        }
+    }
 
     #[test]
     fn client_frames_parse_and_refuse_unknown_fields() {

@@ -35,6 +35,8 @@ crate::text_enum! {
         FieldTooLong,
         /// The LINE profile's status line shows the company name; it is not editable.
         StatusMessageNotEditable,
+        /// A sticker LINE users cannot be sent, posted into a room with LINE users.
+        StickerNotSendable,
         // ----- who is asking (401) -----
         Unauthorized,
         TokenExpired,
@@ -116,7 +118,8 @@ impl Refusal {
             | InvalidEmail
             | InvalidPhone
             | FieldTooLong
-            | StatusMessageNotEditable => 400,
+            | StatusMessageNotEditable
+            | StickerNotSendable => 400,
             Unauthorized | TokenExpired | InvalidToken | InvalidCredentials | InvalidSignature => 401,
             Forbidden
             | NotGroupMaster
@@ -172,6 +175,7 @@ mod tests {
             ("invalid_phone", 400),
             ("field_too_long", 400),
             ("status_message_not_editable", 400),
+            ("sticker_not_sendable", 400),
             ("unauthorized", 401),
             ("token_expired", 401),
             ("invalid_token", 401),

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 use chat_bus::{BusError, Delivery};
-use chat_protocol::bus::{CommandEnvelope, CommandOutcome, CommandResult, NodeMessage, RoomCommand, RoomKind};
+use chat_protocol::bus::{
+    CommandEnvelope, CommandOutcome, CommandResult, MemberKind, NodeMessage, RoomCommand, RoomKind,
+};
 use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::{RoomId, UserId};
 use tracing::warn;
@@ -31,8 +33,9 @@ pub struct Frame {
 pub enum Outcome {
     /// Nothing written: a refusal, a no-op, or an answer from the dedup window.
     Answered(CommandOutcome),
-    /// Written now: answer `result` and deliver `frames`.
-    Committed { result: CommandResult, frames: Vec<Frame>, committed_at_ms: i64 },
+    /// Written now: answer `result`, deliver `frames` and publish `changes` (for other
+    /// services: the LINE gateway's messages).
+    Committed { result: CommandResult, frames: Vec<Frame>, changes: Vec<ChangeEvent>, committed_at_ms: i64 },
     /// Not done (the store failed, or a newer owner holds the room): the command is tried
     /// again by a fresh actor. The room actor gives it back to its shard; settled here only as
     /// a fallback, by requeueing.
@@ -42,22 +45,27 @@ pub enum Outcome {
 /// Answer, fan out, settle.
 pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outcome, delivery: Delivery) {
     let room_id = &envelope.room_id;
-    let (answer, frames, committed_at_ms) = match outcome {
+    let (answer, frames, changes, committed_at_ms) = match outcome {
         Outcome::Retry => {
             if let Err(err) = delivery.requeue().await {
                 warn!(error = %err, "requeueing a command failed; it will be redelivered");
             }
             return;
         }
-        Outcome::Answered(answer) => (answer, Vec::new(), chat_protocol::now_ms()),
-        Outcome::Committed { result, frames, committed_at_ms } => (Ok(result), frames, committed_at_ms),
+        Outcome::Answered(answer) => (answer, Vec::new(), Vec::new(), chat_protocol::now_ms()),
+        Outcome::Committed { result, frames, changes, committed_at_ms } => {
+            (Ok(result), frames, changes, committed_at_ms)
+        }
     };
     let mut publish_failed = false;
+    for (i, change) in changes.into_iter().enumerate() {
+        publish_failed |= publish_event(rc, &format!("{}:{i}", envelope.command_id), change).await;
+    }
     if frames.is_empty() {
         // A post answered from its record (a redelivery, or the client sending again): its
         // first delivery may have been lost, so deliver it again.
         if let Ok(CommandResult::Posted { seq, .. }) = &answer {
-            publish_failed |= redeliver(rc, room_id, *seq).await;
+            publish_failed |= redeliver(rc, &envelope.command_id, room_id, *seq).await;
         }
     }
     for frame in &frames {
@@ -114,8 +122,10 @@ async fn publish_event(rc: &RoomContext, command_id: &str, event: ChangeEvent) -
     }
 }
 
-/// Deliver again the message of a replayed post. Returns true on a broker failure.
-async fn redeliver(rc: &RoomContext, room_id: &RoomId, seq: i64) -> bool {
+/// Deliver again the message of a replayed post, to the members' sessions and, in a room with
+/// LINE users, to the LINE gateway (its event again: the gateway keys its pushes by message id).
+/// Returns true on a broker failure.
+async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i64) -> bool {
     let Ok(rows) = rc.store.history(room_id, None, Some(seq - 1), Some(seq + 1), 1).await else {
         return false;
     };
@@ -125,13 +135,36 @@ async fn redeliver(rc: &RoomContext, room_id: &RoomId, seq: i64) -> bool {
     let Ok(blocks) = rc.store.room_blocks(room_id).await.map(Blocks::new) else {
         return false;
     };
-    let recipients: Vec<UserId> =
-        members.into_iter().filter(|m| m.kind == chat_protocol::bus::MemberKind::Member).map(|m| m.user_id).collect();
+    let of_kind = |kind: MemberKind| members.iter().filter(move |m| m.kind == kind).map(|m| m.user_id.clone());
+    let recipients: Vec<UserId> = of_kind(MemberKind::Member).collect();
+    let line_recipients: Vec<UserId> = of_kind(MemberKind::LineUser).collect();
     let mut failed = false;
     for row in rows.iter().filter(|r| r.kind == EventKind::Message) {
         let Ok(text) = serde_json::to_string(&views::event_frame(room_id, row)) else { continue };
         let frame = Frame { recipients: blocks.recipients_of(&row.sender(), &recipients), text };
         failed |= fan_out(rc, Some(room_id), &frame, row.sent_at_ms).await;
+        let sender = row.sender();
+        if line_recipients.is_empty() || sender.is_line_user() {
+            continue;
+        }
+        let (Ok(Some(kind)), Some(body)) =
+            (rc.store.room_kind(room_id).await, row.body.as_deref().and_then(|b| serde_json::from_str(b).ok()))
+        else {
+            continue;
+        };
+        let Some(tenant) = members.iter().find(|m| m.user_id == sender).map(|m| m.tenant.clone()) else { continue };
+        let change = ChangeEvent::RoomLineMessage {
+            room_id: room_id.clone(),
+            kind,
+            tenant,
+            message_id: row.message_id(),
+            seq: row.seq,
+            sender,
+            body,
+            line_recipients: line_recipients.clone(),
+            sent_at_ms: row.sent_at_ms,
+        };
+        failed |= publish_event(rc, &format!("{command_id}:0"), change).await;
     }
     failed
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chat_bus::Delivery;
 use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, RoomCommand};
+use chat_protocol::events::ChangeEvent;
 use chat_protocol::{now_ms, RoomId};
 use tracing::{debug, error, warn};
 
@@ -186,7 +187,8 @@ impl RoomActor {
             let text = serde_json::to_string(&views::notification_frame(&row)).ok()?;
             Some(Frame { recipients: vec![n.user.clone()], text })
         }));
-        Outcome::Committed { result: plan.result, frames, committed_at_ms: now_ms }
+        let changes = line_messages(state, &plan, last_seq, now_ms);
+        Outcome::Committed { result: plan.result, frames, changes, committed_at_ms: now_ms }
     }
 
     /// Step 3c: what a commit's failure means for the command and for this actor.
@@ -368,6 +370,34 @@ impl Handler<Apply> for RoomActor {
             .then(move |(envelope, outcome), act, _ctx| act.finish(envelope, outcome, delivery));
         AtomicResponse::new(Box::pin(pipeline))
     }
+}
+
+/// The members' messages of a committed plan that LINE users of the room must get, as events
+/// for the LINE gateway. (Messages of LINE users reach LINE users through LINE itself in LINE
+/// groups; in other rooms they are not relayed to other LINE users.)
+fn line_messages(state: &RoomState, plan: &Plan, last_seq: i64, now_ms: i64) -> Vec<ChangeEvent> {
+    let line_recipients = state.line_recipients();
+    if line_recipients.is_empty() {
+        return Vec::new();
+    }
+    plan.sequenced(last_seq)
+        .filter_map(|(seq, event)| match event {
+            PlannedEvent::Message { message_id, sender, body } if !sender.is_line_user() => {
+                Some(ChangeEvent::RoomLineMessage {
+                    room_id: state.meta.id.clone(),
+                    kind: state.meta.kind,
+                    tenant: state.members.get(sender).map_or_else(|| state.meta.tenant.clone(), |m| m.tenant.clone()),
+                    message_id: message_id.clone(),
+                    seq,
+                    sender: sender.clone(),
+                    body: body.clone(),
+                    line_recipients: line_recipients.clone(),
+                    sent_at_ms: now_ms,
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 impl RoomActor {
