@@ -17,9 +17,10 @@ use tokio::sync::Notify;
 use tracing::warn;
 
 use crate::authz::AuthzClient;
+use crate::line_api::LineApi;
 use crate::rooms::{node_id, RoomsClient};
 use crate::secrets::SecretsKey;
-use crate::service::LineCore;
+use crate::service::{push_limiter, LineCore};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -50,8 +51,9 @@ impl LineCore {
 
     /// Start the service with the given verifier (the standalone passes one reading authz's
     /// keys in the same process): check the secrets key, consume this node's reply queue and
-    /// the change events, and start the inbox workers. Must run inside an actix system (the
-    /// binding rules ask authz with actix's HTTP client).
+    /// the change events, and start the inbox and sender workers. Must run inside an actix
+    /// system (authz and LINE are called with actix's HTTP client, the workers are actix's
+    /// local tasks).
     pub async fn start_with_verifier(
         settings: Settings,
         store: Store,
@@ -66,6 +68,8 @@ impl LineCore {
         let authz = AuthzClient::new(settings.authz.clone());
         let events = bus.consume_events(EVENTS_QUEUE, true).await.context("consuming the change events")?;
         let workers = settings.line.workers.max(1);
+        let line_api = LineApi::new(&settings.line.api_base_url, Duration::from_millis(settings.line.push_timeout_ms));
+        let push_limiter = push_limiter(settings.line.push_per_second);
         let core = Arc::new(Self {
             store,
             bus,
@@ -75,12 +79,18 @@ impl LineCore {
             rooms,
             secrets,
             inbox_wake: Arc::new(Notify::new()),
+            line_api,
+            outbox_wake: Arc::new(Notify::new()),
+            push_limiter,
         });
         tokio::spawn(crate::events::run(Arc::clone(&core), events));
+        // The inbox and sender workers call LINE with awc (not `Send`): actix's local tasks.
         for _ in 0..workers {
-            tokio::spawn(crate::inbox::run_worker(Arc::clone(&core)));
+            actix_web::rt::spawn(crate::inbox::run_worker(Arc::clone(&core)));
+            actix_web::rt::spawn(crate::outbox::run_worker(Arc::clone(&core)));
         }
         tokio::spawn(crate::inbox::run_housekeeping(core.store.clone()));
+        tokio::spawn(crate::outbox::run_housekeeping(Arc::clone(&core)));
         Ok(core)
     }
 

@@ -1,8 +1,10 @@
 //! The consumer of change events (the shared durable queue `events.line-gateway`, once per
 //! cluster): `line_access` suspends a member's channel (its webhooks are still answered, their
 //! events not applied) or resumes it; `contact.blocked` / `contact.unblocked` between a member
-//! and a LINE user keep the block periods for outbound sends (a later slice: inbound messages
-//! are filtered by rooms). Other kinds, `Unknown` included, are acknowledged and ignored.
+//! and a LINE user keep the block periods (inbound messages are filtered by rooms);
+//! `room.line_message` puts a member's message to LINE users into the outbox (`outbox`), and
+//! is acknowledged once it is stored there. Other kinds, `Unknown` included, are acknowledged
+//! and ignored.
 //!
 //! An undecodable event is rejected (dead-lettered); a store failure requeues it (after a
 //! pause), so that it is applied once the store is back.
@@ -16,6 +18,7 @@ use chat_protocol::now_ms;
 use tracing::{info, warn};
 
 use crate::metrics::metrics;
+use crate::outbox::LineMessage;
 use crate::service::LineCore;
 use crate::store::StoreError;
 
@@ -44,6 +47,7 @@ fn kind_label(event: &ChangeEvent) -> &'static str {
         ChangeEvent::LineAccess { .. } => "line_access",
         ChangeEvent::ContactBlocked { .. } => "contact.blocked",
         ChangeEvent::ContactUnblocked { .. } => "contact.unblocked",
+        ChangeEvent::RoomLineMessage { .. } => "room.line_message",
         _ => "other",
     }
 }
@@ -114,6 +118,13 @@ async fn apply(core: &LineCore, event: ChangeEvent) -> Outcome {
                 return Outcome::Ignored;
             }
             match core.store.unblock(&user, &peer, since_ms, until_ms).await {
+                Ok(()) => Outcome::Applied,
+                Err(err) => err.into(),
+            }
+        }
+        ChangeEvent::RoomLineMessage { room_id, tenant, message_id, seq, sender, body, line_recipients, .. } => {
+            let message = LineMessage { room_id, tenant, message_id, seq, sender, body, line_recipients };
+            match crate::outbox::enqueue(core, &message).await {
                 Ok(()) => Outcome::Applied,
                 Err(err) => err.into(),
             }

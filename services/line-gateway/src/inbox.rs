@@ -2,9 +2,11 @@
 //! one channel's events in order; see `store`), apply each, and mark it processed. Only
 //! 1:1 events from users (`source.type == "user"`) are handled in this slice:
 //!
-//! - `follow`: the member's LINE 1:1 room is created or reopened, remembered in `line_users`,
-//!   and `line.follow` is published (the display name is the LINE user id until profiles are
-//!   fetched, in a later slice);
+//! - `follow`: the LINE user's profile is asked of LINE (`GET /v2/bot/profile/{userId}`; a
+//!   5xx or a timeout retries the event, and its last attempt, a 404 or any other error do
+//!   without: the display name is then the LINE user id), the member's LINE 1:1 room is created
+//!   or reopened, remembered in `line_users`, and `line.follow` is published with the name
+//!   and picture;
 //! - `unfollow`: `line.unfollow` is published and the LINE user marked unfollowed (the room stays);
 //! - `message`: the room is ensured as for a follow, then the message is posted as the LINE
 //!   user: text, sticker and location. Images, video, audio, files and newer types are counted
@@ -26,6 +28,7 @@ use chat_protocol::ids::LINE_USER_PREFIX;
 use chat_protocol::{now_ms, Body, RoomId, UserId};
 use tracing::{debug, warn};
 
+use crate::line_api::ProfileOutcome;
 use crate::metrics::metrics;
 use crate::rooms::{client_msg_id, RoomsError};
 use crate::service::{LineCore, LineError};
@@ -123,7 +126,8 @@ fn backoff_ms(attempts: i64) -> i64 {
     FIRST_BACKOFF_MS.saturating_mul(1 << doublings).min(MAX_BACKOFF_MS)
 }
 
-/// One inbox worker, until the process ends.
+/// One inbox worker, until the process ends. It runs on actix's local tasks: the profile
+/// calls use awc, whose client is not `Send`.
 pub async fn run_worker(core: Arc<LineCore>) {
     let lease = lease_ms(core.settings.line.command_timeout_ms);
     let wake = Arc::clone(&core.inbox_wake);
@@ -254,7 +258,42 @@ async fn open_room(core: &LineCore, row: &InboxRow, channel: &Channel, line_user
     Ok(room)
 }
 
+/// The LINE user's display name and picture: their profile, or their id when LINE has none
+/// for them; `Err` when worth asking again (not on the event's last attempt).
+async fn profile(
+    core: &LineCore,
+    row: &InboxRow,
+    channel: &Channel,
+    line_user_id: &str,
+) -> Result<(String, Option<String>), Outcome> {
+    let fallback = (line_user_id.to_owned(), None);
+    let token = match core.secrets.decrypt(&channel.token_enc) {
+        Ok(token) => token,
+        Err(err) => {
+            warn!(channel_id = %channel.channel_id, error = %err, "no profile without the channel's token");
+            return Ok(fallback);
+        }
+    };
+    let client = core.line_api.client();
+    match core.line_api.profile(&client, &token, line_user_id).await {
+        ProfileOutcome::Found(profile) => Ok((profile.display_name, profile.picture_url)),
+        ProfileOutcome::Unavailable(cause) => {
+            debug!(line_user_id, %cause, "no LINE profile; the id stands in");
+            Ok(fallback)
+        }
+        ProfileOutcome::Retry(cause) if row.attempts < MAX_ATTEMPTS => Err(Outcome::Retry(cause)),
+        ProfileOutcome::Retry(cause) => {
+            warn!(line_user_id, %cause, "no LINE profile after every attempt; the id stands in");
+            Ok(fallback)
+        }
+    }
+}
+
 async fn follow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id: &str, at_ms: i64) -> Outcome {
+    let (display_name, picture_url) = match profile(core, row, channel, line_user_id).await {
+        Ok(profile) => profile,
+        Err(outcome) => return outcome,
+    };
     let line_user = line_user(line_user_id);
     let room = match open_room(core, row, channel, &line_user).await {
         Ok(room) => room,
@@ -270,8 +309,8 @@ async fn follow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id
         tenant: channel.tenant.clone(),
         user: channel.user_id.clone(),
         line_user,
-        display_name: line_user_id.to_owned(),
-        picture_url: None,
+        display_name,
+        picture_url,
         at_ms,
     };
     publish_keyed(core, row, event).await

@@ -2,20 +2,28 @@
 //! at rest) and LINE's inbound webhook: signed bodies are verified on their raw bytes, their
 //! events stored once each (the inbox, keyed by LINE's `webhookEventId`) and answered at once;
 //! inbox workers then turn follows, unfollows and messages of LINE users into room commands
-//! and change events. Outbound pushes, media, groups and profiles are later slices.
+//! and change events (a new friend's LINE profile asked of LINE). Members' messages in rooms
+//! with LINE users come back as `room.line_message` events: they are stored in the outbox
+//! once per LINE user and pushed to LINE by the sender workers, with retry keys, retries and a
+//! per-channel rate limit; a message given up is kept and its sender notified. Media,
+//! groups and reply tokens are later slices.
 //!
 //! Modules depend one way: `api` (HTTP) -> `service` (the rules, on `LineCore`) -> `store`,
-//! `authz` (decisions), `rooms` (room commands over the bus), `secrets` (credentials at rest),
-//! `webhook` (LINE's payloads, pure), `settings`; `inbox` (the workers) and `events` (the
-//! change-event consumer) work on the core; `app` starts it and serves; `metrics` names the
-//! metrics.
+//! `authz` (decisions), `rooms` (room commands over the bus), `line_api` (LINE's Messaging
+//! API), `secrets` (credentials at rest), `webhook` (LINE's payloads, pure), `settings`;
+//! `inbox` (the inbound workers), `outbox` (the outbound rule and the sender workers, over
+//! `outbound`: LINE message objects, pure) and `events` (the change-event consumer) work on
+//! the core; `app` starts it and serves; `metrics` names the metrics.
 
 mod api;
 mod app;
 mod authz;
 mod events;
 mod inbox;
+mod line_api;
 mod metrics;
+pub mod outbound;
+mod outbox;
 mod rooms;
 pub mod secrets;
 pub mod service;

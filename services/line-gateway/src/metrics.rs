@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use prometheus::{Histogram, IntCounterVec, IntGauge};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 pub struct Metrics {
     /// Webhook requests, by outcome (`accepted`, `duplicate`, `bad_signature`, `too_large`,
@@ -16,6 +16,16 @@ pub struct Metrics {
     pub backlog: IntGauge,
     /// From the webhook's arrival to the room's answer.
     pub webhook_to_room: Histogram,
+    /// Messaging API calls, by endpoint (`push`, `profile`) and HTTP status (or `timeout`,
+    /// `error` when no answer came).
+    pub api_calls: IntCounterVec,
+    /// Outbound messages by outcome: per push request `sent`, `already_accepted`, `retried`;
+    /// per message and LINE user `failed`, `quota`, `no_channel`, `suspended`.
+    pub outbound: IntCounterVec,
+    /// Outbound messages given up (they stay `failed` in the store).
+    pub outbound_dead: IntCounter,
+    /// Outbound messages not sent yet.
+    pub outbound_backlog: IntGauge,
 }
 
 fn startup<T>(r: prometheus::Result<T>) -> T {
@@ -48,6 +58,24 @@ pub fn metrics() -> &'static Metrics {
             "line_webhook_to_room_seconds",
             "time from a LINE webhook's arrival to the room's answer to its event",
             vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
+        )),
+        api_calls: startup(prometheus::register_int_counter_vec!(
+            "line_api_calls_total",
+            "calls to LINE's Messaging API, by endpoint and HTTP status",
+            &["endpoint", "status"]
+        )),
+        outbound: startup(prometheus::register_int_counter_vec!(
+            "line_outbound_total",
+            "outbound messages to LINE users, by outcome",
+            &["outcome"]
+        )),
+        outbound_dead: startup(prometheus::register_int_counter!(
+            "line_outbound_dead_total",
+            "outbound messages to LINE users given up"
+        )),
+        outbound_backlog: startup(prometheus::register_int_gauge!(
+            "line_outbound_backlog",
+            "outbound messages to LINE users not sent yet"
         )),
     })
 }

@@ -47,12 +47,18 @@ pub struct LineSettings {
     pub node_id: String,
     /// How long one room command may take.
     pub command_timeout_ms: u64,
-    /// The Messaging API base URL (outbound, a later slice).
+    /// The Messaging API base URL (pushes, profiles).
     pub api_base_url: String,
     /// The content API base URL (media, a later slice).
     pub data_api_base_url: String,
-    /// Inbox worker tasks.
+    /// Inbox worker tasks, and as many sender worker tasks.
     pub workers: usize,
+    /// The timeout of one Messaging API call (a push, a profile), in ms.
+    pub push_timeout_ms: u64,
+    /// Attempts of one push request before its message is given up.
+    pub push_max_attempts: u32,
+    /// Push requests per second and channel.
+    pub push_per_second: u32,
 }
 
 impl Settings {
@@ -74,6 +80,9 @@ mod tests {
         assert_eq!(settings.line.webhook_max_bytes, 1_048_576);
         assert_eq!(settings.line.command_timeout_ms, 10_000);
         assert_eq!(settings.line.workers, 4);
+        assert_eq!(settings.line.push_timeout_ms, 10_000);
+        assert_eq!(settings.line.push_max_attempts, 8);
+        assert_eq!(settings.line.push_per_second, 100);
         assert_eq!(settings.line.api_base_url, "https://api.line.me");
         assert_eq!(settings.line.data_api_base_url, "https://api-data.line.me");
         assert!(settings.line.node_id.is_empty());

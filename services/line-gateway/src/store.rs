@@ -1,6 +1,7 @@
 //! The LINE gateway store: members' channel bindings (credentials encrypted), the webhook inbox
 //! (the durable queue of received events and their dedup), block periods between members and
-//! LINE users, and the LINE users of each channel with their room.
+//! LINE users, the LINE users of each channel with their room, and the outbound messages to
+//! LINE users (`outbound`: their durable queue, their dedup and the dead-letter list).
 //!
 //! Booleans are `BIGINT` 0/1 (one schema for PostgreSQL and SQLite through sqlx's `Any`
 //! driver). Inbox rows are claimed with a lease (`claimed_until`), which works alike on both:
@@ -15,6 +16,9 @@ use sqlx::{AnyPool, Transaction};
 
 use crate::webhook::InboxEvent;
 
+mod outbound;
+pub use outbound::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How many candidates one claim looks at (others may be taken by other workers meanwhile).
@@ -25,6 +29,9 @@ pub enum StoreError {
     /// Any database failure (connecting, migrating, a query).
     #[error(transparent)]
     Db(#[from] chat_db::DbError),
+    /// A stored value this build does not know (never read as a default).
+    #[error("unknown {kind} in the store: {value:?}")]
+    Unknown { kind: &'static str, value: String },
 }
 
 /// So that `?` works on sqlx calls: every database error goes through `DbError::Db`.

@@ -1,12 +1,17 @@
 //! The webhook over HTTP and the inbox workers, over a real store (PostgreSQL, a schema per
 //! test) and the in-process bus with a stand-in for rooms that records the commands it gets:
 //! the webhook's order of checks (size, channel, signature, body) and its dedup, and what the
-//! workers make of follows, messages, unsupported types and suspended channels.
+//! workers make of follows, messages, unsupported types and suspended channels. LINE's
+//! Messaging API is a local actix server scripted by each test (`FakeLine`); the outbox's
+//! scenarios are in `tests/outbox.rs`.
 
+mod outbox;
+
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{test, App};
+use actix_web::{test, web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chat_auth::Verifier;
@@ -20,9 +25,10 @@ use sha2::Sha256;
 use tokio::sync::Notify;
 
 use crate::authz::AuthzClient;
+use crate::line_api::LineApi;
 use crate::rooms::{line_direct_room_id, RoomsClient};
 use crate::secrets::tests::test_key;
-use crate::service::LineCore;
+use crate::service::{push_limiter, LineCore};
 use crate::settings::{Settings, DEFAULTS};
 use crate::store::tests::TestDb;
 use crate::store::{Bound, NewBinding};
@@ -64,11 +70,130 @@ async fn fake_rooms(bus: &SharedBus) -> Commands {
     commands
 }
 
+/// One scripted answer of the fake LINE.
+#[derive(Debug, Clone)]
+struct Scripted {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl Scripted {
+    fn status(status: u16, body: &str) -> Self {
+        Self { status, headers: Vec::new(), body: body.to_owned() }
+    }
+
+    fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    fn respond(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(self.status).unwrap());
+        for (name, value) in &self.headers {
+            res.insert_header((*name, value.clone()));
+        }
+        res.content_type("application/json").body(self.body.clone())
+    }
+}
+
+/// A push the fake LINE received.
+#[derive(Debug, Clone)]
+struct Pushed {
+    retry_key: String,
+    authorization: String,
+    body: serde_json::Value,
+}
+
+#[derive(Default)]
+struct FakeLineState {
+    /// Answers of the next pushes (then 200).
+    push_script: VecDeque<Scripted>,
+    pushes: Vec<Pushed>,
+    /// Answers of the next profile requests (then the profile, or 404).
+    profile_script: VecDeque<Scripted>,
+    profiles: HashMap<String, serde_json::Value>,
+    profile_requests: usize,
+}
+
+/// A stand-in for LINE's Messaging API on a local port.
+#[derive(Clone, Default)]
+struct FakeLine(Arc<Mutex<FakeLineState>>);
+
+impl FakeLine {
+    /// Serve on a free local port; the base URL.
+    async fn start(&self) -> String {
+        let data = web::Data::new(self.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/v2/bot/message/push", web::post().to(fake_push))
+                .route("/v2/bot/profile/{user_id}", web::get().to(fake_profile))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let addr = server.addrs()[0];
+        actix_web::rt::spawn(server.run());
+        format!("http://{addr}")
+    }
+
+    fn script_pushes(&self, answers: impl IntoIterator<Item = Scripted>) {
+        self.0.lock().unwrap().push_script.extend(answers);
+    }
+
+    fn script_profiles(&self, answers: impl IntoIterator<Item = Scripted>) {
+        self.0.lock().unwrap().profile_script.extend(answers);
+    }
+
+    fn pushes(&self) -> Vec<Pushed> {
+        self.0.lock().unwrap().pushes.clone()
+    }
+}
+
+async fn fake_push(fake: web::Data<FakeLine>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let mut state = fake.0.lock().unwrap();
+    state.pushes.push(Pushed {
+        retry_key: header("x-line-retry-key"),
+        authorization: header("authorization"),
+        body: serde_json::from_slice(&body).unwrap(),
+    });
+    let answer = state.push_script.pop_front().unwrap_or_else(|| Scripted::status(200, r#"{"sentMessages":[]}"#));
+    answer.respond()
+}
+
+async fn fake_profile(fake: web::Data<FakeLine>, path: web::Path<String>) -> HttpResponse {
+    let mut state = fake.0.lock().unwrap();
+    state.profile_requests += 1;
+    if let Some(answer) = state.profile_script.pop_front() {
+        return answer.respond();
+    }
+    match state.profiles.get(path.as_str()) {
+        Some(profile) => HttpResponse::Ok().json(profile),
+        None => Scripted::status(404, r#"{"message":"Not found"}"#).respond(),
+    }
+}
+
 /// A core over the test store and an in-process bus (authz unreachable, no workers started:
 /// the tests run them), with alice bound to `CHANNEL`; a subscription that sees every event
-/// the core publishes; and the commands rooms got.
+/// the core publishes; and the commands rooms got. LINE is a fake that knows TARO's profile.
 async fn core(db: &TestDb) -> (Arc<LineCore>, Subscription, Commands) {
+    let (core, published, commands, _line) = core_with_line(db).await;
+    (core, published, commands)
+}
+
+/// `core`, and the fake LINE it calls.
+async fn core_with_line(db: &TestDb) -> (Arc<LineCore>, Subscription, Commands, FakeLine) {
+    let line = FakeLine::default();
+    line.0.lock().unwrap().profiles.insert(
+        TARO.to_owned(),
+        serde_json::json!({"userId": TARO, "displayName": "Taro Yamada", "pictureUrl": "https://profile.example/taro"}),
+    );
+    let line_base = line.start().await;
     let mut settings: Settings = chat_kit::parse_layers(&[DEFAULTS]).unwrap();
+    settings.line.api_base_url = line_base.clone();
     settings.authz.url = String::new();
     settings.auth.jwt_secret = SecretString::from("line-test-secret-line-test-secret-line");
     settings.line.webhook_max_bytes = LIMIT;
@@ -97,8 +222,11 @@ async fn core(db: &TestDb) -> (Arc<LineCore>, Subscription, Commands) {
         rooms,
         secrets,
         inbox_wake: Arc::new(Notify::new()),
+        line_api: LineApi::new(&line_base, Duration::from_secs(2)),
+        outbox_wake: Arc::new(Notify::new()),
+        push_limiter: push_limiter(100),
     });
-    (core, published, commands)
+    (core, published, commands, line)
 }
 
 fn sign(body: &[u8]) -> String {
@@ -244,10 +372,17 @@ async fn a_follow_opens_the_room_and_a_message_is_posted_once_as_the_line_user()
     let alice = UserId::new("alice@acme");
     let taro = UserId::new(format!("line:{TARO}"));
     let room = line_direct_room_id(&alice, &taro);
-    let ChangeEvent::LineFollow { user, line_user, at_ms, .. } = next_event(&mut published).await else {
+    let ChangeEvent::LineFollow { user, line_user, at_ms, display_name, picture_url, .. } =
+        next_event(&mut published).await
+    else {
         panic!("line.follow first")
     };
     assert_eq!((user, line_user.clone(), at_ms), (alice.clone(), taro.clone(), 1_700_000_000_000));
+    assert_eq!(
+        (display_name.as_str(), picture_url.as_deref()),
+        ("Taro Yamada", Some("https://profile.example/taro")),
+        "the profile LINE has for the new friend"
+    );
 
     let seen = commands.lock().unwrap().clone();
     let creates: Vec<_> = seen.iter().filter(|c| matches!(c.command, RoomCommand::Create { .. })).collect();

@@ -13,4 +13,4 @@ pub mod validation;
 pub use channels::NewChannel;
 pub use error::LineError;
 pub use intake::Receipt;
-pub use state::LineCore;
+pub use state::{push_limiter, LineCore, PushLimiter};

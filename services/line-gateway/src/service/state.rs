@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::error::LineError;
 use crate::authz::AuthzClient;
+use crate::line_api::LineApi;
 use crate::rooms::RoomsClient;
 use crate::secrets::SecretsKey;
 use crate::settings::Settings;
@@ -34,6 +35,21 @@ pub struct LineCore {
     pub secrets: SecretsKey,
     /// Wakes the inbox workers when a webhook stored events.
     pub inbox_wake: Arc<Notify>,
+    /// LINE's Messaging API (pushes, profiles).
+    pub line_api: LineApi,
+    /// Wakes the sender workers when outbound messages were stored or became due.
+    pub outbox_wake: Arc<Notify>,
+    /// Push requests per second, per channel (`line.push_per_second`).
+    pub push_limiter: PushLimiter,
+}
+
+/// A rate limiter of push requests keyed by channel id.
+pub type PushLimiter = Arc<governor::DefaultKeyedRateLimiter<String>>;
+
+/// The limiter of `per_second` pushes per channel (at least 1).
+pub fn push_limiter(per_second: u32) -> PushLimiter {
+    let rate = std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+    Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(rate)))
 }
 
 /// The caller must be an admin (of their own tenant: every rule then works in it).

@@ -2,6 +2,7 @@
 //! its own, dropped at its end: bindings, the inbox's dedup and claiming, block periods.
 
 use chat_kit::DatabaseSettings;
+use chat_protocol::MessageId;
 use sqlx::Executor;
 
 use super::*;
@@ -197,5 +198,85 @@ async fn block_periods_apply_in_either_order_and_line_users_keep_their_room() {
     assert!(!store.line_user("1", "U1").await.unwrap().unwrap().followed, "a message does not refollow");
     store.mark_unfollowed("1", "U2", 4).await.unwrap();
     assert_eq!(store.line_user("1", "U2").await.unwrap(), Some(LineUser { room_id: None, followed: false }));
+    db.drop().await;
+}
+
+fn outbound_row<'a>(
+    key: &'a OutboundKey,
+    channel_id: &'a str,
+    room: &'a RoomId,
+    seq: i64,
+    sender: &'a UserId,
+    tenant: &'a TenantId,
+) -> NewOutbound<'a> {
+    NewOutbound {
+        key,
+        channel_id,
+        room_id: room,
+        seq,
+        tenant,
+        sender,
+        messages: r#"[{"type":"text","text":"hi"}]"#,
+        retry_key: "6f0c1a8e-0000-5000-8000-000000000000",
+        status: OutboundStatus::Pending,
+        last_error: None,
+    }
+}
+
+#[tokio::test]
+async fn outbound_rows_are_inserted_once_and_claimed_in_order_per_line_user() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let (room, sender, tenant) = (RoomId::new("room-1"), alice(), acme());
+    let key =
+        |message: &str, user: &str| OutboundKey { message_id: MessageId::new(message), line_user_id: user.into() };
+    let (m1, m2, other) = (key("m1", "U1"), key("m2", "U1"), key("m3", "U2"));
+    assert!(store.insert_outbound(&outbound_row(&m1, "1", &room, 1, &sender, &tenant), 1_000).await.unwrap());
+    assert!(!store.insert_outbound(&outbound_row(&m1, "1", &room, 1, &sender, &tenant), 1_500).await.unwrap());
+    assert!(store.insert_outbound(&outbound_row(&m2, "1", &room, 2, &sender, &tenant), 1_000).await.unwrap());
+    assert!(store.insert_outbound(&outbound_row(&other, "1", &room, 3, &sender, &tenant), 1_001).await.unwrap());
+    assert_eq!(store.outbound_backlog().await.unwrap(), 3);
+
+    // m1 first; m2 waits for it (same LINE user), U2's message does not.
+    let first = store.claim_outbound(10_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((first.key.clone(), first.attempts, first.chunks_sent), (m1.clone(), 1, 0));
+    let second = store.claim_outbound(10_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(second.key, other);
+    assert!(store.claim_outbound(10_000, 60_000).await.unwrap().is_none());
+
+    // m1 backs off: still nothing of U1 until it is due; a dead worker's lease passes.
+    store.outbound_retry_at(&m1, 20_000, "LINE answered 500", 10_001).await.unwrap();
+    assert!(store.claim_outbound(15_000, 60_000).await.unwrap().is_none());
+    let again = store.claim_outbound(20_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((again.key.clone(), again.attempts), (m1.clone(), 2));
+    // Request 0 of 2 done: the next request is due at once, attempts start over.
+    assert!(!store.outbound_request_done(&m1, 0, 2, None, 20_001).await.unwrap());
+    assert!(!store.outbound_request_done(&m1, 0, 2, None, 20_001).await.unwrap(), "a repeat changes nothing");
+    let next = store.claim_outbound(20_002, 60_000).await.unwrap().unwrap();
+    assert_eq!((next.key.clone(), next.chunks_sent, next.attempts), (m1.clone(), 1, 1));
+    assert!(store.outbound_request_done(&m1, 1, 2, Some("req-1"), 20_003).await.unwrap());
+    let sent = store.outbound(&m1).await.unwrap().unwrap();
+    assert_eq!((sent.status, sent.accepted_request_id.as_deref()), (OutboundStatus::Sent, Some("req-1")));
+
+    // m2 now; given up, it waits to be told and blocks nothing.
+    let m2_row = store.claim_outbound(20_004, 60_000).await.unwrap().unwrap();
+    assert_eq!(m2_row.key, m2);
+    store.outbound_failed(&m2, "LINE answered 400", true, 20_005).await.unwrap();
+    let untold = store.outbound_unnotified(10).await.unwrap();
+    assert_eq!(untold.len(), 1);
+    assert_eq!(untold[0].key, m2);
+    store.outbound_notified(&m2).await.unwrap();
+    assert!(store.outbound_unnotified(10).await.unwrap().is_empty());
+    assert_eq!(store.outbound(&m2).await.unwrap().unwrap().status, OutboundStatus::Failed);
+    assert_eq!(store.outbound_backlog().await.unwrap(), 1, "U2's message, leased");
+
+    // The channel of a LINE user is found through their room.
+    store.remember_line_user("1", "U1", &room, Some(true), 1).await.unwrap();
+    assert_eq!(store.channel_of_line_user(&room, "U1").await.unwrap().as_deref(), Some("1"));
+    assert!(store.channel_of_line_user(&RoomId::new("room-2"), "U1").await.unwrap().is_none());
+
+    // A status this build does not know is an error, never a default.
+    sqlx::query("UPDATE outbound SET status = 'parked' WHERE message_id = 'm3'").execute(&store.pool).await.unwrap();
+    assert!(matches!(store.outbound(&other).await, Err(StoreError::Unknown { .. })));
     db.drop().await;
 }

@@ -1,0 +1,284 @@
+//! LINE's Messaging API, as this gateway calls it: `POST /v2/bot/message/push` (with
+//! `X-Line-Retry-Key`) and `GET /v2/bot/profile/{userId}`, each with the channel's access
+//! token as a bearer token (never logged, never in an error) and a timeout. Every call is
+//! counted (`line_api_calls_total{endpoint, status}`). The answers are classified here
+//! (`classify_push`, pure): what is sent, what is retried and when, what is given up.
+//!
+//! awc's client is not `Send`: callers make one per task (`LineApi::client`) and run on actix's
+//! local tasks.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::metrics::metrics;
+
+/// The largest answer body read.
+const ANSWER_LIMIT: usize = 64 * 1024;
+
+/// The longest part of an error answer kept in a reason.
+const REASON_CHARS: usize = 300;
+
+/// The wait after a 429 without a usable `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// LINE's message when the channel's monthly message quota is used up (a 429 that no retry
+/// will cure this month).
+const MONTHLY_LIMIT: &str = "You have reached your monthly limit.";
+
+/// What became of one push request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// 2xx: accepted.
+    Sent,
+    /// 409 with `x-line-accepted-request-id`: an earlier request with this retry key was
+    /// accepted; nothing was sent again.
+    AlreadyAccepted(String),
+    /// 429, not the quota: try again after the wait.
+    RateLimited(Duration),
+    /// 5xx, a timeout or a connection failure: try again with the same key.
+    Retry(String),
+    /// 429 "You have reached your monthly limit.": given up at once.
+    Quota(String),
+    /// Any other answer (other 4xx, 409 without the header): given up at once.
+    Refused(String),
+}
+
+/// What the profile of a LINE user came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileOutcome {
+    Found(Profile),
+    /// Not available (404: not a friend, blocked, no consent; another 4xx; an unreadable
+    /// answer): the caller does without.
+    Unavailable(String),
+    /// 5xx, 429, a timeout or a connection failure: worth asking again.
+    Retry(String),
+}
+
+/// A LINE user's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub display_name: String,
+    #[serde(default)]
+    pub picture_url: Option<String>,
+}
+
+/// Where the Messaging API is and how long a call may take.
+#[derive(Debug, Clone)]
+pub struct LineApi {
+    base_url: String,
+    timeout: Duration,
+}
+
+impl LineApi {
+    pub fn new(base_url: &str, timeout: Duration) -> Self {
+        Self { base_url: base_url.trim_end_matches('/').to_owned(), timeout }
+    }
+
+    /// A client for one task (awc's client is not `Send`).
+    pub fn client(&self) -> awc::Client {
+        awc::Client::builder().timeout(self.timeout).disable_redirects().finish()
+    }
+
+    /// Push `messages` (1 to 5 objects) to the LINE user `to` with the channel's token.
+    pub async fn push(
+        &self,
+        client: &awc::Client,
+        token: &SecretString,
+        retry_key: Uuid,
+        to: &str,
+        messages: &[Value],
+    ) -> PushOutcome {
+        let body = json!({"to": to, "messages": messages});
+        let sent = client
+            .post(format!("{}/v2/bot/message/push", self.base_url))
+            .insert_header(("Authorization", format!("Bearer {}", token.expose_secret())))
+            .insert_header(("X-Line-Retry-Key", retry_key.to_string()))
+            .send_json(&body)
+            .await;
+        let mut res = match sent {
+            Ok(res) => res,
+            Err(err) => {
+                count("push", failure_label(&err));
+                return PushOutcome::Retry(format!("no answer from LINE: {err}"));
+            }
+        };
+        let status = res.status().as_u16();
+        count("push", &status.to_string());
+        let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let retry_after = header("retry-after");
+        let accepted = header("x-line-accepted-request-id");
+        let answer = res.body().limit(ANSWER_LIMIT).await.map(|b| b.to_vec()).unwrap_or_default();
+        classify_push(status, retry_after.as_deref(), accepted.as_deref(), &answer)
+    }
+
+    /// The profile of the LINE user `user_id` (a friend of the channel).
+    pub async fn profile(&self, client: &awc::Client, token: &SecretString, user_id: &str) -> ProfileOutcome {
+        if user_id.is_empty() || !user_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return ProfileOutcome::Unavailable("not a LINE user id".into());
+        }
+        let sent = client
+            .get(format!("{}/v2/bot/profile/{user_id}", self.base_url))
+            .insert_header(("Authorization", format!("Bearer {}", token.expose_secret())))
+            .send()
+            .await;
+        let mut res = match sent {
+            Ok(res) => res,
+            Err(err) => {
+                count("profile", failure_label(&err));
+                return ProfileOutcome::Retry(format!("no answer from LINE: {err}"));
+            }
+        };
+        let status = res.status().as_u16();
+        count("profile", &status.to_string());
+        let answer = res.body().limit(ANSWER_LIMIT).await.map(|b| b.to_vec()).unwrap_or_default();
+        match status {
+            200..=299 => match serde_json::from_slice::<Profile>(&answer) {
+                Ok(profile) if !profile.display_name.is_empty() => ProfileOutcome::Found(profile),
+                Ok(_) => ProfileOutcome::Unavailable("no display name".into()),
+                Err(err) => ProfileOutcome::Unavailable(format!("unreadable profile: {err}")),
+            },
+            429 | 500..=599 => ProfileOutcome::Retry(format!("LINE answered {status}: {}", error_message(&answer))),
+            _ => ProfileOutcome::Unavailable(format!("LINE answered {status}: {}", error_message(&answer))),
+        }
+    }
+}
+
+fn count(endpoint: &str, status: &str) {
+    metrics().api_calls.with_label_values(&[endpoint, status]).inc();
+}
+
+fn failure_label(err: &awc::error::SendRequestError) -> &'static str {
+    match err {
+        awc::error::SendRequestError::Timeout => "timeout",
+        _ => "error",
+    }
+}
+
+/// What a push's answer means.
+pub fn classify_push(status: u16, retry_after: Option<&str>, accepted: Option<&str>, body: &[u8]) -> PushOutcome {
+    let message = || error_message(body);
+    match status {
+        200..=299 => PushOutcome::Sent,
+        409 => match accepted.map(str::trim).filter(|id| !id.is_empty()) {
+            Some(id) => PushOutcome::AlreadyAccepted(id.to_owned()),
+            None => PushOutcome::Refused(format!("LINE answered 409 without an accepted request: {}", message())),
+        },
+        429 => {
+            let message = message();
+            if message.contains(MONTHLY_LIMIT) {
+                PushOutcome::Quota(message)
+            } else {
+                PushOutcome::RateLimited(retry_after_delay(retry_after))
+            }
+        }
+        500..=599 => PushOutcome::Retry(format!("LINE answered {status}: {}", message())),
+        _ => PushOutcome::Refused(format!("LINE answered {status}: {}", message())),
+    }
+}
+
+/// `Retry-After` in seconds (LINE's form); anything else waits the default.
+pub fn retry_after_delay(header: Option<&str>) -> Duration {
+    header
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_RETRY_AFTER, |secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// The `message` of LINE's error answer (with its details), or the start of the body.
+fn error_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Detail {
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        property: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorAnswer {
+        message: String,
+        #[serde(default)]
+        details: Vec<Detail>,
+    }
+    let text = match serde_json::from_slice::<ErrorAnswer>(body) {
+        Ok(answer) => {
+            let mut text = answer.message;
+            for detail in answer.details {
+                match detail.property {
+                    Some(property) => text.push_str(&format!(" ({property}: {})", detail.message)),
+                    None => text.push_str(&format!(" ({})", detail.message)),
+                }
+            }
+            text
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    text.chars().take(REASON_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_answers_are_classified() {
+        assert_eq!(classify_push(200, None, None, b"{\"sentMessages\":[]}"), PushOutcome::Sent);
+        assert_eq!(classify_push(409, None, Some("req-1"), b"{}"), PushOutcome::AlreadyAccepted("req-1".into()));
+        assert!(matches!(classify_push(409, None, None, b"{}"), PushOutcome::Refused(_)));
+        assert_eq!(
+            classify_push(429, Some("7"), None, br#"{"message":"Too many requests"}"#),
+            PushOutcome::RateLimited(Duration::from_secs(7))
+        );
+        assert_eq!(classify_push(429, None, None, b""), PushOutcome::RateLimited(Duration::from_secs(1)));
+        assert_eq!(
+            classify_push(429, Some("3"), None, br#"{"message":"You have reached your monthly limit."}"#),
+            PushOutcome::Quota("You have reached your monthly limit.".into())
+        );
+        assert!(
+            matches!(classify_push(500, None, None, b"oops"), PushOutcome::Retry(reason) if reason.contains("500"))
+        );
+        assert!(matches!(classify_push(503, None, None, b""), PushOutcome::Retry(_)));
+        let refused = classify_push(
+            400,
+            None,
+            None,
+            br#"{"message":"The request body has 1 error(s)","details":[{"message":"must be specified","property":"messages[0].text"}]}"#,
+        );
+        assert_eq!(
+            refused,
+            PushOutcome::Refused(
+                "LINE answered 400: The request body has 1 error(s) (messages[0].text: must be specified)".into()
+            )
+        );
+        assert!(matches!(classify_push(401, None, None, b""), PushOutcome::Refused(_)));
+    }
+
+    #[test]
+    fn retry_after_is_seconds_capped_with_a_default() {
+        assert_eq!(retry_after_delay(Some("2")), Duration::from_secs(2));
+        assert_eq!(retry_after_delay(Some("Wed, 21 Oct 2015 07:28:00 GMT")), Duration::from_secs(1));
+        assert_eq!(retry_after_delay(Some("100000")), MAX_RETRY_AFTER);
+        assert_eq!(retry_after_delay(None), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn long_error_bodies_are_cut() {
+        assert_eq!(error_message("x".repeat(5_000).as_bytes()).chars().count(), REASON_CHARS);
+    }
+
+    /// The LINE Platform is https only: the client must speak TLS (a build without a TLS
+    /// connector answers `SslIsNotSupported` before connecting at all).
+    #[actix_web::test]
+    async fn the_client_speaks_tls() {
+        let api = LineApi::new("https://127.0.0.1:1", std::time::Duration::from_secs(2));
+        let err = api.client().get("https://127.0.0.1:1/v2/bot/info").send().await.expect_err("nothing listens there");
+        let text = format!("{err:?}");
+        assert!(!text.contains("SslIsNotSupported"), "{text}");
+    }
+}

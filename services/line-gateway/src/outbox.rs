@@ -1,0 +1,378 @@
+//! Members' messages to LINE users: the outbox and its sender workers.
+//!
+//! **Enqueue** (`enqueue`, called by the events consumer for `room.line_message`): for each
+//! LINE recipient, the channel is the one whose `line_users` row holds the room (none: counted
+//! `no_channel`); a suspended channel sends nothing (`suspended`); otherwise one `outbound` row
+//! per (message, LINE user) is inserted if absent, with the LINE message objects and the retry
+//! key derived from both, so a replayed event inserts nothing. A body LINE cannot be sent (a
+//! sticker off the sendable list) is inserted `failed` and its sender told. The event is
+//! acknowledged once every row is stored: from there the send is durable.
+//!
+//! **Send** (`line.workers` tasks, woken by `outbox_wake`, polling every second for retries
+//! coming due): a worker claims a row (see `store::outbound`), takes its channel's token,
+//! waits for the channel's rate limiter (`line.push_per_second`) and pushes the row's next
+//! request (5 objects at most) with that request's retry key. 2xx and 409 with an accepted
+//! request id move to the next request (the row is `sent` after the last); 5xx, timeouts and
+//! connection failures are retried with the same key after 1 s doubling to 5 minutes, 429
+//! after its `Retry-After`, each at most `line.push_max_attempts` times per request; the
+//! monthly quota (429 "You have reached your monthly limit.") and any other answer are given
+//! up at once.
+//!
+//! **Give up**: the row stays `failed` (the dead-letter list), `line_outbound_dead_total`
+//! counts it, the channel's `last_error` says why, and the sender gets a
+//! `line_delivery_failed` notification (a `notify` change event, keyed by the message and LINE
+//! user, published again by the housekeeping until it went out).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chat_protocol::events::{ChangeEvent, EventEnvelope};
+use chat_protocol::frames::NotificationKind;
+use chat_protocol::ids::LINE_USER_PREFIX;
+use chat_protocol::{now_ms, Body, MessageId, RoomId, TenantId, UserId};
+use serde_json::Value;
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+use crate::line_api::PushOutcome;
+use crate::metrics::metrics;
+use crate::outbound::{line_messages, request_retry_key, requests, retry_key};
+use crate::service::LineCore;
+use crate::store::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus, StoreError};
+
+/// How often an idle sender looks for rows without being woken (retries coming due).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The pause after the store failed a claim.
+const STORE_PAUSE: Duration = Duration::from_secs(1);
+
+/// The first retry's backoff, doubled per attempt up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+
+/// How often the backlog gauge is refreshed and untold failures are published again.
+const HOUSEKEEPING_TICK: Duration = Duration::from_secs(5);
+
+/// How often the rate limiter forgets idle channels.
+const LIMITER_SWEEP_TICK: Duration = Duration::from_secs(60);
+
+/// Untold failures published per housekeeping round.
+const NOTIFY_BATCH: i64 = 100;
+
+/// A `room.line_message`, as the events consumer hands it over.
+#[derive(Debug, Clone)]
+pub struct LineMessage {
+    pub room_id: RoomId,
+    pub tenant: TenantId,
+    pub message_id: MessageId,
+    pub seq: i64,
+    pub sender: UserId,
+    pub body: Body,
+    pub line_recipients: Vec<UserId>,
+}
+
+/// Store one outbound row per LINE recipient of `message` (see the module's doc). An error
+/// means the event must come again (rows stored so far are not stored twice).
+pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), StoreError> {
+    let objects = line_messages(&message.body);
+    let mut inserted = false;
+    for recipient in &message.line_recipients {
+        let Some(line_user_id) = recipient.as_str().strip_prefix(LINE_USER_PREFIX).filter(|id| !id.is_empty()) else {
+            debug!(recipient = %recipient, "not a LINE user; skipped");
+            continue;
+        };
+        let channel = match core.store.channel_of_line_user(&message.room_id, line_user_id).await? {
+            Some(channel_id) => core.store.channel(&channel_id).await?,
+            None => None,
+        };
+        let Some(channel) = channel.filter(|channel| channel.tenant == message.tenant) else {
+            debug!(room_id = %message.room_id, line_user_id, "no channel reaches this LINE user here");
+            count("no_channel");
+            continue;
+        };
+        if channel.suspended {
+            count("suspended");
+            continue;
+        }
+        let key = OutboundKey { message_id: message.message_id.clone(), line_user_id: line_user_id.to_owned() };
+        let (json, status, error) = match &objects {
+            Ok(objects) => (Value::from(objects.clone()).to_string(), OutboundStatus::Pending, None),
+            Err(err) => ("[]".to_owned(), OutboundStatus::Failed, Some(err.to_string())),
+        };
+        let row = NewOutbound {
+            key: &key,
+            channel_id: &channel.channel_id,
+            room_id: &message.room_id,
+            seq: message.seq,
+            tenant: &message.tenant,
+            sender: &message.sender,
+            messages: &json,
+            retry_key: &retry_key(&message.message_id, line_user_id).to_string(),
+            status,
+            last_error: error.as_deref(),
+        };
+        let now = now_ms();
+        if !core.store.insert_outbound(&row, now).await? {
+            debug!(message_id = %message.message_id, line_user_id, "already in the outbox");
+            continue;
+        }
+        inserted = true;
+        if let Some(reason) = error {
+            warn!(message_id = %message.message_id, channel_id = %channel.channel_id, %reason, "not sendable to LINE");
+            gave_up(core, &key, &channel.channel_id, &message.tenant, &message.sender, "failed", &reason).await;
+        }
+    }
+    if inserted {
+        core.outbox_wake.notify_waiters();
+    }
+    Ok(())
+}
+
+/// The lease of a claimed row: one push, the limiter's wait and the settling.
+fn lease_ms(push_timeout_ms: u64) -> i64 {
+    i64::try_from(push_timeout_ms).unwrap_or(i64::MAX / 8).saturating_add(30_000)
+}
+
+/// The backoff before attempt `attempts + 1` of a request: 1 s doubling to 5 minutes.
+pub fn backoff(attempts: i64) -> Duration {
+    let index = usize::try_from(attempts.saturating_sub(1).max(0)).unwrap_or(usize::MAX);
+    ExponentialBuilder::new()
+        .with_min_delay(FIRST_BACKOFF)
+        .with_factor(2.0)
+        .with_max_delay(MAX_BACKOFF)
+        .without_max_times()
+        .build()
+        .nth(index.min(64))
+        .unwrap_or(MAX_BACKOFF)
+}
+
+fn count(outcome: &str) {
+    metrics().outbound.with_label_values(&[outcome]).inc();
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// One sender worker, until the process ends. It runs on actix's local tasks: awc's client
+/// is not `Send`.
+pub async fn run_worker(core: Arc<LineCore>) {
+    let lease = lease_ms(core.settings.line.push_timeout_ms);
+    let client = core.line_api.client();
+    let wake = Arc::clone(&core.outbox_wake);
+    loop {
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match core.store.claim_outbound(now_ms(), lease).await {
+            Ok(Some(row)) => send(&core, &client, row).await,
+            Ok(None) => {
+                tokio::select! {
+                    () = &mut notified => {}
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            }
+            Err(err) => {
+                warn!(error = %err, "outbox not read; trying again");
+                tokio::time::sleep(STORE_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Refresh the backlog gauge, tell the senders of failures not told yet, and let the rate
+/// limiter forget idle channels.
+pub async fn run_housekeeping(core: Arc<LineCore>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_TICK);
+    let mut sweep = tokio::time::interval(LIMITER_SWEEP_TICK);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match core.store.outbound_backlog().await {
+                    Ok(count) => metrics().outbound_backlog.set(count),
+                    Err(err) => warn!(error = %err, "outbound backlog not counted"),
+                }
+                notify_untold(&core).await;
+            }
+            _ = sweep.tick() => {
+                core.push_limiter.retain_recent();
+                core.push_limiter.shrink_to_fit();
+            }
+        }
+    }
+}
+
+/// Publish the notifications of failed rows whose publish had failed.
+pub(crate) async fn notify_untold(core: &LineCore) {
+    let rows = match core.store.outbound_unnotified(NOTIFY_BATCH).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            warn!(error = %err, "untold outbound failures not read");
+            return;
+        }
+    };
+    for row in rows {
+        let reason = row.last_error.clone().unwrap_or_else(|| "unknown error".into());
+        if !tell_sender(core, &row.key, &row.tenant, &row.sender, &reason).await {
+            return;
+        }
+    }
+}
+
+/// Push the next request of a claimed row and settle it.
+pub(crate) async fn send(core: &LineCore, client: &awc::Client, row: OutboundRow) {
+    let messages: Vec<Value> = match serde_json::from_str(&row.messages) {
+        Ok(messages) => messages,
+        Err(err) => return give_up(core, &row, "failed", &format!("stored messages unreadable: {err}")).await,
+    };
+    let requests = requests(&messages);
+    let total = i64::try_from(requests.len()).unwrap_or(i64::MAX);
+    let index = usize::try_from(row.chunks_sent).unwrap_or(usize::MAX);
+    let Some(request) = requests.get(index) else {
+        // Nothing left to send (an empty message list, or a row settled but not marked).
+        if let Err(err) =
+            core.store.outbound_request_done(&row.key, row.chunks_sent, row.chunks_sent, None, now_ms()).await
+        {
+            warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+        }
+        return;
+    };
+    let channel = match core.store.channel(&row.channel_id).await {
+        Ok(Some(channel)) => channel,
+        Ok(None) => return give_up(core, &row, "failed", "the member's LINE account is no longer connected").await,
+        Err(err) => return retry(core, &row, millis(backoff(row.attempts)), &err.to_string()).await,
+    };
+    if channel.suspended {
+        // The member may not use LINE any more: nothing is sent, and authz told them.
+        count("suspended");
+        let settled = core.store.outbound_failed(&row.key, "the member may not use LINE", false, now_ms()).await;
+        if let Err(err) = settled {
+            warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+        }
+        return;
+    }
+    let token = match core.secrets.decrypt(&channel.token_enc) {
+        Ok(token) => token,
+        Err(err) => return give_up(core, &row, "failed", &err.to_string()).await,
+    };
+    let first_key = match Uuid::parse_str(&row.retry_key) {
+        Ok(key) => key,
+        Err(err) => return give_up(core, &row, "failed", &format!("stored retry key unreadable: {err}")).await,
+    };
+    core.push_limiter.until_key_ready(&row.channel_id).await;
+    let key = request_retry_key(first_key, index);
+    let outcome = core.line_api.push(client, &token, key, &row.key.line_user_id, request).await;
+    let max_attempts = i64::from(core.settings.line.push_max_attempts.max(1));
+    let now = now_ms();
+    match outcome {
+        PushOutcome::Sent | PushOutcome::AlreadyAccepted(_) => {
+            let (label, accepted) = match &outcome {
+                PushOutcome::AlreadyAccepted(id) => ("already_accepted", Some(id.as_str())),
+                _ => ("sent", None),
+            };
+            count(label);
+            match core.store.outbound_request_done(&row.key, row.chunks_sent, total, accepted, now).await {
+                Ok(true) => debug!(message_id = %row.key.message_id, "sent to LINE"),
+                // The next request is due now.
+                Ok(false) => core.outbox_wake.notify_waiters(),
+                Err(err) => warn!(error = %err, "outbound row not settled; taken again when its lease ends"),
+            }
+        }
+        PushOutcome::Retry(cause) if row.attempts >= max_attempts => {
+            let reason = format!("LINE did not accept it after {} attempts ({cause})", row.attempts);
+            give_up(core, &row, "failed", &reason).await;
+        }
+        PushOutcome::RateLimited(_) if row.attempts >= max_attempts => {
+            let reason = format!("LINE's rate limit still held after {} attempts", row.attempts);
+            give_up(core, &row, "failed", &reason).await;
+        }
+        PushOutcome::Retry(cause) => retry(core, &row, millis(backoff(row.attempts)), &cause).await,
+        PushOutcome::RateLimited(after) => retry(core, &row, millis(after), "rate limited by LINE").await,
+        PushOutcome::Quota(message) => {
+            let reason = format!("the LINE Official Account reached its monthly message limit ({message})");
+            give_up(core, &row, "quota", &reason).await;
+        }
+        PushOutcome::Refused(reason) => {
+            warn!(message_id = %row.key.message_id, channel_id = %row.channel_id, %reason, "LINE refused a push");
+            give_up(core, &row, "failed", &reason).await;
+        }
+    }
+}
+
+async fn retry(core: &LineCore, row: &OutboundRow, after_ms: i64, cause: &str) {
+    count("retried");
+    debug!(message_id = %row.key.message_id, attempts = row.attempts, after_ms, error = %cause, "push retried later");
+    let now = now_ms();
+    if let Err(err) = core.store.outbound_retry_at(&row.key, now + after_ms, cause, now).await {
+        warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+    }
+}
+
+async fn give_up(core: &LineCore, row: &OutboundRow, label: &'static str, reason: &str) {
+    warn!(message_id = %row.key.message_id, channel_id = %row.channel_id, %reason, "push given up");
+    if let Err(err) = core.store.outbound_failed(&row.key, reason, true, now_ms()).await {
+        warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+        return;
+    }
+    gave_up(core, &row.key, &row.channel_id, &row.tenant, &row.sender, label, reason).await;
+}
+
+/// After a row was stored `failed`: count it, record the channel's last error, tell the sender.
+async fn gave_up(
+    core: &LineCore,
+    key: &OutboundKey,
+    channel_id: &str,
+    tenant: &TenantId,
+    sender: &UserId,
+    label: &'static str,
+    reason: &str,
+) {
+    count(label);
+    metrics().outbound_dead.inc();
+    if let Err(err) = core.store.set_channel_error(channel_id, reason, now_ms()).await {
+        warn!(error = %err, "the channel's last error not recorded");
+    }
+    tell_sender(core, key, tenant, sender, reason).await;
+}
+
+/// Publish the sender's notification (keyed by the row: published again, it is the same
+/// event) and mark the row told; false if the bus failed (the housekeeping tries again).
+async fn tell_sender(core: &LineCore, key: &OutboundKey, tenant: &TenantId, sender: &UserId, reason: &str) -> bool {
+    let event = ChangeEvent::Notify {
+        tenant: tenant.clone(),
+        user: sender.clone(),
+        kind: NotificationKind::LineDeliveryFailed,
+        text: format!("Your message could not be delivered to LINE: {reason}"),
+    };
+    let id = format!("line-outbound-failed:{}:{}", key.message_id, key.line_user_id);
+    if let Err(err) = core.publish(&EventEnvelope::keyed(&id, event)).await {
+        warn!(error = %err, "delivery failure not told yet; trying again later");
+        return false;
+    }
+    if let Err(err) = core.store.outbound_notified(key).await {
+        warn!(error = %err, "told delivery failure not marked; it may be told again (same event id)");
+    } else {
+        info!(message_id = %key.message_id, sender = %sender, "sender told of a failed delivery to LINE");
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_one_second_to_five_minutes() {
+        let secs: Vec<u64> = (1..=10).map(|attempt| backoff(attempt).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(i64::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn the_lease_outlasts_one_push() {
+        assert!(lease_ms(10_000) > 10_000);
+        assert!(lease_ms(u64::MAX) > 0);
+    }
+}

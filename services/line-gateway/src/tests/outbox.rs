@@ -1,0 +1,312 @@
+//! The outbox against the fake LINE: `room.line_message` events consumed as the events
+//! consumer does, rows claimed and sent as a sender worker does (with the clock moved by the
+//! claims' `now`), and what LINE's answers make of them; profiles of new friends.
+
+use chat_protocol::frames::NotificationKind;
+use chat_protocol::RoomId;
+
+use super::*;
+use crate::outbound::{request_retry_key, retry_key};
+use crate::store::{OutboundKey, OutboundRow, OutboundStatus};
+
+const LEASE_MS: i64 = 60_000;
+
+fn alice() -> UserId {
+    UserId::new("alice@acme")
+}
+
+fn taro() -> UserId {
+    UserId::new(format!("line:{TARO}"))
+}
+
+fn room() -> RoomId {
+    line_direct_room_id(&alice(), &taro())
+}
+
+fn line_message(message_id: &str, seq: i64, body: Body) -> ChangeEvent {
+    ChangeEvent::RoomLineMessage {
+        room_id: room(),
+        kind: RoomKind::LineDirect,
+        tenant: TenantId::new("acme"),
+        message_id: MessageId::new(message_id),
+        seq,
+        sender: alice(),
+        body,
+        line_recipients: vec![taro()],
+        sent_at_ms: 1_700_000_000_000,
+    }
+}
+
+fn text(text: &str) -> Body {
+    Body::Text { text: text.into() }
+}
+
+fn key(message_id: &str) -> OutboundKey {
+    OutboundKey { message_id: MessageId::new(message_id), line_user_id: TARO.to_owned() }
+}
+
+/// Deliver `event` to the gateway's consumer as the broker would (with the events published
+/// before it, such as the gateway's own notifications, which it ignores).
+async fn consume(core: &LineCore, queue: &mut Subscription, event: ChangeEvent) {
+    let envelope = EventEnvelope::new(event);
+    core.bus.publish_event(serde_json::to_vec(&envelope).unwrap()).await.unwrap();
+    loop {
+        let delivery = tokio::time::timeout(Duration::from_secs(2), queue.recv()).await.unwrap().unwrap();
+        let id = serde_json::from_slice::<EventEnvelope>(&delivery.payload).unwrap().event_id;
+        crate::events::handle(core, delivery).await;
+        if id == envelope.event_id {
+            return;
+        }
+    }
+}
+
+/// Claim the next due row at `now` and send it, as a worker does; false if none was due.
+async fn send_next(core: &LineCore, client: &awc::Client, now: i64) -> bool {
+    match core.store.claim_outbound(now, LEASE_MS).await.unwrap() {
+        Some(row) => {
+            crate::outbox::send(core, client, row).await;
+            true
+        }
+        None => false,
+    }
+}
+
+async fn row(core: &LineCore, message_id: &str) -> OutboundRow {
+    core.store.outbound(&key(message_id)).await.unwrap().unwrap()
+}
+
+/// The next `notify` the core published (other events skipped).
+async fn next_notify(published: &mut Subscription) -> (UserId, NotificationKind, String) {
+    loop {
+        if let ChangeEvent::Notify { user, kind, text, .. } = next_event(published).await {
+            return (user, kind, text);
+        }
+    }
+}
+
+/// Nothing more is published for a moment (other than the test's own deliveries).
+async fn no_notify(published: &mut Subscription) {
+    while let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_millis(200), published.recv()).await {
+        let envelope: EventEnvelope = serde_json::from_slice(&delivery.payload).unwrap();
+        delivery.ack().await.unwrap();
+        assert!(!matches!(envelope.event, ChangeEvent::Notify { .. }), "unexpected {:?}", envelope.event);
+    }
+}
+
+#[actix_web::test]
+async fn pushes_carry_their_retry_key_and_settle_by_lines_answer() {
+    let db = TestDb::new().await;
+    let (core, mut published, _commands, line) = core_with_line(&db).await;
+    let mut queue = core.bus.consume_events("line-gateway", true).await.unwrap();
+    db.store.remember_line_user(CHANNEL, TARO, &room(), Some(true), 1).await.unwrap();
+    let client = core.line_api.client();
+
+    // 500 then 200: retried after its backoff with the same key, sent once.
+    line.script_pushes([Scripted::status(500, r#"{"message":"Internal error"}"#)]);
+    consume(&core, &mut queue, line_message("m-500", 1, text("hello"))).await;
+    let t0 = chat_protocol::now_ms();
+    assert!(send_next(&core, &client, t0).await);
+    let retried = row(&core, "m-500").await;
+    assert_eq!((retried.status, retried.attempts), (OutboundStatus::Pending, 1));
+    assert!(retried.last_error.as_deref().unwrap().contains("500"));
+    assert!(retried.next_attempt_at >= t0 + 1_000, "backing off 1 s");
+    assert!(!send_next(&core, &client, t0 + 500).await, "not before its backoff");
+    assert!(send_next(&core, &client, t0 + 2_000).await);
+    let sent = row(&core, "m-500").await;
+    assert_eq!((sent.status, sent.chunks_sent, sent.last_error), (OutboundStatus::Sent, 1, None));
+    let pushes = line.pushes();
+    assert_eq!(pushes.len(), 2);
+    let expected_key = retry_key(&MessageId::new("m-500"), TARO).to_string();
+    assert_eq!((pushes[0].retry_key.as_str(), pushes[1].retry_key.as_str()), (&*expected_key, &*expected_key));
+    assert_eq!(pushes[0].authorization, "Bearer access-token");
+    assert_eq!(pushes[1].body, serde_json::json!({"to": TARO, "messages": [{"type": "text", "text": "hello"}]}));
+    assert!(!send_next(&core, &client, t0 + 600_000).await, "sent once");
+
+    // 409 with the accepted request id: sent, the id kept.
+    line.script_pushes([Scripted::status(409, r#"{"message":"The retry key is already accepted"}"#)
+        .header("x-line-accepted-request-id", "req-accepted-1")]);
+    consume(&core, &mut queue, line_message("m-409", 2, text("again"))).await;
+    assert!(send_next(&core, &client, chat_protocol::now_ms()).await);
+    let accepted = row(&core, "m-409").await;
+    assert_eq!(accepted.status, OutboundStatus::Sent);
+    assert_eq!(accepted.accepted_request_id.as_deref(), Some("req-accepted-1"));
+
+    // 429 with Retry-After: due again after it, then sent.
+    line.script_pushes([Scripted::status(429, r#"{"message":"Too many requests"}"#).header("Retry-After", "7")]);
+    consume(&core, &mut queue, line_message("m-429", 3, text("slow down"))).await;
+    let t1 = chat_protocol::now_ms();
+    assert!(send_next(&core, &client, t1).await);
+    let limited = row(&core, "m-429").await;
+    assert_eq!(limited.status, OutboundStatus::Pending);
+    assert!(limited.next_attempt_at >= t1 + 7_000, "{} < {}", limited.next_attempt_at, t1 + 7_000);
+    assert!(!send_next(&core, &client, t1 + 5_000).await);
+    assert!(send_next(&core, &client, t1 + 60_000).await);
+    assert_eq!(row(&core, "m-429").await.status, OutboundStatus::Sent);
+
+    // A long text: two requests in order, each with its key; the second retried with its own.
+    let long: String = "x".repeat(25_001);
+    line.script_pushes([Scripted::status(200, "{}"), Scripted::status(503, "")]);
+    let before = line.pushes().len();
+    consume(&core, &mut queue, line_message("m-long", 4, text(&long))).await;
+    let t2 = chat_protocol::now_ms();
+    assert!(send_next(&core, &client, t2).await);
+    assert_eq!(row(&core, "m-long").await.chunks_sent, 1);
+    assert!(send_next(&core, &client, t2).await, "the next request is due at once");
+    assert!(send_next(&core, &client, t2 + 5_000).await);
+    let long_row = row(&core, "m-long").await;
+    assert_eq!((long_row.status, long_row.chunks_sent), (OutboundStatus::Sent, 2));
+    let pushes = &line.pushes()[before..];
+    let first = retry_key(&MessageId::new("m-long"), TARO);
+    let keys: Vec<_> = pushes.iter().map(|p| p.retry_key.clone()).collect();
+    assert_eq!(
+        keys,
+        [first.to_string(), request_retry_key(first, 1).to_string(), request_retry_key(first, 1).to_string()]
+    );
+    assert_eq!(pushes[0].body["messages"].as_array().unwrap().len(), 5);
+    assert_eq!(pushes[2].body["messages"].as_array().unwrap().len(), 1);
+    no_notify(&mut published).await;
+
+    // The monthly quota: failed at once, never retried, the sender told.
+    line.script_pushes([Scripted::status(429, r#"{"message":"You have reached your monthly limit."}"#)]);
+    consume(&core, &mut queue, line_message("m-quota", 5, text("over quota"))).await;
+    let before = line.pushes().len();
+    assert!(send_next(&core, &client, chat_protocol::now_ms()).await);
+    let quota = row(&core, "m-quota").await;
+    assert_eq!((quota.status, quota.notified), (OutboundStatus::Failed, true));
+    assert!(quota.last_error.as_deref().unwrap().contains("monthly"));
+    assert!(!send_next(&core, &client, chat_protocol::now_ms() + 3_600_000).await, "not retried");
+    assert_eq!(line.pushes().len(), before + 1);
+    let (user, kind, notice) = next_notify(&mut published).await;
+    assert_eq!((user, kind), (alice(), NotificationKind::LineDeliveryFailed));
+    assert!(notice.starts_with("Your message could not be delivered to LINE: "), "{notice}");
+    assert!(notice.contains("monthly message limit"), "{notice}");
+    let channel = db.store.channel(CHANNEL).await.unwrap().unwrap();
+    assert!(channel.last_error.as_deref().unwrap().contains("monthly"));
+
+    // 400: failed at once with LINE's reason, the sender told.
+    line.script_pushes([Scripted::status(400, r#"{"message":"The request body has 1 error(s)"}"#)]);
+    consume(&core, &mut queue, line_message("m-400", 6, text("bad"))).await;
+    assert!(send_next(&core, &client, chat_protocol::now_ms()).await);
+    let refused = row(&core, "m-400").await;
+    assert_eq!(refused.status, OutboundStatus::Failed);
+    assert_eq!(refused.last_error.as_deref(), Some("LINE answered 400: The request body has 1 error(s)"));
+    let (_, kind, notice) = next_notify(&mut published).await;
+    assert_eq!(kind, NotificationKind::LineDeliveryFailed);
+    assert!(notice.ends_with("LINE answered 400: The request body has 1 error(s)"), "{notice}");
+    assert!(!send_next(&core, &client, chat_protocol::now_ms() + 3_600_000).await);
+    db.drop().await;
+}
+
+#[actix_web::test]
+async fn retries_stop_after_the_configured_attempts() {
+    let db = TestDb::new().await;
+    let (core, mut published, _commands, line) = core_with_line(&db).await;
+    let mut queue = core.bus.consume_events("line-gateway", true).await.unwrap();
+    db.store.remember_line_user(CHANNEL, TARO, &room(), Some(true), 1).await.unwrap();
+    let client = core.line_api.client();
+    let max = i64::from(core.settings.line.push_max_attempts);
+    line.script_pushes((0..max).map(|_| Scripted::status(502, "")));
+    consume(&core, &mut queue, line_message("m-down", 1, text("anyone?"))).await;
+    let mut now = chat_protocol::now_ms();
+    for _ in 0..max {
+        assert!(send_next(&core, &client, now).await);
+        now += 600_000;
+    }
+    let dead = row(&core, "m-down").await;
+    assert_eq!((dead.status, dead.attempts), (OutboundStatus::Failed, max));
+    assert!(dead.last_error.unwrap().contains(&format!("after {max} attempts")));
+    assert_eq!(line.pushes().len(), usize::try_from(max).unwrap());
+    assert!(line.pushes().iter().all(|p| p.retry_key == line.pushes()[0].retry_key));
+    assert!(!send_next(&core, &client, now).await);
+    let (_, kind, _) = next_notify(&mut published).await;
+    assert_eq!(kind, NotificationKind::LineDeliveryFailed);
+    db.drop().await;
+}
+
+#[actix_web::test]
+async fn a_replay_inserts_nothing_and_unreachable_recipients_get_no_row() {
+    let db = TestDb::new().await;
+    let (core, mut published, _commands, line) = core_with_line(&db).await;
+    let mut queue = core.bus.consume_events("line-gateway", true).await.unwrap();
+    let client = core.line_api.client();
+
+    // No LINE 1:1 room known for the recipient: nothing stored, the event acknowledged.
+    consume(&core, &mut queue, line_message("m-nochannel", 1, text("hi"))).await;
+    assert!(core.store.outbound(&key("m-nochannel")).await.unwrap().is_none());
+
+    // Known: one row, and the replayed event inserts nothing new.
+    db.store.remember_line_user(CHANNEL, TARO, &room(), Some(true), 1).await.unwrap();
+    consume(&core, &mut queue, line_message("m-once", 2, text("once"))).await;
+    let stored = row(&core, "m-once").await;
+    assert_eq!(stored.retry_key, retry_key(&MessageId::new("m-once"), TARO).to_string());
+    assert_eq!(stored.messages, r#"[{"text":"once","type":"text"}]"#);
+    consume(&core, &mut queue, line_message("m-once", 2, text("once"))).await;
+    assert_eq!(core.store.outbound_backlog().await.unwrap(), 1);
+    assert!(send_next(&core, &client, chat_protocol::now_ms()).await);
+    consume(&core, &mut queue, line_message("m-once", 2, text("once"))).await;
+    assert_eq!(row(&core, "m-once").await.status, OutboundStatus::Sent, "a replay after the send changes nothing");
+    assert_eq!(core.store.outbound_backlog().await.unwrap(), 0);
+    assert_eq!(line.pushes().len(), 1);
+
+    // A sticker off LINE's list: a failed row, the sender told, nothing pushed.
+    let bought = Body::Sticker { package_id: "1234567".into(), sticker_id: "9".into() };
+    consume(&core, &mut queue, line_message("m-sticker", 3, bought)).await;
+    let sticker = row(&core, "m-sticker").await;
+    assert_eq!(sticker.status, OutboundStatus::Failed);
+    assert_eq!(
+        sticker.last_error.as_deref(),
+        Some("sticker package 1234567 is not on LINE's list of sendable stickers")
+    );
+    let (_, kind, notice) = next_notify(&mut published).await;
+    assert_eq!(kind, NotificationKind::LineDeliveryFailed);
+    assert!(notice.contains("sendable stickers"));
+    assert!(!send_next(&core, &client, chat_protocol::now_ms()).await);
+    assert_eq!(line.pushes().len(), 1);
+
+    // Another tenant's room event does not reach this member's channel.
+    let mut foreign = line_message("m-foreign", 4, text("hi"));
+    if let ChangeEvent::RoomLineMessage { tenant, .. } = &mut foreign {
+        *tenant = TenantId::new("globex");
+    }
+    consume(&core, &mut queue, foreign).await;
+    assert!(core.store.outbound(&key("m-foreign")).await.unwrap().is_none());
+
+    // A suspended channel: nothing stored, nothing sent.
+    db.store.set_suspended(&alice(), &TenantId::new("acme"), true, 2).await.unwrap();
+    consume(&core, &mut queue, line_message("m-suspended", 5, text("hi"))).await;
+    assert!(core.store.outbound(&key("m-suspended")).await.unwrap().is_none());
+    assert_eq!(line.pushes().len(), 1);
+    db.drop().await;
+}
+
+#[actix_web::test]
+async fn a_follow_waits_out_lines_5xx_and_does_without_a_missing_profile() {
+    let db = TestDb::new().await;
+    let (core, mut published, _commands, line) = core_with_line(&db).await;
+    // 500: the event is retried later, nothing published yet; then the profile comes.
+    line.script_profiles([Scripted::status(500, "")]);
+    let follow = event("01HFOLLOW0000000000000000B", "follow", r#","follow":{"isUnblocked":false}"#);
+    let (_, events) = crate::webhook::parse_envelope(envelope(&[follow]).as_bytes()).unwrap();
+    db.store.insert_events(DESTINATION, CHANNEL, &events, chat_protocol::now_ms()).await.unwrap();
+    assert_eq!(drain_inbox(&core).await, 1);
+    assert_eq!(db.store.backlog().await.unwrap(), 1, "retried later");
+    let row = db.store.claim(chat_protocol::now_ms() + 600_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(row.attempts, 2);
+    crate::inbox::process(&core, row).await;
+    let ChangeEvent::LineFollow { display_name, .. } = next_event(&mut published).await else { panic!("line.follow") };
+    assert_eq!(display_name, "Taro Yamada");
+
+    // A LINE user LINE has no profile for (404): the id stands in.
+    let stranger = "U00000000000000000000000000000000";
+    let follow =
+        event("01HFOLLOW0000000000000000C", "follow", r#","follow":{"isUnblocked":false}"#).replace(TARO, stranger);
+    let (_, events) = crate::webhook::parse_envelope(envelope(&[follow]).as_bytes()).unwrap();
+    db.store.insert_events(DESTINATION, CHANNEL, &events, chat_protocol::now_ms()).await.unwrap();
+    assert_eq!(drain_inbox(&core).await, 1);
+    let ChangeEvent::LineFollow { display_name, picture_url, .. } = next_event(&mut published).await else {
+        panic!("line.follow")
+    };
+    assert_eq!((display_name.as_str(), picture_url), (stranger, None));
+    assert_eq!(line.0.lock().unwrap().profile_requests, 3);
+    db.drop().await;
+}
