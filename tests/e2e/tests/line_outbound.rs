@@ -1,0 +1,185 @@
+//! Both directions through the real binaries and the LINE platform simulator (`line-sim`), which
+//! checks every request the gateway sends against LINE's `messaging-api.yml`: a LINE user
+//! follows a member (signed webhook from the simulator; the profile comes from the simulator),
+//! the member answers and the gateway pushes to LINE: once under a scripted 500-then-200 with one
+//! retry key, 409 counted as sent, 429 retried after Retry-After, a quota 429 given up with a
+//! notification to the member, a 12,000-character text in 3 parts, stickers only from LINE's
+//! sendable list.
+
+use std::time::Duration;
+
+use e2e::*;
+use line_sim::events::{self, Source};
+use line_sim::{Channel, Profile, RecordedRequest, ScriptedResponse, WebhookRequest};
+use serde_json::{json, Value};
+
+const PUSH: &str = "/v2/bot/message/push";
+const LINE_USER: &str = "U0123456789abcdef0123456789abcdef";
+
+/// The pushes of this channel whose messages contain `needle`.
+async fn pushes(sim: &line_sim::Client, channel: &str, needle: &str) -> Vec<RecordedRequest> {
+    sim.requests(Some(PUSH), Some(channel))
+        .await
+        .expect("the simulator's records")
+        .into_iter()
+        .filter(|r| r.body["messages"].to_string().contains(needle))
+        .collect()
+}
+
+async fn post(c: &Cluster, room: &str, token: &str, id: &str, body: Value) -> Answer {
+    let body = json!({"client_msg_id": id, "body": body}).to_string();
+    call("POST", &format!("{}/v1/rooms/{room}/messages", c.rooms.base()), Some(token), Some(&body)).await
+}
+
+async fn text(c: &Cluster, room: &str, token: &str, id: &str, text: &str) {
+    let a = post(c, room, token, id, json!({"type": "text", "text": text})).await;
+    assert!(a.status == 200 || a.status == 201, "post {id}: {}", a.body);
+}
+
+#[actix_rt::test]
+async fn members_answers_reach_line_once_through_failures_and_every_request_matches_lines_spec() {
+    let running = line_sim::start("127.0.0.1:0").expect("the simulator starts");
+    let sim = running.client();
+    // Room texts up to 12,000 characters here, to see one go out to LINE in 3 parts.
+    let mut c = Cluster::start_with("line_out", &[], &[("CHAT__LIMITS__MAX_TEXT_CHARS", "12000")]).await;
+    c.start_contacts().await;
+    c.start_line_gateway(&[
+        ("CHAT__LINE__API_BASE_URL", &running.base_url),
+        ("CHAT__LINE__DATA_API_BASE_URL", &running.base_url),
+        ("CHAT__LINE__PUSH_TIMEOUT_MS", "3000"),
+    ])
+    .await;
+    let channel = Channel::random("1660000042");
+    sim.register_channel(&channel).await.expect("channel");
+    let profile = Profile {
+        channel_id: channel.channel_id.clone(),
+        user_id: LINE_USER.into(),
+        display_name: "Taro Yamada".into(),
+        picture_url: Some("https://profile.line-scdn.net/taro".into()),
+        status_message: None,
+        language: None,
+    };
+    sim.add_profile(&profile).await.expect("profile");
+
+    let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
+    let mode =
+        call("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), Some(&admin), Some(r#"{"mode":"all"}"#)).await;
+    assert_eq!(mode.status, 200);
+    let binding = json!({
+        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
+        "access_token": channel.access_token, "basic_id": channel.basic_id,
+    });
+    let url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
+    let bound = call("PUT", &url, Some(&admin), Some(&binding.to_string())).await;
+    assert_eq!(bound.status, 200, "{}", bound.body);
+
+    // The LINE user follows alice: a friend with the LINE profile's name, and the 1:1 room.
+    let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);
+    let user = Source::user(LINE_USER);
+    let sent = sim
+        .send_webhook(&WebhookRequest::new(&channel.channel_id, &webhook_url, vec![events::follow(&user, false)]))
+        .await;
+    let sent = sent.expect("webhook sent");
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.violations.is_empty(), "the follow is shaped like webhook.yml: {:?}", sent.violations);
+    let friend = eventually(15, "the LINE friend", || async {
+        let a = call("GET", &format!("{}/v1/contacts/line-friends", c.contacts()), Some(&alice), None).await;
+        // The room's event may make the entry first; the follow then names it.
+        a.body["line_friends"].as_array().and_then(|l| l.iter().find(|f| f["following"] == true).cloned())
+    })
+    .await;
+    assert_eq!(friend["display_name"], "Taro Yamada", "from the LINE profile");
+    let room = eventually(15, "the LINE 1:1 room", || async {
+        let a = call("GET", &format!("{}/v1/rooms", c.rooms.base()), Some(&alice), None).await;
+        a.body["rooms"].as_array().and_then(|rooms| {
+            rooms.iter().find(|r| r["kind"] == "line_direct").and_then(|r| r["id"].as_str().map(str::to_owned))
+        })
+    })
+    .await;
+
+    // A plain answer: one push to the LINE user, with a retry key.
+    text(&c, &room, &alice, "a1", "Hello Taro").await;
+    let first = eventually(15, "the push", || async {
+        let p = pushes(&sim, &channel.channel_id, "Hello Taro").await;
+        (p.len() == 1 && p[0].status == 200).then_some(p)
+    })
+    .await;
+    assert_eq!(first[0].body["to"], LINE_USER);
+    assert_eq!(first[0].body["messages"], json!([{"type": "text", "text": "Hello Taro"}]));
+    assert!(first[0].retry_key().is_some());
+
+    // 500 then 200: retried once with the same key, on LINE once.
+    sim.script(PUSH, vec![ScriptedResponse::status(500)]).await.expect("script");
+    text(&c, &room, &alice, "a2", "after a 500").await;
+    let tries = eventually(20, "the retried push", || async {
+        let p = pushes(&sim, &channel.channel_id, "after a 500").await;
+        (p.iter().any(|r| r.status == 200)).then_some(p)
+    })
+    .await;
+    assert_eq!(tries.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 200]);
+    assert_eq!(tries[0].retry_key(), tries[1].retry_key(), "one retry key");
+
+    // 409: LINE already has it; counted as sent, not retried.
+    sim.script(PUSH, vec![ScriptedResponse::status(409)]).await.expect("script");
+    text(&c, &room, &alice, "a3", "already accepted").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let accepted = pushes(&sim, &channel.channel_id, "already accepted").await;
+    assert_eq!(accepted.iter().map(|r| r.status).collect::<Vec<_>>(), [409], "no retry after a 409");
+
+    // 429 with Retry-After: retried after it.
+    sim.script(PUSH, vec![ScriptedResponse::rate_limited(1)]).await.expect("script");
+    text(&c, &room, &alice, "a4", "after a rate limit").await;
+    let limited = eventually(20, "the push after the rate limit", || async {
+        let p = pushes(&sim, &channel.channel_id, "after a rate limit").await;
+        (p.iter().any(|r| r.status == 200)).then_some(p)
+    })
+    .await;
+    assert_eq!(limited.iter().map(|r| r.status).collect::<Vec<_>>(), [429, 200]);
+
+    // The monthly quota: not retried; alice is told.
+    sim.script(PUSH, vec![ScriptedResponse::quota_exceeded()]).await.expect("script");
+    text(&c, &room, &alice, "a5", "over the quota").await;
+    let notice = eventually(20, "alice's notification", || async {
+        let a = call("GET", &format!("{}/v1/notifications", c.rooms.base()), Some(&alice), None).await;
+        a.body["notifications"].as_array().and_then(|l| l.iter().find(|n| n["kind"] == "line_delivery_failed").cloned())
+    })
+    .await;
+    assert!(notice["text"].as_str().unwrap_or("").contains("LINE"), "{notice}");
+    assert_eq!(pushes(&sim, &channel.channel_id, "over the quota").await.len(), 1, "a quota 429 is not retried");
+
+    // A long text goes out in parts of at most 5,000 UTF-16 units: 12,000 characters, 3 parts;
+    // and a sendable sticker as a sticker, an unsendable one is refused before it is stored.
+    let long: String = "あ".repeat(12_000);
+    text(&c, &room, &alice, "a6", &long).await;
+    let parts = eventually(15, "the long text", || async {
+        let p = pushes(&sim, &channel.channel_id, "あああ").await;
+        (p.len() == 1 && p[0].status == 200).then_some(p)
+    })
+    .await;
+    let messages = parts[0].body["messages"].as_array().expect("messages").clone();
+    assert_eq!(messages.len(), 3, "one request, three text objects");
+    let joined: String = messages.iter().filter_map(|m| m["text"].as_str()).collect();
+    assert_eq!(joined, long);
+    let refused =
+        post(&c, &room, &alice, "a7", json!({"type": "sticker", "package_id": "999999", "sticker_id": "1"})).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (400, Some("sticker_not_sendable")));
+    let ok = post(&c, &room, &alice, "a8", json!({"type": "sticker", "package_id": "446", "sticker_id": "1988"})).await;
+    assert!(ok.status == 200 || ok.status == 201, "{}", ok.body);
+    eventually(15, "the sticker push", || async {
+        let p = pushes(&sim, &channel.channel_id, "\"packageId\":\"446\"").await;
+        (p.len() == 1).then_some(())
+    })
+    .await;
+
+    // And the LINE user's answer comes back to alice's room.
+    let mut ws = Ws::connect(&c.rooms.ws_url(), &alice).await;
+    let answer = events::text(&user, "m-answer-1", "ありがとう 🙏");
+    let sent =
+        sim.send_webhook(&WebhookRequest::new(&channel.channel_id, &webhook_url, vec![answer])).await.expect("webhook");
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let got = ws.expect(15, "Taro's answer", |f| f["body"]["text"] == "ありがとう 🙏").await;
+    assert_eq!(got["sender"], format!("line:{LINE_USER}"));
+
+    let invalid = sim.invalid().await.expect("records");
+    assert!(invalid.is_empty(), "every request to LINE matches messaging-api.yml: {invalid:?}");
+}
