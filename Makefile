@@ -10,9 +10,9 @@ help: ## list the targets
 build: ## build every binary
 	$(CARGO) build --workspace --bins --locked
 
-run: ## the standalone engine on http://127.0.0.1:8080 (in-process bus and presence, SQLite, demo data)
-	$(CARGO) build --locked -p standalone -p chat-tools
-	./target/debug/standalone
+run: ## the standalone engine on http://127.0.0.1:8080 (in-process bus and presence, SQLite, demo data) and the LINE platform simulator on :8090
+	$(CARGO) build --locked -p standalone -p chat-tools -p line-sim
+	bash tests/scripts/run.sh
 
 backends: ## install (Debian packages) and start PostgreSQL, Redis and RabbitMQ where missing or stopped
 	bash tests/scripts/ensure-backends.sh

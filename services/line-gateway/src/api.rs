@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, webhook_max_bytes: usize) {
     cfg.route("/v1/admin/line/channels", web::get().to(list_channels))
         .route("/v1/admin/line/channels/{user_id}", web::put().to(bind_channel))
         .route("/v1/admin/line/channels/{user_id}", web::delete().to(unbind_channel))
+        .route("/v1/line/media/{media_id}", web::get().to(get_media))
         .service(
             web::resource("/line/webhook/{channel_id}")
                 .app_data(web::PayloadConfig::new(webhook_max_bytes))
@@ -61,10 +62,42 @@ impl From<LineError> for ApiError {
                 tracing::warn!(error = %cause, "bus unavailable");
                 return ApiError::new(Refusal::Unavailable, "the service is temporarily unavailable; retrying is safe");
             }
+            LineError::MediaNotFound => Refusal::NotFound,
             LineError::Store(store) => return store.into(),
-            internal @ (LineError::Credentials(_) | LineError::Encode(_)) => return ApiError::internal(&internal),
+            internal @ (LineError::Credentials(_) | LineError::Encode(_) | LineError::Media(_)) => {
+                return ApiError::internal(&internal)
+            }
         };
         ApiError::new(code, message)
+    }
+}
+
+// ----- media -----
+
+/// `GET /v1/line/media/{media_id}`: a LINE user's medium, streamed from the media store with
+/// its content type; private to the browser's cache for an hour. Anything but an image is
+/// offered as a download (`attachment`), and nothing is sniffed.
+async fn get_media(principal: Principal, path: web::Path<String>, core: Core) -> Res {
+    let media = core.media_for(&principal, &path).await?;
+    let row = &media.row;
+    let image = row.kind == "image" && row.content_type.starts_with("image/");
+    let content_type = if row.kind == "image" && !image { "application/octet-stream" } else { &row.content_type };
+    let mut res = HttpResponse::Ok();
+    res.content_type(content_type)
+        .insert_header(("cache-control", "private, max-age=3600"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .no_chunking(row.size);
+    if !image {
+        res.insert_header(("content-disposition", attachment(row.file_name.as_deref())));
+    }
+    Ok(res.streaming(media.body))
+}
+
+/// `attachment`, with the file name if it is plain ASCII (others are left to the URL).
+fn attachment(name: Option<&str>) -> String {
+    match name.filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_graphic() || c == ' ') && !n.contains('"')) {
+        Some(name) => format!("attachment; filename=\"{name}\""),
+        None => "attachment".to_owned(),
     }
 }
 

@@ -18,6 +18,7 @@ use tracing::warn;
 
 use crate::authz::AuthzClient;
 use crate::line_api::LineApi;
+use crate::media::MediaStore;
 use crate::rooms::{node_id, RoomsClient};
 use crate::secrets::SecretsKey;
 use crate::service::{push_limiter, LineCore};
@@ -68,7 +69,9 @@ impl LineCore {
         let authz = AuthzClient::new(settings.authz.clone());
         let events = bus.consume_events(EVENTS_QUEUE, true).await.context("consuming the change events")?;
         let workers = settings.line.workers.max(1);
-        let line_api = LineApi::new(&settings.line.api_base_url, Duration::from_millis(settings.line.push_timeout_ms));
+        let line_api = LineApi::new(&settings.line.api_base_url, Duration::from_millis(settings.line.push_timeout_ms))
+            .with_data_api(&settings.line.data_api_base_url);
+        let media = MediaStore::from_settings(&settings.media).context("opening the media store")?;
         let push_limiter = push_limiter(settings.line.push_per_second);
         let core = Arc::new(Self {
             store,
@@ -82,6 +85,7 @@ impl LineCore {
             line_api,
             outbox_wake: Arc::new(Notify::new()),
             push_limiter,
+            media,
         });
         tokio::spawn(crate::events::run(Arc::clone(&core), events));
         // The inbox and sender workers call LINE with awc (not `Send`): actix's local tasks.

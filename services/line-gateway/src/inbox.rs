@@ -9,9 +9,19 @@
 //!   and picture;
 //! - `unfollow`: `line.unfollow` is published and the LINE user marked unfollowed (the room stays);
 //! - `message`: the room is ensured as for a follow, then the message is posted as the LINE
-//!   user: text, sticker and location. Images, video, audio, files and newer types are counted
-//!   (`unsupported_for_now`) and skipped: media is a later slice, and a placeholder text would
-//!   be a message the LINE user never sent;
+//!   user: text, sticker and location as they are; images, video, audio and files with their
+//!   content downloaded from LINE at once (`GET .../message/{id}/content` on the content API,
+//!   streamed into the media store under a key derived from the channel and LINE's message
+//!   id, remembered in `media`) and posted with the engine's URL of it (`media.public_base_url`
+//!   `/v1/line/media/<id>`): an image as an image, the others as files. Content another
+//!   service holds (`contentProvider.type == "external"`) is posted with its URL, not
+//!   downloaded. LINE's 202 (video or audio still being prepared) retries the event later;
+//!   content larger than `media.max_bytes` is not kept and a text says so; content LINE no
+//!   longer has (404) fails the event ("content no longer available at LINE"), never a
+//!   placeholder. Newer types are counted (`unsupported_for_now`) and skipped. The room
+//!   message each LINE message became is remembered (`posted`);
+//! - `unsend`: the room message the LINE message became is recalled (hidden) as the LINE
+//!   user; an unknown one is counted (`unknown_message`) and ignored;
 //! - other types and other sources are counted and ignored.
 //!
 //! A suspended channel's events, and events of a channel unbound since, are marked processed
@@ -28,12 +38,18 @@ use chat_protocol::ids::LINE_USER_PREFIX;
 use chat_protocol::{now_ms, Body, RoomId, UserId};
 use tracing::{debug, warn};
 
-use crate::line_api::ProfileOutcome;
+use chat_protocol::Refusal;
+
+use crate::line_api::{ContentOutcome, ProfileOutcome};
+use crate::media::{content_key, media_body, media_id, media_url, too_large_text, MediaKind, Stored};
 use crate::metrics::metrics;
 use crate::rooms::{client_msg_id, RoomsError};
 use crate::service::{LineCore, LineError};
-use crate::store::{Channel, InboxRow, Store, StoreError};
-use crate::webhook::{parse_event, Inbound, LineEvent};
+use crate::store::{Channel, InboxRow, MediaRow, Store, StoreError};
+use crate::webhook::{parse_event, ContentProvider, Inbound, LineEvent};
+
+/// The failure of an event whose content LINE no longer has.
+pub const CONTENT_GONE: &str = "content no longer available at LINE";
 
 /// Attempts before an event is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -225,16 +241,25 @@ async fn apply(core: &LineCore, row: &InboxRow, event: LineEvent) -> Outcome {
             debug!(event_id = %row.key.webhook_event_id, kind, "LINE message type not handled yet; skipped");
             Outcome::Done("unsupported_for_now")
         }
-        LineEvent::Message { line_user_id, message, .. } => {
+        LineEvent::Message { line_user_id, line_message_id, message, .. } => {
             let body = match message {
                 Inbound::Text { text } => Body::Text { text },
                 Inbound::Sticker { package_id, sticker_id } => Body::Sticker { package_id, sticker_id },
                 Inbound::Location { title, address, latitude, longitude } => {
                     Body::Location { title, address, latitude, longitude }
                 }
+                Inbound::Media { kind, provider, file_name, file_size } => {
+                    let medium = Medium { kind, provider, file_name, file_size };
+                    let line = LineMessage { line_user_id: &line_user_id, line_message_id: &line_message_id };
+                    return media_in(core, row, &channel, line, medium).await;
+                }
                 Inbound::Unsupported { .. } => return Outcome::Done("unsupported_for_now"),
             };
-            message_in(core, row, &channel, &line_user_id, body).await
+            let line = LineMessage { line_user_id: &line_user_id, line_message_id: &line_message_id };
+            message_in(core, row, &channel, line, body).await
+        }
+        LineEvent::Unsend { line_user_id, line_message_id } => {
+            unsend(core, row, &channel, &line_user_id, &line_message_id).await
         }
         LineEvent::OtherSource { .. } => Outcome::Done("other_source"),
         LineEvent::Other { .. } => Outcome::Done("ignored"),
@@ -329,19 +354,186 @@ async fn unfollow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_
     publish_keyed(core, row, event).await
 }
 
-async fn message_in(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id: &str, body: Body) -> Outcome {
-    let line_user = line_user(line_user_id);
+/// Who sent a LINE message, and LINE's id of it.
+#[derive(Clone, Copy)]
+struct LineMessage<'a> {
+    line_user_id: &'a str,
+    /// Empty when LINE sent none.
+    line_message_id: &'a str,
+}
+
+async fn message_in(core: &LineCore, row: &InboxRow, channel: &Channel, line: LineMessage<'_>, body: Body) -> Outcome {
+    let line_user = line_user(line.line_user_id);
     let room = match open_room(core, row, channel, &line_user).await {
         Ok(room) => room,
         Err(outcome) => return outcome,
     };
-    let posted = core.rooms.post_as_line_user(&room, &line_user, client_msg_id(&row.key.webhook_event_id), body).await;
-    if let Err(err) = posted {
-        return err.into();
-    }
+    post_in(core, row, channel, line, &room, body).await
+}
+
+/// Post `body` into `room` as the LINE user, and remember the room message it became.
+async fn post_in(
+    core: &LineCore,
+    row: &InboxRow,
+    channel: &Channel,
+    line: LineMessage<'_>,
+    room: &RoomId,
+    body: Body,
+) -> Outcome {
+    let line_user = line_user(line.line_user_id);
+    let posted = core.rooms.post_as_line_user(room, &line_user, client_msg_id(&row.key.webhook_event_id), body).await;
+    let message_id = match posted {
+        Ok(message_id) => message_id,
+        Err(err) => return err.into(),
+    };
     observe_room_answer(row);
-    match core.store.remember_line_user(&channel.channel_id, line_user_id, &room, None, now_ms()).await {
+    if !line.line_message_id.is_empty() {
+        let remembered =
+            core.store.remember_posted(&channel.channel_id, line.line_message_id, room, &message_id, now_ms()).await;
+        if let Err(err) = remembered {
+            return err.into();
+        }
+    }
+    match core.store.remember_line_user(&channel.channel_id, line.line_user_id, room, None, now_ms()).await {
         Ok(()) => Outcome::Done("applied"),
+        Err(err) => err.into(),
+    }
+}
+
+/// An image, video, audio or file message.
+struct Medium {
+    kind: MediaKind,
+    provider: ContentProvider,
+    file_name: Option<String>,
+    file_size: Option<u64>,
+}
+
+fn count_media(outcome: &str) {
+    metrics().media.with_label_values(&[outcome]).inc();
+}
+
+/// Keep the content of a medium (unless kept already, or elsewhere) and post it.
+async fn media_in(
+    core: &LineCore,
+    row: &InboxRow,
+    channel: &Channel,
+    line: LineMessage<'_>,
+    medium: Medium,
+) -> Outcome {
+    let line_user = line_user(line.line_user_id);
+    let room = match open_room(core, row, channel, &line_user).await {
+        Ok(room) => room,
+        Err(outcome) => return outcome,
+    };
+    let Medium { kind, provider, file_name, file_size } = medium;
+    let body = match provider {
+        ContentProvider::External { original_url } => {
+            count_media("external");
+            media_body(kind, original_url, file_name, file_size)
+        }
+        ContentProvider::Line => match keep_content(core, channel, line, &room, kind, file_name, file_size).await {
+            Ok(body) => body,
+            Err(outcome) => return outcome,
+        },
+    };
+    post_in(core, row, channel, line, &room, body).await
+}
+
+/// The body of a medium whose content is on LINE: kept in the media store (found there when
+/// the event is processed again), or a text saying it was too large.
+#[allow(clippy::too_many_arguments)]
+async fn keep_content(
+    core: &LineCore,
+    channel: &Channel,
+    line: LineMessage<'_>,
+    room: &RoomId,
+    kind: MediaKind,
+    file_name: Option<String>,
+    file_size: Option<u64>,
+) -> Result<Body, Outcome> {
+    let media = &core.media;
+    let message_id = line.line_message_id;
+    if message_id.is_empty() {
+        return Err(Outcome::GiveUp("undecodable", "a media message without an id".into()));
+    }
+    let known = core.store.media_of_message(&channel.channel_id, message_id).await.map_err(Outcome::from)?;
+    if let Some(known) = known {
+        return Ok(media_body(
+            kind,
+            media_url(&media.public_base_url, &known.media_id),
+            known.file_name,
+            Some(known.size),
+        ));
+    }
+    let too_large = |size: Option<u64>| {
+        count_media("too_large");
+        Body::Text { text: too_large_text(kind, file_name.as_deref(), size, media.max_bytes) }
+    };
+    if let Some(size) = file_size.filter(|size| *size > media.max_bytes) {
+        return Ok(too_large(Some(size)));
+    }
+    let token = core.secrets.decrypt(&channel.token_enc).map_err(|err| Outcome::GiveUp("failed", err.to_string()))?;
+    let client = core.line_api.content_client();
+    let (content_type, length, body) = match core.line_api.content(&client, &token, message_id).await {
+        ContentOutcome::Ready { content_type, length, body } => (content_type, length, body),
+        ContentOutcome::Preparing => return Err(Outcome::Retry("LINE is still preparing the content".into())),
+        ContentOutcome::Gone => {
+            count_media("gone");
+            return Err(Outcome::GiveUp("gone", CONTENT_GONE.into()));
+        }
+        ContentOutcome::Retry(cause) => return Err(Outcome::Retry(cause)),
+        ContentOutcome::Refused(cause) => return Err(Outcome::GiveUp("failed", cause)),
+    };
+    if let Some(length) = length.filter(|length| *length > media.max_bytes) {
+        return Ok(too_large(Some(length)));
+    }
+    let key = content_key(&channel.channel_id, message_id);
+    let size = match media.put_stream(&key, body).await {
+        Ok(Stored::Done(size)) => size,
+        Ok(Stored::TooLarge) => return Ok(too_large(file_size.or(length))),
+        Err(err) => return Err(Outcome::Retry(err.to_string())),
+    };
+    let media_row = MediaRow {
+        media_id: media_id(&channel.channel_id, message_id),
+        channel_id: channel.channel_id.clone(),
+        line_message_id: message_id.to_owned(),
+        store_key: key.to_string(),
+        content_type: content_type.unwrap_or_else(|| kind.default_content_type().to_owned()),
+        size,
+        file_name: file_name.clone(),
+        kind: kind.as_str().to_owned(),
+        room_id: room.clone(),
+        owner: channel.user_id.clone(),
+        tenant: channel.tenant.clone(),
+        created_at_ms: now_ms(),
+    };
+    core.store.insert_media(&media_row).await.map_err(Outcome::from)?;
+    count_media("stored");
+    metrics().media_bytes.inc_by(size);
+    Ok(media_body(kind, media_url(&media.public_base_url, &media_row.media_id), file_name, Some(size)))
+}
+
+/// Recall, as the LINE user, the room message their unsent LINE message became.
+async fn unsend(
+    core: &LineCore,
+    row: &InboxRow,
+    channel: &Channel,
+    line_user_id: &str,
+    line_message_id: &str,
+) -> Outcome {
+    let posted = match core.store.posted(&channel.channel_id, line_message_id).await {
+        Ok(Some(posted)) => posted,
+        Ok(None) => return Outcome::Done("unknown_message"),
+        Err(err) => return err.into(),
+    };
+    let line_user = line_user(line_user_id);
+    let key = row.key.webhook_event_id.as_str();
+    match core.rooms.recall_as_line_user(&posted.room_id, &line_user, &posted.message_id, key).await {
+        Ok(()) => Outcome::Done("applied"),
+        Err(RoomsError::Refused(refusal)) if refusal.code == Refusal::AlreadyRecalled => Outcome::Done("applied"),
+        Err(RoomsError::Refused(refusal)) if refusal.code == Refusal::MessageNotFound => {
+            Outcome::Done("unknown_message")
+        }
         Err(err) => err.into(),
     }
 }

@@ -5,12 +5,15 @@
 //! and change events (a new friend's LINE profile asked of LINE). Members' messages in rooms
 //! with LINE users come back as `room.line_message` events: they are stored in the outbox
 //! once per LINE user and pushed to LINE by the sender workers, with retry keys, retries and a
-//! per-channel rate limit; a message given up is kept and its sender notified. Media,
-//! groups and reply tokens are later slices.
+//! per-channel rate limit; a message given up is kept and its sender notified. LINE users'
+//! images, video, audio and files are downloaded at once into the media store (`media`,
+//! `object_store`) and served to members (`GET /v1/line/media/{id}`); LINE's `unsend` recalls
+//! the room message. Groups, outbound media and reply tokens are later slices.
 //!
 //! Modules depend one way: `api` (HTTP) -> `service` (the rules, on `LineCore`) -> `store`,
 //! `authz` (decisions), `rooms` (room commands over the bus), `line_api` (LINE's Messaging
-//! API), `secrets` (credentials at rest), `webhook` (LINE's payloads, pure), `settings`;
+//! API), `secrets` (credentials at rest), `media` (the media store), `webhook` (LINE's payloads,
+//! pure), `settings`;
 //! `inbox` (the inbound workers), `outbox` (the outbound rule and the sender workers, over
 //! `outbound`: LINE message objects, pure) and `events` (the change-event consumer) work on
 //! the core; `app` starts it and serves; `metrics` names the metrics.
@@ -21,6 +24,7 @@ mod authz;
 mod events;
 mod inbox;
 mod line_api;
+pub mod media;
 mod metrics;
 pub mod outbound;
 mod outbox;
@@ -40,7 +44,7 @@ pub use settings::{AuthzSettings, LineSettings, Settings, DEFAULTS};
 pub const SERVICE: &str = "line-gateway";
 
 /// The API prefixes this service owns.
-pub const PREFIXES: &[&str] = &["/v1/admin/line", "/line/webhook"];
+pub const PREFIXES: &[&str] = &["/v1/admin/line", "/v1/line/media", "/line/webhook"];
 
 /// Serve until `shutdown`.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! LINE's Messaging API, as this gateway calls it: `POST /v2/bot/message/push` (with
-//! `X-Line-Retry-Key`) and `GET /v2/bot/profile/{userId}`, each with the channel's access
+//! `X-Line-Retry-Key`), `GET /v2/bot/profile/{userId}` and, on the content API,
+//! `GET /v2/bot/message/{messageId}/content` (read as a stream), each with the channel's access
 //! token as a bearer token (never logged, never in an error) and a timeout. Every call is
 //! counted (`line_api_calls_total{endpoint, status}`). The answers are classified here
 //! (`classify_push`, pure): what is sent, what is retried and when, what is given up.
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::media::ByteStream;
 use crate::metrics::metrics;
 
 /// The largest answer body read.
@@ -70,16 +72,86 @@ pub struct Profile {
     pub picture_url: Option<String>,
 }
 
-/// Where the Messaging API is and how long a call may take.
+/// How long a content download may take, body included.
+const CONTENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What asking LINE for a message's content came to.
+pub enum ContentOutcome {
+    /// 2xx: the content, to be read as it comes.
+    Ready { content_type: Option<String>, length: Option<u64>, body: ByteStream<awc::error::PayloadError> },
+    /// 202: LINE is still preparing (transcoding) video or audio: ask again later.
+    Preparing,
+    /// 404 or 410: LINE no longer has it.
+    Gone,
+    /// 5xx, 429, a timeout or a connection failure: worth asking again.
+    Retry(String),
+    /// Any other answer.
+    Refused(String),
+}
+
+/// Where the Messaging API and the content API are and how long a call may take.
 #[derive(Debug, Clone)]
 pub struct LineApi {
     base_url: String,
+    data_base_url: String,
     timeout: Duration,
 }
 
 impl LineApi {
+    /// The content API is at `base_url` too until `with_data_api` says otherwise.
     pub fn new(base_url: &str, timeout: Duration) -> Self {
-        Self { base_url: base_url.trim_end_matches('/').to_owned(), timeout }
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        Self { data_base_url: base_url.clone(), base_url, timeout }
+    }
+
+    /// The content API's base URL (`line.data_api_base_url`).
+    pub fn with_data_api(mut self, data_base_url: &str) -> Self {
+        data_base_url.trim_end_matches('/').clone_into(&mut self.data_base_url);
+        self
+    }
+
+    /// A client for content downloads (a longer timeout: it covers the body).
+    pub fn content_client(&self) -> awc::Client {
+        awc::Client::builder().timeout(CONTENT_TIMEOUT.max(self.timeout)).disable_redirects().finish()
+    }
+
+    /// The content of LINE message `message_id` (image, video, audio, file).
+    pub async fn content(&self, client: &awc::Client, token: &SecretString, message_id: &str) -> ContentOutcome {
+        if message_id.is_empty() || !message_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return ContentOutcome::Refused("not a LINE message id".into());
+        }
+        let sent = client
+            .get(format!("{}/v2/bot/message/{message_id}/content", self.data_base_url))
+            .insert_header(("Authorization", format!("Bearer {}", token.expose_secret())))
+            .send()
+            .await;
+        let mut res = match sent {
+            Ok(res) => res,
+            Err(err) => {
+                count("content", failure_label(&err));
+                return ContentOutcome::Retry(format!("no answer from LINE: {err}"));
+            }
+        };
+        let status = res.status().as_u16();
+        count("content", &status.to_string());
+        match status {
+            202 => ContentOutcome::Preparing,
+            200..=299 => {
+                let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let content_type = header("content-type").filter(|t| !t.trim().is_empty());
+                let length = header("content-length").and_then(|l| l.trim().parse::<u64>().ok());
+                ContentOutcome::Ready { content_type, length, body: Box::pin(res) }
+            }
+            _ => {
+                let answer = res.body().limit(ANSWER_LIMIT).await.map(|b| b.to_vec()).unwrap_or_default();
+                let reason = format!("LINE answered {status}: {}", error_message(&answer));
+                match status {
+                    404 | 410 => ContentOutcome::Gone,
+                    429 | 500..=599 => ContentOutcome::Retry(reason),
+                    _ => ContentOutcome::Refused(reason),
+                }
+            }
+        }
     }
 
     /// A client for one task (awc's client is not `Send`).

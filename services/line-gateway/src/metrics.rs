@@ -16,7 +16,7 @@ pub struct Metrics {
     pub backlog: IntGauge,
     /// From the webhook's arrival to the room's answer.
     pub webhook_to_room: Histogram,
-    /// Messaging API calls, by endpoint (`push`, `profile`) and HTTP status (or `timeout`,
+    /// Messaging API calls, by endpoint (`push`, `profile`, `content`) and HTTP status (or `timeout`,
     /// `error` when no answer came).
     pub api_calls: IntCounterVec,
     /// Outbound messages by outcome: per push request `sent`, `already_accepted`, `retried`;
@@ -26,6 +26,10 @@ pub struct Metrics {
     pub outbound_dead: IntCounter,
     /// Outbound messages not sent yet.
     pub outbound_backlog: IntGauge,
+    /// LINE users' media, by outcome (`stored`, `too_large`, `gone`, `external`).
+    pub media: IntCounterVec,
+    /// Bytes of LINE users' media stored.
+    pub media_bytes: IntCounter,
 }
 
 fn startup<T>(r: prometheus::Result<T>) -> T {
@@ -76,6 +80,15 @@ pub fn metrics() -> &'static Metrics {
         outbound_backlog: startup(prometheus::register_int_gauge!(
             "line_outbound_backlog",
             "outbound messages to LINE users not sent yet"
+        )),
+        media: startup(prometheus::register_int_counter_vec!(
+            "line_media_total",
+            "media of LINE users' messages, by outcome",
+            &["outcome"]
+        )),
+        media_bytes: startup(prometheus::register_int_counter!(
+            "line_media_bytes_total",
+            "bytes of LINE users' media stored"
         )),
     })
 }

@@ -1,5 +1,6 @@
 //! Room commands for LINE users' events: the member's LINE 1:1 room (`Create`, created or
-//! reopened on behalf of the member) and the LINE user's posts into it, each a command on the
+//! reopened on behalf of the member), the LINE user's posts into it and their recalls (LINE's
+//! `unsend`), each a command on the
 //! room's shard queue with this node as `reply_to`, and the wait for the reply on this node's
 //! queue (`gw.node.<node>`), which this module consumes. Command ids derive from the webhook
 //! event, so an event processed twice is answered from the room's record, never applied twice.
@@ -14,7 +15,7 @@ use chat_protocol::bus::{
     RoomKind,
 };
 use chat_protocol::{is_valid_client_id, keyed_command_id, new_id, now_ms, post_command_id, shard_of, Body};
-use chat_protocol::{RoomId, TenantId, UserId};
+use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 use tracing::{debug, warn};
 
 /// The namespace of the ids of LINE 1:1 rooms opened by the gateway.
@@ -116,20 +117,35 @@ impl RoomsClient {
         }
     }
 
-    /// Post `body` into `room_id` as the LINE user, once per `client_msg_id`.
+    /// Post `body` into `room_id` as the LINE user, once per `client_msg_id`: the room
+    /// message's id.
     pub async fn post_as_line_user(
         &self,
         room_id: &RoomId,
         line_user: &UserId,
         client_msg_id: String,
         body: Body,
-    ) -> Result<(), RoomsError> {
+    ) -> Result<MessageId, RoomsError> {
         let command_id = post_command_id(line_user, &client_msg_id);
         let command = RoomCommand::Post { client_msg_id: Some(client_msg_id), body };
         match self.execute(room_id, &command_id, line_user, &TenantId::line(), command).await? {
-            CommandResult::Posted { .. } => Ok(()),
+            CommandResult::Posted { message_id, .. } => Ok(message_id),
             _ => Err(RoomsError::Unexpected),
         }
+    }
+
+    /// Recall (hide) the LINE user's message `message_id` in `room_id`; `key` (the webhook
+    /// event id) makes the command's id.
+    pub async fn recall_as_line_user(
+        &self,
+        room_id: &RoomId,
+        line_user: &UserId,
+        message_id: &MessageId,
+        key: &str,
+    ) -> Result<(), RoomsError> {
+        let command_id = keyed_command_id(line_user, "recall", key);
+        let command = RoomCommand::Recall { message_id: message_id.clone() };
+        self.execute(room_id, &command_id, line_user, &TenantId::line(), command).await.map(drop)
     }
 
     /// Run `command` in `room_id` and wait for the room's answer.

@@ -24,6 +24,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub authz: AuthzSettings,
     pub line: LineSettings,
+    pub media: MediaSettings,
 }
 
 /// Where authz's decisions come from.
@@ -61,6 +62,35 @@ pub struct LineSettings {
     pub push_per_second: u32,
 }
 
+/// Where the content of LINE users' media is kept (`object_store`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    /// `file` (a local directory) or `s3` (S3-compatible storage).
+    pub store: MediaBackend,
+    /// With `file`: the directory (created at start).
+    pub path: String,
+    /// With `s3`: the bucket, its region and, for S3-compatible storage, its endpoint. The keys
+    /// come from the standard AWS environment variables (`AWS_ACCESS_KEY_ID`, ...).
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: String,
+    /// With `s3`: allow an `http://` endpoint.
+    pub allow_http: bool,
+    /// Larger content is not stored (the room message says so).
+    pub max_bytes: u64,
+    /// The engine's external URL of this gateway; media URLs are
+    /// `<public_base_url>/v1/line/media/<media id>`.
+    pub public_base_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    File,
+    S3,
+}
+
 impl Settings {
     /// The defaults, then `CHAT_CONFIG`'s file, then the environment.
     pub fn load() -> Result<Self, chat_kit::SettingsError> {
@@ -87,6 +117,11 @@ mod tests {
         assert_eq!(settings.line.data_api_base_url, "https://api-data.line.me");
         assert!(settings.line.node_id.is_empty());
         assert!(settings.line.secrets_key.expose_secret().is_empty());
+        assert_eq!(settings.media.store, super::MediaBackend::File);
+        assert_eq!(settings.media.path, ".run/line-media");
+        assert_eq!(settings.media.max_bytes, 50 * 1024 * 1024);
+        assert_eq!(settings.media.public_base_url, "http://127.0.0.1:8083");
+        assert!(!settings.media.allow_http);
     }
 
     #[test]

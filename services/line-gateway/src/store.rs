@@ -1,7 +1,8 @@
 //! The LINE gateway store: members' channel bindings (credentials encrypted), the webhook inbox
 //! (the durable queue of received events and their dedup), block periods between members and
 //! LINE users, the LINE users of each channel with their room, and the outbound messages to
-//! LINE users (`outbound`: their durable queue, their dedup and the dead-letter list).
+//! LINE users (`outbound`: their durable queue, their dedup and the dead-letter list), the
+//! media kept of LINE users' messages and the room messages LINE messages became (`media`).
 //!
 //! Booleans are `BIGINT` 0/1 (one schema for PostgreSQL and SQLite through sqlx's `Any`
 //! driver). Inbox rows are claimed with a lease (`claimed_until`), which works alike on both:
@@ -16,7 +17,9 @@ use sqlx::{AnyPool, Transaction};
 
 use crate::webhook::InboxEvent;
 
+mod media;
 mod outbound;
+pub use media::{MediaRow, PostedRow};
 pub use outbound::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,10 +1,12 @@
 //! The webhook over HTTP and the inbox workers, over a real store (PostgreSQL, a schema per
 //! test) and the in-process bus with a stand-in for rooms that records the commands it gets:
 //! the webhook's order of checks (size, channel, signature, body) and its dedup, and what the
-//! workers make of follows, messages, unsupported types and suspended channels. LINE's
+//! workers make of follows, messages, unsupported types and suspended channels. The media
+//! and unsend scenarios, against the LINE simulator, are in `tests/media.rs`. LINE's
 //! Messaging API is a local actix server scripted by each test (`FakeLine`); the outbox's
 //! scenarios are in `tests/outbox.rs`.
 
+mod media;
 mod outbox;
 
 use std::collections::{HashMap, VecDeque};
@@ -192,11 +194,28 @@ async fn core_with_line(db: &TestDb) -> (Arc<LineCore>, Subscription, Commands, 
         serde_json::json!({"userId": TARO, "displayName": "Taro Yamada", "pictureUrl": "https://profile.example/taro"}),
     );
     let line_base = line.start().await;
+    let (core, published, commands) = core_at(db, &line_base, MEDIA_MAX_BYTES).await;
+    (core, published, commands, line)
+}
+
+/// The media limit of these tests.
+const MEDIA_MAX_BYTES: u64 = 4096;
+
+/// A core calling LINE (both APIs) at `line_base`, keeping media up to `media_max_bytes` in
+/// a temporary directory (`media.public_base_url` is `http://engine.test`).
+async fn core_at(db: &TestDb, line_base: &str, media_max_bytes: u64) -> (Arc<LineCore>, Subscription, Commands) {
+    let line_base = line_base.to_owned();
     let mut settings: Settings = chat_kit::parse_layers(&[DEFAULTS]).unwrap();
     settings.line.api_base_url = line_base.clone();
     settings.authz.url = String::new();
     settings.auth.jwt_secret = SecretString::from("line-test-secret-line-test-secret-line");
     settings.line.webhook_max_bytes = LIMIT;
+    settings.line.data_api_base_url = line_base.clone();
+    settings.media.path =
+        std::env::temp_dir().join(format!("line-media-{}", uuid::Uuid::new_v4().simple())).to_string_lossy().into();
+    settings.media.max_bytes = media_max_bytes;
+    settings.media.public_base_url = "http://engine.test".into();
+    let media = crate::media::MediaStore::from_settings(&settings.media).unwrap();
     let bus: SharedBus = Arc::new(InProcBus::new(4));
     let published = bus.consume_events("published", true).await.unwrap();
     let commands = fake_rooms(&bus).await;
@@ -222,11 +241,12 @@ async fn core_with_line(db: &TestDb) -> (Arc<LineCore>, Subscription, Commands, 
         rooms,
         secrets,
         inbox_wake: Arc::new(Notify::new()),
-        line_api: LineApi::new(&line_base, Duration::from_secs(2)),
+        line_api: LineApi::new(&line_base, Duration::from_secs(2)).with_data_api(&line_base),
         outbox_wake: Arc::new(Notify::new()),
         push_limiter: push_limiter(100),
+        media,
     });
-    (core, published, commands, line)
+    (core, published, commands)
 }
 
 fn sign(body: &[u8]) -> String {
@@ -387,7 +407,11 @@ async fn a_follow_opens_the_room_and_a_message_is_posted_once_as_the_line_user()
     let seen = commands.lock().unwrap().clone();
     let creates: Vec<_> = seen.iter().filter(|c| matches!(c.command, RoomCommand::Create { .. })).collect();
     let posts: Vec<_> = seen.iter().filter(|c| matches!(c.command, RoomCommand::Post { .. })).collect();
-    assert_eq!((creates.len(), posts.len()), (3, 2), "a room per follow and message; no post for the image");
+    assert_eq!(
+        (creates.len(), posts.len()),
+        (4, 2),
+        "a room per follow and message; no post for the image, whose content this fake LINE lacks"
+    );
     let RoomCommand::Create { kind, members, .. } = &creates[0].command else { unreachable!() };
     assert_eq!(*kind, RoomKind::LineDirect);
     assert_eq!((creates[0].actor.clone(), creates[0].room_id.clone()), (alice.clone(), room.clone()));

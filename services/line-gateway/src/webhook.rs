@@ -14,6 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::media::MediaKind;
+
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-line-signature";
 
@@ -93,40 +95,51 @@ pub enum Inbound {
         latitude: f64,
         longitude: f64,
     },
-    /// Image, video, audio, file and any newer type: media is a later slice, so these are
-    /// counted (`unsupported_for_now`) and skipped, never posted as a placeholder text.
+    /// Image, video, audio or file: its content is on LINE (`Line`: downloaded at once) or
+    /// elsewhere (`External`: the URL is posted as it is).
+    Media {
+        kind: MediaKind,
+        provider: ContentProvider,
+        /// LINE's `fileName` and `fileSize` (files only).
+        file_name: Option<String>,
+        file_size: Option<u64>,
+    },
+    /// Any newer type: counted (`unsupported_for_now`) and skipped, never posted as a
+    /// placeholder text.
     Unsupported {
         kind: String,
     },
+}
+
+/// Where a medium's content is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentProvider {
+    /// On LINE, until LINE deletes it.
+    Line,
+    /// At the sender's URL (`originalContentUrl`).
+    External { original_url: String },
 }
 
 /// An event, as this slice acts on it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LineEvent {
     /// A LINE user added the channel as a friend (or unblocked it).
-    Follow {
-        line_user_id: String,
-        timestamp: i64,
-    },
+    Follow { line_user_id: String, timestamp: i64 },
     /// A LINE user blocked the channel.
-    Unfollow {
-        line_user_id: String,
-        timestamp: i64,
-    },
+    Unfollow { line_user_id: String, timestamp: i64 },
     Message {
         line_user_id: String,
         timestamp: i64,
+        /// LINE's id of the message (`message.id`; empty if LINE sent none).
+        line_message_id: String,
         message: Inbound,
     },
+    /// The LINE user unsent one of their messages.
+    Unsend { line_user_id: String, line_message_id: String },
     /// An event from a group or a multi-person chat (or without a source): a later slice.
-    OtherSource {
-        kind: String,
-        source: String,
-    },
+    OtherSource { kind: String, source: String },
     /// Any other event type: ignored.
-    Other {
-        kind: String,
-    },
+    Other { kind: String },
 }
 
 impl LineEvent {
@@ -136,6 +149,7 @@ impl LineEvent {
             LineEvent::Follow { .. } => "follow",
             LineEvent::Unfollow { .. } => "unfollow",
             LineEvent::Message { .. } => "message",
+            LineEvent::Unsend { .. } => "unsend",
             LineEvent::OtherSource { kind, .. } | LineEvent::Other { kind } => kind,
         }
     }
@@ -151,6 +165,36 @@ struct RawEvent {
     timestamp: i64,
     #[serde(default)]
     message: Option<serde_json::Value>,
+    #[serde(default)]
+    unsend: Option<RawUnsend>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawUnsend {
+    message_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMedia {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    content_provider: Option<RawProvider>,
+    #[serde(default)]
+    file_name: Option<String>,
+    #[serde(default)]
+    file_size: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProvider {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    original_content_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -195,7 +239,7 @@ fn is_line_user_id(id: &str) -> bool {
 /// Read one stored event.
 pub fn parse_event(json: &str) -> Result<LineEvent, UndecodableEvent> {
     let raw: RawEvent = serde_json::from_str(json).map_err(|err| UndecodableEvent(err.to_string()))?;
-    if !matches!(raw.kind.as_str(), "follow" | "unfollow" | "message") {
+    if !matches!(raw.kind.as_str(), "follow" | "unfollow" | "message" | "unsend") {
         return Ok(LineEvent::Other { kind: raw.kind });
     }
     let line_user_id = match raw.source {
@@ -210,9 +254,14 @@ pub fn parse_event(json: &str) -> Result<LineEvent, UndecodableEvent> {
     Ok(match raw.kind.as_str() {
         "follow" => LineEvent::Follow { line_user_id, timestamp },
         "unfollow" => LineEvent::Unfollow { line_user_id, timestamp },
+        "unsend" => {
+            let unsend = raw.unsend.ok_or_else(|| UndecodableEvent("an unsend event without its message".into()))?;
+            LineEvent::Unsend { line_user_id, line_message_id: unsend.message_id }
+        }
         _ => {
             let message = raw.message.ok_or_else(|| UndecodableEvent("a message event without a message".into()))?;
-            LineEvent::Message { line_user_id, timestamp, message: parse_message(message)? }
+            let line_message_id = message.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+            LineEvent::Message { line_user_id, timestamp, line_message_id, message: parse_message(message)? }
         }
     })
 }
@@ -223,6 +272,9 @@ fn parse_message(message: serde_json::Value) -> Result<Inbound, UndecodableEvent
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| UndecodableEvent("a message without a type".into()))?
         .to_owned();
+    if let Some(media_kind) = MediaKind::from_line(&kind) {
+        return parse_media(media_kind, message);
+    }
     if !matches!(kind.as_str(), "text" | "sticker" | "location") {
         return Ok(Inbound::Unsupported { kind });
     }
@@ -234,6 +286,26 @@ fn parse_message(message: serde_json::Value) -> Result<Inbound, UndecodableEvent
             Inbound::Location { title, address, latitude, longitude }
         }
     })
+}
+
+/// An image, video, audio or file message: a file's content is always on LINE; the others
+/// say where theirs is.
+fn parse_media(kind: MediaKind, message: serde_json::Value) -> Result<Inbound, UndecodableEvent> {
+    let raw: RawMedia = serde_json::from_value(message).map_err(|err| UndecodableEvent(err.to_string()))?;
+    debug_assert_eq!(MediaKind::from_line(&raw.kind), Some(kind));
+    let provider = match (kind, raw.content_provider) {
+        (MediaKind::File, _) => ContentProvider::Line,
+        (_, None) => return Err(UndecodableEvent(format!("a {} message without contentProvider", kind.as_str()))),
+        (_, Some(provider)) => match provider.kind.as_str() {
+            "line" => ContentProvider::Line,
+            "external" => match provider.original_content_url.filter(|url| !url.is_empty()) {
+                Some(original_url) => ContentProvider::External { original_url },
+                None => return Err(UndecodableEvent("an external content without originalContentUrl".into())),
+            },
+            other => return Err(UndecodableEvent(format!("unknown content provider {other:?}"))),
+        },
+    };
+    Ok(Inbound::Media { kind, provider, file_name: raw.file_name, file_size: raw.file_size })
 }
 
 #[cfg(test)]
@@ -349,13 +421,45 @@ mod tests {
     }
 
     #[test]
-    fn media_messages_are_unsupported_for_now_and_other_events_and_sources_are_named() {
+    fn media_messages_say_where_their_content_is_and_other_events_and_sources_are_named() {
         let image = event(
             "message",
             r#","message":{"id":"354718705033693859","type":"image","quoteToken":"q","contentProvider":{"type":"line"}}"#,
         );
-        let LineEvent::Message { message, .. } = parse_event(&image).unwrap() else { panic!() };
-        assert_eq!(message, Inbound::Unsupported { kind: "image".into() });
+        let LineEvent::Message { message, line_message_id, .. } = parse_event(&image).unwrap() else { panic!() };
+        assert_eq!(line_message_id, "354718705033693859");
+        let line = ContentProvider::Line;
+        assert_eq!(
+            message,
+            Inbound::Media { kind: MediaKind::Image, provider: line, file_name: None, file_size: None }
+        );
+        let external = event(
+            "message",
+            r#","message":{"id":"5","type":"video","duration":6000,"contentProvider":{"type":"external",
+            "originalContentUrl":"https://cdn.example/v.mp4","previewImageUrl":"https://cdn.example/v.jpg"}}"#,
+        );
+        let LineEvent::Message { message, .. } = parse_event(&external).unwrap() else { panic!() };
+        let provider = ContentProvider::External { original_url: "https://cdn.example/v.mp4".into() };
+        assert_eq!(message, Inbound::Media { kind: MediaKind::Video, provider, file_name: None, file_size: None });
+        let file = event("message", r#","message":{"id":"6","type":"file","fileName":"a.pdf","fileSize":2138}"#);
+        let LineEvent::Message { message, .. } = parse_event(&file).unwrap() else { panic!() };
+        let (file_name, file_size) = (Some("a.pdf".to_owned()), Some(2138));
+        assert_eq!(
+            message,
+            Inbound::Media { kind: MediaKind::File, provider: ContentProvider::Line, file_name, file_size }
+        );
+        let no_provider = event("message", r#","message":{"id":"7","type":"audio","duration":1}"#);
+        assert!(parse_event(&no_provider).is_err());
+        let newer = event("message", r#","message":{"id":"8","type":"hologram"}"#);
+        let LineEvent::Message { message, .. } = parse_event(&newer).unwrap() else { panic!() };
+        assert_eq!(message, Inbound::Unsupported { kind: "hologram".into() });
+
+        let unsend = event("unsend", r#","unsend":{"messageId":"325708"}"#);
+        assert_eq!(
+            parse_event(&unsend).unwrap(),
+            LineEvent::Unsend { line_user_id: USER.into(), line_message_id: "325708".into() }
+        );
+        assert!(parse_event(&event("unsend", "")).is_err());
 
         let postback = event("postback", r#","postback":{"data":"a=1"}"#);
         assert_eq!(parse_event(&postback).unwrap(), LineEvent::Other { kind: "postback".into() });

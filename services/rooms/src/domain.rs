@@ -325,7 +325,10 @@ pub fn decide(
             if target.sender != env.actor {
                 return Err(refuse(Refusal::RecallNotAllowed, "only the sender can recall a message"));
             }
-            if state.members.values().any(|m| m.kind == MemberKind::LineUser) {
+            // What a member sent has reached LINE and cannot be taken back there; a LINE user
+            // who unsent their own message on LINE has it hidden here too.
+            let to_line = state.members.values().any(|m| m.kind == MemberKind::LineUser);
+            if to_line && !env.actor.is_line_user() {
                 return Err(refuse(Refusal::RecallNotAllowed, "messages sent to LINE cannot be recalled"));
             }
             if target.recalled {
@@ -798,6 +801,29 @@ mod tests {
         );
         let plan = decide(&group, &e, &Limits::default(), Some(&target)).unwrap();
         assert_eq!(plan.recall_seq, Some(3));
+    }
+
+    #[test]
+    fn a_line_user_may_recall_their_own_message_in_a_room_with_line_members() {
+        let line_user = MemberSpec { user: "line:U1".into(), tenant: "line".into(), kind: MemberKind::LineUser };
+        let room = created(RoomKind::LineDirect, vec![spec("a", "acme"), line_user], None);
+        let theirs = MessageRef { seq: 4, sender: "line:U1".into(), recalled: false };
+        let unsend = env("line:U1", "line", RoomCommand::Recall { message_id: "m".into() });
+        let plan = decide(&room, &unsend, &Limits::default(), Some(&theirs)).unwrap();
+        assert_eq!(plan.recall_seq, Some(4));
+
+        // Not a member's message, and the member still cannot recall theirs nor the LINE user's.
+        let members = MessageRef { seq: 3, sender: "a".into(), recalled: false };
+        let refused = decide(&room, &unsend, &Limits::default(), Some(&members)).unwrap_err();
+        assert_eq!(refused.code, Refusal::RecallNotAllowed);
+        let by_member = env("a", "acme", RoomCommand::Recall { message_id: "m".into() });
+        for target in [&members, &theirs] {
+            let refused = decide(&room, &by_member, &Limits::default(), Some(target)).unwrap_err();
+            assert_eq!(refused.code, Refusal::RecallNotAllowed);
+        }
+        let recalled = MessageRef { recalled: true, ..theirs };
+        let again = decide(&room, &unsend, &Limits::default(), Some(&recalled)).unwrap_err();
+        assert_eq!(again.code, Refusal::AlreadyRecalled);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use chat_protocol::bus::{MemberKind, MemberSpec, RoomCommand, RoomKind};
-use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::room::RoomInfo;
 use chat_protocol::{Body, RoomId, TenantId, UserId};
 
@@ -72,29 +71,62 @@ pub async fn seed(core: &rooms::RoomsCore, authz: &authz::AuthzCore) -> anyhow::
     Ok(Seeded { general_room: general, direct_room: direct, tokens })
 }
 
-/// The demo LINE Official Account of alice (`@` + basic id). The LINE gateway binds real
-/// accounts; until it runs here, the demo tells contacts about this one, as the gateway would.
-pub const DEMO_LINE_BASIC_ID: &str = "@acmealice";
+/// alice's demo LINE Official Account (a LINE "channel"), bound to her in the LINE gateway like an
+/// admin would bind a real one. Demo credentials only: `make run` registers the same channel in
+/// the LINE platform simulator, which stands in for LINE here.
+pub struct DemoChannel;
 
-/// alice may connect to LINE (acme's admin allows selected members: alice), and her account is
-/// bound to the demo LINE Official Account. Changes nothing when it is so already.
-pub async fn seed_line(authz: &authz::AuthzCore, bus: &chat_bus::SharedBus) -> anyhow::Result<()> {
+impl DemoChannel {
+    pub const ID: &'static str = "1660000000";
+    pub const SECRET: &'static str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    pub const ACCESS_TOKEN: &'static str = "demo-line-channel-access-token-acme-alice";
+    pub const BASIC_ID: &'static str = "@acmealice";
+    /// The bot's LINE user id (the webhooks' `destination`).
+    pub const BOT_USER_ID: &'static str = "U0de0de0de0de0de0de0de0de0de0de00";
+    /// The demo LINE user who follows alice.
+    pub const LINE_USER: &'static str = "U7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a";
+}
+
+/// `seed_line`, tried again for a minute while the engine's own HTTP server (authz's decisions)
+/// is not answering yet.
+pub async fn seed_line_when_serving(
+    authz: std::sync::Arc<authz::AuthzCore>,
+    line: std::sync::Arc<line_gateway::LineCore>,
+) {
+    for attempt in 1..=60 {
+        match seed_line(&authz, &line).await {
+            Ok(()) => return,
+            Err(err) if attempt == 60 => tracing::warn!(error = %err, "the demo's LINE channel is not bound"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// alice may connect to LINE (acme's admin allows selected members: alice), and the LINE gateway
+/// binds her to the demo channel (it tells contacts, which serves her invite). Changes nothing
+/// that is so already.
+pub async fn seed_line(authz: &authz::AuthzCore, line: &line_gateway::LineCore) -> anyhow::Result<()> {
     let tenant = TenantId::new("acme");
+    let admin = chat_auth::Principal {
+        user_id: UserId::new("admin@acme"),
+        tenant: tenant.clone(),
+        roles: vec!["admin".into()],
+        expires_at_secs: u64::MAX,
+    };
     let mode = authz.store.tenant(&tenant).await?.map(|t| t.line_mode);
     if mode == Some(authz::store::LineMode::None) {
-        let admin = chat_auth::Principal {
-            user_id: UserId::new("admin@acme"),
-            tenant: tenant.clone(),
-            roles: vec!["admin".into()],
-            expires_at_secs: u64::MAX,
-        };
         authz.set_line_mode(&admin, "selected".into()).await?;
         authz.set_user_line(&admin, &UserId::new("alice@acme"), true).await?;
     }
-    let bound =
-        ChangeEvent::LineChannelBound { tenant, user: UserId::new("alice@acme"), basic_id: DEMO_LINE_BASIC_ID.into() };
-    let envelope = EventEnvelope::keyed("demo:line-binding:alice@acme", bound);
-    bus.publish_event(serde_json::to_vec(&envelope)?).await?;
+    let channel = line_gateway::service::NewChannel {
+        channel_id: DemoChannel::ID.into(),
+        channel_secret: DemoChannel::SECRET.into(),
+        access_token: DemoChannel::ACCESS_TOKEN.into(),
+        basic_id: DemoChannel::BASIC_ID.into(),
+    };
+    line.bind_channel(&admin, "alice@acme", channel)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding alice's demo channel: {e}"))?;
     Ok(())
 }
 
@@ -130,11 +162,22 @@ pub fn write_run_files(run_dir: &Path, base: &str, seeded: &Seeded) -> anyhow::R
     for (var, token) in &seeded.tokens {
         demo.push_str(&format!("{var}={token}\n"));
     }
+    // alice's demo LINE channel, for the LINE platform simulator `make run` starts (demo values).
+    for (var, value) in [
+        ("LINE_CHANNEL_ID", DemoChannel::ID),
+        ("LINE_CHANNEL_SECRET", DemoChannel::SECRET),
+        ("LINE_CHANNEL_ACCESS_TOKEN", DemoChannel::ACCESS_TOKEN),
+        ("LINE_BASIC_ID", DemoChannel::BASIC_ID),
+        ("LINE_BOT_USER_ID", DemoChannel::BOT_USER_ID),
+        ("LINE_DEMO_USER", DemoChannel::LINE_USER),
+    ] {
+        demo.push_str(&format!("{var}={value}\n"));
+    }
     std::fs::write(run_dir.join("demo.env"), demo)?;
     Ok(())
 }
 
-pub fn print_first_steps(base: &str, run_dir: &Path, seeded: &Seeded) {
+pub fn print_first_steps(base: &str, run_dir: &Path, seeded: &Seeded, line_sim: Option<&str>) {
     let ws = base.replacen("http://", "ws://", 1);
     let run = run_dir.display();
     println!(
@@ -157,5 +200,36 @@ pub fn print_first_steps(base: &str, run_dir: &Path, seeded: &Seeded) {
          \x20 curl -s {base}/v1/me/line-invite/qr.png -H \"Authorization: Bearer $ACME_ALICE_TOKEN\" -o alice-qr.png\n\
          \x20 curl -s {base}/v1/me/line-invite/card.png -H \"Authorization: Bearer $ACME_ALICE_TOKEN\" -o alice-card.png\n",
         seeded.general_room
+    );
+    if let Some(sim) = line_sim {
+        print_line_user_steps(base, sim);
+    }
+}
+
+/// How to act as a LINE user through the LINE platform simulator (`make run` starts it).
+fn print_line_user_steps(base: &str, sim: &str) {
+    let (channel, user) = (DemoChannel::ID, DemoChannel::LINE_USER);
+    let webhook = |events: &str| {
+        format!(
+            "curl -s -X POST {sim}/_sim/webhook -H 'Content-Type: application/json' \\\n\
+             \x20   -d '{{\"channel_id\":\"{channel}\",\"target_url\":\"{base}/line/webhook/{channel}\",\"events\":[{events}]}}'"
+        )
+    };
+    let source = format!("\"source\":{{\"type\":\"user\",\"userId\":\"{user}\"}}");
+    let follow = webhook(&format!(
+        "{{\"type\":\"follow\",{source},\"replyToken\":\"r1\",\"follow\":{{\"isUnblocked\":false}}}}"
+    ));
+    let text = webhook(&format!(
+        "{{\"type\":\"message\",{source},\"replyToken\":\"r2\",\"message\":{{\"id\":\"1001\",\"type\":\"text\",\"text\":\"Hello Alice!\",\"quoteToken\":\"q1\"}}}}"
+    ));
+    let sticker = webhook(&format!(
+        "{{\"type\":\"message\",{source},\"replyToken\":\"r3\",\"message\":{{\"id\":\"1002\",\"type\":\"sticker\",\"packageId\":\"446\",\"stickerId\":\"1988\",\"stickerResourceType\":\"STATIC\",\"quoteToken\":\"q2\"}}}}"
+    ));
+    println!(
+        "\nAct as a LINE user (the LINE platform simulator on {sim} plays LINE; it signs the webhooks):\n\
+         follow alice's LINE Official Account (a LINE room appears in alice's room list):\n\x20 {follow}\n\
+         send her a text and a sticker:\n\x20 {text}\n\x20 {sticker}\n\
+         answer as alice in that room (POST /v1/rooms/<room id>/messages), then see what reached LINE:\n\
+         \x20 curl -s '{sim}/_sim/requests?path=/v2/bot/message/push'\n"
     );
 }

@@ -76,12 +76,21 @@ async fn main() -> anyhow::Result<()> {
     // shared bus, authz's decisions over this same port.
     let line_db = run_dir.join("standalone").join("line.sqlite");
     let secrets_key = demo::line_secrets_key(&run_dir.join("standalone").join("line-secrets.key"))?;
+    // The LINE platform: LINE's real hosts, or what `CHAT_LINE_API_BASE_URL` names (`make run`
+    // points it at the LINE platform simulator, which serves both of LINE's hosts).
+    let line_api = std::env::var("CHAT_LINE_API_BASE_URL").ok().filter(|url| !url.is_empty());
+    let line_hosts = line_api
+        .as_deref()
+        .map(|url| format!("api_base_url = \"{url}\"\ndata_api_base_url = \"{url}\"\n"))
+        .unwrap_or_default();
     let line_layer = format!(
         "[database]\nurl = \"sqlite://{}?mode=rwc\"\nmax_connections = 4\n[amqp]\nurl = \"inproc\"\nshards = {}\n\
          [redis]\nurl = \"inproc\"\n[authz]\nurl = \"{base}\"\ninternal_token = \"{internal_token}\"\n\
-         [line]\nnode_id = \"standalone-line\"\nsecrets_key = \"{secrets_key}\"\n",
+         [line]\nnode_id = \"standalone-line\"\nsecrets_key = \"{secrets_key}\"\n{line_hosts}\
+         [media]\npath = \"{}\"\npublic_base_url = \"{base}\"\n",
         line_db.display(),
-        settings.amqp.shards
+        settings.amqp.shards,
+        run_dir.join("standalone").join("line-media").display()
     );
     let line_settings: line_gateway::Settings = chat_kit::parse_layers(&[line_gateway::DEFAULTS, &line_layer])?;
     let line_store = line_gateway::store::Store::connect(&line_settings.database).await?;
@@ -108,10 +117,11 @@ async fn main() -> anyhow::Result<()> {
     let server = HttpService::listen(&settings.http, listener, health, routes)?;
 
     let seeded = demo::seed(&core, &authz_core).await.context("seeding the demo data")?;
-    demo::seed_line(&authz_core, &bus).await.context("seeding the demo's LINE connection")?;
+    // Binding alice's LINE channel asks authz over this port: once the server runs.
+    actix_web::rt::spawn(demo::seed_line_when_serving(authz_core.clone(), line_core.clone()));
     demo::write_run_files(&run_dir, &base, &seeded)?;
     readiness.set(true);
-    demo::print_first_steps(&base, &run_dir, &seeded);
+    demo::print_first_steps(&base, &run_dir, &seeded, line_api.as_deref());
 
     let drain = async move {
         readiness.set(false);

@@ -433,6 +433,7 @@ impl Cluster {
             ("CHAT__LINE__SECRETS_KEY".to_owned(), LINE_SECRETS_KEY.to_owned()),
             ("CHAT__REDIS__URL".to_owned(), env_or("E2E_REDIS_URL", "redis://127.0.0.1:6379")),
             ("CHAT__REDIS__PREFIX".to_owned(), format!("{name}:")),
+            ("CHAT__MEDIA__PATH".to_owned(), std::env::temp_dir().join(format!("{name}-media")).display().to_string()),
         ];
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         self.line_gateway = Some(self.start_service("line-gateway", "line", &env).await);

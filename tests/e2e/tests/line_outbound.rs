@@ -4,7 +4,8 @@
 //! the member answers and the gateway pushes to LINE: once under a scripted 500-then-200 with one
 //! retry key, 409 counted as sent, 429 retried after Retry-After, a quota 429 given up with a
 //! notification to the member, a 12,000-character text in 3 parts, stickers only from LINE's
-//! sendable list.
+//! sendable list; and back: the LINE user's text, its unsend, and a photo served by the engine
+//! after LINE deleted it.
 
 use std::time::Duration;
 
@@ -179,6 +180,41 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
     assert_eq!(sent.status, 200, "{}", sent.body);
     let got = ws.expect(15, "Taro's answer", |f| f["body"]["text"] == "ありがとう 🙏").await;
     assert_eq!(got["sender"], format!("line:{LINE_USER}"));
+
+    // He unsends it: hidden in the room.
+    let unsend = events::unsend(&user, "m-answer-1");
+    let sent =
+        sim.send_webhook(&WebhookRequest::new(&channel.channel_id, &webhook_url, vec![unsend])).await.expect("webhook");
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let recalled = ws.expect(15, "the unsend", |f| f["event"]["type"] == "message_recalled").await;
+    assert_eq!(recalled["event"]["message_id"], got["message_id"]);
+
+    // A photo: downloaded from LINE at once, served by the engine after LINE deleted it.
+    let photo: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    sim.put_content("600000000000001", "image/jpeg", photo.clone()).await.expect("content");
+    let image = events::image(&user, "600000000000001");
+    let sent =
+        sim.send_webhook(&WebhookRequest::new(&channel.channel_id, &webhook_url, vec![image])).await.expect("webhook");
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let shown = ws.expect(15, "the photo", |f| f["body"]["type"] == "image").await;
+    sim.delete_content("600000000000001").await.expect("LINE deletes it");
+    let url = shown["body"]["url"].as_str().expect("an engine URL");
+    let path = &url[url.find("/v1/line/media/").expect("the media path")..];
+    let mut res = http()
+        .get(format!("{}{path}", c.line_gateway()))
+        .insert_header(("Authorization", format!("Bearer {alice}")))
+        .send()
+        .await
+        .expect("media");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.body().limit(1 << 20).await.expect("bytes").to_vec(), photo, "the same bytes, LINE's copy gone");
+    let carol = c.login("globex", "carol").await;
+    let foreign = http()
+        .get(format!("{}{path}", c.line_gateway()))
+        .insert_header(("Authorization", format!("Bearer {carol}")))
+        .send()
+        .await;
+    assert_eq!(foreign.expect("answer").status().as_u16(), 404, "another company's member");
 
     let invalid = sim.invalid().await.expect("records");
     assert!(invalid.is_empty(), "every request to LINE matches messaging-api.yml: {invalid:?}");

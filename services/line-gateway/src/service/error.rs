@@ -2,6 +2,7 @@
 
 use chat_protocol::UserId;
 
+use crate::media::MediaError;
 use crate::secrets::Undecryptable;
 use crate::store::StoreError;
 
@@ -39,4 +40,9 @@ pub enum LineError {
     Encode(#[from] serde_json::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No such medium for the caller (absent, or another tenant's).
+    #[error("media not found")]
+    MediaNotFound,
+    #[error(transparent)]
+    Media(#[from] MediaError),
 }

@@ -1,16 +1,19 @@
 //! The rules of the LINE gateway, as methods on `LineCore`: members' channel bindings
 //! (`channels`, admins only) and the webhook's intake (`intake`: verify, dedup, store), with the
-//! checks of what admins type (`validation`). They take the caller (`Principal`) or LINE's raw
+//! checks of what admins type (`validation`), and the members' reading of LINE users' media
+//! (`media`). They take the caller (`Principal`) or LINE's raw
 //! request and return typed results or a `LineError`, and know nothing of HTTP: the API maps
 //! the error to its codes. The stored events are applied by the inbox workers (`inbox`).
 
 mod channels;
 mod error;
 mod intake;
+mod media;
 mod state;
 pub mod validation;
 
 pub use channels::NewChannel;
 pub use error::LineError;
 pub use intake::Receipt;
+pub use media::MediaContent;
 pub use state::{push_limiter, LineCore, PushLimiter};

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::error::LineError;
 use crate::authz::AuthzClient;
 use crate::line_api::LineApi;
+use crate::media::MediaStore;
 use crate::rooms::RoomsClient;
 use crate::secrets::SecretsKey;
 use crate::settings::Settings;
@@ -41,6 +42,8 @@ pub struct LineCore {
     pub outbox_wake: Arc<Notify>,
     /// Push requests per second, per channel (`line.push_per_second`).
     pub push_limiter: PushLimiter,
+    /// Where LINE users' media is kept (`media.*`).
+    pub media: MediaStore,
 }
 
 /// A rate limiter of push requests keyed by channel id.

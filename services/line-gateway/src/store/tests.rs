@@ -280,3 +280,57 @@ async fn outbound_rows_are_inserted_once_and_claimed_in_order_per_line_user() {
     assert!(matches!(store.outbound(&other).await, Err(StoreError::Unknown { .. })));
     db.drop().await;
 }
+
+impl Store {
+    /// An inbox row's state: (processed, failed, last_error).
+    pub(crate) async fn inbox_state(
+        &self,
+        destination: &str,
+        webhook_event_id: &str,
+    ) -> Option<(bool, bool, Option<String>)> {
+        let row: Option<(Option<i64>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT processed_at, failed, last_error FROM inbox WHERE destination = $1 AND webhook_event_id = $2",
+        )
+        .bind(destination)
+        .bind(webhook_event_id)
+        .fetch_optional(&self.pool)
+        .await
+        .unwrap();
+        row.map(|(processed_at, failed, last_error)| (processed_at.is_some(), failed != 0, last_error))
+    }
+}
+
+#[tokio::test]
+async fn media_and_posted_rows_are_kept_once_per_line_message() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let row = MediaRow {
+        media_id: "m-1".into(),
+        channel_id: "1000000001".into(),
+        line_message_id: "325708".into(),
+        store_key: "line/1000000001/325708".into(),
+        content_type: "image/png".into(),
+        size: 12,
+        file_name: None,
+        kind: "image".into(),
+        room_id: RoomId::new("r-1"),
+        owner: alice(),
+        tenant: acme(),
+        created_at_ms: 5,
+    };
+    store.insert_media(&row).await.unwrap();
+    let again = MediaRow { size: 99, content_type: "image/jpeg".into(), ..row.clone() };
+    store.insert_media(&again).await.unwrap();
+    assert_eq!(store.media("m-1").await.unwrap(), Some(row.clone()), "the first row stays");
+    assert_eq!(store.media_of_message("1000000001", "325708").await.unwrap(), Some(row));
+    assert_eq!(store.media("m-2").await.unwrap(), None);
+    assert_eq!(store.media_of_message("1000000002", "325708").await.unwrap(), None);
+
+    let first = MessageId::new("msg-1");
+    store.remember_posted("1000000001", "325708", &RoomId::new("r-1"), &first, 1).await.unwrap();
+    store.remember_posted("1000000001", "325708", &RoomId::new("r-1"), &MessageId::new("msg-2"), 2).await.unwrap();
+    let posted = store.posted("1000000001", "325708").await.unwrap().unwrap();
+    assert_eq!((posted.room_id, posted.message_id), (RoomId::new("r-1"), first));
+    assert_eq!(store.posted("1000000001", "1").await.unwrap(), None);
+    db.drop().await;
+}
