@@ -66,7 +66,7 @@ impl AuthzClient {
         if self.settings.url.is_empty() {
             return Err(AuthzUnavailable("authz.url is not set".into()));
         }
-        let client = awc::Client::builder().timeout(DECIDE_TIMEOUT).finish();
+        let client = awc::Client::builder().timeout(DECIDE_TIMEOUT).disable_redirects().finish();
         let body = DecideRequest { tenant: tenant.clone(), actor: actor.clone(), users };
         let mut res = client
             .post(format!("{}/internal/v1/decide", self.settings.url.trim_end_matches('/')))

@@ -80,18 +80,23 @@ impl From<LineError> for ApiError {
 async fn get_media(principal: Principal, path: web::Path<String>, core: Core) -> Res {
     let media = core.media_for(&principal, &path).await?;
     let row = &media.row;
-    let image = row.kind == "image" && row.content_type.starts_with("image/");
+    // Only raster formats are shown inline: an SVG (script) from LINE is a download.
+    let image = row.kind == "image" && INLINE_IMAGES.contains(&row.content_type.as_str());
     let content_type = if row.kind == "image" && !image { "application/octet-stream" } else { &row.content_type };
     let mut res = HttpResponse::Ok();
     res.content_type(content_type)
         .insert_header(("cache-control", "private, max-age=3600"))
         .insert_header(("x-content-type-options", "nosniff"))
+        .insert_header(("content-security-policy", "sandbox; default-src 'none'"))
         .no_chunking(row.size);
     if !image {
         res.insert_header(("content-disposition", attachment(row.file_name.as_deref())));
     }
     Ok(res.streaming(media.body))
 }
+
+/// The content types served inline (raster images); anything else is a download.
+const INLINE_IMAGES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 /// `attachment`, with the file name if it is plain ASCII (others are left to the URL).
 fn attachment(name: Option<&str>) -> String {

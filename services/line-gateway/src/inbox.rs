@@ -54,6 +54,10 @@ pub const CONTENT_GONE: &str = "content no longer available at LINE";
 /// Attempts before an event is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
 
+/// How long an event that keeps failing for passing reasons is tried again (at most every
+/// `MAX_BACKOFF_MS`) before it is given up.
+const RETRY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// How often an idle worker looks for events without being woken (retries coming due).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -131,9 +135,13 @@ impl From<LineError> for Outcome {
     }
 }
 
-/// The lease of a claimed event: long enough for its room commands to time out.
+/// The lease of a claimed event: long enough for its slowest step, a content download
+/// (`line_api::CONTENT_TIMEOUT`), and its room commands to time out, so that no second worker
+/// takes an event still being worked on.
 fn lease_ms(command_timeout_ms: u64) -> i64 {
-    i64::try_from(command_timeout_ms).unwrap_or(i64::MAX / 8).saturating_mul(4).saturating_add(10_000)
+    let commands = i64::try_from(command_timeout_ms).unwrap_or(i64::MAX / 8).saturating_mul(4);
+    let download = i64::try_from(crate::line_api::CONTENT_TIMEOUT.as_millis()).unwrap_or(i64::MAX / 8);
+    commands.saturating_add(download).saturating_add(10_000)
 }
 
 /// The backoff before attempt `attempts + 1`.
@@ -204,7 +212,9 @@ pub(crate) async fn process(core: &LineCore, row: InboxRow) {
     let event_id = row.key.webhook_event_id.as_str();
     let (label, settled) = match outcome {
         Outcome::Done(label) => (label, core.store.mark_processed(&row.key, now).await),
-        Outcome::Retry(cause) if row.attempts >= MAX_ATTEMPTS => {
+        // A passing failure (rooms, the bus, the store, LINE's 5xx) is tried again for a day: LINE
+        // was answered 200 for this event and will not send it again.
+        Outcome::Retry(cause) if row.attempts >= MAX_ATTEMPTS && now - row.received_at_ms > RETRY_WINDOW_MS => {
             warn!(event_id, attempts = row.attempts, error = %cause, "line event given up");
             ("failed", core.store.mark_failed(&row.key, now, &cause).await)
         }
@@ -562,8 +572,9 @@ mod tests {
     }
 
     #[test]
-    fn the_lease_outlasts_the_commands_of_one_event() {
-        assert!(lease_ms(10_000) > 3 * 10_000);
+    fn the_lease_outlasts_the_commands_and_the_download_of_one_event() {
+        let download = crate::line_api::CONTENT_TIMEOUT.as_millis() as i64;
+        assert!(lease_ms(10_000) > download + 3 * 10_000);
         assert!(lease_ms(u64::MAX) > 0);
     }
 

@@ -73,7 +73,7 @@ pub struct Profile {
 }
 
 /// How long a content download may take, body included.
-const CONTENT_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const CONTENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What asking LINE for a message's content came to.
 pub enum ContentOutcome {

@@ -183,7 +183,7 @@ impl AuthzClient {
         actor: &UserId,
         users: Vec<UserId>,
     ) -> Result<DecideResponse, AuthzUnavailable> {
-        let client = awc::Client::builder().timeout(Duration::from_secs(2)).finish();
+        let client = awc::Client::builder().timeout(Duration::from_secs(2)).disable_redirects().finish();
         let body = DecideRequest { tenant: tenant.clone(), actor: actor.clone(), users };
         let mut res = client
             .post(format!("{}/internal/v1/decide", self.settings.url))

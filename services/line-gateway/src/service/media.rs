@@ -21,9 +21,10 @@ pub struct MediaContent {
     pub body: BoxStream<'static, Result<Bytes, object_store::Error>>,
 }
 
-/// True when the caller may read the medium: the channel's member and their tenant's members.
+/// True when the caller may read the medium: the member whose channel received it (the one
+/// member of a LINE 1:1 room). Access by room membership comes with LINE group rooms.
 pub(crate) fn may_read(principal: &Principal, row: &MediaRow) -> bool {
-    principal.user_id == row.owner || principal.tenant == row.tenant
+    principal.user_id == row.owner && principal.tenant == row.tenant
 }
 
 impl LineCore {

@@ -121,9 +121,11 @@ async fn line_media_is_kept_at_once_and_served_to_the_member_after_line_deleted_
     assert_eq!(res.headers().get("content-type").unwrap(), "image/png");
     assert_eq!(res.headers().get("cache-control").unwrap(), "private, max-age=3600");
     assert_eq!(test::read_body(res).await.to_vec(), png);
-    let res = test::call_service(&app, get(Some(token(&core, "bob@acme", "acme")), &audio_id)).await;
-    assert_eq!(res.status(), 200, "a member of the same tenant");
+    let res = test::call_service(&app, get(Some(token(&core, "alice@acme", "acme")), &audio_id)).await;
+    assert_eq!(res.status(), 200);
     assert!(res.headers().get("content-disposition").unwrap().to_str().unwrap().starts_with("attachment"));
+    let res = test::call_service(&app, get(Some(token(&core, "bob@acme", "acme")), &image_id)).await;
+    assert_eq!(res.status(), 404, "another member of the same company: not theirs");
     let res = test::call_service(&app, get(Some(token(&core, "mallory@globex", "globex")), &image_id)).await;
     assert_eq!(res.status(), 404);
     let res = test::call_service(&app, get(Some(token(&core, "alice@acme", "acme")), "no-such-media")).await;
