@@ -41,12 +41,26 @@ impl AuthzClient {
 
     /// The verdict on `user` for `actor` of `tenant`.
     pub async fn verdict(&self, tenant: &TenantId, actor: &UserId, user: &UserId) -> Result<Verdict, AuthzUnavailable> {
+        Ok(self.verdict_in(tenant, actor, user, tenant).await?.0)
+    }
+
+    /// The verdict on `user`, and whether the caller's tenant has an active trust with
+    /// `their_tenant` (the tenant the caller named, whether or not `user` exists there).
+    pub async fn verdict_in(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        user: &UserId,
+        their_tenant: &TenantId,
+    ) -> Result<(Verdict, bool), AuthzUnavailable> {
         let answer = self.decide(tenant, actor, vec![user.clone()]).await?;
-        answer
+        let trusted = answer.trusted_tenants.contains(their_tenant);
+        let verdict = answer
             .verdicts
             .into_iter()
             .find(|verdict| &verdict.user == user)
-            .ok_or_else(|| AuthzUnavailable(format!("no verdict on {user}")))
+            .ok_or_else(|| AuthzUnavailable(format!("no verdict on {user}")))?;
+        Ok((verdict, trusted))
     }
 
     /// The caller's LINE permission and names.

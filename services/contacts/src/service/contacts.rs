@@ -169,11 +169,16 @@ impl ContactsCore {
             return Err(ContactsError::OwnTenant);
         }
         let peer = UserId::new(format!("{username}@{tenant}"));
-        let verdict = self
+        let (verdict, trusted) = self
             .authz
-            .verdict(&principal.tenant, &principal.user_id, &peer)
+            .verdict_in(&principal.tenant, &principal.user_id, &peer, &peer_tenant)
             .await
             .map_err(|err| ContactsError::AuthzUnavailable(err.0))?;
+        // Without a trust, another company's members are not the caller's to know of: a user who
+        // does not exist there is answered like one who does.
+        if !trusted {
+            return Err(ContactsError::ExternalNotAuthorized(peer));
+        }
         if verdict.tenant.as_ref() != Some(&peer_tenant) {
             return Err(ContactsError::UserNotFound(peer));
         }
