@@ -2,34 +2,18 @@
 //! room's shard queue with this node as `reply_to`, and the wait for the reply on this node's
 //! queue (`gw.node.<node>`), which this module consumes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_bus::{BusError, Replies, SharedBus, Subscription};
-use chat_protocol::bus::{
-    CommandEnvelope, CommandError, CommandResult, MemberKind, MemberSpec, NodeMessage, ReplyTo, RoomCommand, RoomInfo,
-    RoomKind,
-};
-use chat_protocol::{new_id, now_ms, shard_of, RoomId, TenantId, UserId};
-use tracing::{debug, warn};
+use chat_bus::{BusError, CommandClient, SharedBus};
+use chat_protocol::bus::{CommandResult, MemberKind, MemberSpec, RoomCommand, RoomInfo, RoomKind};
+use chat_protocol::{new_id, RoomId, TenantId, UserId};
 
 /// The namespace of the ids of external 1:1 rooms opened from contacts.
 const DIRECT_ROOM_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3f6a_91c2_5d7e_4b08_a3c1_7e52_d09b_64f1);
 
-#[derive(Debug, thiserror::Error)]
-pub enum RoomsError {
-    #[error("{}", .0.message)]
-    Refused(CommandError),
-    #[error("the room did not answer in time")]
-    Timeout,
-    #[error("bus: {0}")]
-    Bus(#[from] BusError),
-    #[error("encoding the command: {0}")]
-    Encode(#[from] serde_json::Error),
-    #[error("unexpected answer from the room")]
-    Unexpected,
-}
+/// Why rooms gave no room.
+pub type RoomsError = chat_bus::CommandFailed;
 
 /// The room every add of this pair targets: the same id whoever adds whom.
 pub fn external_direct_room_id(a: &UserId, b: &UserId) -> RoomId {
@@ -44,34 +28,24 @@ pub fn node_id(configured: &str) -> String {
     chat_bus::node_id(configured, Some("contacts"))
 }
 
-/// Commands to rooms and their replies.
+/// Commands to rooms and their answers (this node's queue).
 pub struct RoomsClient {
-    bus: SharedBus,
-    node_id: String,
-    timeout: Duration,
-    /// Callers waiting for a reply.
-    replies: Replies,
-    /// False once this node's queue stopped being consumed.
-    consuming: AtomicBool,
+    client: Arc<CommandClient>,
 }
 
 impl RoomsClient {
     /// Consume this node's queue and return the client.
     pub async fn start(bus: SharedBus, node_id: String, timeout: Duration) -> Result<Arc<Self>, BusError> {
-        let queue = bus.consume_node(&node_id).await?;
-        let client =
-            Arc::new(Self { bus, node_id, timeout, replies: Replies::default(), consuming: AtomicBool::new(true) });
-        tokio::spawn(Arc::clone(&client).run(queue));
-        Ok(client)
+        Ok(Arc::new(Self { client: CommandClient::start(bus, node_id, timeout).await? }))
     }
 
     pub fn node_id(&self) -> &str {
-        &self.node_id
+        self.client.node_id()
     }
 
     /// True while this node's queue is consumed (replies can arrive).
     pub fn is_consuming(&self) -> bool {
-        self.consuming.load(Ordering::SeqCst)
+        self.client.is_consuming()
     }
 
     /// The 1:1 room of (`actor`, `peer`), created or reopened on behalf of `actor`.
@@ -110,51 +84,7 @@ impl RoomsClient {
         tenant: &TenantId,
         command: RoomCommand,
     ) -> Result<CommandResult, RoomsError> {
-        let correlation_id = new_id();
-        let envelope = CommandEnvelope {
-            command_id: new_id(),
-            room_id: room_id.clone(),
-            actor: actor.clone(),
-            tenant: tenant.clone(),
-            reply_to: Some(ReplyTo { node: self.node_id.clone(), correlation_id: correlation_id.clone() }),
-            issued_at_ms: now_ms(),
-            command,
-        };
-        let payload = serde_json::to_vec(&envelope)?;
-        let shard = shard_of(room_id, self.bus.shards());
-        let reply = self.replies.expect(&correlation_id);
-        let sent = match chat_bus::send_command(self.bus.as_ref(), shard, &envelope.command_id, &payload).await {
-            Ok(confirm) => confirm.await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = sent {
-            self.replies.forget(&correlation_id);
-            return Err(err.into());
-        }
-        let outcome = tokio::time::timeout(self.timeout, reply).await;
-        self.replies.forget(&correlation_id);
-        match outcome {
-            Ok(Ok(Ok(result))) => Ok(result),
-            Ok(Ok(Err(refusal))) => Err(RoomsError::Refused(refusal)),
-            Ok(Err(_)) | Err(_) => Err(RoomsError::Timeout),
-        }
-    }
-
-    /// Consume this node's queue until it ends: replies go to their waiting callers; anything
-    /// else (deliveries are for session nodes) is dropped.
-    async fn run(self: Arc<Self>, mut queue: Subscription) {
-        while let Some(delivery) = queue.recv().await {
-            match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
-                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
-                Ok(NodeMessage::Deliver { .. }) => debug!("delivery on a contacts node dropped"),
-                Err(err) => warn!(error = %err, "undecodable node message dropped"),
-            }
-            if let Err(err) = delivery.ack().await {
-                warn!(error = %err, "node message not acknowledged");
-            }
-        }
-        self.consuming.store(false, Ordering::SeqCst);
-        warn!(node_id = %self.node_id, "node queue ended; replies from rooms no longer arrive");
+        self.client.execute(room_id, new_id(), actor, tenant, command).await
     }
 }
 

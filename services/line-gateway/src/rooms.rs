@@ -5,18 +5,13 @@
 //! queue (`gw.node.<node>`), which this module consumes. Command ids derive from the webhook
 //! event, so an event processed twice is answered from the room's record, never applied twice.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_bus::{BusError, Replies, SharedBus, Subscription};
-use chat_protocol::bus::{
-    CommandEnvelope, CommandError, CommandResult, MemberKind, MemberSpec, NodeMessage, ReplyTo, RoomCommand, RoomInfo,
-    RoomKind,
-};
-use chat_protocol::{is_valid_client_id, keyed_command_id, new_id, now_ms, post_command_id, shard_of, Body};
+use chat_bus::{BusError, CommandClient, SharedBus};
+use chat_protocol::bus::{CommandResult, MemberKind, MemberSpec, RoomCommand, RoomInfo, RoomKind};
+use chat_protocol::{is_valid_client_id, keyed_command_id, post_command_id, Body};
 use chat_protocol::{MessageId, RoomId, TenantId, UserId};
-use tracing::{debug, warn};
 
 /// The namespace of the ids of LINE 1:1 rooms opened by the gateway.
 const LINE_DIRECT_ROOM_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x8b2e_5c14_7a90_4d3f_b621_0e9c_47d5_a318);
@@ -24,19 +19,8 @@ const LINE_DIRECT_ROOM_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x8b2e_5c14
 /// The namespace of client message ids made from webhook event ids that are not valid ids.
 const CLIENT_MSG_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x1c7d_93a0_4e2b_4f65_8d19_b3e0_5a72_c846);
 
-#[derive(Debug, thiserror::Error)]
-pub enum RoomsError {
-    #[error("{}", .0.message)]
-    Refused(CommandError),
-    #[error("the room did not answer in time")]
-    Timeout,
-    #[error("bus: {0}")]
-    Bus(#[from] BusError),
-    #[error("encoding the command: {0}")]
-    Encode(#[from] serde_json::Error),
-    #[error("unexpected answer from the room")]
-    Unexpected,
-}
+/// Why rooms did not do what was asked.
+pub type RoomsError = chat_bus::CommandFailed;
 
 /// The room every event of this (member, LINE user) pair targets first.
 pub fn line_direct_room_id(member: &UserId, line_user: &UserId) -> RoomId {
@@ -60,30 +44,20 @@ pub fn node_id(configured: &str) -> String {
     chat_bus::node_id(configured, Some("line"))
 }
 
-/// Commands to rooms and their replies.
+/// Commands to rooms and their answers (this node's queue).
 pub struct RoomsClient {
-    bus: SharedBus,
-    node_id: String,
-    timeout: Duration,
-    /// Callers waiting for a reply.
-    replies: Replies,
-    /// False once this node's queue stopped being consumed.
-    consuming: AtomicBool,
+    client: Arc<CommandClient>,
 }
 
 impl RoomsClient {
     /// Consume this node's queue and return the client.
     pub async fn start(bus: SharedBus, node_id: String, timeout: Duration) -> Result<Arc<Self>, BusError> {
-        let queue = bus.consume_node(&node_id).await?;
-        let client =
-            Arc::new(Self { bus, node_id, timeout, replies: Replies::default(), consuming: AtomicBool::new(true) });
-        tokio::spawn(Arc::clone(&client).run(queue));
-        Ok(client)
+        Ok(Arc::new(Self { client: CommandClient::start(bus, node_id, timeout).await? }))
     }
 
     /// True while this node's queue is consumed (replies can arrive).
     pub fn is_consuming(&self) -> bool {
-        self.consuming.load(Ordering::SeqCst)
+        self.client.is_consuming()
     }
 
     /// The LINE 1:1 room of (`member`, `line_user`), created or reopened on behalf of the
@@ -157,51 +131,7 @@ impl RoomsClient {
         tenant: &TenantId,
         command: RoomCommand,
     ) -> Result<CommandResult, RoomsError> {
-        let correlation_id = new_id();
-        let envelope = CommandEnvelope {
-            command_id: command_id.to_owned(),
-            room_id: room_id.clone(),
-            actor: actor.clone(),
-            tenant: tenant.clone(),
-            reply_to: Some(ReplyTo { node: self.node_id.clone(), correlation_id: correlation_id.clone() }),
-            issued_at_ms: now_ms(),
-            command,
-        };
-        let payload = serde_json::to_vec(&envelope)?;
-        let shard = shard_of(room_id, self.bus.shards());
-        let reply = self.replies.expect(&correlation_id);
-        let sent = match chat_bus::send_command(self.bus.as_ref(), shard, &envelope.command_id, &payload).await {
-            Ok(confirm) => confirm.await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = sent {
-            self.replies.forget(&correlation_id);
-            return Err(err.into());
-        }
-        let outcome = tokio::time::timeout(self.timeout, reply).await;
-        self.replies.forget(&correlation_id);
-        match outcome {
-            Ok(Ok(Ok(result))) => Ok(result),
-            Ok(Ok(Err(refusal))) => Err(RoomsError::Refused(refusal)),
-            Ok(Err(_)) | Err(_) => Err(RoomsError::Timeout),
-        }
-    }
-
-    /// Consume this node's queue until it ends: replies go to their waiting callers; anything
-    /// else (deliveries are for session nodes) is dropped.
-    async fn run(self: Arc<Self>, mut queue: Subscription) {
-        while let Some(delivery) = queue.recv().await {
-            match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
-                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
-                Ok(NodeMessage::Deliver { .. }) => debug!("delivery on a LINE gateway node dropped"),
-                Err(err) => warn!(error = %err, "undecodable node message dropped"),
-            }
-            if let Err(err) = delivery.ack().await {
-                warn!(error = %err, "node message not acknowledged");
-            }
-        }
-        self.consuming.store(false, Ordering::SeqCst);
-        warn!(node_id = %self.node_id, "node queue ended; replies from rooms no longer arrive");
+        self.client.execute(room_id, command_id.to_owned(), actor, tenant, command).await
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 pub use amqp::AmqpBus;
 pub use inproc::InProcBus;
-pub use replies::{node_id, send_command, Replies};
+pub use replies::{node_id, send_command, CommandClient, CommandFailed, Replies};
 pub use topology::Topology;
 
 /// RabbitMQ, or `inproc` for the standalone's in-process bus.

@@ -3,15 +3,19 @@
 //! waiting for it (by correlation id). Used by every service that sends room commands.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use chat_protocol::bus::CommandOutcome;
+use chat_protocol::bus::{
+    CommandEnvelope, CommandError, CommandOutcome, CommandResult, NodeMessage, ReplyTo, RoomCommand,
+};
+use chat_protocol::{new_id, now_ms, shard_of, RoomId, TenantId, UserId};
 use tokio::sync::oneshot;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use crate::{Bus, BusError, Confirm};
+use crate::{Bus, BusError, Confirm, SharedBus, Subscription};
 
 /// The callers of this node waiting for a command's answer, by correlation id.
 #[derive(Default)]
@@ -61,6 +65,111 @@ pub async fn send_command(bus: &dyn Bus, shard: u16, command_id: &str, payload: 
     send.retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(20)).with_max_times(4))
         .when(|e| matches!(e, BusError::Broker(_)))
         .await
+}
+
+/// Why a room command sent by `CommandClient` has no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandFailed {
+    #[error("{}", .0.message)]
+    Refused(CommandError),
+    #[error("the room did not answer in time")]
+    Timeout,
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("encoding the command: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("unexpected answer from the room")]
+    Unexpected,
+}
+
+/// Room commands from a service that hosts no sessions (contacts, the LINE gateway): each
+/// command is published with this node as `reply_to`, safely queued (confirmed), and answered on
+/// this node's queue, which the client consumes. (rooms' own dispatcher also delivers to
+/// sessions and keeps one sender's commands in order, so it has its own loop over `Replies`.)
+pub struct CommandClient {
+    bus: SharedBus,
+    node_id: String,
+    timeout: Duration,
+    replies: Replies,
+    /// False once this node's queue stopped being consumed.
+    consuming: AtomicBool,
+}
+
+impl CommandClient {
+    /// Consume this node's queue and return the client.
+    pub async fn start(bus: SharedBus, node_id: String, timeout: Duration) -> Result<Arc<Self>, BusError> {
+        let queue = bus.consume_node(&node_id).await?;
+        let client =
+            Arc::new(Self { bus, node_id, timeout, replies: Replies::default(), consuming: AtomicBool::new(true) });
+        tokio::spawn(Arc::clone(&client).run(queue));
+        Ok(client)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// True while this node's queue is consumed (answers can arrive).
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(Ordering::SeqCst)
+    }
+
+    /// Run `command` (idempotency key `command_id`) in `room_id` on behalf of (`actor`,
+    /// `tenant`) and wait for the room's answer.
+    pub async fn execute(
+        &self,
+        room_id: &RoomId,
+        command_id: String,
+        actor: &UserId,
+        tenant: &TenantId,
+        command: RoomCommand,
+    ) -> Result<CommandResult, CommandFailed> {
+        let correlation_id = new_id();
+        let envelope = CommandEnvelope {
+            command_id,
+            room_id: room_id.clone(),
+            actor: actor.clone(),
+            tenant: tenant.clone(),
+            reply_to: Some(ReplyTo { node: self.node_id.clone(), correlation_id: correlation_id.clone() }),
+            issued_at_ms: now_ms(),
+            command,
+        };
+        let payload = serde_json::to_vec(&envelope)?;
+        let shard = shard_of(room_id, self.bus.shards());
+        let reply = self.replies.expect(&correlation_id);
+        let sent = match send_command(self.bus.as_ref(), shard, &envelope.command_id, &payload).await {
+            Ok(confirm) => confirm.await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = sent {
+            self.replies.forget(&correlation_id);
+            return Err(err.into());
+        }
+        let outcome = tokio::time::timeout(self.timeout, reply).await;
+        self.replies.forget(&correlation_id);
+        match outcome {
+            Ok(Ok(Ok(result))) => Ok(result),
+            Ok(Ok(Err(refusal))) => Err(CommandFailed::Refused(refusal)),
+            Ok(Err(_)) | Err(_) => Err(CommandFailed::Timeout),
+        }
+    }
+
+    /// Consume this node's queue until it ends: answers go to their waiting callers; anything
+    /// else (deliveries are for session nodes) is dropped.
+    async fn run(self: Arc<Self>, mut queue: Subscription) {
+        while let Some(delivery) = queue.recv().await {
+            match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
+                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
+                Ok(NodeMessage::Deliver { .. }) => debug!("delivery on a node without sessions dropped"),
+                Err(err) => warn!(error = %err, "undecodable node message dropped"),
+            }
+            if let Err(err) = delivery.ack().await {
+                warn!(error = %err, "node message not acknowledged");
+            }
+        }
+        self.consuming.store(false, Ordering::SeqCst);
+        warn!(node_id = %self.node_id, "node queue ended; answers from rooms no longer arrive");
+    }
 }
 
 /// This process's node id: the configured one (the pod name), or the host name followed by
