@@ -8,10 +8,17 @@
 //! sticker off the sendable list) is inserted `failed` and its sender told. The event is
 //! acknowledged once every row is stored: from there the send is durable.
 //!
+//! **Batch**: a row is due `line.batch_window_ms` after it was stored, so that a burst to one
+//! LINE user goes out in one push: on its first attempt, a row of fewer than 5 objects takes
+//! the rows queued behind it for the same LINE user that fit with it in one request (never
+//! splitting one), and the batch is fixed in the store (`batch_key`, the head row's own
+//! retry key, never used before) before anything is sent. A batch is retried, settled or given
+//! up as one, always with the same messages under the same key; the rows behind it wait.
+//!
 //! **Send** (`line.workers` tasks, woken by `outbox_wake`, polling every second for retries
 //! coming due): a worker claims a row (see `store::outbound`), takes its channel's token,
-//! waits for the channel's rate limiter (`line.push_per_second`) and pushes the row's next
-//! request (5 objects at most) with that request's retry key. 2xx and 409 with an accepted
+//! waits for the channel's rate limiter (`line.push_per_second`) and pushes the row's batch or
+//! its next request (5 objects at most) with that push's retry key. 2xx and 409 with an accepted
 //! request id move to the next request (the row is `sent` after the last); 5xx, timeouts and
 //! connection failures are retried with the same key after 1 s doubling to 5 minutes, 429
 //! after its `Retry-After`, each at most `line.push_max_attempts` times per request; the
@@ -37,7 +44,7 @@ use uuid::Uuid;
 
 use crate::line_api::PushOutcome;
 use crate::metrics::metrics;
-use crate::outbound::{line_messages, request_retry_key, requests, retry_key};
+use crate::outbound::{line_messages, request_retry_key, requests, retry_key, MAX_MESSAGES_PER_REQUEST};
 use crate::service::LineCore;
 use crate::store::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus, StoreError};
 
@@ -76,6 +83,8 @@ pub struct LineMessage {
 /// means the event must come again (rows stored so far are not stored twice).
 pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), StoreError> {
     let objects = line_messages(&message.body);
+    let window = Duration::from_millis(core.settings.line.batch_window_ms);
+    let window_ms = millis(window);
     let mut inserted = false;
     for recipient in &message.line_recipients {
         let Some(line_user_id) = recipient.as_str().strip_prefix(LINE_USER_PREFIX).filter(|id| !id.is_empty()) else {
@@ -111,6 +120,7 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             retry_key: &retry_key(&message.message_id, line_user_id).to_string(),
             status,
             last_error: error.as_deref(),
+            due_at: now_ms() + window_ms,
         };
         let now = now_ms();
         if !core.store.insert_outbound(&row, now).await? {
@@ -124,7 +134,12 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
         }
     }
     if inserted {
-        core.outbox_wake.notify_waiters();
+        // Due once its batching window has passed: the senders are woken then.
+        let wake = Arc::clone(&core.outbox_wake);
+        tokio::spawn(async move {
+            tokio::time::sleep(window).await;
+            wake.notify_waiters();
+        });
     }
     Ok(())
 }
@@ -220,49 +235,51 @@ pub(crate) async fn notify_untold(core: &LineCore) {
     }
 }
 
-/// Push the next request of a claimed row and settle it.
+/// What one push carries: a request of one row, or a batch of rows in one request.
+struct Push {
+    /// The retry key of the push.
+    key: Uuid,
+    objects: Vec<Value>,
+    /// The rows of a batch (the claimed row first) and its key; empty for one row's request.
+    batch: Vec<OutboundRow>,
+    batch_key: Option<String>,
+    /// How many requests the claimed row has (one row's request; 1 for a batch).
+    total: usize,
+}
+
+/// Push the next request of a claimed row (with the rows batched behind it) and settle it.
 pub(crate) async fn send(core: &LineCore, client: &awc::Client, row: OutboundRow) {
-    let messages: Vec<Value> = match serde_json::from_str(&row.messages) {
-        Ok(messages) => messages,
-        Err(err) => return give_up(core, &row, "failed", &format!("stored messages unreadable: {err}")).await,
-    };
-    let requests = requests(&messages);
-    let total = i64::try_from(requests.len()).unwrap_or(i64::MAX);
-    let index = usize::try_from(row.chunks_sent).unwrap_or(usize::MAX);
-    let Some(request) = requests.get(index) else {
-        // Nothing left to send (an empty message list, or a row settled but not marked).
-        if let Err(err) =
-            core.store.outbound_request_done(&row.key, row.chunks_sent, row.chunks_sent, None, now_ms()).await
-        {
-            warn!(error = %err, "outbound row not settled; taken again when its lease ends");
-        }
-        return;
+    let push = match prepare(core, &row).await {
+        Ok(Some(push)) => push,
+        Ok(None) => return,
+        Err(Prepared::GiveUp(reason)) => return give_up(core, &row, &[], "failed", &reason).await,
+        Err(Prepared::Retry(reason)) => return retry(core, &row, millis(backoff(row.attempts)), &reason).await,
     };
     let channel = match core.store.channel(&row.channel_id).await {
         Ok(Some(channel)) => channel,
-        Ok(None) => return give_up(core, &row, "failed", "the member's LINE account is no longer connected").await,
+        Ok(None) => {
+            let reason = "the member's LINE account is no longer connected";
+            return give_up(core, &row, &push.batch, "failed", reason).await;
+        }
         Err(err) => return retry(core, &row, millis(backoff(row.attempts)), &err.to_string()).await,
     };
     if channel.suspended {
         // The member may not use LINE any more: nothing is sent, and authz told them.
-        count("suspended");
-        let settled = core.store.outbound_failed(&row.key, "the member may not use LINE", false, now_ms()).await;
-        if let Err(err) = settled {
-            warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+        for key in rows_of(&row, &push.batch) {
+            count("suspended");
+            let settled = core.store.outbound_failed(key, "the member may not use LINE", false, now_ms()).await;
+            if let Err(err) = settled {
+                warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+            }
         }
         return;
     }
     let token = match core.secrets.decrypt(&channel.token_enc) {
         Ok(token) => token,
-        Err(err) => return give_up(core, &row, "failed", &err.to_string()).await,
-    };
-    let first_key = match Uuid::parse_str(&row.retry_key) {
-        Ok(key) => key,
-        Err(err) => return give_up(core, &row, "failed", &format!("stored retry key unreadable: {err}")).await,
+        Err(err) => return give_up(core, &row, &push.batch, "failed", &err.to_string()).await,
     };
     core.push_limiter.until_key_ready(&row.channel_id).await;
-    let key = request_retry_key(first_key, index);
-    let outcome = core.line_api.push(client, &token, key, &row.key.line_user_id, request).await;
+    let outcome = core.line_api.push(client, &token, push.key, &row.key.line_user_id, &push.objects).await;
     let max_attempts = i64::from(core.settings.line.push_max_attempts.max(1));
     let now = now_ms();
     match outcome {
@@ -272,8 +289,13 @@ pub(crate) async fn send(core: &LineCore, client: &awc::Client, row: OutboundRow
                 _ => ("sent", None),
             };
             count(label);
-            match core.store.outbound_request_done(&row.key, row.chunks_sent, total, accepted, now).await {
-                Ok(true) => debug!(message_id = %row.key.message_id, "sent to LINE"),
+            let total = i64::try_from(push.total).unwrap_or(i64::MAX);
+            let settled = match &push.batch_key {
+                Some(batch_key) => core.store.outbound_batch_done(batch_key, accepted, now).await.map(|()| true),
+                _ => core.store.outbound_request_done(&row.key, row.chunks_sent, total, accepted, now).await,
+            };
+            match settled {
+                Ok(true) => debug!(message_id = %row.key.message_id, rows = push.batch.len().max(1), "sent to LINE"),
                 // The next request is due now.
                 Ok(false) => core.outbox_wake.notify_waiters(),
                 Err(err) => warn!(error = %err, "outbound row not settled; taken again when its lease ends"),
@@ -281,22 +303,129 @@ pub(crate) async fn send(core: &LineCore, client: &awc::Client, row: OutboundRow
         }
         PushOutcome::Retry(cause) if row.attempts >= max_attempts => {
             let reason = format!("LINE did not accept it after {} attempts ({cause})", row.attempts);
-            give_up(core, &row, "failed", &reason).await;
+            give_up(core, &row, &push.batch, "failed", &reason).await;
         }
         PushOutcome::RateLimited(_) if row.attempts >= max_attempts => {
             let reason = format!("LINE's rate limit still held after {} attempts", row.attempts);
-            give_up(core, &row, "failed", &reason).await;
+            give_up(core, &row, &push.batch, "failed", &reason).await;
         }
+        // Only the claimed row waits: the rows batched behind it are queued behind it.
         PushOutcome::Retry(cause) => retry(core, &row, millis(backoff(row.attempts)), &cause).await,
         PushOutcome::RateLimited(after) => retry(core, &row, millis(after), "rate limited by LINE").await,
         PushOutcome::Quota(message) => {
             let reason = format!("the LINE Official Account reached its monthly message limit ({message})");
-            give_up(core, &row, "quota", &reason).await;
+            give_up(core, &row, &push.batch, "quota", &reason).await;
         }
         PushOutcome::Refused(reason) => {
             warn!(message_id = %row.key.message_id, channel_id = %row.channel_id, %reason, "LINE refused a push");
-            give_up(core, &row, "failed", &reason).await;
+            give_up(core, &row, &push.batch, "failed", &reason).await;
         }
+    }
+}
+
+/// Why a claimed row has no push.
+enum Prepared {
+    GiveUp(String),
+    Retry(String),
+}
+
+/// The push of a claimed row: its batch if it has one; else, on its first attempt, a new
+/// batch of it and the rows queued behind it that fit in one request with it; else its next
+/// request. `None` when nothing is left to send (the row is settled here).
+async fn prepare(core: &LineCore, row: &OutboundRow) -> Result<Option<Push>, Prepared> {
+    let messages = stored_messages(row).map_err(Prepared::GiveUp)?;
+    let first_key = Uuid::parse_str(&row.retry_key)
+        .map_err(|err| Prepared::GiveUp(format!("stored retry key unreadable: {err}")))?;
+    if let Some(batch_key) = &row.batch_key {
+        // Fixed before its first attempt: the same rows under the same key, every time.
+        let batch = core.store.outbound_batch(batch_key).await.map_err(|err| Prepared::Retry(err.to_string()))?;
+        let key = Uuid::parse_str(batch_key)
+            .map_err(|err| Prepared::GiveUp(format!("stored batch key unreadable: {err}")))?;
+        let objects = batch_objects(&batch).map_err(Prepared::GiveUp)?;
+        return Ok(Some(Push { key, objects, batch, batch_key: Some(batch_key.clone()), total: 1 }));
+    }
+    if row.attempts == 1 && row.chunks_sent == 0 && messages.len() < MAX_MESSAGES_PER_REQUEST {
+        if let Some(push) = batch_behind(core, row, &messages, first_key).await {
+            return Ok(Some(push));
+        }
+    }
+    let requests = requests(&messages);
+    let index = usize::try_from(row.chunks_sent).unwrap_or(usize::MAX);
+    let Some(request) = requests.get(index) else {
+        // Nothing left to send (an empty message list, or a row settled but not marked).
+        if let Err(err) =
+            core.store.outbound_request_done(&row.key, row.chunks_sent, row.chunks_sent, None, now_ms()).await
+        {
+            warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+        }
+        return Ok(None);
+    };
+    let key = request_retry_key(first_key, index);
+    Ok(Some(Push { key, objects: request.to_vec(), batch: Vec::new(), batch_key: None, total: requests.len() }))
+}
+
+/// A new batch of `row` (on its first attempt) and the rows queued behind it for the same
+/// LINE user that fit in one request with it, fixed in the store before anything is sent; its
+/// key is the row's own first retry key (never used yet). None when no row fits behind it, or
+/// when the store changed meanwhile (the row then goes alone).
+async fn batch_behind(core: &LineCore, row: &OutboundRow, messages: &[Value], key: Uuid) -> Option<Push> {
+    let room = MAX_MESSAGES_PER_REQUEST - messages.len();
+    let followers = match core.store.outbound_followers(row, i64::try_from(room).unwrap_or(1)).await {
+        Ok(followers) => followers,
+        Err(err) => {
+            debug!(error = %err, "rows behind not read; sent alone");
+            return None;
+        }
+    };
+    let mut objects = messages.to_vec();
+    let mut batch = vec![row.clone()];
+    for follower in followers {
+        let Ok(theirs) = stored_messages(&follower) else { break };
+        if objects.len() + theirs.len() > MAX_MESSAGES_PER_REQUEST {
+            break;
+        }
+        objects.extend(theirs);
+        batch.push(follower);
+    }
+    if batch.len() < 2 {
+        return None;
+    }
+    let batch_key = key.to_string();
+    let keys: Vec<&OutboundKey> = batch.iter().map(|r| &r.key).collect();
+    match core.store.form_batch(&batch_key, &keys, now_ms()).await {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(err) => {
+            debug!(error = %err, "batch not formed; sent alone");
+            return None;
+        }
+    }
+    for _ in 1..batch.len() {
+        count("batched");
+    }
+    Some(Push { key, objects, batch, batch_key: Some(batch_key), total: 1 })
+}
+
+/// The LINE message objects stored with a row.
+fn stored_messages(row: &OutboundRow) -> Result<Vec<Value>, String> {
+    serde_json::from_str(&row.messages).map_err(|err| format!("stored messages unreadable: {err}"))
+}
+
+/// The objects of a batch's rows, in order.
+fn batch_objects(batch: &[OutboundRow]) -> Result<Vec<Value>, String> {
+    let mut objects = Vec::new();
+    for row in batch {
+        objects.extend(stored_messages(row)?);
+    }
+    Ok(objects)
+}
+
+/// The keys of the rows a push settles: the batch's, or the claimed row's.
+fn rows_of<'a>(row: &'a OutboundRow, batch: &'a [OutboundRow]) -> Vec<&'a OutboundKey> {
+    if batch.is_empty() {
+        vec![&row.key]
+    } else {
+        batch.iter().map(|r| &r.key).collect()
     }
 }
 
@@ -309,13 +438,17 @@ async fn retry(core: &LineCore, row: &OutboundRow, after_ms: i64, cause: &str) {
     }
 }
 
-async fn give_up(core: &LineCore, row: &OutboundRow, label: &'static str, reason: &str) {
-    warn!(message_id = %row.key.message_id, channel_id = %row.channel_id, %reason, "push given up");
-    if let Err(err) = core.store.outbound_failed(&row.key, reason, true, now_ms()).await {
-        warn!(error = %err, "outbound row not settled; taken again when its lease ends");
-        return;
+/// Give up the claimed row, or every row of its batch, each told to its sender.
+async fn give_up(core: &LineCore, row: &OutboundRow, batch: &[OutboundRow], label: &'static str, reason: &str) {
+    let rows = if batch.is_empty() { std::slice::from_ref(row) } else { batch };
+    for row in rows {
+        warn!(message_id = %row.key.message_id, channel_id = %row.channel_id, %reason, "push given up");
+        if let Err(err) = core.store.outbound_failed(&row.key, reason, true, now_ms()).await {
+            warn!(error = %err, "outbound row not settled; taken again when its lease ends");
+            return;
+        }
+        gave_up(core, &row.key, &row.channel_id, &row.tenant, &row.sender, label, reason).await;
     }
-    gave_up(core, &row.key, &row.channel_id, &row.tenant, &row.sender, label, reason).await;
 }
 
 /// After a row was stored `failed`: count it, record the channel's last error, tell the sender.

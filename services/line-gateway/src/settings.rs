@@ -60,6 +60,9 @@ pub struct LineSettings {
     pub push_max_attempts: u32,
     /// Push requests per second and channel.
     pub push_per_second: u32,
+    /// How long a member's message waits for the next ones to the same LINE user, to go out
+    /// in one push with them (ms; 0: at once).
+    pub batch_window_ms: u64,
 }
 
 /// Where the content of LINE users' media is kept (`object_store`).
@@ -113,6 +116,7 @@ mod tests {
         assert_eq!(settings.line.push_timeout_ms, 10_000);
         assert_eq!(settings.line.push_max_attempts, 8);
         assert_eq!(settings.line.push_per_second, 100);
+        assert_eq!(settings.line.batch_window_ms, 250);
         assert_eq!(settings.line.api_base_url, "https://api.line.me");
         assert_eq!(settings.line.data_api_base_url, "https://api-data.line.me");
         assert!(settings.line.node_id.is_empty());

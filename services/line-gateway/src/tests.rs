@@ -210,6 +210,7 @@ async fn core_at(db: &TestDb, line_base: &str, media_max_bytes: u64) -> (Arc<Lin
     settings.authz.url = String::new();
     settings.auth.jwt_secret = SecretString::from("line-test-secret-line-test-secret-line");
     settings.line.webhook_max_bytes = LIMIT;
+    settings.line.batch_window_ms = 0;
     settings.line.data_api_base_url = line_base.clone();
     settings.media.path =
         std::env::temp_dir().join(format!("line-media-{}", uuid::Uuid::new_v4().simple())).to_string_lossy().into();

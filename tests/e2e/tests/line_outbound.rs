@@ -4,7 +4,7 @@
 //! the member answers and the gateway pushes to LINE: once under a scripted 500-then-200 with one
 //! retry key, 409 counted as sent, 429 retried after Retry-After, a quota 429 given up with a
 //! notification to the member, a 12,000-character text in 3 parts, stickers only from LINE's
-//! sendable list; and back: the LINE user's text, its unsend, and a photo served by the engine
+//! sendable list, a burst of 6 messages in 2 requests; and back: the LINE user's text, its unsend, and a photo served by the engine
 //! after LINE deleted it.
 
 use std::time::Duration;
@@ -48,6 +48,9 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
         ("CHAT__LINE__API_BASE_URL", &running.base_url),
         ("CHAT__LINE__DATA_API_BASE_URL", &running.base_url),
         ("CHAT__LINE__PUSH_TIMEOUT_MS", "3000"),
+        // A burst posted within a second goes out together (the default is 250 ms; a second
+        // keeps this test's burst inside one window on a slow machine).
+        ("CHAT__LINE__BATCH_WINDOW_MS", "1000"),
     ])
     .await;
     let channel = Channel::random("1660000042");
@@ -171,6 +174,29 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
         (p.len() == 1).then_some(())
     })
     .await;
+
+    // A burst of 6 messages: 2 requests (5 message objects, then 1), in order, each with its
+    // retry key; LINE counts requests against the monthly quota, not the objects in them.
+    for n in 1..=6 {
+        text(&c, &room, &alice, &format!("b{n}"), &format!("burst {n}")).await;
+    }
+    let burst = eventually(15, "the burst", || async {
+        let p = pushes(&sim, &channel.channel_id, "burst ").await;
+        let objects: usize = p.iter().map(|r| r.body["messages"].as_array().map_or(0, Vec::len)).sum();
+        (objects >= 6).then_some(p)
+    })
+    .await;
+    let texts: Vec<Vec<&str>> = burst
+        .iter()
+        .map(|r| r.body["messages"].as_array().expect("messages").iter().filter_map(|m| m["text"].as_str()).collect())
+        .collect();
+    assert_eq!(
+        texts,
+        [vec!["burst 1", "burst 2", "burst 3", "burst 4", "burst 5"], vec!["burst 6"]],
+        "a 6-message burst in 2 requests"
+    );
+    assert!(burst.iter().all(|r| r.status == 200 && r.retry_key().is_some()));
+    assert_ne!(burst[0].retry_key(), burst[1].retry_key());
 
     // And the LINE user's answer comes back to alice's room.
     let mut ws = Ws::connect(&c.rooms.ws_url(), &alice).await;

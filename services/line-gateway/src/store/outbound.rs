@@ -2,7 +2,8 @@
 //! claimed by the sender workers with a lease (`next_attempt_at`, a compare-and-set as the
 //! inbox's `claimed_until`): the oldest pending message of a (channel, LINE user) whose older
 //! messages are all settled, so one LINE user gets a member's messages in order, and a long
-//! message's requests go out one after the other.
+//! message's requests go out one after the other. The rows queued behind a claimed row can
+//! join it in one push (`form_batch`: all or none, before the first attempt), settled together.
 
 use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 
@@ -62,6 +63,8 @@ pub struct NewOutbound<'a> {
     /// `Pending`, or `Failed` with `last_error` for a body LINE cannot be sent.
     pub status: OutboundStatus,
     pub last_error: Option<&'a str>,
+    /// When the row may first be claimed (ms): the end of its batching window.
+    pub due_at: i64,
 }
 
 /// An outbound row.
@@ -82,6 +85,8 @@ pub struct OutboundRow {
     pub last_error: Option<String>,
     pub accepted_request_id: Option<String>,
     pub notified: bool,
+    /// The retry key of the push this row goes out in with others (see `form_batch`).
+    pub batch_key: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -101,11 +106,12 @@ struct OutboundRecord {
     last_error: Option<String>,
     accepted_request_id: Option<String>,
     notified: i64,
+    batch_key: Option<String>,
 }
 
 const OUTBOUND_COLUMNS: &str = "o.message_id, o.line_user_id, o.channel_id, o.room_id, o.tenant, o.sender, \
      o.messages, o.retry_key, o.status, o.chunks_sent, o.attempts, o.next_attempt_at, o.last_error, \
-     o.accepted_request_id, o.notified";
+     o.accepted_request_id, o.notified, o.batch_key";
 
 impl TryFrom<OutboundRecord> for OutboundRow {
     type Error = StoreError;
@@ -126,6 +132,7 @@ impl TryFrom<OutboundRecord> for OutboundRow {
             last_error: r.last_error,
             accepted_request_id: r.accepted_request_id,
             notified: r.notified != 0,
+            batch_key: r.batch_key,
         })
     }
 }
@@ -153,8 +160,8 @@ impl Store {
         let failed = row.status == OutboundStatus::Failed;
         let done = sqlx::query(
             "INSERT INTO outbound (message_id, line_user_id, channel_id, room_id, seq, tenant, sender, messages, \
-             retry_key, status, last_error, notified, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             retry_key, status, last_error, notified, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
              ON CONFLICT (message_id, line_user_id) DO NOTHING",
         )
         .bind(row.key.message_id.as_str())
@@ -169,6 +176,7 @@ impl Store {
         .bind(row.status.as_str())
         .bind(row.last_error)
         .bind(i64::from(!failed))
+        .bind(if failed { 0 } else { row.due_at })
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -221,6 +229,90 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// The pending rows queued behind `head` for the same LINE user of the same channel, in
+    /// order, that were never tried and are in no batch: candidates to go out in one push with
+    /// it (at most `limit`).
+    pub async fn outbound_followers(&self, head: &OutboundRow, limit: i64) -> Result<Vec<OutboundRow>, StoreError> {
+        let (created_at, seq): (i64, i64) =
+            sqlx::query_as("SELECT created_at, seq FROM outbound WHERE message_id = $1 AND line_user_id = $2")
+                .bind(head.key.message_id.as_str())
+                .bind(head.key.line_user_id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        let records = sqlx::query_as::<_, OutboundRecord>(&format!(
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound o WHERE o.status = 'pending' AND o.channel_id = $1 \
+             AND o.line_user_id = $2 AND o.batch_key IS NULL AND o.chunks_sent = 0 AND o.attempts = 0 \
+             AND (o.created_at > $3 OR (o.created_at = $3 AND (o.seq > $4 OR (o.seq = $4 AND o.message_id > $5)))) \
+             ORDER BY o.created_at, o.seq, o.message_id LIMIT $6"
+        ))
+        .bind(head.channel_id.as_str())
+        .bind(head.key.line_user_id.as_str())
+        .bind(created_at)
+        .bind(seq)
+        .bind(head.key.message_id.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        records.into_iter().map(OutboundRow::try_from).collect()
+    }
+
+    /// Put `rows` (a claimed head and its followers, in order) into one batch under
+    /// `batch_key`, all or none: false if one of them changed meanwhile (then none is in it).
+    pub async fn form_batch(&self, batch_key: &str, rows: &[&OutboundKey], now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        for key in rows {
+            let done = sqlx::query(
+                "UPDATE outbound SET batch_key = $1, updated_at = $2 \
+                 WHERE message_id = $3 AND line_user_id = $4 AND status = 'pending' AND batch_key IS NULL",
+            )
+            .bind(batch_key)
+            .bind(now)
+            .bind(key.message_id.as_str())
+            .bind(key.line_user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The pending rows of a batch, in order.
+    pub async fn outbound_batch(&self, batch_key: &str) -> Result<Vec<OutboundRow>, StoreError> {
+        let records = sqlx::query_as::<_, OutboundRecord>(&format!(
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound o WHERE o.batch_key = $1 AND o.status = 'pending' \
+             ORDER BY o.created_at, o.seq, o.message_id"
+        ))
+        .bind(batch_key)
+        .fetch_all(&self.pool)
+        .await?;
+        records.into_iter().map(OutboundRow::try_from).collect()
+    }
+
+    /// The push of a batch was accepted (`accepted`: the request id LINE named on a 409):
+    /// every row of it is sent.
+    pub async fn outbound_batch_done(
+        &self,
+        batch_key: &str,
+        accepted: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbound SET chunks_sent = 1, status = 'sent', attempts = 0, next_attempt_at = 0, last_error = NULL, \
+             accepted_request_id = COALESCE($1, accepted_request_id), updated_at = $2 \
+             WHERE batch_key = $3 AND status = 'pending'",
+        )
+        .bind(accepted)
+        .bind(now)
+        .bind(batch_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Request `index` of the row was accepted (`accepted`: the request id LINE named on a

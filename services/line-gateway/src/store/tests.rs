@@ -220,6 +220,7 @@ fn outbound_row<'a>(
         retry_key: "6f0c1a8e-0000-5000-8000-000000000000",
         status: OutboundStatus::Pending,
         last_error: None,
+        due_at: 0,
     }
 }
 

@@ -94,6 +94,44 @@ async fn no_notify(published: &mut Subscription) {
 }
 
 #[actix_web::test]
+async fn a_burst_goes_out_in_pushes_of_five_objects_fixed_before_their_first_attempt() {
+    let db = TestDb::new().await;
+    let (core, _published, _commands, line) = core_with_line(&db).await;
+    let mut queue = core.bus.consume_events("line-gateway", true).await.unwrap();
+    db.store.remember_line_user(CHANNEL, TARO, &room(), Some(true), 1).await.unwrap();
+    let client = core.line_api.client();
+    for n in 1..=6 {
+        consume(&core, &mut queue, line_message(&format!("m-burst-{n}"), n, text(&format!("burst {n}")))).await;
+    }
+    // The first push fails: retried later with the same five messages and the same key,
+    // though the rows behind it could have changed meanwhile.
+    line.script_pushes([Scripted::status(500, "")]);
+    let t0 = chat_protocol::now_ms();
+    assert!(send_next(&core, &client, t0).await);
+    consume(&core, &mut queue, line_message("m-burst-7", 7, text("burst 7"))).await;
+    assert!(!send_next(&core, &client, t0 + 500).await, "the batch backs off as one");
+    assert!(send_next(&core, &client, t0 + 5_000).await);
+    assert!(send_next(&core, &client, t0 + 5_000).await);
+    assert!(!send_next(&core, &client, t0 + 600_000).await, "three pushes in all: {:#?}", line.pushes());
+    let pushes = line.pushes();
+    let texts = |n: usize| -> Vec<String> {
+        pushes[n].body["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(pushes.len(), 3);
+    let head_key = retry_key(&MessageId::new("m-burst-1"), TARO).to_string();
+    assert_eq!((pushes[0].retry_key.as_str(), pushes[1].retry_key.as_str()), (&*head_key, &*head_key));
+    assert_eq!(texts(0), ["burst 1", "burst 2", "burst 3", "burst 4", "burst 5"]);
+    assert_eq!(texts(1), texts(0));
+    assert_eq!(texts(2), ["burst 6", "burst 7"]);
+    assert_eq!(pushes[2].retry_key, retry_key(&MessageId::new("m-burst-6"), TARO).to_string());
+    for n in 1..=7 {
+        let sent = row(&core, &format!("m-burst-{n}")).await;
+        assert_eq!(sent.status, OutboundStatus::Sent, "m-burst-{n}");
+    }
+    db.drop().await;
+}
+
+#[actix_web::test]
 async fn pushes_carry_their_retry_key_and_settle_by_lines_answer() {
     let db = TestDb::new().await;
     let (core, mut published, _commands, line) = core_with_line(&db).await;
