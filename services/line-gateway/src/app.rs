@@ -87,8 +87,9 @@ impl LineCore {
             push_limiter,
             media,
         });
-        tokio::spawn(crate::events::run(Arc::clone(&core), events));
-        // The inbox and sender workers call LINE with awc (not `Send`): actix's local tasks.
+        // The events consumer (it asks authz for senders' names), the inbox and sender workers
+        // call out with awc (not `Send`): actix's local tasks.
+        actix_web::rt::spawn(crate::events::run(Arc::clone(&core), events));
         for _ in 0..workers {
             actix_web::rt::spawn(crate::inbox::run_worker(Arc::clone(&core)));
             actix_web::rt::spawn(crate::outbox::run_worker(Arc::clone(&core)));

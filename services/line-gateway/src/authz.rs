@@ -46,6 +46,12 @@ impl AuthzClient {
         Ok(Member { exists, line: exists && answer.actor_line })
     }
 
+    /// The member's display name, if authz has one.
+    pub async fn display_name(&self, tenant: &TenantId, member: &UserId) -> Result<Option<String>, AuthzUnavailable> {
+        let answer = self.decide(tenant, member, vec![member.clone()]).await?;
+        Ok(answer.verdicts.into_iter().find(|verdict| &verdict.user == member).and_then(|verdict| verdict.display_name))
+    }
+
     async fn decide(
         &self,
         tenant: &TenantId,

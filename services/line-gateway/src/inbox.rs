@@ -1,13 +1,16 @@
 //! The inbox workers (`line.workers` tasks): they claim stored webhook events (oldest first,
-//! one channel's events in order; see `store`), apply each, and mark it processed. Only
-//! 1:1 events from users (`source.type == "user"`) are handled in this slice:
+//! one channel's events in order; see `store`), apply each, and mark it processed. Events of
+//! LINE groups (`join`, `leave`, `memberJoined`, `memberLeft`, and messages and unsends written
+//! in a group) are applied in `groups`; the others come from a LINE user's 1:1 chat:
 //!
 //! - `follow`: the LINE user's profile is asked of LINE (`GET /v2/bot/profile/{userId}`; a
 //!   5xx or a timeout retries the event, and its last attempt, a 404 or any other error do
 //!   without: the display name is then the LINE user id), the member's LINE 1:1 room is created
 //!   or reopened, remembered in `line_users`, and `line.follow` is published with the name
 //!   and picture;
-//! - `unfollow`: `line.unfollow` is published and the LINE user marked unfollowed (the room stays);
+//! - `unfollow`: the LINE user leaves their 1:1 room (it stays, with its history, closed for
+//!   sending: rooms answers a member's message there `line_room_closed`; a new follow brings
+//!   them back), `line.unfollow` is published and the LINE user marked unfollowed;
 //! - `message`: the room is ensured as for a follow, then the message is posted as the LINE
 //!   user: text, sticker and location as they are; images, video, audio and files with their
 //!   content downloaded from LINE at once (`GET .../message/{id}/content` on the content API,
@@ -22,7 +25,7 @@
 //!   message each LINE message became is remembered (`posted`);
 //! - `unsend`: the room message the LINE message became is recalled (hidden) as the LINE
 //!   user; an unknown one is counted (`unknown_message`) and ignored;
-//! - other types and other sources are counted and ignored.
+//! - other types (and a follow or unfollow from a group) are counted and ignored.
 //!
 //! A suspended channel's events, and events of a channel unbound since, are marked processed
 //! without effect. A failure that may pass (rooms' timeout, the bus, the store) frees the event
@@ -33,9 +36,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_protocol::events::{ChangeEvent, EventEnvelope};
-use chat_protocol::ids::LINE_USER_PREFIX;
-use chat_protocol::{now_ms, Body, RoomId, UserId};
+use chat_protocol::events::ChangeEvent;
+use chat_protocol::{now_ms, Body, RoomId};
 use tracing::{debug, warn};
 
 use chat_protocol::Refusal;
@@ -44,15 +46,18 @@ use crate::line_api::{ContentOutcome, ProfileOutcome};
 use crate::media::{content_key, media_body, media_id, media_url, too_large_text, MediaKind, Stored};
 use crate::metrics::metrics;
 use crate::rooms::{client_msg_id, RoomsError};
-use crate::service::{LineCore, LineError};
-use crate::store::{Channel, InboxRow, MediaRow, Store, StoreError};
-use crate::webhook::{parse_event, ContentProvider, Inbound, LineEvent};
+use crate::service::LineCore;
+use crate::store::{Channel, InboxRow, MediaRow, Store};
+use crate::webhook::{parse_event, Chat, ContentProvider, Inbound, LineEvent};
+
+mod groups;
+mod steps;
+
+pub use steps::MAX_ATTEMPTS;
+use steps::{line_user, observe_room_answer, open_room, publish_keyed, Outcome, Place};
 
 /// The failure of an event whose content LINE no longer has.
 pub const CONTENT_GONE: &str = "content no longer available at LINE";
-
-/// Attempts before an event is given up.
-pub const MAX_ATTEMPTS: i64 = 10;
 
 /// How long an event that keeps failing for passing reasons is tried again (at most every
 /// `MAX_BACKOFF_MS`) before it is given up.
@@ -99,41 +104,6 @@ const KNOWN_TYPES: &[&str] = &[
     "delivery",
     "pnpDeliveryCompletion",
 ];
-
-/// What became of one claimed event.
-#[derive(Debug)]
-enum Outcome {
-    /// Done, with the outcome label (`applied`, `ignored`, `suspended`, ...).
-    Done(&'static str),
-    /// Failed for now: free it again after a backoff.
-    Retry(String),
-    /// Never going to work: processed, failed.
-    GiveUp(&'static str, String),
-}
-
-impl From<StoreError> for Outcome {
-    fn from(err: StoreError) -> Self {
-        Outcome::Retry(err.to_string())
-    }
-}
-
-impl From<RoomsError> for Outcome {
-    fn from(err: RoomsError) -> Self {
-        match err {
-            RoomsError::Refused(refusal) => {
-                Outcome::GiveUp("refused", format!("{}: {}", refusal.code, refusal.message))
-            }
-            RoomsError::Timeout | RoomsError::Bus(_) => Outcome::Retry(err.to_string()),
-            RoomsError::Encode(_) | RoomsError::Unexpected => Outcome::GiveUp("failed", err.to_string()),
-        }
-    }
-}
-
-impl From<LineError> for Outcome {
-    fn from(err: LineError) -> Self {
-        Outcome::Retry(err.to_string())
-    }
-}
 
 /// The lease of a claimed event: long enough for its slowest step, a content download
 /// (`line_api::CONTENT_TIMEOUT`), and its room commands to time out, so that no second worker
@@ -251,7 +221,12 @@ async fn apply(core: &LineCore, row: &InboxRow, event: LineEvent) -> Outcome {
             debug!(event_id = %row.key.webhook_event_id, kind, "LINE message type not handled yet; skipped");
             Outcome::Done("unsupported_for_now")
         }
-        LineEvent::Message { line_user_id, line_message_id, message, .. } => {
+        LineEvent::Message { chat, line_message_id, message, .. } => {
+            let place = match place_of(core, row, &channel, &chat).await {
+                Ok(place) => place,
+                Err(outcome) => return outcome,
+            };
+            let line = LineMessage { place: &place, line_message_id: &line_message_id };
             let body = match message {
                 Inbound::Text { text } => Body::Text { text },
                 Inbound::Sticker { package_id, sticker_id } => Body::Sticker { package_id, sticker_id },
@@ -260,37 +235,24 @@ async fn apply(core: &LineCore, row: &InboxRow, event: LineEvent) -> Outcome {
                 }
                 Inbound::Media { kind, provider, file_name, file_size } => {
                     let medium = Medium { kind, provider, file_name, file_size };
-                    let line = LineMessage { line_user_id: &line_user_id, line_message_id: &line_message_id };
                     return media_in(core, row, &channel, line, medium).await;
                 }
                 Inbound::Unsupported { .. } => return Outcome::Done("unsupported_for_now"),
             };
-            let line = LineMessage { line_user_id: &line_user_id, line_message_id: &line_message_id };
-            message_in(core, row, &channel, line, body).await
+            post_in(core, row, &channel, line, body).await
         }
-        LineEvent::Unsend { line_user_id, line_message_id } => {
-            unsend(core, row, &channel, &line_user_id, &line_message_id).await
+        LineEvent::Unsend { chat, line_message_id } => unsend(core, row, &channel, &chat, &line_message_id).await,
+        LineEvent::Join { group_id } => groups::join(core, row, &channel, &group_id).await,
+        LineEvent::Leave { group_id } => groups::leave(core, row, &channel, &group_id).await,
+        LineEvent::MembersJoined { group_id, line_user_ids } => {
+            groups::members_joined(core, row, &channel, &group_id, &line_user_ids).await
+        }
+        LineEvent::MembersLeft { group_id, line_user_ids } => {
+            groups::members_left(core, row, &channel, &group_id, &line_user_ids).await
         }
         LineEvent::OtherSource { .. } => Outcome::Done("other_source"),
         LineEvent::Other { .. } => Outcome::Done("ignored"),
     }
-}
-
-fn line_user(line_user_id: &str) -> UserId {
-    UserId::new(format!("{LINE_USER_PREFIX}{line_user_id}"))
-}
-
-/// The event's age, from the webhook's arrival to now (the room's answer).
-fn observe_room_answer(row: &InboxRow) {
-    let millis = (now_ms() - row.received_at_ms).max(0);
-    metrics().webhook_to_room.observe(millis as f64 / 1000.0);
-}
-
-/// Create or reopen the member's room with the LINE user.
-async fn open_room(core: &LineCore, row: &InboxRow, channel: &Channel, line_user: &UserId) -> Result<RoomId, Outcome> {
-    let key = row.key.webhook_event_id.as_str();
-    let room = core.rooms.open_line_direct(&channel.user_id, &channel.tenant, line_user, key).await?;
-    Ok(room)
 }
 
 /// The LINE user's display name and picture: their profile, or their id when LINE has none
@@ -352,6 +314,18 @@ async fn follow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id
 }
 
 async fn unfollow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id: &str, at_ms: i64) -> Outcome {
+    // The LINE user leaves their 1:1 room: its history stays, and rooms refuses the member's
+    // messages there (`line_room_closed`) until a follow brings them back.
+    let room = match core.store.line_user(&channel.channel_id, line_user_id).await {
+        Ok(known) => known.and_then(|known| known.room_id),
+        Err(err) => return err.into(),
+    };
+    if let Some(room) = room {
+        let key = row.key.webhook_event_id.as_str();
+        if let Err(err) = core.rooms.leave_as_line_user(&room, &line_user(line_user_id), key).await {
+            return err.into();
+        }
+    }
     if let Err(err) = core.store.mark_unfollowed(&channel.channel_id, line_user_id, now_ms()).await {
         return err.into();
     }
@@ -364,53 +338,54 @@ async fn unfollow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_
     publish_keyed(core, row, event).await
 }
 
-/// Who sent a LINE message, and LINE's id of it.
+/// The place of a message or unsend: the LINE user's 1:1 room (created or reopened), or the
+/// room of the group (made if the join was missed), with the writer added to it; a writer LINE
+/// does not name (LINE's desktop apps) writes as the group.
+async fn place_of(core: &LineCore, row: &InboxRow, channel: &Channel, chat: &Chat) -> Result<Place, Outcome> {
+    match chat {
+        Chat::User(line_user_id) => {
+            let speaker = line_user(line_user_id);
+            let room = open_room(core, row, channel, &speaker).await?;
+            Ok(Place { room, speaker, direct: Some(line_user_id.clone()) })
+        }
+        Chat::Group { group_id, line_user_id } => {
+            groups::place(core, row, channel, group_id, line_user_id.as_deref()).await
+        }
+    }
+}
+
+/// Where a LINE message goes, and LINE's id of it.
 #[derive(Clone, Copy)]
 struct LineMessage<'a> {
-    line_user_id: &'a str,
-    /// Empty when LINE sent none.
+    place: &'a Place,
     line_message_id: &'a str,
 }
 
-async fn message_in(core: &LineCore, row: &InboxRow, channel: &Channel, line: LineMessage<'_>, body: Body) -> Outcome {
-    let line_user = line_user(line.line_user_id);
-    let room = match open_room(core, row, channel, &line_user).await {
-        Ok(room) => room,
-        Err(outcome) => return outcome,
-    };
-    post_in(core, row, channel, line, &room, body).await
-}
-
-/// Post `body` into `room` as the LINE user, and remember the room message it became.
-async fn post_in(
-    core: &LineCore,
-    row: &InboxRow,
-    channel: &Channel,
-    line: LineMessage<'_>,
-    room: &RoomId,
-    body: Body,
-) -> Outcome {
-    let line_user = line_user(line.line_user_id);
-    let posted = core.rooms.post_as_line_user(room, &line_user, client_msg_id(&row.key.webhook_event_id), body).await;
+async fn post_in(core: &LineCore, row: &InboxRow, channel: &Channel, line: LineMessage<'_>, body: Body) -> Outcome {
+    let place = line.place;
+    let client_msg_id = client_msg_id(&row.key.webhook_event_id);
+    let posted = core.rooms.post_as_line_user(&place.room, &place.speaker, client_msg_id, body).await;
     let message_id = match posted {
         Ok(message_id) => message_id,
         Err(err) => return err.into(),
     };
     observe_room_answer(row);
     if !line.line_message_id.is_empty() {
-        let remembered =
-            core.store.remember_posted(&channel.channel_id, line.line_message_id, room, &message_id, now_ms()).await;
+        let remembered = core
+            .store
+            .remember_posted(&channel.channel_id, line.line_message_id, &place.room, &message_id, now_ms())
+            .await;
         if let Err(err) = remembered {
             return err.into();
         }
     }
-    match core.store.remember_line_user(&channel.channel_id, line.line_user_id, room, None, now_ms()).await {
+    let Some(line_user_id) = &place.direct else { return Outcome::Done("applied") };
+    match core.store.remember_line_user(&channel.channel_id, line_user_id, &place.room, None, now_ms()).await {
         Ok(()) => Outcome::Done("applied"),
         Err(err) => err.into(),
     }
 }
 
-/// An image, video, audio or file message.
 struct Medium {
     kind: MediaKind,
     provider: ContentProvider,
@@ -430,11 +405,7 @@ async fn media_in(
     line: LineMessage<'_>,
     medium: Medium,
 ) -> Outcome {
-    let line_user = line_user(line.line_user_id);
-    let room = match open_room(core, row, channel, &line_user).await {
-        Ok(room) => room,
-        Err(outcome) => return outcome,
-    };
+    let room = line.place.room.clone();
     let Medium { kind, provider, file_name, file_size } = medium;
     let body = match provider {
         ContentProvider::External { original_url } => {
@@ -446,7 +417,7 @@ async fn media_in(
             Err(outcome) => return outcome,
         },
     };
-    post_in(core, row, channel, line, &room, body).await
+    post_in(core, row, channel, line, body).await
 }
 
 /// The body of a medium whose content is on LINE: kept in the media store (found there when
@@ -524,19 +495,17 @@ async fn keep_content(
 }
 
 /// Recall, as the LINE user, the room message their unsent LINE message became.
-async fn unsend(
-    core: &LineCore,
-    row: &InboxRow,
-    channel: &Channel,
-    line_user_id: &str,
-    line_message_id: &str,
-) -> Outcome {
+async fn unsend(core: &LineCore, row: &InboxRow, channel: &Channel, chat: &Chat, line_message_id: &str) -> Outcome {
     let posted = match core.store.posted(&channel.channel_id, line_message_id).await {
         Ok(Some(posted)) => posted,
         Ok(None) => return Outcome::Done("unknown_message"),
         Err(err) => return err.into(),
     };
-    let line_user = line_user(line_user_id);
+    // Who wrote it: the LINE user, or the group for a writer LINE did not name.
+    let line_user = match chat {
+        Chat::User(id) | Chat::Group { line_user_id: Some(id), .. } => line_user(id),
+        Chat::Group { group_id, line_user_id: None } => line_user(group_id),
+    };
     let key = row.key.webhook_event_id.as_str();
     match core.rooms.recall_as_line_user(&posted.room_id, &line_user, &posted.message_id, key).await {
         Ok(()) => Outcome::Done("applied"),
@@ -544,16 +513,6 @@ async fn unsend(
         Err(RoomsError::Refused(refusal)) if refusal.code == Refusal::MessageNotFound => {
             Outcome::Done("unknown_message")
         }
-        Err(err) => err.into(),
-    }
-}
-
-/// Publish the change of this event, with an id derived from the event: published again
-/// after a retry, it is the same event.
-async fn publish_keyed(core: &LineCore, row: &InboxRow, event: ChangeEvent) -> Outcome {
-    let key = format!("line-inbox:{}:{}", row.key.destination, row.key.webhook_event_id);
-    match core.publish(&EventEnvelope::keyed(&key, event)).await {
-        Ok(()) => Outcome::Done("applied"),
         Err(err) => err.into(),
     }
 }

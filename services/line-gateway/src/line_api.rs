@@ -52,15 +52,22 @@ pub enum PushOutcome {
     Refused(String),
 }
 
-/// What the profile of a LINE user came to.
+/// What a GET of the Messaging API (a LINE user's profile, a group's summary) came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProfileOutcome {
-    Found(Profile),
+pub enum ProfileOutcome<T = Profile> {
+    Found(T),
     /// Not available (404: not a friend, blocked, no consent; another 4xx; an unreadable
     /// answer): the caller does without.
     Unavailable(String),
     /// 5xx, 429, a timeout or a connection failure: worth asking again.
     Retry(String),
+}
+
+/// A LINE group's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSummary {
+    pub group_name: String,
 }
 
 /// A LINE user's profile.
@@ -196,26 +203,54 @@ impl LineApi {
         if user_id.is_empty() || !user_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return ProfileOutcome::Unavailable("not a LINE user id".into());
         }
-        let sent = client
-            .get(format!("{}/v2/bot/profile/{user_id}", self.base_url))
-            .insert_header(("Authorization", format!("Bearer {}", token.expose_secret())))
-            .send()
-            .await;
+        let url = format!("{}/v2/bot/profile/{user_id}", self.base_url);
+        match self.get_json::<Profile>(client, token, "profile", url).await {
+            ProfileOutcome::Found(profile) if profile.display_name.is_empty() => {
+                ProfileOutcome::Unavailable("no display name".into())
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// The name of a LINE group (`GET /v2/bot/group/{groupId}/summary`); multi-person chats
+    /// (`R...`) have none.
+    pub async fn group_name(
+        &self,
+        client: &awc::Client,
+        token: &SecretString,
+        group_id: &str,
+    ) -> ProfileOutcome<GroupSummary> {
+        if !group_id.starts_with('C') || !group_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return ProfileOutcome::Unavailable("not a LINE group id".into());
+        }
+        let url = format!("{}/v2/bot/group/{group_id}/summary", self.base_url);
+        self.get_json::<GroupSummary>(client, token, "group_summary", url).await
+    }
+
+    /// GET a JSON object of the Messaging API, counted under `endpoint`.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        client: &awc::Client,
+        token: &SecretString,
+        endpoint: &str,
+        url: String,
+    ) -> ProfileOutcome<T> {
+        let sent =
+            client.get(url).insert_header(("Authorization", format!("Bearer {}", token.expose_secret()))).send().await;
         let mut res = match sent {
             Ok(res) => res,
             Err(err) => {
-                count("profile", failure_label(&err));
+                count(endpoint, failure_label(&err));
                 return ProfileOutcome::Retry(format!("no answer from LINE: {err}"));
             }
         };
         let status = res.status().as_u16();
-        count("profile", &status.to_string());
+        count(endpoint, &status.to_string());
         let answer = res.body().limit(ANSWER_LIMIT).await.map(|b| b.to_vec()).unwrap_or_default();
         match status {
-            200..=299 => match serde_json::from_slice::<Profile>(&answer) {
-                Ok(profile) if !profile.display_name.is_empty() => ProfileOutcome::Found(profile),
-                Ok(_) => ProfileOutcome::Unavailable("no display name".into()),
-                Err(err) => ProfileOutcome::Unavailable(format!("unreadable profile: {err}")),
+            200..=299 => match serde_json::from_slice::<T>(&answer) {
+                Ok(found) => ProfileOutcome::Found(found),
+                Err(err) => ProfileOutcome::Unavailable(format!("unreadable answer: {err}")),
             },
             429 | 500..=599 => ProfileOutcome::Retry(format!("LINE answered {status}: {}", error_message(&answer))),
             _ => ProfileOutcome::Unavailable(format!("LINE answered {status}: {}", error_message(&answer))),

@@ -79,6 +79,22 @@ pub fn line_messages(body: &Body) -> Result<Vec<Value>, NotSendable> {
     })
 }
 
+/// The longest `sender.name` LINE takes, in characters.
+pub const MAX_SENDER_NAME_CHARS: usize = 20;
+
+/// `objects` with `sender.name` set to `name` (cut to LINE's 20 characters): in a LINE group
+/// or a room with several LINE users, it says which member is speaking through the account.
+pub fn with_sender(mut objects: Vec<Value>, name: &str) -> Vec<Value> {
+    let name = truncate_chars(name.trim(), MAX_SENDER_NAME_CHARS);
+    if name.is_empty() {
+        return objects;
+    }
+    for object in &mut objects {
+        object["sender"] = json!({"name": name});
+    }
+    objects
+}
+
 /// `text` in parts of at most `MAX_TEXT_UTF16` UTF-16 code units, cut between characters (so
 /// never inside a surrogate pair). An empty text is one empty part.
 pub fn split_text(text: &str) -> Vec<String> {

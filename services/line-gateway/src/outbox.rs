@@ -44,7 +44,7 @@ use uuid::Uuid;
 
 use crate::line_api::PushOutcome;
 use crate::metrics::metrics;
-use crate::outbound::{line_messages, request_retry_key, requests, retry_key, MAX_MESSAGES_PER_REQUEST};
+use crate::outbound::{line_messages, request_retry_key, requests, retry_key, with_sender, MAX_MESSAGES_PER_REQUEST};
 use crate::service::LineCore;
 use crate::store::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus, StoreError};
 
@@ -82,16 +82,37 @@ pub struct LineMessage {
 /// Store one outbound row per LINE recipient of `message` (see the module's doc). An error
 /// means the event must come again (rows stored so far are not stored twice).
 pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), StoreError> {
-    let objects = line_messages(&message.body);
+    let group = core.store.group_of_room(&message.room_id).await?;
+    let recipients: Vec<(String, Option<String>)> = match &group {
+        // A room connected to a LINE group: one push to the group reaches every LINE user in it.
+        Some(group) if !group.active => {
+            count("group_left");
+            return Ok(());
+        }
+        Some(group) => vec![(group.group_id.clone(), Some(group.channel_id.clone()))],
+        None => message
+            .line_recipients
+            .iter()
+            .filter_map(|recipient| recipient.as_str().strip_prefix(LINE_USER_PREFIX).filter(|id| !id.is_empty()))
+            .map(|id| (id.to_owned(), None))
+            .collect(),
+    };
+    let mut objects = line_messages(&message.body);
+    if group.is_some() || recipients.len() > 1 {
+        // Several people read it on LINE: say which member speaks through the account.
+        let name = sender_name(core, message).await;
+        objects = objects.map(|objects| with_sender(objects, &name));
+    }
     let window = Duration::from_millis(core.settings.line.batch_window_ms);
     let window_ms = millis(window);
     let mut inserted = false;
-    for recipient in &message.line_recipients {
-        let Some(line_user_id) = recipient.as_str().strip_prefix(LINE_USER_PREFIX).filter(|id| !id.is_empty()) else {
-            debug!(recipient = %recipient, "not a LINE user; skipped");
-            continue;
+    for (line_user_id, group_channel) in &recipients {
+        let line_user_id = line_user_id.as_str();
+        let channel_id = match group_channel {
+            Some(channel_id) => Some(channel_id.clone()),
+            None => core.store.channel_of_line_user(&message.room_id, line_user_id).await?,
         };
-        let channel = match core.store.channel_of_line_user(&message.room_id, line_user_id).await? {
+        let channel = match channel_id {
             Some(channel_id) => core.store.channel(&channel_id).await?,
             None => None,
         };
@@ -142,6 +163,19 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
         });
     }
     Ok(())
+}
+
+/// The sender's display name (authz), or their user name when authz has none or is away.
+async fn sender_name(core: &LineCore, message: &LineMessage) -> String {
+    let fallback = || message.sender.as_str().split('@').next().unwrap_or_default().to_owned();
+    match core.authz.display_name(&message.tenant, &message.sender).await {
+        Ok(Some(name)) if !name.trim().is_empty() => name,
+        Ok(_) => fallback(),
+        Err(err) => {
+            debug!(error = %err, "no display name from authz; the user name stands in");
+            fallback()
+        }
+    }
 }
 
 /// The lease of a claimed row: one push, the limiter's wait and the settling.

@@ -16,6 +16,9 @@ use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 /// The namespace of the ids of LINE 1:1 rooms opened by the gateway.
 const LINE_DIRECT_ROOM_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x8b2e_5c14_7a90_4d3f_b621_0e9c_47d5_a318);
 
+/// The namespace of the ids of rooms connected to LINE groups.
+const LINE_GROUP_ROOM_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d1f_0a37_c2e8_4b96_9e04_71a3_d8c5_2f60);
+
 /// The namespace of client message ids made from webhook event ids that are not valid ids.
 const CLIENT_MSG_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x1c7d_93a0_4e2b_4f65_8d19_b3e0_5a72_c846);
 
@@ -26,6 +29,12 @@ pub type RoomsError = chat_bus::CommandFailed;
 pub fn line_direct_room_id(member: &UserId, line_user: &UserId) -> RoomId {
     let name = format!("line_direct:{member}:{line_user}");
     RoomId::new(uuid::Uuid::new_v5(&LINE_DIRECT_ROOM_NAMESPACE, name.as_bytes()).to_string())
+}
+
+/// The room connected to a channel's LINE group.
+pub fn line_group_room_id(channel_id: &str, group_id: &str) -> RoomId {
+    let name = format!("line_group:{channel_id}:{group_id}");
+    RoomId::new(uuid::Uuid::new_v5(&LINE_GROUP_ROOM_NAMESPACE, name.as_bytes()).to_string())
 }
 
 /// The client message id of the post of a webhook event: `line.<webhookEventId>`, or, if that
@@ -88,6 +97,65 @@ impl RoomsClient {
         match self.execute(&room_id, &command_id, member, tenant, command).await? {
             CommandResult::Created { room_id, .. } => Ok(room_id),
             _ => Err(RoomsError::Unexpected),
+        }
+    }
+
+    /// The room connected to a LINE group (`group`: the group as a participant, `line:<id>`),
+    /// created on behalf of the member with the group in it, or the group brought back into it
+    /// (the account was invited again); `key` (the webhook event id) makes the commands' ids.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open_line_group(
+        &self,
+        room_id: &RoomId,
+        member: &UserId,
+        tenant: &TenantId,
+        group: &UserId,
+        name: &str,
+        key: &str,
+    ) -> Result<(), RoomsError> {
+        let members = vec![
+            MemberSpec { user: member.clone(), tenant: tenant.clone(), kind: MemberKind::Member },
+            MemberSpec { user: group.clone(), tenant: TenantId::line(), kind: MemberKind::LineUser },
+        ];
+        let info = RoomInfo { name: Some(name.to_owned()), ..RoomInfo::default() };
+        let command = RoomCommand::Create { kind: RoomKind::LineGroup, members: members.clone(), info };
+        let command_id = keyed_command_id(member, "create_group", key);
+        match self.execute(room_id, &command_id, member, tenant, command).await? {
+            CommandResult::Created { existed: false, .. } => Ok(()),
+            CommandResult::Created { existed: true, .. } => {
+                let command = RoomCommand::AddMembers { users: vec![members[1].clone()] };
+                let command_id = keyed_command_id(member, "rejoin_group", key);
+                self.execute(room_id, &command_id, member, tenant, command).await.map(drop)
+            }
+            _ => Err(RoomsError::Unexpected),
+        }
+    }
+
+    /// Add LINE users to a LINE group's room, on behalf of the group (a participant of it).
+    pub async fn add_line_users(
+        &self,
+        room_id: &RoomId,
+        group: &UserId,
+        line_users: &[UserId],
+        key: &str,
+    ) -> Result<(), RoomsError> {
+        let users = line_users
+            .iter()
+            .map(|user| MemberSpec { user: user.clone(), tenant: TenantId::line(), kind: MemberKind::LineUser })
+            .collect();
+        let command_id = keyed_command_id(group, "add_line_users", key);
+        let command = RoomCommand::AddMembers { users };
+        self.execute(room_id, &command_id, group, &TenantId::line(), command).await.map(drop)
+    }
+
+    /// The LINE user (or group) leaves the room; one already gone changes nothing.
+    pub async fn leave_as_line_user(&self, room_id: &RoomId, line_user: &UserId, key: &str) -> Result<(), RoomsError> {
+        let command_id = keyed_command_id(line_user, "leave", key);
+        match self.execute(room_id, &command_id, line_user, &TenantId::line(), RoomCommand::Leave).await {
+            Ok(_) => Ok(()),
+            // Not (or no longer) in the room: it is answered as if the room did not exist.
+            Err(RoomsError::Refused(refusal)) if refusal.code == chat_protocol::Refusal::RoomNotFound => Ok(()),
+            Err(err) => Err(err),
         }
     }
 

@@ -17,8 +17,10 @@ use sqlx::{AnyPool, Transaction};
 
 use crate::webhook::InboxEvent;
 
+mod groups;
 mod media;
 mod outbound;
+pub use groups::LineGroup;
 pub use media::{MediaRow, PostedRow};
 pub use outbound::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus};
 

@@ -128,18 +128,36 @@ pub enum LineEvent {
     /// A LINE user blocked the channel.
     Unfollow { line_user_id: String, timestamp: i64 },
     Message {
-        line_user_id: String,
+        chat: Chat,
         timestamp: i64,
         /// LINE's id of the message (`message.id`; empty if LINE sent none).
         line_message_id: String,
         message: Inbound,
     },
-    /// The LINE user unsent one of their messages.
-    Unsend { line_user_id: String, line_message_id: String },
-    /// An event from a group or a multi-person chat (or without a source): a later slice.
+    /// A LINE user unsent one of their messages.
+    Unsend { chat: Chat, line_message_id: String },
+    /// The channel's account was invited into a LINE group (or multi-person chat).
+    Join { group_id: String },
+    /// The channel's account was removed from a LINE group (or left a multi-person chat).
+    Leave { group_id: String },
+    /// LINE users joined a group the account is in.
+    MembersJoined { group_id: String, line_user_ids: Vec<String> },
+    /// LINE users left a group the account is in.
+    MembersLeft { group_id: String, line_user_ids: Vec<String> },
+    /// An event of a kind handled only for some sources (a follow from a group), or without a
+    /// source.
     OtherSource { kind: String, source: String },
     /// Any other event type: ignored.
     Other { kind: String },
+}
+
+/// Where a message was written: a LINE user's 1:1 chat with the account, or a LINE group
+/// (`C...`) or multi-person chat (`R...`) the account is in, with the writer's id when LINE
+/// gives it (only for LINE's phone apps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chat {
+    User(String),
+    Group { group_id: String, line_user_id: Option<String> },
 }
 
 impl LineEvent {
@@ -150,6 +168,10 @@ impl LineEvent {
             LineEvent::Unfollow { .. } => "unfollow",
             LineEvent::Message { .. } => "message",
             LineEvent::Unsend { .. } => "unsend",
+            LineEvent::Join { .. } => "join",
+            LineEvent::Leave { .. } => "leave",
+            LineEvent::MembersJoined { .. } => "memberJoined",
+            LineEvent::MembersLeft { .. } => "memberLeft",
             LineEvent::OtherSource { kind, .. } | LineEvent::Other { kind } => kind,
         }
     }
@@ -167,6 +189,15 @@ struct RawEvent {
     message: Option<serde_json::Value>,
     #[serde(default)]
     unsend: Option<RawUnsend>,
+    #[serde(default)]
+    joined: Option<RawMembers>,
+    #[serde(default)]
+    left: Option<RawMembers>,
+}
+
+#[derive(Deserialize)]
+struct RawMembers {
+    members: Vec<RawSource>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +235,10 @@ struct RawSource {
     kind: String,
     #[serde(default)]
     user_id: Option<String>,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    room_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -239,31 +274,72 @@ fn is_line_user_id(id: &str) -> bool {
 /// Read one stored event.
 pub fn parse_event(json: &str) -> Result<LineEvent, UndecodableEvent> {
     let raw: RawEvent = serde_json::from_str(json).map_err(|err| UndecodableEvent(err.to_string()))?;
-    if !matches!(raw.kind.as_str(), "follow" | "unfollow" | "message" | "unsend") {
+    let kind = raw.kind.as_str();
+    if !matches!(kind, "follow" | "unfollow" | "message" | "unsend" | "join" | "leave" | "memberJoined" | "memberLeft")
+    {
         return Ok(LineEvent::Other { kind: raw.kind });
     }
-    let line_user_id = match raw.source {
-        Some(RawSource { kind, user_id: Some(user_id) }) if kind == "user" => user_id,
-        Some(RawSource { kind, .. }) => return Ok(LineEvent::OtherSource { kind: raw.kind, source: kind }),
-        None => return Ok(LineEvent::OtherSource { kind: raw.kind, source: "none".into() }),
+    let Some(source) = raw.source else {
+        return Ok(LineEvent::OtherSource { kind: raw.kind, source: "none".into() });
     };
-    if !is_line_user_id(&line_user_id) {
-        return Err(UndecodableEvent(format!("invalid LINE user id of length {}", line_user_id.len())));
-    }
+    let chat = chat_of(&source)?;
     let timestamp = raw.timestamp;
-    Ok(match raw.kind.as_str() {
-        "follow" => LineEvent::Follow { line_user_id, timestamp },
-        "unfollow" => LineEvent::Unfollow { line_user_id, timestamp },
-        "unsend" => {
-            let unsend = raw.unsend.ok_or_else(|| UndecodableEvent("an unsend event without its message".into()))?;
-            LineEvent::Unsend { line_user_id, line_message_id: unsend.message_id }
+    Ok(match (kind, chat) {
+        ("follow", Chat::User(line_user_id)) => LineEvent::Follow { line_user_id, timestamp },
+        ("unfollow", Chat::User(line_user_id)) => LineEvent::Unfollow { line_user_id, timestamp },
+        ("join", Chat::Group { group_id, .. }) => LineEvent::Join { group_id },
+        ("leave", Chat::Group { group_id, .. }) => LineEvent::Leave { group_id },
+        ("memberJoined", Chat::Group { group_id, .. }) => {
+            LineEvent::MembersJoined { group_id, line_user_ids: members(raw.joined, "joined")? }
         }
-        _ => {
+        ("memberLeft", Chat::Group { group_id, .. }) => {
+            LineEvent::MembersLeft { group_id, line_user_ids: members(raw.left, "left")? }
+        }
+        ("unsend", chat) => {
+            let unsend = raw.unsend.ok_or_else(|| UndecodableEvent("an unsend event without its message".into()))?;
+            LineEvent::Unsend { chat, line_message_id: unsend.message_id }
+        }
+        ("message", chat) => {
             let message = raw.message.ok_or_else(|| UndecodableEvent("a message event without a message".into()))?;
             let line_message_id = message.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
-            LineEvent::Message { line_user_id, timestamp, line_message_id, message: parse_message(message)? }
+            LineEvent::Message { chat, timestamp, line_message_id, message: parse_message(message)? }
         }
+        (_, _) => LineEvent::OtherSource { kind: raw.kind.clone(), source: source.kind },
     })
+}
+
+/// The chat of an event's source; ids are checked (they become room participants).
+fn chat_of(source: &RawSource) -> Result<Chat, UndecodableEvent> {
+    let user = match source.user_id.as_deref() {
+        Some(id) if is_line_user_id(id) => Some(id.to_owned()),
+        Some(id) => return Err(UndecodableEvent(format!("invalid LINE user id of length {}", id.len()))),
+        None => None,
+    };
+    let group = match source.kind.as_str() {
+        "user" => {
+            return user.map(Chat::User).ok_or_else(|| UndecodableEvent("a user source without its userId".into()))
+        }
+        "group" => source.group_id.as_deref(),
+        "room" => source.room_id.as_deref(),
+        other => return Err(UndecodableEvent(format!("unknown source type {other:?}"))),
+    };
+    match group {
+        Some(id) if is_line_user_id(id) => Ok(Chat::Group { group_id: id.to_owned(), line_user_id: user }),
+        _ => Err(UndecodableEvent(format!("a {} source without a valid id", source.kind))),
+    }
+}
+
+/// The LINE user ids of a memberJoined / memberLeft event.
+fn members(members: Option<RawMembers>, field: &str) -> Result<Vec<String>, UndecodableEvent> {
+    let members = members.ok_or_else(|| UndecodableEvent(format!("a member event without `{field}`")))?;
+    members
+        .members
+        .iter()
+        .map(|member| match member.user_id.as_deref() {
+            Some(id) if is_line_user_id(id) => Ok(id.to_owned()),
+            _ => Err(UndecodableEvent(format!("a `{field}` member without a valid userId"))),
+        })
+        .collect()
 }
 
 fn parse_message(message: serde_json::Value) -> Result<Inbound, UndecodableEvent> {
@@ -391,8 +467,8 @@ mod tests {
             r#","replyToken":"r","message":{"id":"444573844083572737","type":"text","quoteToken":"q",
             "text":"@All @example Good Morning!! (love)","emojis":[{"index":29,"length":6,"productId":"5ac1bfd5040ab15980c9b435","emojiId":"001"}]}"#,
         );
-        let LineEvent::Message { message, line_user_id, .. } = parse_event(&text).unwrap() else { panic!() };
-        assert_eq!(line_user_id, USER);
+        let LineEvent::Message { message, chat, .. } = parse_event(&text).unwrap() else { panic!() };
+        assert_eq!(chat, Chat::User(USER.into()));
         assert_eq!(message, Inbound::Text { text: "@All @example Good Morning!! (love)".into() });
 
         let sticker = event(
@@ -457,7 +533,7 @@ mod tests {
         let unsend = event("unsend", r#","unsend":{"messageId":"325708"}"#);
         assert_eq!(
             parse_event(&unsend).unwrap(),
-            LineEvent::Unsend { line_user_id: USER.into(), line_message_id: "325708".into() }
+            LineEvent::Unsend { chat: Chat::User(USER.into()), line_message_id: "325708".into() }
         );
         assert!(parse_event(&event("unsend", "")).is_err());
 
@@ -465,11 +541,51 @@ mod tests {
         assert_eq!(parse_event(&postback).unwrap(), LineEvent::Other { kind: "postback".into() });
         assert_eq!(parse_event(&postback).unwrap().kind(), "postback");
 
-        let group = r#"{"type":"message","timestamp":1,"source":{"type":"group","groupId":"Ca56f9","userId":"U1"},
-            "message":{"type":"text","id":"1","text":"hi"},"webhookEventId":"e","mode":"active","deliveryContext":{"isRedelivery":false}}"#;
+        let in_group = |kind: &str, source: &str, rest: &str| {
+            format!(
+                r#"{{"type":"{kind}","timestamp":1,"source":{source}{rest},"webhookEventId":"e","mode":"active",
+                "deliveryContext":{{"isRedelivery":false}}}}"#
+            )
+        };
+        let group = r#"{"type":"group","groupId":"Ca56f9","userId":"U1"}"#;
+        let said = in_group("message", group, r#","message":{"type":"text","id":"1","text":"hi"}"#);
+        let LineEvent::Message { chat, .. } = parse_event(&said).unwrap() else { panic!() };
+        assert_eq!(chat, Chat::Group { group_id: "Ca56f9".into(), line_user_id: Some("U1".into()) });
+        let desktop = in_group(
+            "message",
+            r#"{"type":"room","roomId":"Ra8dbf"}"#,
+            r#","message":{"type":"text","id":"1","text":"hi"}"#,
+        );
+        let LineEvent::Message { chat, .. } = parse_event(&desktop).unwrap() else { panic!() };
+        assert_eq!(chat, Chat::Group { group_id: "Ra8dbf".into(), line_user_id: None });
+        let bare_group = r#"{"type":"group","groupId":"Ca56f9"}"#;
         assert_eq!(
-            parse_event(group).unwrap(),
-            LineEvent::OtherSource { kind: "message".into(), source: "group".into() }
+            parse_event(&in_group("join", bare_group, "")).unwrap(),
+            LineEvent::Join { group_id: "Ca56f9".into() }
+        );
+        assert_eq!(
+            parse_event(&in_group("leave", bare_group, "")).unwrap(),
+            LineEvent::Leave { group_id: "Ca56f9".into() }
+        );
+        let joined = in_group(
+            "memberJoined",
+            bare_group,
+            r#","joined":{"members":[{"type":"user","userId":"U1"},{"type":"user","userId":"U2"}]}"#,
+        );
+        assert_eq!(
+            parse_event(&joined).unwrap(),
+            LineEvent::MembersJoined { group_id: "Ca56f9".into(), line_user_ids: vec!["U1".into(), "U2".into()] }
+        );
+        let left = in_group("memberLeft", bare_group, r#","left":{"members":[{"type":"user","userId":"U1"}]}"#);
+        assert_eq!(
+            parse_event(&left).unwrap(),
+            LineEvent::MembersLeft { group_id: "Ca56f9".into(), line_user_ids: vec!["U1".into()] }
+        );
+        assert!(parse_event(&in_group("memberLeft", bare_group, "")).is_err(), "without `left`");
+        assert!(parse_event(&in_group("join", r#"{"type":"group"}"#, "")).is_err(), "without a group id");
+        assert_eq!(
+            parse_event(&in_group("follow", bare_group, "")).unwrap(),
+            LineEvent::OtherSource { kind: "follow".into(), source: "group".into() }
         );
     }
 

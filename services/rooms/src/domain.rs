@@ -312,6 +312,9 @@ pub fn decide(
         RoomCommand::Post { body, .. } => {
             limits.check_body(body)?;
             let to_line = state.members.values().any(|m| m.kind == MemberKind::LineUser);
+            if state.meta.kind.is_line() && !to_line {
+                return Err(refuse(Refusal::LineRoomClosed, "nobody on LINE is in this room any more"));
+            }
             if to_line && !env.actor.is_line_user() && !body.is_sendable_to_line() {
                 return Err(refuse(Refusal::StickerNotSendable, "LINE users cannot be sent this sticker"));
             }
@@ -783,6 +786,19 @@ mod tests {
         let group = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("g"));
         let anywhere = env("a", "acme", RoomCommand::Post { client_msg_id: None, body: sticker("999999") });
         assert!(decide(&group, &anywhere, &Limits::default(), None).is_ok(), "no LINE users, no LINE rule");
+    }
+
+    #[test]
+    fn a_line_room_without_line_participants_is_closed_for_sending() {
+        let line_user = MemberSpec { user: "line:U1".into(), tenant: "line".into(), kind: MemberKind::LineUser };
+        let mut room = created(RoomKind::LineDirect, vec![spec("a", "acme"), line_user], None);
+        let post = env("a", "acme", RoomCommand::Post { client_msg_id: None, body: text("hi") });
+        assert!(decide(&room, &post, &Limits::default(), None).is_ok());
+        room.members.remove(&UserId::new("line:U1"));
+        let closed = decide(&room, &post, &Limits::default(), None).unwrap_err();
+        assert_eq!(closed.code, Refusal::LineRoomClosed);
+        let plain = created(RoomKind::Group, vec![spec("a", "acme")], Some("alone"));
+        assert!(decide(&plain, &post, &Limits::default(), None).is_ok(), "other rooms are not closed so");
     }
 
     #[test]

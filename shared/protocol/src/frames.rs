@@ -19,6 +19,10 @@ crate::text_enum! {
         ExternalRevoked,
         /// The LINE gateway gave up sending the user's message to a LINE user.
         LineDeliveryFailed,
+        /// The user's LINE account was invited into a LINE group: its room was made.
+        LineGroupJoined,
+        /// The user's LINE account was removed from a LINE group: its room is closed.
+        LineGroupLeft,
     }
 }
 

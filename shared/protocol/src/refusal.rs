@@ -71,6 +71,9 @@ crate::text_enum! {
         LineAccountNotSetUp,
         /// The LINE channel id is bound to another member.
         ChannelExists,
+        /// A LINE room with no LINE participant left (the LINE user unfollowed the member's
+        /// account, or the account left the LINE group): its history stays, nothing can be sent.
+        LineRoomClosed,
         // ----- size and type of the payload (413, 415) -----
         MessageTooLong,
         PayloadTooLarge,
@@ -129,7 +132,9 @@ impl Refusal {
             | ExternalNotAuthorized => 403,
             NotFound | RoomNotFound | MemberNotFound | MessageNotFound | UserNotFound | TenantNotFound
             | TrustNotFound | ContactNotFound | ChannelNotFound => 404,
-            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp | ChannelExists => 409,
+            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp | ChannelExists | LineRoomClosed => {
+                409
+            }
             MessageTooLong | PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             RateLimited | TooManyInFlight => 429,
@@ -201,6 +206,7 @@ mod tests {
             ("user_exists", 409),
             ("line_account_not_set_up", 409),
             ("channel_exists", 409),
+            ("line_room_closed", 409),
             ("message_too_long", 413),
             ("payload_too_large", 413),
             ("unsupported_media_type", 415),

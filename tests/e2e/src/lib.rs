@@ -55,6 +55,33 @@ impl Vhost {
             None => env_or("E2E_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
         }
     }
+
+    /// The broker's address in `url()` (its `host:port`, resolved), e.g. the upstream of a
+    /// [`proxy::Proxy`] that one process reaches the broker through.
+    pub fn broker(&self) -> std::net::SocketAddr {
+        let url = self.url();
+        let host_port = &url[broker_span(&url)];
+        std::net::ToSocketAddrs::to_socket_addrs(host_port)
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .unwrap_or_else(|| panic!("the broker address {host_port:?} of {url}"))
+    }
+
+    /// `url()` with the broker's `host:port` replaced by `addr`: the same vhost and credentials,
+    /// reached through a proxy listening on `addr`.
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let mut url = self.url();
+        url.replace_range(broker_span(&url), &addr.to_string());
+        url
+    }
+}
+
+/// Where the `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`) is.
+fn broker_span(url: &str) -> std::ops::Range<usize> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    let host = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    host..end
 }
 
 impl Drop for Vhost {
@@ -712,7 +739,19 @@ impl Ws {
 
 #[cfg(test)]
 mod tests {
-    use super::listening_port;
+    use super::{broker_span, listening_port};
+
+    #[test]
+    fn the_broker_of_an_amqp_url_is_its_host_and_port() {
+        for (url, broker) in [
+            ("amqp://guest:guest@127.0.0.1:5672/e2e_x_1_0", "127.0.0.1:5672"),
+            ("amqp://guest:guest@127.0.0.1:5672/%2f", "127.0.0.1:5672"),
+            ("amqp://localhost:5672", "localhost:5672"),
+            ("amqp://u:p@h:1?heartbeat=5", "h:1"),
+        ] {
+            assert_eq!(&url[broker_span(url)], broker, "{url}");
+        }
+    }
 
     #[test]
     fn the_port_is_read_from_a_listening_line_flattened_or_not() {

@@ -5,16 +5,30 @@
 //! same port again. The proxy runs on its own runtime thread, so that it keeps forwarding while
 //! the test's thread blocks (running an administrative command, for example). Dropping the
 //! proxy stops it and closes its connections.
+//!
+//! `slow(delay)` makes the link slow instead of down: from then on until `fast()`, every chunk
+//! read from either side is written to the other `delay` after it was read (a long wire: the
+//! latency grows, the chunks keep their order, and data keeps being read while earlier chunks
+//! wait, so a burst costs one `delay`, not one per chunk). Each direction of a connection holds
+//! at most [`IN_FLIGHT_CHUNKS`] chunks of [`CHUNK_BYTES`]; when they are all waiting the proxy
+//! stops reading that side, and TCP's flow control pushes back on the sender. The delay applies
+//! to open connections and to chunks already waiting: `fast()` releases them at once.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::copy_bidirectional;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+/// The most bytes one read of a slowed direction takes (the size of a chunk).
+pub const CHUNK_BYTES: usize = 16 * 1024;
+
+/// The most chunks a direction of a connection holds while they wait out the delay.
+pub const IN_FLIGHT_CHUNKS: usize = 64;
 
 /// A running proxy to one upstream address.
 pub struct Proxy {
@@ -22,6 +36,9 @@ pub struct Proxy {
     pub addr: SocketAddr,
     /// True while cut; the listener and every connection task watch it.
     cut: watch::Sender<bool>,
+    /// How long each chunk waits before it is forwarded (zero unless slowed); every connection
+    /// task watches it.
+    delay: watch::Sender<Duration>,
     /// Whether the proxy's port is open now (set by the task that owns the listener).
     listening: Arc<AtomicBool>,
     /// Connections being forwarded now.
@@ -56,11 +73,12 @@ impl Proxy {
         };
         let addr = first.local_addr().expect("the proxy's address");
         let (cut, watching) = watch::channel(false);
+        let (delay, delays) = watch::channel(Duration::ZERO);
         let listening = Arc::new(AtomicBool::new(true));
         let open_connections = Arc::new(AtomicUsize::new(0));
         let state = (Arc::clone(&listening), Arc::clone(&open_connections));
-        runtime.spawn(serve(first, addr, upstream, watching, state));
-        Proxy { addr, cut, listening, open_connections, runtime: Some(runtime) }
+        runtime.spawn(serve(first, addr, upstream, (watching, delays), state));
+        Proxy { addr, cut, delay, listening, open_connections, runtime: Some(runtime) }
     }
 
     /// Wait (5 s at most) until the port is open, or closed with no connection left.
@@ -85,6 +103,12 @@ impl Proxy {
         self.addr.port()
     }
 
+    /// How many connections the proxy forwards now (a process reaching its backend through the
+    /// proxy holds at least one).
+    pub fn connections(&self) -> usize {
+        self.open_connections.load(Ordering::SeqCst)
+    }
+
     /// Close every open connection and refuse new ones; returns once all are closed.
     pub fn cut(&self) {
         self.cut.send_replace(true);
@@ -99,6 +123,22 @@ impl Proxy {
 
     pub fn is_cut(&self) -> bool {
         *self.cut.borrow()
+    }
+
+    /// Forward every chunk, both ways, `delay` after it was read, until `fast()`: on open
+    /// connections too, and for chunks already waiting. Returns at once.
+    pub fn slow(&self, delay: Duration) {
+        self.delay.send_replace(delay);
+    }
+
+    /// Forward without delay again; chunks waiting out a delay go at once.
+    pub fn fast(&self) {
+        self.delay.send_replace(Duration::ZERO);
+    }
+
+    /// The delay each chunk waits now (zero unless slowed).
+    pub fn delay(&self) -> Duration {
+        *self.delay.borrow()
     }
 }
 
@@ -116,7 +156,7 @@ async fn serve(
     first: TcpListener,
     addr: SocketAddr,
     upstream: SocketAddr,
-    mut cut: watch::Receiver<bool>,
+    (mut cut, delay): (watch::Receiver<bool>, watch::Receiver<Duration>),
     (listening, open_connections): (Arc<AtomicBool>, Arc<AtomicUsize>),
 ) {
     let mut listener = Some(first);
@@ -124,14 +164,15 @@ async fn serve(
         listening.store(listener.is_some(), Ordering::SeqCst);
         match listener.take() {
             Some(open) => {
-                let for_connections = cut.clone();
+                let for_connections = (cut.clone(), delay.clone());
                 tokio::select! {
                     accepted = open.accept() => {
                         if let Ok((client, _)) = accepted {
                             open_connections.fetch_add(1, Ordering::SeqCst);
                             let done = Arc::clone(&open_connections);
                             tokio::spawn(async move {
-                                forward(client, upstream, for_connections).await;
+                                let (cut, delay) = for_connections;
+                                forward(client, upstream, cut, delay).await;
                                 done.fetch_sub(1, Ordering::SeqCst);
                             });
                         }
@@ -156,15 +197,76 @@ async fn serve(
     }
 }
 
-/// Copy both ways between `client` and a new connection to `upstream` until either side
-/// closes or the proxy is cut (both sockets are then dropped, which closes them).
-async fn forward(mut client: TcpStream, upstream: SocketAddr, mut cut: watch::Receiver<bool>) {
-    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+/// Copy both ways between `client` and a new connection to `upstream` (each chunk after the
+/// delay of the moment) until both sides have closed, either fails, or the proxy is cut (both
+/// sockets are then dropped, which closes them).
+async fn forward(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mut cut: watch::Receiver<bool>,
+    delay: watch::Receiver<Duration>,
+) {
+    let Ok(server) = TcpStream::connect(upstream).await else { return };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    let (from_client, to_client) = client.into_split();
+    let (from_server, to_server) = server.into_split();
+    let both_ways =
+        async { tokio::try_join!(pipe(from_client, to_server, delay.clone()), pipe(from_server, to_client, delay)) };
     tokio::select! {
-        _ = copy_bidirectional(&mut client, &mut server) => {}
+        _ = both_ways => {}
         _ = cut.wait_for(|is_cut| *is_cut) => {}
+    }
+}
+
+/// Copy one direction: a reader takes chunks as they come (while fewer than
+/// [`IN_FLIGHT_CHUNKS`] wait) and a writer forwards each once it has waited out the delay, in
+/// order. At the reader's end of stream the writer forwards what is left and shuts its side
+/// down (a half close, as the peer did).
+async fn pipe(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut delay: watch::Receiver<Duration>,
+) -> std::io::Result<()> {
+    let (waiting, mut due) = mpsc::channel::<(Vec<u8>, tokio::time::Instant)>(IN_FLIGHT_CHUNKS);
+    let read = async move {
+        loop {
+            let mut chunk = vec![0; CHUNK_BYTES];
+            let n = from.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(()); // dropping `waiting` ends the writer once it has forwarded the rest
+            }
+            chunk.truncate(n);
+            if waiting.send((chunk, tokio::time::Instant::now())).await.is_err() {
+                return Ok(()); // the writer failed; its error ends the pipe
+            }
+        }
+    };
+    let write = async move {
+        while let Some((chunk, read_at)) = due.recv().await {
+            wait_out(read_at, &mut delay).await;
+            to.write_all(&chunk).await?;
+        }
+        to.shutdown().await
+    };
+    tokio::try_join!(read, write).map(|_| ())
+}
+
+/// Wait until `read_at` plus the delay, as the delay is now and as it changes meanwhile.
+async fn wait_out(read_at: tokio::time::Instant, delay: &mut watch::Receiver<Duration>) {
+    loop {
+        let until = read_at + *delay.borrow_and_update();
+        if tokio::time::Instant::now() >= until {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return,
+            changed = delay.changed() => {
+                if changed.is_err() {
+                    return; // the proxy is gone; its cut closes the connection
+                }
+            }
+        }
     }
 }
 
@@ -213,6 +315,63 @@ mod tests {
         assert!(TcpStream::connect(proxy.addr).await.is_err(), "a new connection was accepted while cut");
 
         proxy.restore();
+        let mut after = TcpStream::connect(proxy.addr).await.unwrap();
+        assert_eq!(round_trip(&mut after).await.unwrap(), b"ping");
+    }
+
+    #[tokio::test]
+    async fn a_slow_proxy_delays_both_ways_on_open_connections_until_fast_again() {
+        let proxy = Proxy::start(echo().await);
+        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+        let started = Instant::now();
+        assert_eq!(round_trip(&mut stream).await.unwrap(), b"ping");
+        assert!(started.elapsed() < Duration::from_millis(300), "fast: {:?}", started.elapsed());
+
+        // Slowed on the open connection: the ping waits going out, the echo coming back.
+        proxy.slow(Duration::from_millis(400));
+        assert_eq!(proxy.delay(), Duration::from_millis(400));
+        let started = Instant::now();
+        assert_eq!(round_trip(&mut stream).await.unwrap(), b"ping");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(800), "a round trip through the slow proxy took {took:?}");
+        assert!(took < Duration::from_secs(3), "a round trip through the slow proxy took {took:?}");
+
+        // A burst costs one delay, not one per chunk, and keeps its order.
+        let started = Instant::now();
+        let burst: Vec<u8> = (0..20u8).flat_map(|i| [i; 100]).collect();
+        for piece in burst.chunks(100) {
+            stream.write_all(piece).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut back = vec![0; burst.len()];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut back)).await.unwrap().unwrap();
+        assert_eq!(back, burst);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "20 chunks through the slow proxy took {took:?}");
+
+        // Fast again: what waits goes at once.
+        proxy.slow(Duration::from_secs(60));
+        stream.write_all(b"ping").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        proxy.fast();
+        let mut buf = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b"ping");
+        assert!(started.elapsed() < Duration::from_millis(500), "released in {:?}", started.elapsed());
+        assert_eq!(proxy.delay(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_slow_proxy_can_still_be_cut() {
+        let proxy = Proxy::start(echo().await);
+        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+        proxy.slow(Duration::from_secs(60));
+        stream.write_all(b"ping").await.unwrap();
+        proxy.cut();
+        assert!(round_trip(&mut stream).await.is_err(), "an open connection survived the cut");
+        proxy.restore();
+        proxy.fast();
         let mut after = TcpStream::connect(proxy.addr).await.unwrap();
         assert_eq!(round_trip(&mut after).await.unwrap(), b"ping");
     }

@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::model::{Channel, Profile, RecordedRequest, Script, ScriptedResponse, WebhookRequest, WebhookResult};
+use crate::model::{Channel, Group, Profile, RecordedRequest, Script, ScriptedResponse, WebhookRequest, WebhookResult};
 
 /// Longer than the simulator's own webhook timeout, so its answer always arrives.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -71,6 +71,11 @@ impl Client {
     /// `POST /_sim/profiles`.
     pub async fn add_profile(&self, profile: &Profile) -> anyhow::Result<()> {
         self.post_json::<_, serde_json::Value>("/_sim/profiles", profile).await.map(drop)
+    }
+
+    /// `POST /_sim/groups`: a LINE group the channel's account is in (its summary).
+    pub async fn add_group(&self, group: &Group) -> anyhow::Result<()> {
+        self.post_json::<_, serde_json::Value>("/_sim/groups", group).await.map(drop)
     }
 
     /// `PUT /_sim/content/{message_id}`: what `GET /v2/bot/message/{message_id}/content` serves.

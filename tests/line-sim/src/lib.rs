@@ -23,6 +23,6 @@ pub mod spec;
 pub mod state;
 
 pub use client::Client;
-pub use model::{Channel, Profile, RecordedRequest, Script, ScriptedResponse, WebhookRequest, WebhookResult};
+pub use model::{Channel, Group, Profile, RecordedRequest, Script, ScriptedResponse, WebhookRequest, WebhookResult};
 pub use server::{start, Handle, Running};
 pub use state::Sim;

@@ -51,6 +51,16 @@ pub struct Profile {
     pub language: Option<String>,
 }
 
+/// A LINE group one channel's account is in (`GET /v2/bot/group/{groupId}/summary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub channel_id: String,
+    pub group_id: String,
+    pub group_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_url: Option<String>,
+}
+
 /// One scripted answer. `status` absent: the normal behaviour (after `delay_ms`, if any).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScriptedResponse {

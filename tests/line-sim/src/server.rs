@@ -12,7 +12,7 @@ use chat_kit::{Health, HttpService, HttpSettings, Readiness};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::model::{Channel, Profile, RecordedRequest, Script, ScriptedResponse, WebhookRequest, WebhookResult};
+use crate::model::{Channel, Group, Profile, RecordedRequest, Script, ScriptedResponse, WebhookRequest, WebhookResult};
 use crate::spec::{self, Checked, RequestView};
 use crate::state::{Accepted, SentMessage, Sim};
 use crate::{events, signature};
@@ -32,6 +32,7 @@ pub fn routes(sim: Arc<Sim>) -> impl Fn(&mut web::ServiceConfig) + Clone + Send 
                 web::scope("/_sim")
                     .route("/channels", web::post().to(register_channel))
                     .route("/profiles", web::post().to(add_profile))
+                    .route("/groups", web::post().to(add_group))
                     .route("/content/{message_id}", web::put().to(put_content))
                     .route("/content/{message_id}", web::delete().to(delete_content))
                     .route("/script", web::post().to(add_script))
@@ -64,6 +65,11 @@ async fn register_channel(sim: web::Data<Sim>, channel: web::Json<Channel>) -> H
 
 async fn add_profile(sim: web::Data<Sim>, profile: web::Json<Profile>) -> HttpResponse {
     sim.add_profile(profile.into_inner());
+    HttpResponse::Ok().json(json!({"ok": true}))
+}
+
+async fn add_group(sim: web::Data<Sim>, group: web::Json<Group>) -> HttpResponse {
+    sim.add_group(group.into_inner());
     HttpResponse::Ok().json(json!({"ok": true}))
 }
 
@@ -361,6 +367,16 @@ fn behave(
         },
         "getGroupMemberProfile" | "getRoomMemberProfile" => match sim.profile(&channel.channel_id, param("userId")) {
             Some(p) => ok(profile_json(&p, false)),
+            None => not_found(request_id),
+        },
+        "getGroupSummary" => match sim.group(&channel.channel_id, param("groupId")) {
+            Some(g) => {
+                let mut out = json!({"groupId": g.group_id, "groupName": g.group_name});
+                if let Some(url) = &g.picture_url {
+                    out["pictureUrl"] = url.as_str().into();
+                }
+                ok(out)
+            }
             None => not_found(request_id),
         },
         "getMessageContent" | "getMessageContentPreview" => match sim.content(param("messageId")) {

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
-use crate::model::{Channel, Profile, RecordedRequest, ScriptedResponse};
+use crate::model::{Channel, Group, Profile, RecordedRequest, ScriptedResponse};
 
 /// A message LINE accepted: `sentMessages[]` of the answer.
 #[derive(Debug, Clone)]
@@ -35,6 +35,7 @@ struct Inner {
     tokens: HashMap<String, String>,
     /// (channel id, user id) -> profile.
     profiles: HashMap<(String, String), Profile>,
+    groups: HashMap<(String, String), Group>,
     /// Message id -> (content type, bytes).
     content: HashMap<String, (String, Vec<u8>)>,
     /// Path -> answers still to give.
@@ -100,6 +101,14 @@ impl Sim {
     pub fn channel_by_token(&self, token: &str) -> Option<Channel> {
         let inner = self.lock();
         inner.tokens.get(token).and_then(|id| inner.channels.get(id)).cloned()
+    }
+
+    pub fn add_group(&self, group: Group) {
+        self.lock().groups.insert((group.channel_id.clone(), group.group_id.clone()), group);
+    }
+
+    pub fn group(&self, channel_id: &str, group_id: &str) -> Option<Group> {
+        self.lock().groups.get(&(channel_id.to_owned(), group_id.to_owned())).cloned()
     }
 
     pub fn add_profile(&self, profile: Profile) {

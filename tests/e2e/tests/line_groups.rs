@@ -1,0 +1,207 @@
+//! LINE groups and the closing of LINE rooms, through the real binaries and the LINE platform
+//! simulator: the member's account is invited into a LINE group (a connected room named after
+//! the group, and a notification), LINE users join, write and leave, a member's message goes
+//! to the group once with `sender.name`, the account leaves (the room keeps its history and
+//! refuses messages: `line_room_closed`, and a notification); a LINE user who unfollows leaves
+//! their 1:1 room, closed for sending until they follow again. Every request to LINE matches
+//! `messaging-api.yml`.
+
+use e2e::*;
+use line_sim::events::{self, Source};
+use line_sim::{Channel, Group, Profile, RecordedRequest, WebhookRequest};
+use serde_json::{json, Value};
+
+const PUSH: &str = "/v2/bot/message/push";
+const GROUP: &str = "Ca56f94637cc4347f90a25382909b24b9";
+const RIKO: &str = "U1111111111111111111111111111111a";
+const KENJI: &str = "U2222222222222222222222222222222b";
+const TARO: &str = "U3333333333333333333333333333333c";
+
+async fn members(c: &Cluster, room: &str, token: &str) -> Vec<String> {
+    call("GET", &format!("{}/v1/rooms/{room}", c.rooms.base()), Some(token), None).await.body["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m["user"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn post(c: &Cluster, room: &str, token: &str, id: &str, text: &str) -> Answer {
+    let body = json!({"client_msg_id": id, "body": {"type": "text", "text": text}}).to_string();
+    call("POST", &format!("{}/v1/rooms/{room}/messages", c.rooms.base()), Some(token), Some(&body)).await
+}
+
+/// The room's first 500 events, as `token`'s holder reads them.
+async fn history_of(c: &Cluster, room: &str, token: &str) -> Vec<Value> {
+    let a =
+        call("GET", &format!("{}/v1/rooms/{room}/messages?after=0&limit=500", c.rooms.base()), Some(token), None).await;
+    assert_eq!(a.status, 200, "history: {}", a.body);
+    a.body["events"].as_array().cloned().unwrap_or_default()
+}
+
+async fn notification(c: &Cluster, token: &str, kind: &str) -> Value {
+    eventually(15, kind, || async {
+        let a = call("GET", &format!("{}/v1/notifications", c.rooms.base()), Some(token), None).await;
+        a.body["notifications"].as_array().and_then(|l| l.iter().find(|n| n["kind"] == kind).cloned())
+    })
+    .await
+}
+
+async fn pushes(sim: &line_sim::Client, channel: &str, needle: &str) -> Vec<RecordedRequest> {
+    let all = sim.requests(Some(PUSH), Some(channel)).await.expect("the simulator's records");
+    all.into_iter().filter(|r| r.body["messages"].to_string().contains(needle)).collect()
+}
+
+#[actix_rt::test]
+async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_messages() {
+    let running = line_sim::start("127.0.0.1:0").expect("the simulator starts");
+    let sim = running.client();
+    let mut c = Cluster::start("line_groups", &[]).await;
+    c.start_contacts().await;
+    c.start_line_gateway(&[
+        ("CHAT__LINE__API_BASE_URL", &running.base_url),
+        ("CHAT__LINE__DATA_API_BASE_URL", &running.base_url),
+    ])
+    .await;
+    let channel = Channel::random("1660000077");
+    sim.register_channel(&channel).await.expect("channel");
+    let group = Group {
+        channel_id: channel.channel_id.clone(),
+        group_id: GROUP.into(),
+        group_name: "Tokyo shop".into(),
+        picture_url: None,
+    };
+    sim.add_group(&group).await.expect("group");
+    let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
+    let mode =
+        call("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), Some(&admin), Some(r#"{"mode":"all"}"#)).await;
+    assert_eq!(mode.status, 200);
+    let binding = json!({
+        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
+        "access_token": channel.access_token, "basic_id": channel.basic_id,
+    });
+    let url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
+    assert_eq!(call("PUT", &url, Some(&admin), Some(&binding.to_string())).await.status, 200);
+    let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);
+    let send = |events: Vec<Value>| {
+        let request = WebhookRequest::new(&channel.channel_id, &webhook_url, events);
+        let sim = &sim;
+        async move {
+            let sent = sim.send_webhook(&request).await.expect("webhook sent");
+            assert_eq!(sent.status, 200, "{}", sent.body);
+            assert!(sent.violations.is_empty(), "shaped like webhook.yml: {:?}", sent.violations);
+        }
+    };
+
+    // The account joins the group: a room named after it, with the group in it; alice is told.
+    let in_group = Source::group(GROUP, None);
+    send(vec![events::join(&in_group)]).await;
+    let room = eventually(15, "the group's room", || async {
+        let a = call("GET", &format!("{}/v1/rooms", c.rooms.base()), Some(&alice), None).await;
+        a.body["rooms"].as_array().and_then(|rooms| {
+            rooms
+                .iter()
+                .find(|r| r["kind"] == "line_group")
+                .map(|r| (r["id"].as_str().unwrap_or("").to_owned(), r.clone()))
+        })
+    })
+    .await;
+    let (room, listed) = room;
+    assert_eq!(listed["name"], "Tokyo shop", "{listed}");
+    let joined = notification(&c, &alice, "line_group_joined").await;
+    assert!(joined["text"].as_str().unwrap_or("").contains("Tokyo shop"), "{joined}");
+    assert_eq!(members(&c, &room, &alice).await.len(), 2, "alice and the group");
+
+    // Riko joins; Kenji, in the group before, writes: both are in the room, his message too.
+    send(vec![events::member_joined(&in_group, &[RIKO])]).await;
+    let kenji_says = events::text(&Source::group(GROUP, Some(KENJI)), "700000000000001", "hello from the shop");
+    send(vec![kenji_says]).await;
+    let seen = eventually(15, "Kenji's message", || async {
+        let h = history_of(&c, &room, &alice).await;
+        h.iter().any(|e| e["body"]["text"] == "hello from the shop").then_some(h)
+    })
+    .await;
+    let said = seen.iter().find(|e| e["body"]["text"] == "hello from the shop").expect("the message");
+    assert_eq!(said["sender"], format!("line:{KENJI}"));
+    let now = members(&c, &room, &alice).await;
+    for who in [format!("line:{RIKO}"), format!("line:{KENJI}"), format!("line:{GROUP}"), "alice@acme".into()] {
+        assert!(now.contains(&who), "{who} in {now:?}");
+    }
+
+    // Alice answers: one push, to the group, saying who speaks.
+    let answer = post(&c, &room, &alice, "g1", "Welcome, everyone").await;
+    assert!(answer.status == 200 || answer.status == 201, "{}", answer.body);
+    let pushed = eventually(15, "the push to the group", || async {
+        let p = pushes(&sim, &channel.channel_id, "Welcome, everyone").await;
+        (p.len() == 1 && p[0].status == 200).then_some(p)
+    })
+    .await;
+    assert_eq!(pushed[0].body["to"], GROUP, "once, to the group");
+    assert!(pushed[0].body["messages"][0]["sender"]["name"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty() && n.chars().count() <= 20));
+
+    // Riko leaves the group, then the account is removed from it: the room stays, closed.
+    send(vec![events::member_left(&in_group, &[RIKO])]).await;
+    eventually(15, "Riko gone", || async {
+        (!members(&c, &room, &alice).await.contains(&format!("line:{RIKO}"))).then_some(())
+    })
+    .await;
+    send(vec![events::leave(&in_group)]).await;
+    let left = notification(&c, &alice, "line_group_left").await;
+    assert!(left["text"].as_str().unwrap_or("").contains("removed"), "{left}");
+    let closed = eventually(15, "the closed room", || async {
+        let a = post(&c, &room, &alice, "g2", "anyone there?").await;
+        (a.status == 409).then_some(a)
+    })
+    .await;
+    assert_eq!(closed.body["error"]["code"], "line_room_closed", "{}", closed.body);
+    assert_eq!(members(&c, &room, &alice).await, vec!["alice@acme".to_owned()], "only alice is left");
+    let kept = history_of(&c, &room, &alice).await;
+    assert!(kept.iter().any(|e| e["body"]["text"] == "hello from the shop"), "the history stays");
+
+    // A LINE user who unfollows leaves the 1:1 room: closed until he follows again.
+    sim.add_profile(&Profile {
+        channel_id: channel.channel_id.clone(),
+        user_id: TARO.into(),
+        display_name: "Taro".into(),
+        picture_url: None,
+        status_message: None,
+        language: None,
+    })
+    .await
+    .expect("profile");
+    let taro = Source::user(TARO);
+    send(vec![events::follow(&taro, false)]).await;
+    let direct = eventually(15, "Taro's room", || async {
+        let a = call("GET", &format!("{}/v1/rooms", c.rooms.base()), Some(&alice), None).await;
+        a.body["rooms"].as_array().and_then(|rooms| {
+            rooms.iter().find(|r| r["kind"] == "line_direct").and_then(|r| r["id"].as_str().map(str::to_owned))
+        })
+    })
+    .await;
+    let open = post(&c, &direct, &alice, "d1", "Hi Taro").await;
+    assert!(open.status == 200 || open.status == 201, "{}", open.body);
+    send(vec![events::unfollow(&taro)]).await;
+    let refused = eventually(15, "the closed 1:1 room", || async {
+        let a = post(&c, &direct, &alice, "d2", "are you there?").await;
+        (a.status == 409).then_some(a)
+    })
+    .await;
+    assert_eq!(refused.body["error"]["code"], "line_room_closed");
+    send(vec![events::follow(&taro, true)]).await;
+    eventually(15, "the reopened 1:1 room", || async {
+        let a = post(&c, &direct, &alice, "d3", "welcome back").await;
+        (a.status == 200 || a.status == 201).then_some(())
+    })
+    .await;
+    eventually(15, "the push after the follow", || async {
+        (pushes(&sim, &channel.channel_id, "welcome back").await.len() == 1).then_some(())
+    })
+    .await;
+    assert!(pushes(&sim, &channel.channel_id, "are you there?").await.is_empty(), "nothing went out while closed");
+
+    let invalid = sim.invalid().await.expect("records");
+    assert!(invalid.is_empty(), "every request to LINE matches messaging-api.yml: {invalid:?}");
+}
