@@ -122,8 +122,10 @@ async fn apply(core: &LineCore, event: ChangeEvent) -> Outcome {
                 Err(err) => err.into(),
             }
         }
-        ChangeEvent::RoomLineMessage { room_id, tenant, message_id, seq, sender, body, line_recipients, .. } => {
-            let message = LineMessage { room_id, tenant, message_id, seq, sender, body, line_recipients };
+        ChangeEvent::RoomLineMessage {
+            room_id, kind, tenant, message_id, seq, sender, body, line_recipients, ..
+        } => {
+            let message = LineMessage { room_id, kind, tenant, message_id, seq, sender, body, line_recipients };
             match crate::outbox::enqueue(core, &message).await {
                 Ok(()) => Outcome::Applied,
                 Err(err) => err.into(),

@@ -302,6 +302,9 @@ async fn follow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id
     {
         return err.into();
     }
+    if let Err(err) = core.store.set_line_user_name(&channel.channel_id, line_user_id, &display_name).await {
+        return err.into();
+    }
     let event = ChangeEvent::LineFollow {
         tenant: channel.tenant.clone(),
         user: channel.user_id.clone(),
@@ -345,8 +348,13 @@ async fn place_of(core: &LineCore, row: &InboxRow, channel: &Channel, chat: &Cha
     match chat {
         Chat::User(line_user_id) => {
             let speaker = line_user(line_user_id);
+            let known = core.store.line_user(&channel.channel_id, line_user_id).await?;
+            if let Some(room) = known.and_then(|known| known.reply_room) {
+                // A member's room with several LINE users wrote to them last: the answer goes there.
+                return Ok(Place { room, speaker, direct: None, routed: Some(line_user_id.clone()) });
+            }
             let room = open_room(core, row, channel, &speaker).await?;
-            Ok(Place { room, speaker, direct: Some(line_user_id.clone()) })
+            Ok(Place { room, speaker, direct: Some(line_user_id.clone()), routed: None })
         }
         Chat::Group { group_id, line_user_id } => {
             groups::place(core, row, channel, group_id, line_user_id.as_deref()).await
@@ -364,10 +372,26 @@ struct LineMessage<'a> {
 async fn post_in(core: &LineCore, row: &InboxRow, channel: &Channel, line: LineMessage<'_>, body: Body) -> Outcome {
     let place = line.place;
     let client_msg_id = client_msg_id(&row.key.webhook_event_id);
-    let posted = core.rooms.post_as_line_user(&place.room, &place.speaker, client_msg_id, body).await;
-    let message_id = match posted {
-        Ok(message_id) => message_id,
-        Err(err) => return err.into(),
+    let posted = core.rooms.post_as_line_user(&place.room, &place.speaker, client_msg_id.clone(), body.clone()).await;
+    let fallback: Place;
+    let (message_id, place) = match (posted, &place.routed) {
+        (Ok(message_id), _) => (message_id, place),
+        // The room that wrote to them last no longer has them: back to their 1:1 room.
+        (Err(RoomsError::Refused(refusal)), Some(line_user_id)) if refusal.code == Refusal::RoomNotFound => {
+            if let Err(err) = core.store.set_reply_room(&channel.channel_id, line_user_id, None, now_ms()).await {
+                return err.into();
+            }
+            let room = match open_room(core, row, channel, &place.speaker).await {
+                Ok(room) => room,
+                Err(outcome) => return outcome,
+            };
+            fallback = Place { room, speaker: place.speaker.clone(), direct: Some(line_user_id.clone()), routed: None };
+            match core.rooms.post_as_line_user(&fallback.room, &fallback.speaker, client_msg_id, body).await {
+                Ok(message_id) => (message_id, &fallback),
+                Err(err) => return err.into(),
+            }
+        }
+        (Err(err), _) => return err.into(),
     };
     observe_room_answer(row);
     if !line.line_message_id.is_empty() {

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use chat_protocol::bus::RoomKind;
 use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::ids::LINE_USER_PREFIX;
@@ -64,6 +65,9 @@ const HOUSEKEEPING_TICK: Duration = Duration::from_secs(5);
 /// How often the rate limiter forgets idle channels.
 const LIMITER_SWEEP_TICK: Duration = Duration::from_secs(60);
 
+/// The `sender.name` of a LINE user whose name the gateway does not know.
+const LINE_USER_NAME: &str = "LINE user";
+
 /// Untold failures published per housekeeping round.
 const NOTIFY_BATCH: i64 = 100;
 
@@ -71,6 +75,7 @@ const NOTIFY_BATCH: i64 = 100;
 #[derive(Debug, Clone)]
 pub struct LineMessage {
     pub room_id: RoomId,
+    pub kind: RoomKind,
     pub tenant: TenantId,
     pub message_id: MessageId,
     pub seq: i64,
@@ -89,6 +94,8 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             count("group_left");
             return Ok(());
         }
+        // LINE users read each other in the group itself.
+        Some(_) if message.sender.is_line_user() => return Ok(()),
         Some(group) => vec![(group.group_id.clone(), Some(group.channel_id.clone()))],
         None => message
             .line_recipients
@@ -98,8 +105,9 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             .collect(),
     };
     let mut objects = line_messages(&message.body);
-    if group.is_some() || recipients.len() > 1 {
-        // Several people read it on LINE: say which member speaks through the account.
+    if message.kind != RoomKind::LineDirect {
+        // A LINE group, or a room with several LINE users or members: say who speaks through
+        // the account.
         let name = sender_name(core, message).await;
         objects = objects.map(|objects| with_sender(objects, &name));
     }
@@ -108,9 +116,14 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
     let mut inserted = false;
     for (line_user_id, group_channel) in &recipients {
         let line_user_id = line_user_id.as_str();
-        let channel_id = match group_channel {
-            Some(channel_id) => Some(channel_id.clone()),
-            None => core.store.channel_of_line_user(&message.room_id, line_user_id).await?,
+        // Their 1:1 room's channel; from another room (a member's room with several LINE users),
+        // the sender's channel if they follow it, else the one of the tenant they followed last.
+        let (channel_id, direct) = match group_channel {
+            Some(channel_id) => (Some(channel_id.clone()), false),
+            None => match core.store.channel_of_line_user(&message.room_id, line_user_id).await? {
+                Some(channel_id) => (Some(channel_id), true),
+                None => (core.store.channel_for(&message.tenant, &message.sender, line_user_id).await?, false),
+            },
         };
         let channel = match channel_id {
             Some(channel_id) => core.store.channel(&channel_id).await?,
@@ -144,6 +157,11 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             due_at: now_ms() + window_ms,
         };
         let now = now_ms();
+        if group_channel.is_none() {
+            // Their answers go to the room that wrote to them last.
+            let reply_room = (!direct).then_some(&message.room_id);
+            core.store.set_reply_room(&channel.channel_id, line_user_id, reply_room, now).await?;
+        }
         if !core.store.insert_outbound(&row, now).await? {
             debug!(message_id = %message.message_id, line_user_id, "already in the outbox");
             continue;
@@ -167,6 +185,13 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
 
 /// The sender's display name (authz), or their user name when authz has none or is away.
 async fn sender_name(core: &LineCore, message: &LineMessage) -> String {
+    if let Some(line_user_id) = message.sender.as_str().strip_prefix(LINE_USER_PREFIX) {
+        // A LINE user's message relayed to the room's other LINE users: their LINE name.
+        return match core.store.line_user_name(&message.tenant, line_user_id).await {
+            Ok(Some(name)) if !name.trim().is_empty() => name,
+            _ => LINE_USER_NAME.to_owned(),
+        };
+    }
     let fallback = || message.sender.as_str().split('@').next().unwrap_or_default().to_owned();
     match core.authz.display_name(&message.tenant, &message.sender).await {
         Ok(Some(name)) if !name.trim().is_empty() => name,
@@ -506,6 +531,13 @@ async fn gave_up(
 /// Publish the sender's notification (keyed by the row: published again, it is the same
 /// event) and mark the row told; false if the bus failed (the housekeeping tries again).
 async fn tell_sender(core: &LineCore, key: &OutboundKey, tenant: &TenantId, sender: &UserId, reason: &str) -> bool {
+    if sender.is_line_user() {
+        // A LINE user's message relayed to others: nobody in the engine to tell.
+        if let Err(err) = core.store.outbound_notified(key).await {
+            warn!(error = %err, "failed relay not marked told");
+        }
+        return true;
+    }
     let event = ChangeEvent::Notify {
         tenant: tenant.clone(),
         user: sender.clone(),

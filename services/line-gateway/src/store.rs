@@ -20,6 +20,7 @@ use crate::webhook::InboxEvent;
 mod groups;
 mod media;
 mod outbound;
+mod routes;
 pub use groups::LineGroup;
 pub use media::{MediaRow, PostedRow};
 pub use outbound::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus};
@@ -164,6 +165,8 @@ struct InboxRecord {
 pub struct LineUser {
     pub room_id: Option<RoomId>,
     pub followed: bool,
+    /// Where their answers go when not to their 1:1 room (see `set_reply_room`).
+    pub reply_room: Option<RoomId>,
 }
 
 /// One block period: `until_ms` is `None` while it lasts.
@@ -435,17 +438,23 @@ impl Store {
 
     /// The LINE user of a channel.
     pub async fn line_user(&self, channel_id: &str, line_user_id: &str) -> Result<Option<LineUser>, StoreError> {
-        let row: Option<(Option<String>, i64)> =
-            sqlx::query_as("SELECT room_id, followed FROM line_users WHERE channel_id = $1 AND line_user_id = $2")
-                .bind(channel_id)
-                .bind(line_user_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(room_id, followed)| LineUser { room_id: room_id.map(RoomId::new), followed: followed != 0 }))
+        let row: Option<(Option<String>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT room_id, followed, reply_room FROM line_users WHERE channel_id = $1 AND line_user_id = $2",
+        )
+        .bind(channel_id)
+        .bind(line_user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(room_id, followed, reply_room)| LineUser {
+            room_id: room_id.map(RoomId::new),
+            followed: followed != 0,
+            reply_room: reply_room.map(RoomId::new),
+        }))
     }
 
     /// Remember the LINE user's room; `followed` sets whether they follow (`None` keeps it; a
-    /// new row counts as following: the user wrote to the channel).
+    /// new row counts as following: the user wrote to the channel; a follow sends their answers
+    /// to their 1:1 room again).
     pub async fn remember_line_user(
         &self,
         channel_id: &str,
@@ -457,7 +466,7 @@ impl Store {
         let sql = if followed.is_some() {
             "INSERT INTO line_users (channel_id, line_user_id, room_id, followed, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (channel_id, line_user_id) DO UPDATE SET room_id = excluded.room_id, followed = excluded.followed, \
-             updated_at = excluded.updated_at"
+             reply_room = NULL, updated_at = excluded.updated_at"
         } else {
             "INSERT INTO line_users (channel_id, line_user_id, room_id, followed, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (channel_id, line_user_id) DO UPDATE SET room_id = excluded.room_id, updated_at = excluded.updated_at"

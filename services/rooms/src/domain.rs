@@ -585,6 +585,12 @@ fn decide_add(
     Ok(plan)
 }
 
+/// The LINE users who must get `sender`'s message through the LINE gateway: every LINE member
+/// for a member's message; the other LINE members for a LINE user's (none in a 1:1 room).
+pub fn line_recipients_of(sender: &UserId, line_members: &[UserId]) -> Vec<UserId> {
+    line_members.iter().filter(|user| *user != sender).cloned().collect()
+}
+
 impl RoomState {
     /// The state after a committed plan whose events end at `committed_last_seq`: a new room's
     /// first state, or `current` with the plan applied.
@@ -786,6 +792,15 @@ mod tests {
         let group = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("g"));
         let anywhere = env("a", "acme", RoomCommand::Post { client_msg_id: None, body: sticker("999999") });
         assert!(decide(&group, &anywhere, &Limits::default(), None).is_ok(), "no LINE users, no LINE rule");
+    }
+
+    #[test]
+    fn line_users_get_members_messages_and_each_others_in_rooms_with_several() {
+        let (u1, u2) = (UserId::new("line:U1"), UserId::new("line:U2"));
+        let both = vec![u1.clone(), u2.clone()];
+        assert_eq!(line_recipients_of(&UserId::new("a"), &both), both);
+        assert_eq!(line_recipients_of(&u1, &both), vec![u2.clone()]);
+        assert!(line_recipients_of(&u1, std::slice::from_ref(&u1)).is_empty(), "nothing back to the writer");
     }
 
     #[test]

@@ -205,3 +205,131 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     let invalid = sim.invalid().await.expect("records");
     assert!(invalid.is_empty(), "every request to LINE matches messaging-api.yml: {invalid:?}");
 }
+
+/// A room alice makes with two LINE users: on LINE each sees a 1:1 chat with her account.
+/// Her messages reach both, named; an answer goes to the room that wrote to its writer last
+/// and reaches the other LINE user named after its writer; once her 1:1 room with one of them
+/// writes, that one's answers go back there.
+#[actix_rt::test]
+async fn a_members_room_with_several_line_users_routes_answers_and_relays_them() {
+    let running = line_sim::start("127.0.0.1:0").expect("the simulator starts");
+    let sim = running.client();
+    let mut c = Cluster::start("line_multi", &[]).await;
+    c.start_contacts().await;
+    c.start_line_gateway(&[
+        ("CHAT__LINE__API_BASE_URL", &running.base_url),
+        ("CHAT__LINE__DATA_API_BASE_URL", &running.base_url),
+    ])
+    .await;
+    let channel = Channel::random("1660000078");
+    sim.register_channel(&channel).await.expect("channel");
+    for (id, name) in [(RIKO, "Riko"), (KENJI, "Kenji")] {
+        let profile = Profile {
+            channel_id: channel.channel_id.clone(),
+            user_id: id.into(),
+            display_name: name.into(),
+            picture_url: None,
+            status_message: None,
+            language: None,
+        };
+        sim.add_profile(&profile).await.expect("profile");
+    }
+    let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
+    let mode =
+        call("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), Some(&admin), Some(r#"{"mode":"all"}"#)).await;
+    assert_eq!(mode.status, 200);
+    let binding = json!({
+        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
+        "access_token": channel.access_token, "basic_id": channel.basic_id,
+    });
+    let url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
+    assert_eq!(call("PUT", &url, Some(&admin), Some(&binding.to_string())).await.status, 200);
+    let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);
+    let send = |events: Vec<Value>| {
+        let request = WebhookRequest::new(&channel.channel_id, &webhook_url, events);
+        let sim = &sim;
+        async move {
+            let sent = sim.send_webhook(&request).await.expect("webhook sent");
+            assert_eq!(sent.status, 200, "{}", sent.body);
+        }
+    };
+    let (riko, kenji) = (Source::user(RIKO), Source::user(KENJI));
+    send(vec![events::follow(&riko, false), events::follow(&kenji, false)]).await;
+    let directs = eventually(15, "both 1:1 rooms", || async {
+        let a = call("GET", &format!("{}/v1/rooms", c.rooms.base()), Some(&alice), None).await;
+        let rooms: Vec<String> = a.body["rooms"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter(|r| r["kind"] == "line_direct")
+                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (rooms.len() == 2).then_some(rooms)
+    })
+    .await;
+
+    let create = json!({"members": [format!("line:{RIKO}"), format!("line:{KENJI}")], "name": "Trip"}).to_string();
+    let made = call("POST", &format!("{}/v1/rooms", c.rooms.base()), Some(&alice), Some(&create)).await;
+    assert!(made.status == 200 || made.status == 201, "{}", made.body);
+    let trip = made.body["id"].as_str().or(made.body["room_id"].as_str()).expect("the room's id").to_owned();
+
+    // Alice's message reaches both, each in their 1:1 chat with her account, named.
+    let plan = post(&c, &trip, &alice, "t1", "Plan for Friday").await;
+    assert!(plan.status == 200 || plan.status == 201, "{}", plan.body);
+    let both = eventually(15, "the pushes to both", || async {
+        let p = pushes(&sim, &channel.channel_id, "Plan for Friday").await;
+        (p.len() == 2).then_some(p)
+    })
+    .await;
+    let mut to: Vec<&str> = both.iter().filter_map(|p| p.body["to"].as_str()).collect();
+    to.sort();
+    assert_eq!(to, [RIKO, KENJI]);
+    assert!(both.iter().all(|p| p.body["messages"][0]["sender"]["name"].as_str().is_some()));
+
+    // Riko answers in her chat with alice: into Trip, and on to Kenji under her LINE name.
+    send(vec![events::text(&riko, "710000000000001", "Sounds good")]).await;
+    eventually(15, "Riko's answer in Trip", || async {
+        history_of(&c, &trip, &alice).await.iter().any(|e| e["body"]["text"] == "Sounds good").then_some(())
+    })
+    .await;
+    for direct in &directs {
+        let h = history_of(&c, direct, &alice).await;
+        assert!(!h.iter().any(|e| e["body"]["text"] == "Sounds good"), "not in a 1:1 room");
+    }
+    let relayed = eventually(15, "the relay to Kenji", || async {
+        let p = pushes(&sim, &channel.channel_id, "Sounds good").await;
+        (p.len() == 1).then_some(p)
+    })
+    .await;
+    assert_eq!(relayed[0].body["to"], KENJI, "not back to Riko");
+    assert_eq!(relayed[0].body["messages"][0]["sender"]["name"], "Riko");
+
+    // Alice writes to Riko alone: Riko's next answer goes to their 1:1 room.
+    let riko_room = eventually(15, "Riko's 1:1 room", || async {
+        for direct in &directs {
+            let members = members(&c, direct, &alice).await;
+            if members.contains(&format!("line:{RIKO}")) {
+                return Some(direct.clone());
+            }
+        }
+        None
+    })
+    .await;
+    let alone = post(&c, &riko_room, &alice, "r1", "Just us").await;
+    assert!(alone.status == 200 || alone.status == 201, "{}", alone.body);
+    eventually(15, "the 1:1 push", || async {
+        (pushes(&sim, &channel.channel_id, "Just us").await.len() == 1).then_some(())
+    })
+    .await;
+    send(vec![events::text(&riko, "710000000000002", "ok, just us")]).await;
+    eventually(15, "Riko's answer in her 1:1 room", || async {
+        history_of(&c, &riko_room, &alice).await.iter().any(|e| e["body"]["text"] == "ok, just us").then_some(())
+    })
+    .await;
+    assert!(pushes(&sim, &channel.channel_id, "ok, just us").await.is_empty(), "a 1:1 answer is relayed to nobody");
+
+    let invalid = sim.invalid().await.expect("records");
+    assert!(invalid.is_empty(), "every request to LINE matches messaging-api.yml: {invalid:?}");
+}

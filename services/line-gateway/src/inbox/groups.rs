@@ -124,10 +124,10 @@ pub(super) async fn place(
 ) -> Result<Place, Outcome> {
     let group = active_group(core, row, channel, group_id).await?;
     let Some(line_user_id) = line_user_id else {
-        return Ok(Place { room: group.room_id, speaker: line_user(group_id), direct: None });
+        return Ok(Place { room: group.room_id, speaker: line_user(group_id), direct: None, routed: None });
     };
     add(core, row, channel, &group, &[line_user_id.to_owned()]).await?;
-    Ok(Place { room: group.room_id, speaker: line_user(line_user_id), direct: None })
+    Ok(Place { room: group.room_id, speaker: line_user(line_user_id), direct: None, routed: None })
 }
 
 /// The group's room while the account is in it; one never seen is made as by a join.

@@ -75,8 +75,11 @@ pub(crate) async fn open_room(
 pub(crate) struct Place {
     pub room: RoomId,
     pub speaker: UserId,
-    /// The LINE user id of a 1:1 chat.
+    /// The LINE user id of a 1:1 chat posted into their 1:1 room.
     pub direct: Option<String>,
+    /// The LINE user id of a 1:1 chat routed to the member's room that wrote to them last
+    /// (their 1:1 room is the fallback).
+    pub routed: Option<String>,
 }
 
 /// Publish the change of this event, with an id derived from the event: published again

@@ -192,12 +192,15 @@ async fn block_periods_apply_in_either_order_and_line_users_keep_their_room() {
     store.mark_unfollowed("1", "U1", 2).await.unwrap();
     assert_eq!(
         store.line_user("1", "U1").await.unwrap(),
-        Some(LineUser { room_id: Some(room.clone()), followed: false })
+        Some(LineUser { room_id: Some(room.clone()), followed: false, reply_room: None })
     );
     store.remember_line_user("1", "U1", &room, None, 3).await.unwrap();
     assert!(!store.line_user("1", "U1").await.unwrap().unwrap().followed, "a message does not refollow");
     store.mark_unfollowed("1", "U2", 4).await.unwrap();
-    assert_eq!(store.line_user("1", "U2").await.unwrap(), Some(LineUser { room_id: None, followed: false }));
+    assert_eq!(
+        store.line_user("1", "U2").await.unwrap(),
+        Some(LineUser { room_id: None, followed: false, reply_room: None })
+    );
     db.drop().await;
 }
 

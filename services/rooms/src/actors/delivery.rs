@@ -16,7 +16,7 @@ use chat_protocol::{RoomId, UserId};
 use tracing::warn;
 
 use super::context::RoomContext;
-use crate::domain::Blocks;
+use crate::domain::{line_recipients_of, Blocks};
 use crate::metrics::metrics;
 use crate::store::EventKind;
 use crate::views;
@@ -144,7 +144,8 @@ async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i6
         let frame = Frame { recipients: blocks.recipients_of(&row.sender(), &recipients), text };
         failed |= fan_out(rc, Some(room_id), &frame, row.sent_at_ms).await;
         let sender = row.sender();
-        if line_recipients.is_empty() || sender.is_line_user() {
+        let line_recipients = line_recipients_of(&sender, &line_recipients);
+        if line_recipients.is_empty() {
             continue;
         }
         let (Ok(Some(kind)), Some(body)) =
@@ -152,7 +153,14 @@ async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i6
         else {
             continue;
         };
-        let Some(tenant) = members.iter().find(|m| m.user_id == sender).map(|m| m.tenant.clone()) else { continue };
+        let tenant = match members.iter().find(|m| m.user_id == sender) {
+            Some(member) if !sender.is_line_user() => member.tenant.clone(),
+            // A LINE user's message to the room's other LINE users: the room's tenant.
+            _ => match rc.store.room_tenant(room_id).await {
+                Ok(Some(tenant)) => tenant,
+                _ => continue,
+            },
+        };
         let change = ChangeEvent::RoomLineMessage {
             room_id: room_id.clone(),
             kind,
@@ -161,7 +169,7 @@ async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i6
             seq: row.seq,
             sender,
             body,
-            line_recipients: line_recipients.clone(),
+            line_recipients,
             sent_at_ms: row.sent_at_ms,
         };
         failed |= publish_event(rc, &format!("{command_id}:0"), change).await;

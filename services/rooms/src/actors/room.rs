@@ -21,7 +21,7 @@ use tracing::{debug, error, warn};
 
 use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
-use crate::domain::{self, Blocks, MessageRef, Plan, PlannedEvent, RoomState};
+use crate::domain::{self, line_recipients_of, Blocks, MessageRef, Plan, PlannedEvent, RoomState};
 use crate::metrics::metrics;
 use crate::store::{Commit, StoreError};
 use crate::views;
@@ -372,26 +372,35 @@ impl Handler<Apply> for RoomActor {
     }
 }
 
-/// The members' messages of a committed plan that LINE users of the room must get, as events
-/// for the LINE gateway. (Messages of LINE users reach LINE users through LINE itself in LINE
-/// groups; in other rooms they are not relayed to other LINE users.)
+/// The messages of a committed plan that LINE users of the room must get, as events for the
+/// LINE gateway: members' messages, and in a room with several LINE users their messages to
+/// the others (the gateway leaves out rooms connected to a LINE group, where LINE users read
+/// each other on LINE).
 fn line_messages(state: &RoomState, plan: &Plan, last_seq: i64, now_ms: i64) -> Vec<ChangeEvent> {
-    let line_recipients = state.line_recipients();
-    if line_recipients.is_empty() {
+    let line_members = state.line_recipients();
+    if line_members.is_empty() {
         return Vec::new();
     }
     plan.sequenced(last_seq)
         .filter_map(|(seq, event)| match event {
-            PlannedEvent::Message { message_id, sender, body } if !sender.is_line_user() => {
+            PlannedEvent::Message { message_id, sender, body } => {
+                let line_recipients = line_recipients_of(sender, &line_members);
+                if line_recipients.is_empty() {
+                    return None;
+                }
+                let tenant = match state.members.get(sender) {
+                    Some(member) if !sender.is_line_user() => member.tenant.clone(),
+                    _ => state.meta.tenant.clone(),
+                };
                 Some(ChangeEvent::RoomLineMessage {
                     room_id: state.meta.id.clone(),
                     kind: state.meta.kind,
-                    tenant: state.members.get(sender).map_or_else(|| state.meta.tenant.clone(), |m| m.tenant.clone()),
+                    tenant,
                     message_id: message_id.clone(),
                     seq,
                     sender: sender.clone(),
                     body: body.clone(),
-                    line_recipients: line_recipients.clone(),
+                    line_recipients,
                     sent_at_ms: now_ms,
                 })
             }

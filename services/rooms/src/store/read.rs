@@ -379,6 +379,16 @@ impl Store {
         Ok(Some(kind))
     }
 
+    /// The tenant a room belongs to (its creator's).
+    pub async fn room_tenant(&self, room_id: &RoomId) -> Result<Option<TenantId>, StoreError> {
+        let row = sqlx::query("SELECT tenant FROM rooms WHERE id = $1")
+            .bind(room_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(TenantId::new(row.try_get::<String, _>("tenant")?)))
+    }
+
     /// The distinct tenants of a room's members (LINE users excluded).
     pub async fn member_tenants(&self, room_id: &RoomId) -> Result<Vec<TenantId>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT tenant FROM members WHERE room_id = $1 AND kind = 'member'")
