@@ -210,6 +210,13 @@ async fn signed_webhooks_become_line_friends_rooms_and_messages_once_and_nothing
     // rooms excluded alice from her LINE room by rule; the room took no new message either.
     let gone = call("GET", &format!("{}/v1/rooms/{room}", c.rooms.base()), Some(&alice), None).await;
     assert_eq!(gone.status, 404, "{}", gone.body);
+    // And nothing of hers goes out to LINE: her message is refused before it is stored.
+    let body = json!({"client_msg_id": "after-revocation", "body": {"type": "text", "text": "are you there?"}});
+    let url = format!("{}/v1/rooms/{room}/messages", c.rooms.base());
+    let refused = call("POST", &url, Some(&alice), Some(&body.to_string())).await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    let pushed = line.client().requests(Some("/v2/bot/message/push"), None).await.expect("the simulator's records");
+    assert!(pushed.iter().all(|r| !r.body.to_string().contains("are you there?")), "{pushed:?}");
     let posted = gateway_metric(&c, "line_events_total", "outcome=\"applied\"").await;
     assert_eq!(signed(&c, &[text("01JMSG00000000000000000006", "still suspended")]).await.status, 200);
     eventually(15, "the second suspended event", || async {
