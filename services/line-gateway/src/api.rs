@@ -7,13 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_auth::Principal;
 use chat_kit::ApiError;
-use chat_protocol::{Refusal, UserId};
+use chat_protocol::ids::LINE_USER_PREFIX;
+use chat_protocol::{MessageId, Refusal, RoomId, UserId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::metrics;
 use crate::service::{LineCore, LineError, NewChannel};
-use crate::store::{Channel, StoreError};
+use crate::store::{Channel, OutboundRow, StoreError};
 use crate::webhook::SIGNATURE_HEADER;
 
 type Res = Result<HttpResponse, ApiError>;
@@ -24,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, webhook_max_bytes: usize) {
     cfg.route("/v1/admin/line/channels", web::get().to(list_channels))
         .route("/v1/admin/line/channels/{user_id}", web::put().to(bind_channel))
         .route("/v1/admin/line/channels/{user_id}", web::delete().to(unbind_channel))
+        .route("/v1/admin/line/dead-letters", web::get().to(list_dead_letters))
+        .route("/v1/admin/line/dead-letters/{message_id}/{line_user}/resend", web::post().to(resend_dead_letter))
         .route("/v1/line/media/{media_id}", web::get().to(get_media))
         .service(
             web::resource("/line/webhook/{channel_id}")
@@ -62,7 +65,8 @@ impl From<LineError> for ApiError {
                 tracing::warn!(error = %cause, "bus unavailable");
                 return ApiError::new(Refusal::Unavailable, "the service is temporarily unavailable; retrying is safe");
             }
-            LineError::MediaNotFound => Refusal::NotFound,
+            LineError::MediaNotFound | LineError::DeadLetterNotFound => Refusal::NotFound,
+            LineError::NotResendable(_) => Refusal::NotResendable,
             LineError::Store(store) => return store.into(),
             internal @ (LineError::Credentials(_) | LineError::Encode(_) | LineError::Media(_)) => {
                 return ApiError::internal(&internal)
@@ -164,6 +168,65 @@ async fn list_channels(principal: Principal, core: Core) -> Res {
 async fn unbind_channel(principal: Principal, path: web::Path<String>, core: Core) -> Res {
     core.unbind_channel(&principal, &path).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+// ----- dead letters -----
+
+/// An undelivered message as the API shows it (no message content).
+#[derive(Serialize)]
+struct DeadLetterBody<'a> {
+    message_id: &'a MessageId,
+    room_id: &'a RoomId,
+    line_user: String,
+    sender: &'a UserId,
+    channel_id: Option<&'a str>,
+    error: Option<&'a str>,
+    failed_at_ms: i64,
+    resendable: bool,
+}
+
+impl<'a> From<&'a OutboundRow> for DeadLetterBody<'a> {
+    fn from(r: &'a OutboundRow) -> Self {
+        Self {
+            message_id: &r.key.message_id,
+            room_id: &r.room_id,
+            line_user: format!("{LINE_USER_PREFIX}{}", r.key.line_user_id),
+            sender: &r.sender,
+            channel_id: Some(r.channel_id.as_str()).filter(|id| !id.is_empty()),
+            error: r.last_error.as_deref(),
+            failed_at_ms: r.updated_at_ms,
+            resendable: r.messages != "[]",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeadLetterQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The default page of dead letters.
+const DEAD_LETTER_PAGE: i64 = 50;
+
+/// `GET /v1/admin/line/dead-letters?before=&limit=`: the tenant's undelivered messages, newest
+/// first; `next_before` pages on.
+async fn list_dead_letters(principal: Principal, query: web::Query<DeadLetterQuery>, core: Core) -> Res {
+    let limit = query.limit.unwrap_or(DEAD_LETTER_PAGE);
+    let rows = core.dead_letters(&principal, query.before, limit).await?;
+    let next_before = (rows.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| rows.last().map(|r| r.updated_at_ms))
+        .flatten();
+    let dead_letters: Vec<DeadLetterBody> = rows.iter().map(DeadLetterBody::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"dead_letters": dead_letters, "next_before": next_before})))
+}
+
+/// `POST /v1/admin/line/dead-letters/{message_id}/{line_user}/resend`: 202, queued again.
+async fn resend_dead_letter(principal: Principal, path: web::Path<(String, String)>, core: Core) -> Res {
+    let (message_id, line_user) = path.into_inner();
+    core.resend(&principal, &message_id, &line_user).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"queued": true})))
 }
 
 // ----- webhook -----

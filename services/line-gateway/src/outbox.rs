@@ -65,6 +65,12 @@ const HOUSEKEEPING_TICK: Duration = Duration::from_secs(5);
 /// How often the rate limiter forgets idle channels.
 const LIMITER_SWEEP_TICK: Duration = Duration::from_secs(60);
 
+/// How often settled rows are purged, and how long each kind is kept.
+const PURGE_TICK: Duration = Duration::from_secs(3600);
+const KEEP_SENT_MS: i64 = 7 * 24 * 3600 * 1000;
+const KEEP_FAILED_MS: i64 = 30 * 24 * 3600 * 1000;
+const KEEP_POSTED_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// The `sender.name` of a LINE user whose name the gateway does not know.
 const LINE_USER_NAME: &str = "LINE user";
 
@@ -129,23 +135,35 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             Some(channel_id) => core.store.channel(&channel_id).await?,
             None => None,
         };
-        let Some(channel) = channel.filter(|channel| channel.tenant == message.tenant) else {
-            debug!(room_id = %message.room_id, line_user_id, "no channel reaches this LINE user here");
-            count("no_channel");
-            continue;
-        };
-        if channel.suspended {
-            count("suspended");
-            continue;
-        }
         let key = OutboundKey { message_id: message.message_id.clone(), line_user_id: line_user_id.to_owned() };
-        let (json, status, error) = match &objects {
-            Ok(objects) => (Value::from(objects.clone()).to_string(), OutboundStatus::Pending, None),
-            Err(err) => ("[]".to_owned(), OutboundStatus::Failed, Some(err.to_string())),
+        // Unreachable: stored failed (the dead-letter list) and the sender told, once.
+        let unreachable = match channel.as_ref().filter(|channel| channel.tenant == message.tenant) {
+            None => Some(("no_channel", String::new(), "no LINE account of your company reaches this LINE user")),
+            Some(channel) if channel.suspended => Some((
+                "suspended",
+                channel.channel_id.clone(),
+                "the LINE account is suspended: LINE access was withdrawn",
+            )),
+            Some(_) => None,
+        };
+        let channel_id = match (&unreachable, &channel) {
+            (Some((_, channel_id, _)), _) => channel_id.clone(),
+            (None, Some(channel)) => channel.channel_id.clone(),
+            (None, None) => continue,
+        };
+        // A message LINE cannot take is stored without objects ("[]": never resendable); one
+        // that reached nobody keeps them, to be sent again once a channel reaches the LINE user.
+        let (json, status, error) = match (&objects, &unreachable) {
+            (Err(err), _) => ("[]".to_owned(), OutboundStatus::Failed, Some(("failed", err.to_string()))),
+            (Ok(objects), Some((label, _, reason))) => {
+                debug!(room_id = %message.room_id, line_user_id, label, "LINE user not reachable");
+                (Value::from(objects.clone()).to_string(), OutboundStatus::Failed, Some((*label, (*reason).to_owned())))
+            }
+            (Ok(objects), None) => (Value::from(objects.clone()).to_string(), OutboundStatus::Pending, None),
         };
         let row = NewOutbound {
             key: &key,
-            channel_id: &channel.channel_id,
+            channel_id: &channel_id,
             room_id: &message.room_id,
             seq: message.seq,
             tenant: &message.tenant,
@@ -153,23 +171,23 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             messages: &json,
             retry_key: &retry_key(&message.message_id, line_user_id).to_string(),
             status,
-            last_error: error.as_deref(),
+            last_error: error.as_ref().map(|(_, reason)| reason.as_str()),
             due_at: now_ms() + window_ms,
         };
         let now = now_ms();
-        if group_channel.is_none() {
+        if group_channel.is_none() && unreachable.is_none() {
             // Their answers go to the room that wrote to them last.
             let reply_room = (!direct).then_some(&message.room_id);
-            core.store.set_reply_room(&channel.channel_id, line_user_id, reply_room, now).await?;
+            core.store.set_reply_room(&channel_id, line_user_id, reply_room, now).await?;
         }
         if !core.store.insert_outbound(&row, now).await? {
             debug!(message_id = %message.message_id, line_user_id, "already in the outbox");
             continue;
         }
         inserted = true;
-        if let Some(reason) = error {
-            warn!(message_id = %message.message_id, channel_id = %channel.channel_id, %reason, "not sendable to LINE");
-            gave_up(core, &key, &channel.channel_id, &message.tenant, &message.sender, "failed", &reason).await;
+        if let Some((label, reason)) = error {
+            warn!(message_id = %message.message_id, %channel_id, %reason, "not sendable to LINE");
+            gave_up(core, &key, &channel_id, &message.tenant, &message.sender, label, &reason).await;
         }
     }
     if inserted {
@@ -260,6 +278,7 @@ pub async fn run_worker(core: Arc<LineCore>) {
 pub async fn run_housekeeping(core: Arc<LineCore>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_TICK);
     let mut sweep = tokio::time::interval(LIMITER_SWEEP_TICK);
+    let mut purge = tokio::time::interval(PURGE_TICK);
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -273,7 +292,26 @@ pub async fn run_housekeeping(core: Arc<LineCore>) {
                 core.push_limiter.retain_recent();
                 core.push_limiter.shrink_to_fit();
             }
+            _ = purge.tick() => purge_settled(&core).await,
         }
+    }
+}
+
+/// Forget what no longer matters: sent rows after `KEEP_SENT_MS` (a replayed message older than
+/// that would go out again, and rooms replays only recent commands), dead letters after
+/// `KEEP_FAILED_MS`, and which room message a LINE message became after `KEEP_POSTED_MS` (LINE
+/// users unsend within a day).
+async fn purge_settled(core: &LineCore) {
+    let now = now_ms();
+    match core.store.purge_outbound(now - KEEP_SENT_MS, now - KEEP_FAILED_MS).await {
+        Ok(0) => {}
+        Ok(purged) => debug!(purged, "settled outbound rows purged"),
+        Err(err) => warn!(error = %err, "settled outbound rows not purged"),
+    }
+    match core.store.purge_posted(now - KEEP_POSTED_MS).await {
+        Ok(0) => {}
+        Ok(purged) => debug!(purged, "posted rows purged"),
+        Err(err) => warn!(error = %err, "posted rows not purged"),
     }
 }
 
@@ -403,7 +441,10 @@ async fn prepare(core: &LineCore, row: &OutboundRow) -> Result<Option<Push>, Pre
         let objects = batch_objects(&batch).map_err(Prepared::GiveUp)?;
         return Ok(Some(Push { key, objects, batch, batch_key: Some(batch_key.clone()), total: 1 }));
     }
-    if row.attempts == 1 && row.chunks_sent == 0 && messages.len() < MAX_MESSAGES_PER_REQUEST {
+    // Only a row never tried before leads a batch: a row LINE may have accepted alone (a
+    // timeout), or one sent again from the dead letters, keeps its own key and goes alone.
+    let never_tried = row.attempts == 1 && row.chunks_sent == 0 && row.last_error.is_none();
+    if never_tried && messages.len() < MAX_MESSAGES_PER_REQUEST {
         if let Some(push) = batch_behind(core, row, &messages, first_key).await {
             return Ok(Some(push));
         }

@@ -74,6 +74,9 @@ crate::text_enum! {
         /// A LINE room with no LINE participant left (the LINE user unfollowed the member's
         /// account, or the account left the LINE group): its history stays, nothing can be sent.
         LineRoomClosed,
+        /// An undelivered message that cannot be sent again as it is (LINE could never take it,
+        /// or nothing reaches its LINE user).
+        NotResendable,
         // ----- size and type of the payload (413, 415) -----
         MessageTooLong,
         PayloadTooLarge,
@@ -132,9 +135,8 @@ impl Refusal {
             | ExternalNotAuthorized => 403,
             NotFound | RoomNotFound | MemberNotFound | MessageNotFound | UserNotFound | TenantNotFound
             | TrustNotFound | ContactNotFound | ChannelNotFound => 404,
-            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp | ChannelExists | LineRoomClosed => {
-                409
-            }
+            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp | ChannelExists | LineRoomClosed
+            | NotResendable => 409,
             MessageTooLong | PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             RateLimited | TooManyInFlight => 429,
@@ -207,6 +209,7 @@ mod tests {
             ("line_account_not_set_up", 409),
             ("channel_exists", 409),
             ("line_room_closed", 409),
+            ("not_resendable", 409),
             ("message_too_long", 413),
             ("payload_too_large", 413),
             ("unsupported_media_type", 415),

@@ -150,6 +150,28 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
     .await;
     assert!(notice["text"].as_str().unwrap_or("").contains("LINE"), "{notice}");
     assert_eq!(pushes(&sim, &channel.channel_id, "over the quota").await.len(), 1, "a quota 429 is not retried");
+    // It is a dead letter: the admin sees it and, the quota renewed, sends it again, once.
+    let dead = call("GET", &format!("{}/v1/admin/line/dead-letters", c.line_gateway()), Some(&admin), None).await;
+    assert_eq!(dead.status, 200, "{}", dead.body);
+    let letter = dead.body["dead_letters"][0].clone();
+    assert_eq!(letter["line_user"], format!("line:{LINE_USER}"), "{letter}");
+    assert!(letter["error"].as_str().unwrap_or("").contains("monthly"), "{letter}");
+    let by_member = call("GET", &format!("{}/v1/admin/line/dead-letters", c.line_gateway()), Some(&alice), None).await;
+    assert_eq!(by_member.status, 403);
+    let resend = format!(
+        "{}/v1/admin/line/dead-letters/{}/{}/resend",
+        c.line_gateway(),
+        letter["message_id"].as_str().expect("message id"),
+        letter["line_user"].as_str().expect("line user")
+    );
+    assert_eq!(call("POST", &resend, Some(&admin), None).await.status, 202);
+    let again = eventually(15, "the resent push", || async {
+        let p = pushes(&sim, &channel.channel_id, "over the quota").await;
+        (p.len() == 2 && p[1].status == 200).then_some(p)
+    })
+    .await;
+    assert_eq!(again[0].retry_key(), again[1].retry_key(), "the same message, the same key");
+    assert_eq!(call("POST", &resend, Some(&admin), None).await.status, 404, "no longer a dead letter");
 
     // A long text goes out in parts of at most 5,000 UTF-16 units: 12,000 characters, 3 parts;
     // and a sendable sticker as a sticker, an unsendable one is refused before it is stored.

@@ -40,6 +40,12 @@ pub enum LineError {
     Encode(#[from] serde_json::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No failed message to that LINE user here (absent, not failed, or another tenant's).
+    #[error("no undelivered message here")]
+    DeadLetterNotFound,
+    /// A failed message that cannot go out again as it is.
+    #[error("{0}")]
+    NotResendable(&'static str),
     /// No such medium for the caller (absent, or another tenant's).
     #[error("media not found")]
     MediaNotFound,

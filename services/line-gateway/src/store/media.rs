@@ -155,4 +155,11 @@ impl Store {
             message_id: MessageId::new(message_id),
         }))
     }
+
+    /// Forget which room messages LINE messages older than `before` (ms) became (LINE lets its
+    /// users unsend for a limited time only); the number of rows purged.
+    pub async fn purge_posted(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM posted WHERE created_at < $1").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
 }

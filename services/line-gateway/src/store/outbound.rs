@@ -87,6 +87,8 @@ pub struct OutboundRow {
     pub notified: bool,
     /// The retry key of the push this row goes out in with others (see `form_batch`).
     pub batch_key: Option<String>,
+    /// When the row last changed (ms): for a failed row, when it was given up.
+    pub updated_at_ms: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -107,11 +109,12 @@ struct OutboundRecord {
     accepted_request_id: Option<String>,
     notified: i64,
     batch_key: Option<String>,
+    updated_at: i64,
 }
 
 const OUTBOUND_COLUMNS: &str = "o.message_id, o.line_user_id, o.channel_id, o.room_id, o.tenant, o.sender, \
      o.messages, o.retry_key, o.status, o.chunks_sent, o.attempts, o.next_attempt_at, o.last_error, \
-     o.accepted_request_id, o.notified, o.batch_key";
+     o.accepted_request_id, o.notified, o.batch_key, o.updated_at";
 
 impl TryFrom<OutboundRecord> for OutboundRow {
     type Error = StoreError;
@@ -133,6 +136,7 @@ impl TryFrom<OutboundRecord> for OutboundRow {
             accepted_request_id: r.accepted_request_id,
             notified: r.notified != 0,
             batch_key: r.batch_key,
+            updated_at_ms: r.updated_at,
         })
     }
 }
@@ -232,7 +236,7 @@ impl Store {
     }
 
     /// The pending rows queued behind `head` for the same LINE user of the same channel, in
-    /// order, that were never tried and are in no batch: candidates to go out in one push with
+    /// order, that were never tried (nor failed and sent again) and are in no batch: candidates to go out in one push with
     /// it (at most `limit`).
     pub async fn outbound_followers(&self, head: &OutboundRow, limit: i64) -> Result<Vec<OutboundRow>, StoreError> {
         let (created_at, seq): (i64, i64) =
@@ -243,7 +247,7 @@ impl Store {
                 .await?;
         let records = sqlx::query_as::<_, OutboundRecord>(&format!(
             "SELECT {OUTBOUND_COLUMNS} FROM outbound o WHERE o.status = 'pending' AND o.channel_id = $1 \
-             AND o.line_user_id = $2 AND o.batch_key IS NULL AND o.chunks_sent = 0 AND o.attempts = 0 \
+             AND o.line_user_id = $2 AND o.batch_key IS NULL AND o.chunks_sent = 0 AND o.attempts = 0 AND o.last_error IS NULL \
              AND (o.created_at > $3 OR (o.created_at = $3 AND (o.seq > $4 OR (o.seq = $4 AND o.message_id > $5)))) \
              ORDER BY o.created_at, o.seq, o.message_id LIMIT $6"
         ))
@@ -426,5 +430,80 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // ----- the dead letters -----
+
+    /// The tenant's failed rows, newest first, updated before `before` (ms), at most `limit`.
+    pub async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboundRow>, StoreError> {
+        let records = sqlx::query_as::<_, OutboundRecord>(&format!(
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound o WHERE o.tenant = $1 AND o.status = 'failed' AND o.updated_at < $2 \
+             ORDER BY o.updated_at DESC, o.message_id LIMIT $3"
+        ))
+        .bind(tenant.as_str())
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        records.into_iter().map(OutboundRow::try_from).collect()
+    }
+
+    /// Send a failed row again through `channel_id`, with the rows of its batch (a batch goes
+    /// out again as it was, under its key): pending, due now, its attempts forgotten. False if
+    /// the row is not failed (any more).
+    pub async fn resend(&self, key: &OutboundKey, channel_id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let batch: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT batch_key FROM outbound WHERE message_id = $1 AND line_user_id = $2 AND status = 'failed'",
+        )
+        .bind(key.message_id.as_str())
+        .bind(key.line_user_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((batch_key,)) = batch else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let reset = "UPDATE outbound SET status = 'pending', channel_id = $1, attempts = 0, next_attempt_at = 0, \
+                     notified = 1, updated_at = $2";
+        match batch_key {
+            Some(batch_key) => {
+                sqlx::query(&format!("{reset} WHERE batch_key = $3 AND status = 'failed'"))
+                    .bind(channel_id)
+                    .bind(now)
+                    .bind(batch_key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query(&format!("{reset} WHERE message_id = $3 AND line_user_id = $4 AND status = 'failed'"))
+                    .bind(channel_id)
+                    .bind(now)
+                    .bind(key.message_id.as_str())
+                    .bind(key.line_user_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Forget sent rows settled before `sent_before` and failed ones before `failed_before`
+    /// (ms); the number of rows purged.
+    pub async fn purge_outbound(&self, sent_before: i64, failed_before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM outbound WHERE (status = 'sent' AND updated_at < $1) OR (status = 'failed' AND updated_at < $2)",
+        )
+        .bind(sent_before)
+        .bind(failed_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -7,6 +7,7 @@ use chat_protocol::RoomId;
 
 use super::*;
 use crate::outbound::{request_retry_key, retry_key};
+use crate::service::LineError;
 use crate::store::{OutboundKey, OutboundRow, OutboundStatus};
 
 const LEASE_MS: i64 = 60_000;
@@ -262,15 +263,19 @@ async fn retries_stop_after_the_configured_attempts() {
 }
 
 #[actix_web::test]
-async fn a_replay_inserts_nothing_and_unreachable_recipients_get_no_row() {
+async fn a_replay_inserts_nothing_and_unreachable_recipients_are_dead_letters_told_to_their_sender() {
     let db = TestDb::new().await;
     let (core, mut published, _commands, line) = core_with_line(&db).await;
     let mut queue = core.bus.consume_events("line-gateway", true).await.unwrap();
     let client = core.line_api.client();
 
-    // No LINE 1:1 room known for the recipient: nothing stored, the event acknowledged.
+    // No channel reaches the recipient: a failed row (the dead letters), the sender told.
     consume(&core, &mut queue, line_message("m-nochannel", 1, text("hi"))).await;
-    assert!(core.store.outbound(&key("m-nochannel")).await.unwrap().is_none());
+    let unreachable = row(&core, "m-nochannel").await;
+    assert_eq!((unreachable.status, unreachable.notified), (OutboundStatus::Failed, true));
+    let (user, kind, notice) = next_notify(&mut published).await;
+    assert_eq!((user, kind), (alice(), NotificationKind::LineDeliveryFailed));
+    assert!(notice.contains("no LINE account of your company reaches this LINE user"), "{notice}");
 
     // Known: one row, and the replayed event inserts nothing new.
     db.store.remember_line_user(CHANNEL, TARO, &room(), Some(true), 1).await.unwrap();
@@ -307,12 +312,18 @@ async fn a_replay_inserts_nothing_and_unreachable_recipients_get_no_row() {
         *tenant = TenantId::new("globex");
     }
     consume(&core, &mut queue, foreign).await;
-    assert!(core.store.outbound(&key("m-foreign")).await.unwrap().is_none());
+    let foreign = row(&core, "m-foreign").await;
+    assert_eq!((foreign.status, foreign.channel_id.as_str()), (OutboundStatus::Failed, ""), "not alice's channel");
+    let (_, _, notice) = next_notify(&mut published).await;
+    assert!(notice.contains("no LINE account of your company"), "{notice}");
 
-    // A suspended channel: nothing stored, nothing sent.
+    // A suspended channel: nothing sent, the sender told.
     db.store.set_suspended(&alice(), &TenantId::new("acme"), true, 2).await.unwrap();
     consume(&core, &mut queue, line_message("m-suspended", 5, text("hi"))).await;
-    assert!(core.store.outbound(&key("m-suspended")).await.unwrap().is_none());
+    assert_eq!(row(&core, "m-suspended").await.status, OutboundStatus::Failed);
+    let (_, _, notice) = next_notify(&mut published).await;
+    assert!(notice.contains("suspended"), "{notice}");
+    assert!(!send_next(&core, &client, chat_protocol::now_ms()).await);
     assert_eq!(line.pushes().len(), 1);
     db.drop().await;
 }
@@ -346,5 +357,72 @@ async fn a_follow_waits_out_lines_5xx_and_does_without_a_missing_profile() {
     };
     assert_eq!((display_name.as_str(), picture_url), (stranger, None));
     assert_eq!(line.0.lock().unwrap().profile_requests, 3);
+    db.drop().await;
+}
+
+fn admin_of(tenant: &str) -> chat_auth::Principal {
+    chat_auth::Principal {
+        user_id: UserId::new(format!("admin@{tenant}")),
+        tenant: TenantId::new(tenant),
+        roles: vec!["admin".into()],
+        expires_at_secs: u64::MAX,
+    }
+}
+
+#[actix_web::test]
+async fn admins_list_their_dead_letters_and_send_one_again_once_it_can_go() {
+    let db = TestDb::new().await;
+    let (core, _published, _commands, line) = core_with_line(&db).await;
+    let mut queue = core.bus.consume_events("line-gateway", true).await.unwrap();
+    let client = core.line_api.client();
+    let admin = admin_of("acme");
+
+    // Nobody reaches Taro yet: a dead letter, resendable only once a channel does.
+    consume(&core, &mut queue, line_message("m-early", 1, text("before the follow"))).await;
+    // The monthly quota: a dead letter once the push is refused.
+    db.store.remember_line_user(CHANNEL, TARO, &room(), Some(true), 1).await.unwrap();
+    line.script_pushes([Scripted::status(429, r#"{"message":"You have reached your monthly limit."}"#)]);
+    consume(&core, &mut queue, line_message("m-quota", 2, text("over the quota"))).await;
+    assert!(send_next(&core, &client, chat_protocol::now_ms()).await);
+    let bought = Body::Sticker { package_id: "1234567".into(), sticker_id: "9".into() };
+    consume(&core, &mut queue, line_message("m-sticker", 3, bought)).await;
+
+    let listed = core.dead_letters(&admin, None, 50).await.unwrap();
+    let mut ids: Vec<&str> = listed.iter().map(|r| r.key.message_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["m-early", "m-quota", "m-sticker"]);
+    assert!(core.dead_letters(&admin_of("globex"), None, 50).await.unwrap().is_empty(), "another tenant's");
+    let member = chat_auth::Principal { roles: vec![], ..admin_of("acme") };
+    assert!(matches!(core.dead_letters(&member, None, 50).await, Err(LineError::NotAdmin)));
+    assert!(matches!(core.dead_letters(&admin, None, 0).await, Err(LineError::InvalidField { .. })));
+    let page = core.dead_letters(&admin, None, 2).await.unwrap();
+    let rest = core.dead_letters(&admin, Some(page[1].updated_at_ms), 50).await.unwrap();
+    assert_eq!(page.len() + rest.len(), 3, "pages by failure time");
+
+    // The sticker can never go; another tenant's admin finds nothing; the others go once.
+    let taro_id = format!("line:{TARO}");
+    assert!(matches!(core.resend(&admin, "m-sticker", &taro_id).await, Err(LineError::NotResendable(_))));
+    assert!(matches!(core.resend(&admin_of("globex"), "m-quota", &taro_id).await, Err(LineError::DeadLetterNotFound)));
+    assert!(matches!(core.resend(&admin, "m-quota", "U-not-a-line-user").await, Err(LineError::DeadLetterNotFound)));
+    let before = line.pushes().len();
+    core.resend(&admin, "m-early", &taro_id).await.unwrap();
+    core.resend(&admin, "m-quota", &taro_id).await.unwrap();
+    assert!(
+        matches!(core.resend(&admin, "m-quota", &taro_id).await, Err(LineError::DeadLetterNotFound)),
+        "pending now"
+    );
+    while send_next(&core, &client, chat_protocol::now_ms()).await {}
+    assert_eq!(row(&core, "m-early").await.status, OutboundStatus::Sent);
+    assert_eq!(row(&core, "m-quota").await.status, OutboundStatus::Sent);
+    let pushes = &line.pushes()[before..];
+    assert_eq!(pushes.len(), 2);
+    assert_eq!(pushes[1].retry_key, retry_key(&MessageId::new("m-quota"), TARO).to_string(), "its own key again");
+    assert_eq!(core.dead_letters(&admin, None, 50).await.unwrap().len(), 1, "only the sticker is left");
+
+    // Settled rows are purged after their time.
+    assert_eq!(db.store.purge_outbound(0, 0).await.unwrap(), 0, "nothing that old");
+    let far = chat_protocol::now_ms() + 1;
+    assert_eq!(db.store.purge_outbound(far, 0).await.unwrap(), 2, "the two sent rows");
+    assert_eq!(db.store.purge_outbound(far, far).await.unwrap(), 1, "and the dead letter");
     db.drop().await;
 }
