@@ -221,8 +221,8 @@ async fn apply(core: &LineCore, row: &InboxRow, event: LineEvent) -> Outcome {
             debug!(event_id = %row.key.webhook_event_id, kind, "LINE message type not handled yet; skipped");
             Outcome::Done("unsupported_for_now")
         }
-        LineEvent::Message { chat, line_message_id, message, .. } => {
-            let place = match place_of(core, row, &channel, &chat).await {
+        LineEvent::Message { chat, line_message_id, quoted_message_id, message, .. } => {
+            let place = match place_of(core, row, &channel, &chat, quoted_message_id.as_deref()).await {
                 Ok(place) => place,
                 Err(outcome) => return outcome,
             };
@@ -341,16 +341,34 @@ async fn unfollow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_
     publish_keyed(core, row, event).await
 }
 
-/// The place of a message or unsend: the LINE user's 1:1 room (created or reopened), or the
-/// room of the group (made if the join was missed), with the writer added to it; a writer LINE
-/// does not name (LINE's desktop apps) writes as the group.
-async fn place_of(core: &LineCore, row: &InboxRow, channel: &Channel, chat: &Chat) -> Result<Place, Outcome> {
+/// The place of a message: for a LINE user's 1:1 chat, the room of the message it quotes, else
+/// the room that last wrote to them if it is not their 1:1 room (see `docs/line-gateway.md`),
+/// else their 1:1 room (created or reopened); for a group, the group's room (made if the join
+/// was missed), with the writer added to it; a writer LINE does not name (LINE's desktop apps)
+/// writes as the group.
+async fn place_of(
+    core: &LineCore,
+    row: &InboxRow,
+    channel: &Channel,
+    chat: &Chat,
+    quoted: Option<&str>,
+) -> Result<Place, Outcome> {
     match chat {
         Chat::User(line_user_id) => {
             let speaker = line_user(line_user_id);
             let known = core.store.line_user(&channel.channel_id, line_user_id).await?;
-            if let Some(room) = known.and_then(|known| known.reply_room) {
-                // A member's room with several LINE users wrote to them last: the answer goes there.
+            let direct_room = known.as_ref().and_then(|known| known.room_id.clone());
+            let quoted_room = match quoted {
+                Some(quoted) => core.store.posted(&channel.channel_id, quoted).await?.map(|posted| posted.room_id),
+                None => None,
+            };
+            let routed_room = match quoted_room {
+                Some(room) => (Some(&room) != direct_room.as_ref()).then_some(room),
+                None => known.and_then(|known| known.reply_room),
+            };
+            if let Some(room) = routed_room {
+                // The room of the quoted message, or the room with several LINE users that wrote
+                // to them last: the answer goes there.
                 return Ok(Place { room, speaker, direct: None, routed: Some(line_user_id.clone()) });
             }
             let room = open_room(core, row, channel, &speaker).await?;

@@ -37,8 +37,9 @@ const MONTHLY_LIMIT: &str = "You have reached your monthly limit.";
 /// What became of one push request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
-    /// 2xx: accepted.
-    Sent,
+    /// 2xx: accepted, with the ids LINE gave the messages sent (in order; none if it named
+    /// none).
+    Sent(Vec<String>),
     /// 409 with `x-line-accepted-request-id`: an earlier request with this retry key was
     /// accepted; nothing was sent again.
     AlreadyAccepted(String),
@@ -273,7 +274,7 @@ fn failure_label(err: &awc::error::SendRequestError) -> &'static str {
 pub fn classify_push(status: u16, retry_after: Option<&str>, accepted: Option<&str>, body: &[u8]) -> PushOutcome {
     let message = || error_message(body);
     match status {
-        200..=299 => PushOutcome::Sent,
+        200..=299 => PushOutcome::Sent(sent_message_ids(body)),
         409 => match accepted.map(str::trim).filter(|id| !id.is_empty()) {
             Some(id) => PushOutcome::AlreadyAccepted(id.to_owned()),
             None => PushOutcome::Refused(format!("LINE answered 409 without an accepted request: {}", message())),
@@ -289,6 +290,23 @@ pub fn classify_push(status: u16, retry_after: Option<&str>, accepted: Option<&s
         500..=599 => PushOutcome::Retry(format!("LINE answered {status}: {}", message())),
         _ => PushOutcome::Refused(format!("LINE answered {status}: {}", message())),
     }
+}
+
+/// The ids of `sentMessages` in a push's answer.
+fn sent_message_ids(body: &[u8]) -> Vec<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        #[serde(default)]
+        sent_messages: Vec<SentMessage>,
+    }
+    #[derive(Deserialize)]
+    struct SentMessage {
+        id: String,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .map(|answer| answer.sent_messages.into_iter().map(|m| m.id).collect())
+        .unwrap_or_default()
 }
 
 /// `Retry-After` in seconds (LINE's form); anything else waits the default.
@@ -335,7 +353,13 @@ mod tests {
 
     #[test]
     fn push_answers_are_classified() {
-        assert_eq!(classify_push(200, None, None, b"{\"sentMessages\":[]}"), PushOutcome::Sent);
+        assert_eq!(classify_push(200, None, None, b"{\"sentMessages\":[]}"), PushOutcome::Sent(vec![]));
+        let two = br#"{"sentMessages":[{"id":"461230966842064897","quoteToken":"q1"},{"id":"461230966842064898"}]}"#;
+        assert_eq!(
+            classify_push(200, None, None, two),
+            PushOutcome::Sent(vec!["461230966842064897".into(), "461230966842064898".into()])
+        );
+        assert_eq!(classify_push(200, None, None, b"not json"), PushOutcome::Sent(vec![]));
         assert_eq!(classify_push(409, None, Some("req-1"), b"{}"), PushOutcome::AlreadyAccepted("req-1".into()));
         assert!(matches!(classify_push(409, None, None, b"{}"), PushOutcome::Refused(_)));
         assert_eq!(

@@ -380,12 +380,15 @@ pub(crate) async fn send(core: &LineCore, client: &awc::Client, row: OutboundRow
     let max_attempts = i64::from(core.settings.line.push_max_attempts.max(1));
     let now = now_ms();
     match outcome {
-        PushOutcome::Sent | PushOutcome::AlreadyAccepted(_) => {
+        PushOutcome::Sent(_) | PushOutcome::AlreadyAccepted(_) => {
             let (label, accepted) = match &outcome {
                 PushOutcome::AlreadyAccepted(id) => ("already_accepted", Some(id.as_str())),
                 _ => ("sent", None),
             };
             count(label);
+            if let PushOutcome::Sent(ids) = &outcome {
+                remember_sent(core, &row, &push, ids).await;
+            }
             let total = i64::try_from(push.total).unwrap_or(i64::MAX);
             let settled = match &push.batch_key {
                 Some(batch_key) => core.store.outbound_batch_done(batch_key, accepted, now).await.map(|()| true),
@@ -416,6 +419,26 @@ pub(crate) async fn send(core: &LineCore, client: &awc::Client, row: OutboundRow
         PushOutcome::Refused(reason) => {
             warn!(message_id = %row.key.message_id, channel_id = %row.channel_id, %reason, "LINE refused a push");
             give_up(core, &row, &push.batch, "failed", &reason).await;
+        }
+    }
+}
+
+/// Remember which room message each LINE message id of a push is, so that a LINE user who
+/// quotes one answers in its room: a batch's ids go to its rows in order, as many as each
+/// row has objects.
+async fn remember_sent(core: &LineCore, row: &OutboundRow, push: &Push, ids: &[String]) {
+    let single = [row.clone()];
+    let rows: &[OutboundRow] = if push.batch.is_empty() { &single } else { &push.batch };
+    let mut ids = ids.iter();
+    for sent in rows {
+        let objects =
+            if push.batch.is_empty() { push.objects.len() } else { stored_messages(sent).map_or(0, |m| m.len()) };
+        for id in ids.by_ref().take(objects) {
+            let remembered =
+                core.store.remember_posted(&sent.channel_id, id, &sent.room_id, &sent.key.message_id, now_ms()).await;
+            if let Err(err) = remembered {
+                debug!(error = %err, "a sent message's id not remembered; a quote of it goes by the usual route");
+            }
         }
     }
 }

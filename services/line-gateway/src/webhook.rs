@@ -132,6 +132,8 @@ pub enum LineEvent {
         timestamp: i64,
         /// LINE's id of the message (`message.id`; empty if LINE sent none).
         line_message_id: String,
+        /// The id of the message it quotes (`message.quotedMessageId`: text and stickers).
+        quoted_message_id: Option<String>,
         message: Inbound,
     },
     /// A LINE user unsent one of their messages.
@@ -301,8 +303,10 @@ pub fn parse_event(json: &str) -> Result<LineEvent, UndecodableEvent> {
         }
         ("message", chat) => {
             let message = raw.message.ok_or_else(|| UndecodableEvent("a message event without a message".into()))?;
-            let line_message_id = message.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
-            LineEvent::Message { chat, timestamp, line_message_id, message: parse_message(message)? }
+            let field = |name: &str| message.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+            let line_message_id = field("id").unwrap_or_default();
+            let quoted_message_id = field("quotedMessageId").filter(|id| !id.is_empty());
+            LineEvent::Message { chat, timestamp, line_message_id, quoted_message_id, message: parse_message(message)? }
         }
         (_, _) => LineEvent::OtherSource { kind: raw.kind.clone(), source: source.kind },
     })
@@ -467,16 +471,18 @@ mod tests {
             r#","replyToken":"r","message":{"id":"444573844083572737","type":"text","quoteToken":"q",
             "text":"@All @example Good Morning!! (love)","emojis":[{"index":29,"length":6,"productId":"5ac1bfd5040ab15980c9b435","emojiId":"001"}]}"#,
         );
-        let LineEvent::Message { message, chat, .. } = parse_event(&text).unwrap() else { panic!() };
+        let LineEvent::Message { message, chat, quoted_message_id, .. } = parse_event(&text).unwrap() else { panic!() };
         assert_eq!(chat, Chat::User(USER.into()));
+        assert_eq!(quoted_message_id, None);
         assert_eq!(message, Inbound::Text { text: "@All @example Good Morning!! (love)".into() });
 
         let sticker = event(
             "message",
-            r#","message":{"type":"sticker","id":"1501597916","quoteToken":"q","stickerId":"52002738",
+            r#","message":{"type":"sticker","id":"1501597916","quoteToken":"q","stickerId":"52002738","quotedMessageId":"468789577898262530",
             "packageId":"11537","stickerResourceType":"ANIMATION","keywords":["cony","sally"]}"#,
         );
-        let LineEvent::Message { message, .. } = parse_event(&sticker).unwrap() else { panic!() };
+        let LineEvent::Message { message, quoted_message_id, .. } = parse_event(&sticker).unwrap() else { panic!() };
+        assert_eq!(quoted_message_id.as_deref(), Some("468789577898262530"));
         assert_eq!(message, Inbound::Sticker { package_id: "11537".into(), sticker_id: "52002738".into() });
 
         let location = event(

@@ -209,7 +209,7 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
 /// A room alice makes with two LINE users: on LINE each sees a 1:1 chat with her account.
 /// Her messages reach both, named; an answer goes to the room that wrote to its writer last
 /// and reaches the other LINE user named after its writer; once her 1:1 room with one of them
-/// writes, that one's answers go back there.
+/// writes, that one's answers go back there, unless they quote a message of another room.
 #[actix_rt::test]
 async fn a_members_room_with_several_line_users_routes_answers_and_relays_them() {
     let running = line_sim::start("127.0.0.1:0").expect("the simulator starts");
@@ -329,6 +329,18 @@ async fn a_members_room_with_several_line_users_routes_answers_and_relays_them()
     })
     .await;
     assert!(pushes(&sim, &channel.channel_id, "ok, just us").await.is_empty(), "a 1:1 answer is relayed to nobody");
+
+    // Riko quotes alice's message from Trip: her answer goes to Trip, whatever wrote to her last.
+    let to_riko = both.iter().find(|p| p.body["to"] == RIKO).expect("the push to Riko");
+    let quoted = to_riko.sent_message_ids.first().cloned().expect("LINE's id of the message sent");
+    let extras = events::TextExtras { quoted_message_id: Some(quoted), ..Default::default() };
+    send(vec![events::text_with(&riko, "710000000000003", "Friday works", &extras)]).await;
+    eventually(15, "the quoting answer in Trip", || async {
+        history_of(&c, &trip, &alice).await.iter().any(|e| e["body"]["text"] == "Friday works").then_some(())
+    })
+    .await;
+    let in_direct = history_of(&c, &riko_room, &alice).await;
+    assert!(!in_direct.iter().any(|e| e["body"]["text"] == "Friday works"), "not in the 1:1 room");
 
     let invalid = sim.invalid().await.expect("records");
     assert!(invalid.is_empty(), "every request to LINE matches messaging-api.yml: {invalid:?}");

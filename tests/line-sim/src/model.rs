@@ -137,6 +137,10 @@ pub struct RecordedRequest {
     pub status: u16,
     /// The `x-line-request-id` answered.
     pub request_id: String,
+    /// The ids of the messages an accepted push sent (what a LINE user's `quotedMessageId`
+    /// names when they quote one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_message_ids: Vec<String>,
 }
 
 impl RecordedRequest {

@@ -257,6 +257,7 @@ async fn line_api(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> Ht
         violations: violations.clone(),
         status: 0,
         request_id: request_id.clone(),
+        sent_message_ids: Vec::new(),
     };
     let seq = sim.record(record);
     let response = answer(&sim, &view, &checked, channel, violations, auth_failed, &request_id).await;

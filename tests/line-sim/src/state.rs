@@ -178,6 +178,9 @@ impl Sim {
         if let Some(key) = key {
             inner.retry_keys.insert(key, Accepted { request_id: request_id.to_owned(), sent: sent.clone() });
         }
+        if let Some(request) = inner.requests.iter_mut().rev().find(|r| r.request_id == request_id) {
+            request.sent_message_ids = sent.iter().map(|m| m.id.clone()).collect();
+        }
         Ok(sent)
     }
 
