@@ -27,7 +27,7 @@ test: backends build lint ## install/start the backends, then run unit and end-t
 	bash tests/scripts/e2e.sh
 
 bench: backends ## the benchmark suite, short (minutes); FULL=1 for the full run; results in bench-results/
-	$(CARGO) build --release --locked -p rooms -p chat-tools
+	$(CARGO) build --release --locked -p rooms -p authz -p line-gateway -p chat-tools
 	./target/release/chatbench run $(if $(FULL),--full,) --out bench-results
 
 lint: ## rustfmt, clippy (warnings are errors) and no module cycles within a crate

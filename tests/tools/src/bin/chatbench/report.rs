@@ -9,22 +9,43 @@ use crate::target::Target;
 
 /// A quantile of a Prometheus histogram of the target, in milliseconds (bucket upper bound).
 pub async fn histogram_quantile(t: &Target, name: &str, q: f64) -> f64 {
-    let count = t.metric(&format!("{name}_count")).await;
+    let buckets = histogram_buckets(&t.base, name).await;
+    let count = buckets.last().map_or(0.0, |(_, c)| *c);
     if count <= 0.0 {
         return 0.0;
     }
+    buckets.iter().find(|(_, c)| *c >= q * count).map_or(f64::INFINITY, |(le, _)| *le)
+}
+
+/// The cumulative buckets of a Prometheus histogram at `base`/metrics: (upper bound in ms, count),
+/// `+Inf` last.
+pub async fn histogram_buckets(base: &str, name: &str) -> Vec<(f64, f64)> {
     let client = awc::Client::default();
-    let Ok(mut res) = client.get(format!("{}/metrics", t.base)).send().await else { return 0.0 };
+    let Ok(mut res) = client.get(format!("{base}/metrics")).send().await else { return Vec::new() };
     let text = res.body().limit(1 << 24).await.map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
     let prefix = format!("{name}_bucket{{le=\"");
-    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
-        let rest = &line[prefix.len()..];
-        let (le, value) = (rest.split('"').next().unwrap_or(""), line.rsplit(' ').next().unwrap_or("0"));
-        if value.parse::<f64>().unwrap_or(0.0) >= q * count {
-            return le.parse::<f64>().map_or(f64::INFINITY, |s| s * 1000.0);
-        }
-    }
-    f64::INFINITY
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(&prefix)?;
+            let le = rest.split('"').next()?.parse::<f64>().map_or(f64::INFINITY, |s| (s * 1e6).round() / 1e3);
+            Some((le, line.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What share of the observations between two readings of [`histogram_buckets`] fell within
+/// each bound: `[{"le_ms": 5, "share": 0.42}, ...]` (cumulative; the `+Inf` bucket left out).
+pub fn bucket_shares(before: &[(f64, f64)], after: &[(f64, f64)]) -> Value {
+    let count = |b: &[(f64, f64)], le: f64| b.iter().find(|(l, _)| *l == le).map_or(0.0, |(_, c)| *c);
+    let total = after.last().map_or(0.0, |(le, n)| n - count(before, *le));
+    after
+        .iter()
+        .filter(|(le, _)| le.is_finite())
+        .map(|(le, n)| {
+            let share = if total > 0.0 { (n - count(before, *le)) / total } else { 0.0 };
+            serde_json::json!({"le_ms": le, "share": (share * 1000.0).round() / 1000.0})
+        })
+        .collect()
 }
 
 fn f(v: &Value) -> String {
@@ -177,9 +198,48 @@ pub fn markdown(r: &Value) -> String {
             None,
         );
     }
+    for lw in s["line_webhook"].as_array().into_iter().flatten() {
+        let rate = f(&lw["rate"]);
+        let lat = &lw["latency"];
+        row(&mut out, &format!("LINE webhook to member's socket p50 at {rate} msg/s (ms)"), &lat["p50_ms"], "", None);
+        row(&mut out, &format!("LINE webhook to member's socket p99 at {rate} msg/s (ms)"), &lat["p99_ms"], "", None);
+        row(
+            &mut out,
+            &format!("LINE messages at {rate} msg/s: received / sent, lost"),
+            &Value::from(format!("{} / {}, {}", f(&lat["samples"]), f(&lw["messages"]), f(&lw["lost"]))),
+            "",
+            None,
+        );
+        row(&mut out, &format!("LINE messages delivered per second at {rate} msg/s"), &lw["delivered_per_s"], "", None);
+        let answered = &lw["webhook_answered"]["p99_ms"];
+        row(
+            &mut out,
+            &format!("LINE webhook answered p99 at {rate} msg/s (ms)"),
+            answered,
+            "<= 2000",
+            Some(answered.as_f64().unwrap_or(f64::MAX) <= 2000.0),
+        );
+        row(
+            &mut out,
+            &format!("CPU per LINE message at {rate} msg/s, all processes (us)"),
+            &lw["per_message"]["cpu_us"],
+            "",
+            None,
+        );
+    }
     let lost: u64 = collect(s, "lost");
     let dup: u64 = collect(s, "duplicated");
     let _ = writeln!(out, "\nVerification: {lost} lost, {dup} duplicated across all scenarios.");
+    let invalid = s["line_webhook"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|lw| lw["line_api_invalid_requests"].as_u64())
+        .max()
+        .unwrap_or(0);
+    if invalid > 0 {
+        let _ = writeln!(out, "The LINE gateway sent {invalid} requests outside LINE's spec (`GET /_sim/invalid`).");
+    }
     out
 }
 

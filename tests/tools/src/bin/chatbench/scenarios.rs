@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::client::{self, Recorder};
 use crate::sys::{Counters, Processes};
-use crate::target::Target;
+use crate::target::{LineTarget, Target};
 
 fn users(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
@@ -324,4 +324,178 @@ pub async fn connect_storm(t: &Target, n: usize) -> anyhow::Result<Value> {
     }
     client::close_all(&mut sinks).await;
     Ok(Value::Object(results))
+}
+
+/// A JSON call: status and body (Null when not JSON).
+async fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let mut req = match method {
+        "PUT" => client.put(url),
+        "POST" => client.post(url),
+        _ => client.get(url),
+    };
+    if let Some(t) = token {
+        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+    }
+    let sent = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    };
+    let mut res = sent.map_err(|e| anyhow::anyhow!("{method} {url}: {e}"))?;
+    let bytes = res.body().limit(1 << 24).await?;
+    Ok((res.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+}
+
+/// A demo member's access token from authz (`<username>-demo-pass`).
+async fn login(t: &LineTarget, tenant: &str, username: &str) -> anyhow::Result<String> {
+    let body = json!({"tenant": tenant, "username": username, "password": format!("{username}-demo-pass")});
+    let (status, answer) = call("POST", &format!("{}/v1/auth/login", t.authz), None, Some(body)).await?;
+    anyhow::ensure!(status == 200, "login {username}@{tenant}: {status} {answer}");
+    answer["access_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("login: {answer}"))
+}
+
+/// Poll `f` every 100 ms until it returns `Some`, `secs` at most.
+async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The LINE user of scenario 8 and the channel of the member they talk to.
+const LINE_CHANNEL: &str = "1650000008";
+const LINE_USER: &str = "U0123456789abcdef0123456789abcdef";
+/// The gateway's histogram of the time from a webhook's arrival to rooms' answer to its post.
+const ROOM_ANSWER: &str = "line_webhook_to_room_seconds";
+
+/// 8: a LINE user's text messages to a member, from the LINE platform simulator's signed
+/// webhook to the member's socket, at fixed rates (open loop). acme's admin binds alice to a
+/// channel, the LINE user follows (the gateway opens alice's LINE 1:1 room), alice connects;
+/// then every message is one webhook of one text event, sent at its intended time (each POST
+/// on its own task, so a slow answer does not delay the next) and measured from that time to
+/// the frame on alice's socket (matched by its text, which carries the sequence number). Also
+/// when the gateway's answer to each webhook was back (from the same intended time; LINE gives
+/// up after 2 s), the shares of the gateway's own `line_webhook_to_room_seconds` (arrival to
+/// rooms' answer) per bucket, and how many requests the gateway sent LINE outside its spec.
+pub async fn line_webhook(t: &LineTarget, procs: &Processes, rates: &[f64], secs: f64) -> anyhow::Result<Vec<Value>> {
+    let (admin, alice) = (login(t, "acme", "admin").await?, login(t, "acme", "alice").await?);
+    let (status, answer) =
+        call("PUT", &format!("{}/v1/admin/line-access", t.authz), Some(&admin), Some(json!({"mode": "all"}))).await?;
+    anyhow::ensure!(status == 200, "LINE for all of acme: {status} {answer}");
+    let sim = t.sim.client();
+    let channel = line_sim::Channel::random(LINE_CHANNEL);
+    sim.register_channel(&channel).await?;
+    sim.add_profile(&line_sim::Profile {
+        channel_id: LINE_CHANNEL.into(),
+        user_id: LINE_USER.into(),
+        display_name: "Bench User".into(),
+        picture_url: None,
+        status_message: None,
+        language: None,
+    })
+    .await?;
+    let binding = json!({"channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
+                         "access_token": channel.access_token, "basic_id": channel.basic_id});
+    let bind_url = format!("{}/v1/admin/line/channels/alice@acme", t.gateway);
+    let (status, answer) = call("PUT", &bind_url, Some(&admin), Some(binding)).await?;
+    anyhow::ensure!(status == 200, "binding alice's channel: {status} {answer}");
+
+    let target_url = format!("{}/line/webhook/{LINE_CHANNEL}", t.gateway);
+    let source = line_sim::events::Source::user(LINE_USER);
+    let webhook = |events: Vec<Value>| line_sim::WebhookRequest::new(LINE_CHANNEL, &target_url, events);
+    let followed = sim.send_webhook(&webhook(vec![line_sim::events::follow(&source, false)])).await?;
+    anyhow::ensure!(followed.status == 200, "follow webhook: {} {}", followed.status, followed.body);
+    let rooms_url = format!("{}/v1/rooms", t.engine.base);
+    eventually(30, "alice's LINE 1:1 room", || async {
+        let (_, answer) = call("GET", &rooms_url, Some(&alice), None).await?;
+        Ok(answer["rooms"].as_array().and_then(|rooms| {
+            rooms.iter().find(|r| r["kind"] == "line_direct").and_then(|r| r["id"].as_str().map(str::to_owned))
+        }))
+    })
+    .await?;
+
+    let rec = Recorder::new();
+    let mut sinks = vec![client::connect(&t.engine.ws, Some(&alice), 0, rec.clone()).await?];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut message_ids = 100_000_000_000_000_u64..;
+    let mut text = |key: &str| {
+        let id = message_ids.next().expect("an endless range").to_string();
+        line_sim::events::text(&source, &id, key)
+    };
+    // Warm the path (the room actor, the connections) before measuring.
+    let warm = "lwarmup".to_owned();
+    rec.borrow_mut().intended.insert(warm.clone(), Instant::now());
+    sim.send_webhook(&webhook(vec![text(&warm)])).await?;
+    client::drain(&rec, &[0], std::slice::from_ref(&warm), Duration::from_secs(15)).await;
+    anyhow::ensure!(rec.borrow().verify(&[0], std::slice::from_ref(&warm)).0 == 0, "the warm-up message never came");
+
+    let mut steps = Vec::new();
+    for &rate in rates {
+        rec.borrow_mut().latency_us.reset();
+        let answered = std::rc::Rc::new(std::cell::RefCell::new(hdrhistogram::Histogram::<u64>::new(3)?));
+        let refused = std::rc::Rc::new(std::cell::Cell::new(0_usize));
+        let count = (rate * secs) as usize;
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let before = Counters::take(procs);
+        let room_answers = crate::report::histogram_buckets(&t.gateway, ROOM_ANSWER).await;
+        let start = Instant::now() + Duration::from_millis(20);
+        let mut keys = Vec::with_capacity(count);
+        let mut posts = Vec::with_capacity(count);
+        for i in 0..count {
+            let due = start + interval.mul_f64(i as f64);
+            tokio::time::sleep_until(due.into()).await;
+            let key = format!("lw{}-{i}", rate as u64);
+            let request = webhook(vec![text(&key)]);
+            rec.borrow_mut().intended.insert(key.clone(), due);
+            keys.push(key);
+            let (sim, answered, refused) = (sim.clone(), answered.clone(), refused.clone());
+            posts.push(actix_rt::spawn(async move {
+                match sim.send_webhook(&request).await {
+                    Ok(r) if r.status == 200 => {
+                        let _ = answered.borrow_mut().record((due.elapsed().as_micros() as u64).max(1));
+                    }
+                    _ => refused.set(refused.get() + 1),
+                }
+            }));
+        }
+        for post in posts {
+            let _ = post.await;
+        }
+        client::drain(&rec, &[0], &keys, Duration::from_secs(20)).await;
+        let after = Counters::take(procs);
+        let room_answers = crate::report::bucket_shares(
+            &room_answers,
+            &crate::report::histogram_buckets(&t.gateway, ROOM_ANSWER).await,
+        );
+        let r = rec.borrow();
+        let (lost, dup) = r.verify(&[0], &keys);
+        // Received per second, from the first intended send to the last receipt.
+        let last = keys.iter().filter_map(|k| r.last_receipt.get(k)).max().copied().unwrap_or(start);
+        let delivered_per_s = r.latency_us.len() as f64 / last.saturating_duration_since(start).as_secs_f64().max(1e-3);
+        let a = answered.borrow();
+        let ms = |q: f64| a.value_at_quantile(q) as f64 / 1000.0;
+        steps.push(json!({"rate": rate, "messages": count, "latency": r.percentiles(),
+                          "delivered_per_s": (delivered_per_s * 10.0).round() / 10.0,
+                          "lost": lost, "duplicated": dup,
+                          "webhook_answered": {"p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": a.max() as f64 / 1000.0,
+                                               "refused": refused.get()},
+                          "gateway_webhook_to_room_answer": room_answers,
+                          "per_message": before.per(&after, count as f64)}));
+    }
+    client::close_all(&mut sinks).await;
+    // The gateway's requests to LINE that broke LINE's spec (a bug, not a figure): counted, so
+    // that the run's other results are still written.
+    let invalid = sim.invalid().await?.len();
+    for step in &mut steps {
+        step["line_api_invalid_requests"] = json!(invalid);
+    }
+    Ok(steps)
 }

@@ -1,21 +1,26 @@
 //! The systems under test: the rooms service against the real RabbitMQ, Redis and PostgreSQL
-//! (its own vhost, schema and key prefix, removed afterwards), and the floor server.
+//! (its own vhost, schema and key prefix, removed afterwards); the same with authz and the LINE
+//! gateway beside it and the LINE platform simulator in LINE's place; and the floor server.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "chatbench-secret-chatbench-secret-0123456789";
+/// The token services present to authz's `/internal/` endpoints (32 characters at least).
+const INTERNAL_TOKEN: &str = "chatbench-internal-token-chatbench-0123";
+/// The LINE gateway's key of channel secrets at rest (base64 of 32 bytes).
+const LINE_SECRETS_KEY: &str = "Y2hhdGJlbmNoLWxpbmUtc2VjcmV0cy1rZXktMDEyMzQ=";
+/// Shards of the room command queues; every service on one bus must agree.
+const SHARDS: &str = "16";
 
 pub struct Target {
     pub name: String,
     pub base: String,
     pub ws: String,
     pub pid: u32,
-    child: Child,
-    vhost: Option<String>,
-    schema: Option<String>,
-    prefix: String,
+    /// Kept for its `Drop`: the processes, vhost, schemas and keys of this target.
+    _owned: Owned,
 }
 
 fn quiet(cmd: &mut Command) -> bool {
@@ -43,90 +48,180 @@ async fn wait_port(child: &mut Child, log: &Path, secs: u64) -> anyhow::Result<u
     e2e::try_wait_port(child, log, secs).await.map_err(anyhow::Error::msg)
 }
 
-/// Kill `child` when `result` is an error (a child that never became usable is not left behind).
-fn or_kill<T>(child: &mut Child, result: anyhow::Result<T>) -> anyhow::Result<T> {
-    if result.is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
+/// A release binary next to this one.
+fn release_bin(name: &str) -> anyhow::Result<PathBuf> {
+    Ok(std::env::current_exe()?.with_file_name(name))
+}
+
+/// The sum of the samples of metric `name` (every label set) at `base`/metrics.
+pub async fn metric_at(base: &str, name: &str) -> f64 {
+    let client = awc::Client::default();
+    let Ok(mut res) = client.get(format!("{base}/metrics")).send().await else { return 0.0 };
+    let text = res.body().limit(1 << 24).await.map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// What a target started and created: stopped and removed when dropped (the processes first,
+/// newest first), also when starting it failed half-way.
+#[derive(Default)]
+struct Owned {
+    children: Vec<Child>,
+    vhost: Option<String>,
+    schemas: Vec<String>,
+    redis_prefix: Option<String>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Owned {
+    /// A RabbitMQ vhost `name` of this target; its AMQP URL (the default vhost's when
+    /// `rabbitmqctl` cannot make one).
+    fn vhost(&mut self, name: &str) -> String {
+        let made = quiet(Command::new("rabbitmqctl").args(["-q", "add_vhost", name]))
+            && quiet(Command::new("rabbitmqctl").args([
+                "-q",
+                "set_permissions",
+                "-p",
+                name,
+                "guest",
+                ".*",
+                ".*",
+                ".*",
+            ]));
+        if made {
+            self.vhost = Some(name.to_owned());
+            format!("amqp://guest:guest@127.0.0.1:5672/{name}")
+        } else {
+            "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()
+        }
     }
-    result
+
+    /// Start release binary `bin` on port 0 with `env`, its output to `<tag>-<bin>.log` in the
+    /// temp dir; wait for its port and readiness. Its pid and port.
+    async fn start(&mut self, bin: &str, tag: &str, env: &[(&str, String)]) -> anyhow::Result<(u32, u16)> {
+        let path = release_bin(bin)?;
+        let log_path = std::env::temp_dir().join(format!("{tag}-{bin}.log"));
+        let log = std::fs::File::create(&log_path)?;
+        let child = Command::new(&path)
+            .env("CHAT__HTTP__PORT", "0")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("{}: {e} (build it: cargo build --release -p {bin})", path.display()))?;
+        let pid = child.id();
+        self.children.push(child);
+        let child = self.children.last_mut().expect("just pushed");
+        let port = wait_port(child, &log_path, 60).await?;
+        wait_ready(port).await?;
+        Ok((pid, port))
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(v) = &self.vhost {
+            quiet(Command::new("rabbitmqctl").args(["-q", "delete_vhost", v]));
+        }
+        for s in &self.schemas {
+            quiet(Command::new("psql").args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "chat",
+                "-qc",
+                &format!("drop schema if exists \"{s}\" cascade"),
+            ]));
+        }
+        if let Some(prefix) = &self.redis_prefix {
+            let keys = Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "--scan", "--pattern", &format!("{prefix}*")])
+                .output();
+            if let Ok(out) = keys {
+                for key in String::from_utf8_lossy(&out.stdout).lines() {
+                    quiet(Command::new("redis-cli").args(["-h", "127.0.0.1", "del", key]));
+                }
+            }
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// The backends of one service of target `name`: its schema, the target's vhost, prefix and
+/// shards.
+fn backend_env(name: &str, schema: &str, amqp: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CHAT__DATABASE__SCHEMA", schema.to_owned()),
+        ("CHAT__AMQP__URL", amqp.to_owned()),
+        ("CHAT__AMQP__PREFIX", format!("{name}.")),
+        ("CHAT__AMQP__SHARDS", SHARDS.to_owned()),
+    ]
+}
+
+/// The rooms service's environment in target `name`, `passivate_after_secs` as given.
+fn rooms_env(name: &str, amqp: &str, passivate_after_secs: u64) -> Vec<(&'static str, String)> {
+    let mut env = backend_env(name, name, amqp);
+    env.extend([
+        ("CHAT__NODE__ID", name.to_owned()),
+        ("CHAT__REDIS__PREFIX", format!("{name}:")),
+        ("CHAT__AUTH__JWT_SECRET", SECRET.to_owned()),
+        ("CHAT__ROOMS__PASSIVATE_AFTER_SECS", passivate_after_secs.to_string()),
+        ("CHAT__LIMITS__MAX_MEMBERS", "20000".to_owned()),
+        // The benchmark's senders post far beyond a person's budget on purpose.
+        ("CHAT__QUOTA__POSTS_PER_MINUTE", "0".to_owned()),
+        ("CHAT__QUOTA__ROOMS_PER_MINUTE", "0".to_owned()),
+        // Warnings, and the `listening` line with the port (chat_kit's, or rooms' own).
+        ("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info,rooms::app=info".to_owned()),
+    ]);
+    env
 }
 
 impl Target {
     /// The rooms service (release build next to this binary), `passivate_after_secs` as given.
     pub async fn rooms(tag: &str, passivate_after_secs: u64) -> anyhow::Result<Target> {
         let name = format!("bench_{tag}_{}", std::process::id());
-        let vhost = quiet(Command::new("rabbitmqctl").args(["-q", "add_vhost", &name]))
-            && quiet(Command::new("rabbitmqctl").args([
-                "-q",
-                "set_permissions",
-                "-p",
-                &name,
-                "guest",
-                ".*",
-                ".*",
-                ".*",
-            ]));
-        let amqp = if vhost {
-            format!("amqp://guest:guest@127.0.0.1:5672/{name}")
-        } else {
-            "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()
-        };
-        let bin = std::env::current_exe()?.with_file_name("rooms");
-        let log_path = std::env::temp_dir().join(format!("{name}.log"));
-        let log = std::fs::File::create(&log_path)?;
-        let mut child = Command::new(&bin)
-            .env("CHAT__HTTP__PORT", "0")
-            .env("CHAT__NODE__ID", &name)
-            .env("CHAT__DATABASE__SCHEMA", &name)
-            .env("CHAT__AMQP__URL", amqp)
-            .env("CHAT__AMQP__PREFIX", format!("{name}."))
-            .env("CHAT__AMQP__SHARDS", "16")
-            .env("CHAT__REDIS__PREFIX", format!("{name}:"))
-            .env("CHAT__AUTH__JWT_SECRET", SECRET)
-            .env("CHAT__ROOMS__PASSIVATE_AFTER_SECS", passivate_after_secs.to_string())
-            .env("CHAT__LIMITS__MAX_MEMBERS", "20000")
-            // The benchmark's senders post far beyond a person's budget on purpose.
-            .env("CHAT__QUOTA__POSTS_PER_MINUTE", "0")
-            .env("CHAT__QUOTA__ROOMS_PER_MINUTE", "0")
-            // Warnings, and the `listening` line with the port (chat_kit's, or rooms' own).
-            .env("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info,rooms::app=info")
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("{}: {e} (build it: cargo build --release -p rooms)", bin.display()))?;
-        let pid = child.id();
-        let started = async {
-            let port = wait_port(&mut child, &log_path, 60).await?;
-            wait_ready(port).await?;
-            anyhow::Ok(port)
-        }
-        .await;
-        let port = or_kill(&mut child, started)?;
-        Ok(Target {
-            name: name.clone(),
+        let mut owned = Owned::default();
+        owned.redis_prefix = Some(format!("{name}:"));
+        owned.schemas.push(name.clone());
+        let amqp = owned.vhost(&name);
+        let (pid, port) = owned.start("rooms", &name, &rooms_env(&name, &amqp, passivate_after_secs)).await?;
+        Ok(Target::engine(name, port, pid, owned))
+    }
+
+    fn engine(name: String, port: u16, pid: u32, owned: Owned) -> Target {
+        Target {
+            name,
             base: format!("http://127.0.0.1:{port}"),
             ws: format!("ws://127.0.0.1:{port}/v1/ws"),
             pid,
-            child,
-            vhost: vhost.then(|| name.clone()),
-            schema: Some(name.clone()),
-            prefix: format!("{name}:"),
-        })
+            _owned: owned,
+        }
     }
 
     /// The floor server, as a child process of this binary.
     pub async fn floor() -> anyhow::Result<Target> {
         let log_path = std::env::temp_dir().join(format!("bench_floor_{}.log", std::process::id()));
         let log = std::fs::File::create(&log_path)?;
-        let mut child = Command::new(std::env::current_exe()?)
+        let child = Command::new(std::env::current_exe()?)
             .args(["floor", "0"])
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()?;
         let pid = child.id();
+        let mut owned = Owned::default();
+        owned.children.push(child);
         let started = async {
-            let port = wait_port(&mut child, &log_path, 10).await?;
+            let port = wait_port(&mut owned.children[0], &log_path, 10).await?;
             let deadline = Instant::now() + Duration::from_secs(10);
             while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
                 anyhow::ensure!(Instant::now() < deadline, "floor server did not start");
@@ -135,16 +230,13 @@ impl Target {
             anyhow::Ok(port)
         }
         .await;
-        let port = or_kill(&mut child, started).map_err(|e| anyhow::anyhow!("floor server: {e}"))?;
+        let port = started.map_err(|e| anyhow::anyhow!("floor server: {e}"))?;
         Ok(Target {
             name: "floor".into(),
             base: format!("http://127.0.0.1:{port}"),
             ws: format!("ws://127.0.0.1:{port}/"),
             pid,
-            child,
-            vhost: None,
-            schema: None,
-            prefix: String::new(),
+            _owned: owned,
         })
     }
 
@@ -200,44 +292,85 @@ impl Target {
     }
 
     pub async fn metric(&self, name: &str) -> f64 {
-        let client = awc::Client::default();
-        let Ok(mut res) = client.get(format!("{}/metrics", self.base)).send().await else { return 0.0 };
-        let text = res.body().limit(1 << 24).await.map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-            .sum()
+        metric_at(&self.base, name).await
     }
 }
 
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(v) = &self.vhost {
-            quiet(Command::new("rabbitmqctl").args(["-q", "delete_vhost", v]));
-        }
-        if let Some(s) = &self.schema {
-            quiet(Command::new("psql").args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "chat",
-                "-qc",
-                &format!("drop schema if exists \"{s}\" cascade"),
-            ]));
-        }
-        if !self.prefix.is_empty() {
-            let keys = Command::new("redis-cli")
-                .args(["-h", "127.0.0.1", "--scan", "--pattern", &format!("{}*", self.prefix)])
-                .output();
-            if let Ok(out) = keys {
-                for key in String::from_utf8_lossy(&out.stdout).lines() {
-                    quiet(Command::new("redis-cli").args(["-h", "127.0.0.1", "del", key]));
-                }
-            }
-        }
+/// The rooms service with authz and the LINE gateway beside it on the same backends (one vhost,
+/// a schema each), as deployed: tokens are authz's (EdDSA, its JWKS), decisions are authz's,
+/// and the LINE platform simulator (`line_sim`, served by a thread of this process) plays LINE
+/// for the gateway.
+pub struct LineTarget {
+    /// rooms (`base`, `ws`, `pid`); it also owns authz and the gateway.
+    pub engine: Target,
+    pub authz: String,
+    pub gateway: String,
+    pub authz_pid: u32,
+    pub gateway_pid: u32,
+    pub sim: line_sim::Running,
+}
+
+impl LineTarget {
+    pub async fn start(tag: &str) -> anyhow::Result<LineTarget> {
+        let name = format!("bench_{tag}_{}", std::process::id());
+        let media = std::env::temp_dir().join(format!("{name}-media"));
+        let mut owned = Owned::default();
+        owned.redis_prefix = Some(format!("{name}:"));
+        owned.dirs.push(media.clone());
+        let amqp = owned.vhost(&name);
+        let (authz_schema, line_schema) = (format!("{name}_authz"), format!("{name}_line"));
+        owned.schemas.extend([name.clone(), authz_schema.clone(), line_schema.clone()]);
+
+        let mut authz_env = backend_env(&name, &authz_schema, &amqp);
+        authz_env.extend([
+            ("CHAT__INTERNAL__TOKEN", INTERNAL_TOKEN.to_owned()),
+            ("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info".to_owned()),
+        ]);
+        // The demo tenants and members (acme's admin and alice, passwords `<name>-demo-pass`).
+        let seeded = Command::new(release_bin("authz")?)
+            .arg("seed-demo")
+            .envs(authz_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .map_err(|e| anyhow::anyhow!("authz seed-demo: {e} (build it: cargo build --release -p authz)"))?;
+        anyhow::ensure!(seeded.status.success(), "authz seed-demo: {}", String::from_utf8_lossy(&seeded.stderr));
+        let (authz_pid, authz_port) = owned.start("authz", &name, &authz_env).await?;
+        let authz = format!("http://127.0.0.1:{authz_port}");
+        let of_authz = [
+            ("CHAT__AUTH__JWT_SECRET", String::new()),
+            ("CHAT__AUTH__JWKS_URL", format!("{authz}/v1/auth/jwks")),
+            ("CHAT__AUTHZ__URL", authz.clone()),
+            ("CHAT__AUTHZ__INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
+        ];
+
+        let mut env = rooms_env(&name, &amqp, 300);
+        env.extend(of_authz.iter().cloned());
+        let (pid, port) = owned.start("rooms", &name, &env).await?;
+
+        let sim = line_sim::start("127.0.0.1:0").map_err(|e| anyhow::anyhow!("the LINE platform simulator: {e}"))?;
+        let mut env = backend_env(&name, &line_schema, &amqp);
+        env.extend(of_authz.iter().cloned());
+        env.extend([
+            ("CHAT__LINE__NODE_ID", format!("{name}-line")),
+            ("CHAT__LINE__SECRETS_KEY", LINE_SECRETS_KEY.to_owned()),
+            ("CHAT__LINE__API_BASE_URL", sim.base_url.clone()),
+            ("CHAT__LINE__DATA_API_BASE_URL", sim.base_url.clone()),
+            ("CHAT__REDIS__PREFIX", format!("{name}:")),
+            ("CHAT__MEDIA__PATH", media.display().to_string()),
+            ("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info".to_owned()),
+        ]);
+        let (gateway_pid, gateway_port) = owned.start("line-gateway", &name, &env).await?;
+        Ok(LineTarget {
+            engine: Target::engine(name, port, pid, owned),
+            authz,
+            gateway: format!("http://127.0.0.1:{gateway_port}"),
+            authz_pid,
+            gateway_pid,
+            sim,
+        })
+    }
+
+    /// The processes of the engine: rooms, authz, the LINE gateway.
+    pub fn pids(&self) -> [(&'static str, u32); 3] {
+        [("rooms", self.engine.pid), ("authz", self.authz_pid), ("line-gateway", self.gateway_pid)]
     }
 }
