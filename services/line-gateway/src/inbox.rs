@@ -18,7 +18,8 @@
 //!   id, remembered in `media`) and posted with the engine's URL of it (`media.public_base_url`
 //!   `/v1/line/media/<id>`): an image as an image, the others as files. Content another
 //!   service holds (`contentProvider.type == "external"`) is posted with its URL, not
-//!   downloaded. LINE's 202 (video or audio still being prepared) retries the event later;
+//!   downloaded. LINE's 202 (video or audio still being prepared) retries the event later, for
+//!   10 minutes at most (the channel's later events wait behind it), then a text says so;
 //!   content larger than `media.max_bytes` is not kept and a text says so; content LINE no
 //!   longer has (404) fails the event ("content no longer available at LINE"), never a
 //!   placeholder. Newer types are counted (`unsupported_for_now`) and skipped. The room
@@ -43,7 +44,7 @@ use tracing::{debug, warn};
 use chat_protocol::Refusal;
 
 use crate::line_api::{ContentOutcome, ProfileOutcome};
-use crate::media::{content_key, media_body, media_id, media_url, too_large_text, MediaKind, Stored};
+use crate::media::{content_key, media_body, media_id, media_url, not_ready_text, too_large_text, MediaKind, Stored};
 use crate::metrics::metrics;
 use crate::rooms::{client_msg_id, RoomsError};
 use crate::service::LineCore;
@@ -79,6 +80,10 @@ const KEEP_PROCESSED_MS: i64 = 7 * 24 * 3600 * 1000;
 /// How often processed events are purged, and the backlog gauge refreshed.
 const PURGE_TICK: Duration = Duration::from_secs(3600);
 const BACKLOG_TICK: Duration = Duration::from_secs(5);
+
+/// How long a video or audio LINE is still preparing (202) is waited for: the channel's later
+/// events wait behind it meanwhile. Then the room says it was not kept.
+const MAX_PREPARING_MS: i64 = 10 * 60 * 1000;
 
 /// The event types LINE documents; any other is counted as `unknown` (bounded labels).
 const KNOWN_TYPES: &[&str] = &[
@@ -454,10 +459,12 @@ async fn media_in(
             count_media("external");
             media_body(kind, original_url, file_name, file_size)
         }
-        ContentProvider::Line => match keep_content(core, channel, line, &room, kind, file_name, file_size).await {
-            Ok(body) => body,
-            Err(outcome) => return outcome,
-        },
+        ContentProvider::Line => {
+            match keep_content(core, row, channel, line, &room, kind, file_name, file_size).await {
+                Ok(body) => body,
+                Err(outcome) => return outcome,
+            }
+        }
     };
     post_in(core, row, channel, line, body).await
 }
@@ -467,6 +474,7 @@ async fn media_in(
 #[allow(clippy::too_many_arguments)]
 async fn keep_content(
     core: &LineCore,
+    row: &InboxRow,
     channel: &Channel,
     line: LineMessage<'_>,
     room: &RoomId,
@@ -499,6 +507,11 @@ async fn keep_content(
     let client = core.line_api.content_client();
     let (content_type, length, body) = match core.line_api.content(&client, &token, message_id).await {
         ContentOutcome::Ready { content_type, length, body } => (content_type, length, body),
+        // Not for ever: the channel's later events wait behind this one.
+        ContentOutcome::Preparing if now_ms() - row.received_at_ms > MAX_PREPARING_MS => {
+            count_media("not_ready");
+            return Ok(Body::Text { text: not_ready_text(kind, file_name.as_deref()) });
+        }
         ContentOutcome::Preparing => return Err(Outcome::Retry("LINE is still preparing the content".into())),
         ContentOutcome::Gone => {
             count_media("gone");

@@ -115,6 +115,12 @@ pub fn too_large_text(kind: MediaKind, name: Option<&str>, size: Option<u64>, ma
     }
 }
 
+/// The room's text for a medium LINE was still preparing when the gateway stopped waiting.
+pub fn not_ready_text(kind: MediaKind, name: Option<&str>) -> String {
+    let what = name.filter(|n| !n.trim().is_empty()).unwrap_or(kind.as_str());
+    format!("[{what}: not kept: LINE was still preparing it]")
+}
+
 /// A chunked body, as read from LINE.
 pub type ByteStream<E> = Pin<Box<dyn Stream<Item = Result<Bytes, E>>>>;
 

@@ -62,7 +62,9 @@ impl LineCore {
         }
         let inserted = self.store.insert_events(&destination, channel_id, &events, now_ms()).await?;
         if inserted > 0 {
-            self.inbox_wake.notify_waiters();
+            // One channel's events are applied one at a time: one worker is enough to wake (a
+            // busy one finds the permit when it next waits), not every idle one.
+            self.inbox_wake.notify_one();
         }
         let total = u64::try_from(events.len()).unwrap_or(u64::MAX);
         Ok(Receipt::Stored { inserted, duplicates: total.saturating_sub(inserted) })

@@ -211,3 +211,27 @@ async fn an_unsent_message_is_recalled_as_the_line_user_and_an_unknown_one_ignor
     sim.handle.stop();
     db.drop().await;
 }
+
+#[actix_web::test]
+async fn content_line_keeps_preparing_is_waited_for_ten_minutes_then_the_room_says_so() {
+    let db = TestDb::new().await;
+    let sim = simulator();
+    let (core, _published, commands) = core_at(&db, &sim.base_url, 1024).await;
+    sim.sim.put_content("400", "video/mp4", vec![1; 10]);
+    sim.sim.script("/v2/bot/message/400/content", vec![ScriptedResponse::status(202), ScriptedResponse::status(202)]);
+    let video = media_event(
+        "01HMEDIASLOWVIDEO00000000A",
+        r#"{"id":"400","type":"video","duration":1,"contentProvider":{"type":"line"}}"#,
+    );
+    let (_, events) = crate::webhook::parse_envelope(envelope(&[video]).as_bytes()).unwrap();
+    // Received eleven minutes ago: LINE's 202 is waited for no longer.
+    let long_ago = chat_protocol::now_ms() - 11 * 60 * 1000;
+    db.store.insert_events(DESTINATION, CHANNEL, &events, long_ago).await.unwrap();
+    assert_eq!(drain_inbox(&core).await, 1);
+    let bodies = posted_bodies(&commands);
+    assert_eq!(bodies, [Body::Text { text: "[video: not kept: LINE was still preparing it]".into() }]);
+    assert!(db.store.media_of_message(CHANNEL, "400").await.unwrap().is_none());
+    let (processed, failed, _) = db.store.inbox_state(DESTINATION, "01HMEDIASLOWVIDEO00000000A").await.unwrap();
+    assert!(processed && !failed, "done: the channel's later events are not held");
+    db.drop().await;
+}
