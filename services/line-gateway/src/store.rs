@@ -338,13 +338,17 @@ impl Store {
     }
 
     /// Claim the next event to process until `now + lease_ms`: the oldest unprocessed event of
-    /// a channel whose older events are processed, not leased and not backing off.
+    /// a channel whose older events are processed, not leased and not backing off. Only each
+    /// channel's first webhook's events are looked at (the pending index gives each channel's
+    /// first arrival), so a claim does not slow down as a channel's backlog grows.
     pub async fn claim(&self, now: i64, lease_ms: i64) -> Result<Option<InboxRow>, StoreError> {
         let candidates = sqlx::query_as::<_, InboxRecord>(
             "SELECT i.destination, i.webhook_event_id, i.channel_id, i.event, i.received_at, i.attempts, i.claimed_until \
-             FROM inbox i WHERE i.processed_at IS NULL AND i.claimed_until <= $1 \
+             FROM inbox i JOIN (SELECT channel_id, MIN(received_at) AS first_at FROM inbox WHERE processed_at IS NULL \
+               GROUP BY channel_id) h ON h.channel_id = i.channel_id AND h.first_at = i.received_at \
+             WHERE i.processed_at IS NULL AND i.claimed_until <= $1 \
              AND NOT EXISTS (SELECT 1 FROM inbox o WHERE o.processed_at IS NULL AND o.channel_id = i.channel_id \
-               AND (o.received_at < i.received_at OR (o.received_at = i.received_at AND o.position < i.position))) \
+               AND o.received_at = i.received_at AND o.position < i.position) \
              ORDER BY i.received_at, i.position LIMIT $2",
         )
         .bind(now)

@@ -200,13 +200,18 @@ impl Store {
     }
 
     /// Claim the next pending row until `now + lease_ms`: the oldest pending message of a
-    /// (channel, LINE user) with no older pending one, not leased and not backing off.
+    /// (channel, LINE user) with no older pending one, not leased and not backing off. Only each
+    /// recipient's first pending rows are looked at, so a claim does not slow down as the
+    /// backlog grows (a LINE outage).
     pub async fn claim_outbound(&self, now: i64, lease_ms: i64) -> Result<Option<OutboundRow>, StoreError> {
         let candidates = sqlx::query_as::<_, OutboundRecord>(&format!(
-            "SELECT {OUTBOUND_COLUMNS} FROM outbound o WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound o JOIN (SELECT channel_id, line_user_id, MIN(created_at) AS first_at \
+               FROM outbound WHERE status = 'pending' GROUP BY channel_id, line_user_id) h \
+               ON h.channel_id = o.channel_id AND h.line_user_id = o.line_user_id AND h.first_at = o.created_at \
+             WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
              AND NOT EXISTS (SELECT 1 FROM outbound p WHERE p.status = 'pending' AND p.channel_id = o.channel_id \
-               AND p.line_user_id = o.line_user_id AND (p.created_at < o.created_at \
-               OR (p.created_at = o.created_at AND (p.seq < o.seq OR (p.seq = o.seq AND p.message_id < o.message_id))))) \
+               AND p.line_user_id = o.line_user_id AND p.created_at = o.created_at \
+               AND (p.seq < o.seq OR (p.seq = o.seq AND p.message_id < o.message_id))) \
              ORDER BY o.created_at, o.seq LIMIT $2"
         ))
         .bind(now)
