@@ -43,8 +43,15 @@ AUTHZ_CLIENT = {"CHAT__AUTHZ__URL", "CHAT__AUTHZ__INTERNAL_TOKEN"}
 INTERNAL = {"CHAT__INTERNAL__TOKEN"}
 NODE = {"CHAT__NODE__ID"}
 CONTACTS_NODE = {"CHAT__CONTACTS__NODE_ID"}
-# The LINE gateway: its node id and the key of its encrypted channel secrets.
-LINE = {"CHAT__LINE__NODE_ID", "CHAT__LINE__SECRETS_KEY", "CHAT__MEDIA__PATH", "CHAT__MEDIA__PUBLIC_BASE_URL"}
+# The LINE gateway: its node id, the key of its encrypted channel secrets, its media store, and
+# rooms (who is in the room of a LINE medium).
+LINE = {
+    "CHAT__LINE__NODE_ID",
+    "CHAT__LINE__SECRETS_KEY",
+    "CHAT__MEDIA__PATH",
+    "CHAT__MEDIA__PUBLIC_BASE_URL",
+    "CHAT__ROOMS__URL",
+}
 
 # Which settings each service takes: anything else would stop it at boot. authz's own
 # sections are http, database, amqp, tokens, login, internal and telemetry (tokens and login

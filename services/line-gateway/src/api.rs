@@ -61,6 +61,10 @@ impl From<LineError> for ApiError {
                 tracing::warn!(error = %cause, "authz unavailable");
                 return ApiError::new(Refusal::AuthzUnavailable, "authorization is temporarily unavailable");
             }
+            LineError::RoomsUnavailable(cause) => {
+                tracing::warn!(error = %cause, "rooms unavailable");
+                return ApiError::new(Refusal::Unavailable, "the service is temporarily unavailable; retrying is safe");
+            }
             LineError::BusUnavailable(cause) => {
                 tracing::warn!(error = %cause, "bus unavailable");
                 return ApiError::new(Refusal::Unavailable, "the service is temporarily unavailable; retrying is safe");
@@ -81,8 +85,15 @@ impl From<LineError> for ApiError {
 /// `GET /v1/line/media/{media_id}`: a LINE user's medium, streamed from the media store with
 /// its content type; private to the browser's cache for an hour. Anything but an image is
 /// offered as a download (`attachment`), and nothing is sniffed.
-async fn get_media(principal: Principal, path: web::Path<String>, core: Core) -> Res {
-    let media = core.media_for(&principal, &path).await?;
+async fn get_media(principal: Principal, req: HttpRequest, path: web::Path<String>, core: Core) -> Res {
+    // The token the principal came from (checked already), to ask rooms as the caller.
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let media = core.media_for(&principal, token, &path).await?;
     let row = &media.row;
     // Only raster formats are shown inline: an SVG (script) from LINE is a download.
     let image = row.kind == "image" && INLINE_IMAGES.contains(&row.content_type.as_str());

@@ -72,6 +72,7 @@ impl LineCore {
         let line_api = LineApi::new(&settings.line.api_base_url, Duration::from_millis(settings.line.push_timeout_ms))
             .with_data_api(&settings.line.data_api_base_url);
         let media = MediaStore::from_settings(&settings.media).context("opening the media store")?;
+        let membership = crate::membership::RoomMembership::new(&settings.rooms.url);
         let push_limiter = push_limiter(settings.line.push_per_second);
         let core = Arc::new(Self {
             store,
@@ -85,6 +86,7 @@ impl LineCore {
             line_api,
             outbox_wake: Arc::new(Notify::new()),
             push_limiter,
+            membership,
             media,
         });
         // The events consumer (it asks authz for senders' names), the inbox and sender workers

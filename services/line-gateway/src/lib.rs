@@ -25,6 +25,7 @@ mod events;
 mod inbox;
 mod line_api;
 pub mod media;
+mod membership;
 mod metrics;
 pub mod outbound;
 mod outbox;

@@ -23,6 +23,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub authz: AuthzSettings,
+    pub rooms: RoomsSettings,
     pub line: LineSettings,
     pub media: MediaSettings,
 }
@@ -35,6 +36,15 @@ pub struct AuthzSettings {
     pub url: String,
     /// The service token presented on `/internal/` calls (`X-Internal-Token`).
     pub internal_token: SecretString,
+}
+
+/// Where the rooms service answers its public API (who is in a room, asked with the caller's
+/// own token when a member other than the channel's reads a LINE medium).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomsSettings {
+    /// Base URL of the rooms service; empty: only the channel's member reads its media.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +127,7 @@ mod tests {
         assert_eq!(settings.line.push_max_attempts, 8);
         assert_eq!(settings.line.push_per_second, 100);
         assert_eq!(settings.line.batch_window_ms, 250);
+        assert_eq!(settings.rooms.url, "http://127.0.0.1:8081");
         assert_eq!(settings.line.api_base_url, "https://api.line.me");
         assert_eq!(settings.line.data_api_base_url, "https://api-data.line.me");
         assert!(settings.line.node_id.is_empty());

@@ -217,6 +217,9 @@ async fn core_at(db: &TestDb, line_base: &str, media_max_bytes: u64) -> (Arc<Lin
     settings.media.max_bytes = media_max_bytes;
     settings.media.public_base_url = "http://engine.test".into();
     let media = crate::media::MediaStore::from_settings(&settings.media).unwrap();
+    // No rooms to ask here: only the channel's member reads media (the e2e tests ask rooms).
+    settings.rooms.url = String::new();
+    let membership = crate::membership::RoomMembership::new(&settings.rooms.url);
     let bus: SharedBus = Arc::new(InProcBus::new(4));
     let published = bus.consume_events("published", true).await.unwrap();
     let commands = fake_rooms(&bus).await;
@@ -246,6 +249,7 @@ async fn core_at(db: &TestDb, line_base: &str, media_max_bytes: u64) -> (Arc<Lin
         outbox_wake: Arc::new(Notify::new()),
         push_limiter: push_limiter(100),
         media,
+        membership,
     });
     (core, published, commands)
 }

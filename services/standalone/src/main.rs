@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let line_layer = format!(
         "[database]\nurl = \"sqlite://{}?mode=rwc\"\nmax_connections = 4\n[amqp]\nurl = \"inproc\"\nshards = {}\n\
          [redis]\nurl = \"inproc\"\n[authz]\nurl = \"{base}\"\ninternal_token = \"{internal_token}\"\n\
-         [line]\nnode_id = \"standalone-line\"\nsecrets_key = \"{secrets_key}\"\n{line_hosts}\
+         [rooms]\nurl = \"{base}\"\n[line]\nnode_id = \"standalone-line\"\nsecrets_key = \"{secrets_key}\"\n{line_hosts}\
          [media]\npath = \"{}\"\npublic_base_url = \"{base}\"\n",
         line_db.display(),
         settings.amqp.shards,

@@ -458,6 +458,8 @@ impl Cluster {
         let mut env = vec![
             ("CHAT__LINE__NODE_ID".to_owned(), format!("{name}-line")),
             ("CHAT__LINE__SECRETS_KEY".to_owned(), LINE_SECRETS_KEY.to_owned()),
+            // Who may read a LINE medium besides the channel's member: asked of rooms.
+            ("CHAT__ROOMS__URL".to_owned(), self.rooms.base()),
             ("CHAT__REDIS__URL".to_owned(), env_or("E2E_REDIS_URL", "redis://127.0.0.1:6379")),
             ("CHAT__REDIS__PREFIX".to_owned(), format!("{name}:")),
             ("CHAT__MEDIA__PATH".to_owned(), std::env::temp_dir().join(format!("{name}-media")).display().to_string()),

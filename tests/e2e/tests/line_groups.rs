@@ -142,6 +142,32 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
         .as_str()
         .is_some_and(|n| !n.is_empty() && n.chars().count() <= 20));
 
+    // Alice brings Bob into the room; a photo from the group is his to open too, as a member of
+    // the room (rooms says so), not the admin's, who is not in it, nor another company's.
+    let invite = json!({"users": ["bob@acme"]}).to_string();
+    let added = call("POST", &format!("{}/v1/rooms/{room}/members", c.rooms.base()), Some(&alice), Some(&invite)).await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    let photo: Vec<u8> = (0..5_000u32).map(|i| (i % 253) as u8).collect();
+    sim.put_content("700000000000009", "image/png", photo.clone()).await.expect("content");
+    send(vec![events::image(&Source::group(GROUP, Some(KENJI)), "700000000000009")]).await;
+    let shown = eventually(15, "the group's photo", || async {
+        history_of(&c, &room, &alice).await.into_iter().find(|e| e["body"]["type"] == "image")
+    })
+    .await;
+    let url = shown["body"]["url"].as_str().expect("an engine URL");
+    let media = format!("{}{}", c.line_gateway(), &url[url.find("/v1/line/media/").expect("the media path")..]);
+    let (bob, admin_token, carol) = (c.login("acme", "bob").await, admin.clone(), c.login("globex", "carol").await);
+    for (who, token, status) in
+        [("alice", &alice, 200), ("bob", &bob, 200), ("acme's admin", &admin_token, 404), ("carol", &carol, 404)]
+    {
+        let mut res =
+            http().get(&media).insert_header(("Authorization", format!("Bearer {token}"))).send().await.expect("media");
+        assert_eq!(res.status().as_u16(), status, "{who}");
+        if status == 200 {
+            assert_eq!(res.body().limit(1 << 20).await.expect("bytes").to_vec(), photo, "{who}");
+        }
+    }
+
     // Riko leaves the group, then the account is removed from it: the room stays, closed.
     send(vec![events::member_left(&in_group, &[RIKO])]).await;
     eventually(15, "Riko gone", || async {
@@ -157,7 +183,8 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     })
     .await;
     assert_eq!(closed.body["error"]["code"], "line_room_closed", "{}", closed.body);
-    assert_eq!(members(&c, &room, &alice).await, vec!["alice@acme".to_owned()], "only alice is left");
+    let left_in = members(&c, &room, &alice).await;
+    assert!(left_in.iter().all(|m| !m.starts_with("line:")), "no LINE participant is left: {left_in:?}");
     let kept = history_of(&c, &room, &alice).await;
     assert!(kept.iter().any(|e| e["body"]["text"] == "hello from the shop"), "the history stays");
 

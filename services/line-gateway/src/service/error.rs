@@ -31,6 +31,9 @@ pub enum LineError {
     MissingEventId(usize),
     #[error("authz unavailable: {0}")]
     AuthzUnavailable(String),
+    /// Rooms did not say whether the caller is in a room.
+    #[error("rooms unavailable: {0}")]
+    RoomsUnavailable(String),
     /// The bus could not take an event (the change is stored).
     #[error("bus unavailable: {0}")]
     BusUnavailable(String),

@@ -1,9 +1,9 @@
 //! Members reading the media LINE users sent them: the medium's row, then its content from
 //! the media store, as a stream.
 //!
-//! Who may read it, for now: the member whose channel received it and the members of their
-//! tenant. The gateway has no room membership data; full checks against the room's members
-//! come with group rooms. Anyone else (another tenant) is told it does not exist.
+//! Who may read it: the member whose channel received it, and the members of their tenant who
+//! are in the room the medium was posted to (a LINE group's room: asked of rooms with the
+//! reader's own token). Anyone else is told it does not exist.
 
 use bytes::Bytes;
 use chat_auth::Principal;
@@ -21,18 +21,30 @@ pub struct MediaContent {
     pub body: BoxStream<'static, Result<Bytes, object_store::Error>>,
 }
 
-/// True when the caller may read the medium: the member whose channel received it (the one
-/// member of a LINE 1:1 room). Access by room membership comes with LINE group rooms.
-pub(crate) fn may_read(principal: &Principal, row: &MediaRow) -> bool {
+/// True when the caller is the member whose channel received the medium.
+pub(crate) fn is_owner(principal: &Principal, row: &MediaRow) -> bool {
     principal.user_id == row.owner && principal.tenant == row.tenant
 }
 
 impl LineCore {
-    /// The medium `media_id`, for the caller; `MediaNotFound` when absent, gone from the store,
-    /// or not the caller's to read.
-    pub async fn media_for(&self, principal: &Principal, media_id: &str) -> Result<MediaContent, LineError> {
+    /// The medium `media_id`, for the caller (`token`: theirs, to ask rooms whether they are in
+    /// the medium's room); `MediaNotFound` when absent, gone from the store, or not the
+    /// caller's to read.
+    pub async fn media_for(
+        &self,
+        principal: &Principal,
+        token: &str,
+        media_id: &str,
+    ) -> Result<MediaContent, LineError> {
         let row = self.store.media(media_id).await?.ok_or(LineError::MediaNotFound)?;
-        if !may_read(principal, &row) {
+        let allowed = is_owner(principal, &row)
+            || (principal.tenant == row.tenant
+                && self
+                    .membership
+                    .is_member(token, &row.room_id)
+                    .await
+                    .map_err(|err| LineError::RoomsUnavailable(err.0))?);
+        if !allowed {
             return Err(LineError::MediaNotFound);
         }
         let key = Path::parse(&row.store_key).map_err(|_| LineError::MediaNotFound)?;

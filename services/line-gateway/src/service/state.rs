@@ -13,6 +13,7 @@ use super::error::LineError;
 use crate::authz::AuthzClient;
 use crate::line_api::LineApi;
 use crate::media::MediaStore;
+use crate::membership::RoomMembership;
 use crate::rooms::RoomsClient;
 use crate::secrets::SecretsKey;
 use crate::settings::Settings;
@@ -44,6 +45,8 @@ pub struct LineCore {
     pub push_limiter: PushLimiter,
     /// Where LINE users' media is kept (`media.*`).
     pub media: MediaStore,
+    /// Who is in a room, asked of rooms (`rooms.url`).
+    pub membership: RoomMembership,
 }
 
 /// A rate limiter of push requests keyed by channel id.
