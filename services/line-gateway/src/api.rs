@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, webhook_max_bytes: usize) {
         .route("/v1/admin/line/dead-letters", web::get().to(list_dead_letters))
         .route("/v1/admin/line/dead-letters/{message_id}/{line_user}/resend", web::post().to(resend_dead_letter))
         .route("/v1/line/media/{media_id}", web::get().to(get_media))
+        .route("/v1/line/profiles", web::get().to(line_profiles))
         .service(
             web::resource("/line/webhook/{channel_id}")
                 .app_data(web::PayloadConfig::new(webhook_max_bytes))
@@ -179,6 +180,34 @@ async fn list_channels(principal: Principal, core: Core) -> Res {
 async fn unbind_channel(principal: Principal, path: web::Path<String>, core: Core) -> Res {
     core.unbind_channel(&principal, &path).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+// ----- LINE users' profiles -----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilesQuery {
+    /// Comma-separated `line:<id>`s.
+    users: String,
+}
+
+#[derive(Serialize)]
+struct ProfileBody<'a> {
+    user: &'a UserId,
+    display_name: &'a str,
+    picture_url: Option<&'a str>,
+}
+
+/// `GET /v1/line/profiles?users=line:U1,line:U2`: the LINE display names and pictures a channel
+/// of the caller's company knows (others are left out).
+async fn line_profiles(principal: Principal, query: web::Query<ProfilesQuery>, core: Core) -> Res {
+    let users: Vec<UserId> = query.users.split(',').map(str::trim).filter(|u| !u.is_empty()).map(UserId::new).collect();
+    let profiles = core.line_profiles(&principal, &users).await?;
+    let body: Vec<ProfileBody> = profiles
+        .iter()
+        .map(|p| ProfileBody { user: &p.user, display_name: &p.display_name, picture_url: p.picture_url.as_deref() })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "profiles": body })))
 }
 
 // ----- dead letters -----

@@ -307,8 +307,14 @@ async fn follow(core: &LineCore, row: &InboxRow, channel: &Channel, line_user_id
     {
         return err.into();
     }
-    if let Err(err) = core.store.set_line_user_name(&channel.channel_id, line_user_id, &display_name).await {
-        return err.into();
+    if display_name != line_user_id {
+        let now = now_ms();
+        let picture = picture_url.as_deref();
+        if let Err(err) =
+            core.store.remember_profile(&channel.channel_id, line_user_id, &display_name, picture, now).await
+        {
+            return err.into();
+        }
     }
     let event = ChangeEvent::LineFollow {
         tenant: channel.tenant.clone(),

@@ -213,6 +213,35 @@ impl LineApi {
         }
     }
 
+    /// The profile of a member of a LINE group (`GET /v2/bot/group/{groupId}/member/{userId}`)
+    /// or of a multi-person chat (`.../room/{roomId}/member/{userId}`): LINE gives it for
+    /// members who are not the account's friends too.
+    pub async fn group_member_profile(
+        &self,
+        client: &awc::Client,
+        token: &SecretString,
+        group_id: &str,
+        user_id: &str,
+    ) -> ProfileOutcome {
+        let ids_ok =
+            [group_id, user_id].iter().all(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()));
+        let kind = match group_id.chars().next() {
+            Some('C') => "group",
+            Some('R') => "room",
+            _ => return ProfileOutcome::Unavailable("not a LINE group id".into()),
+        };
+        if !ids_ok {
+            return ProfileOutcome::Unavailable("not a LINE id".into());
+        }
+        let url = format!("{}/v2/bot/{kind}/{group_id}/member/{user_id}", self.base_url);
+        match self.get_json::<Profile>(client, token, "group_member_profile", url).await {
+            ProfileOutcome::Found(profile) if profile.display_name.is_empty() => {
+                ProfileOutcome::Unavailable("no display name".into())
+            }
+            outcome => outcome,
+        }
+    }
+
     /// The name of a LINE group (`GET /v2/bot/group/{groupId}/summary`); multi-person chats
     /// (`R...`) have none.
     pub async fn group_name(

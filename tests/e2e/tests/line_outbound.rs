@@ -212,11 +212,12 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
         .iter()
         .map(|r| r.body["messages"].as_array().expect("messages").iter().filter_map(|m| m["text"].as_str()).collect())
         .collect();
-    assert_eq!(
-        texts,
-        [vec!["burst 1", "burst 2", "burst 3", "burst 4", "burst 5"], vec!["burst 6"]],
-        "a 6-message burst in 2 requests"
-    );
+    // (5 then 1 when the burst lands within the window; a slower burst splits elsewhere, still
+    // in 2 requests: the second goes once its own window passed, when all had landed.)
+    assert_eq!(texts.len(), 2, "a 6-message burst in 2 requests: {texts:?}");
+    assert!(texts.iter().all(|request| request.len() <= 5), "{texts:?}");
+    let in_order: Vec<&str> = texts.concat();
+    assert_eq!(in_order, ["burst 1", "burst 2", "burst 3", "burst 4", "burst 5", "burst 6"]);
     assert!(burst.iter().all(|r| r.status == 200 && r.retry_key().is_some()));
     assert_ne!(burst[0].retry_key(), burst[1].retry_key());
 

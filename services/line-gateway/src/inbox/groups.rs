@@ -185,7 +185,28 @@ async fn add(
     let key = row.key.webhook_event_id.as_str();
     core.rooms.add_line_users(&group.room_id, &line_user(&group.group_id), &users, key).await?;
     for id in new {
+        remember_member_profile(core, channel, &group.group_id, id).await?;
         core.store.add_group_member(&channel.channel_id, &group.group_id, id).await?;
+    }
+    Ok(())
+}
+
+/// Keep the name and picture of a group member the channel has no profile of (one who is not
+/// the account's friend): the room shows them. LINE not giving it is no failure.
+async fn remember_member_profile(core: &LineCore, channel: &Channel, group_id: &str, id: &str) -> Result<(), Outcome> {
+    if core.store.has_profile(&channel.channel_id, id).await? {
+        return Ok(());
+    }
+    let Ok(token) = core.secrets.decrypt(&channel.token_enc) else { return Ok(()) };
+    let client = core.line_api.client();
+    match core.line_api.group_member_profile(&client, &token, group_id, id).await {
+        ProfileOutcome::Found(profile) => {
+            let picture = profile.picture_url.as_deref();
+            core.store.remember_profile(&channel.channel_id, id, &profile.display_name, picture, now_ms()).await?;
+        }
+        ProfileOutcome::Unavailable(cause) | ProfileOutcome::Retry(cause) => {
+            debug!(group_id, line_user_id = id, %cause, "no profile of a group member; the room shows their id");
+        }
     }
     Ok(())
 }

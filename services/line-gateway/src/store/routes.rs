@@ -1,7 +1,7 @@
 //! How members' messages and LINE users' answers find their way when a member's room has
 //! several LINE users (see `docs/line-gateway.md`): the channel that reaches a LINE user from
 //! such a room, the room a LINE user's answers go to (`line_users.reply_room`), and LINE
-//! users' display names (`line_users.display_name`).
+//! users' display names and pictures (`line_profiles`: friends and LINE group members).
 
 use chat_protocol::{RoomId, TenantId, UserId};
 
@@ -51,28 +51,60 @@ impl Store {
         Ok(())
     }
 
-    /// Remember the LINE user's display name (from their profile).
-    pub async fn set_line_user_name(&self, channel_id: &str, line_user_id: &str, name: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE line_users SET display_name = $1 WHERE channel_id = $2 AND line_user_id = $3")
-            .bind(name)
-            .bind(channel_id)
-            .bind(line_user_id)
-            .execute(&self.pool)
-            .await?;
+    /// Remember what a LINE user's profile says (their display name and picture).
+    pub async fn remember_profile(
+        &self,
+        channel_id: &str,
+        line_user_id: &str,
+        display_name: &str,
+        picture_url: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO line_profiles (channel_id, line_user_id, display_name, picture_url, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (channel_id, line_user_id) DO UPDATE SET \
+             display_name = excluded.display_name, picture_url = excluded.picture_url, updated_at = excluded.updated_at",
+        )
+        .bind(channel_id)
+        .bind(line_user_id)
+        .bind(display_name)
+        .bind(picture_url)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// The LINE user's display name as a channel of `tenant` last saw it.
-    pub async fn line_user_name(&self, tenant: &TenantId, line_user_id: &str) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT u.display_name FROM line_users u JOIN channels c ON c.channel_id = u.channel_id \
-             WHERE u.line_user_id = $1 AND c.tenant = $2 AND u.display_name IS NOT NULL \
-             ORDER BY u.updated_at DESC LIMIT 1",
+    /// Whether a channel has the LINE user's profile.
+    pub async fn has_profile(&self, channel_id: &str, line_user_id: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM line_profiles WHERE channel_id = $1 AND line_user_id = $2")
+                .bind(channel_id)
+                .bind(line_user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// The LINE user's display name and picture as a channel of `tenant` last saw them.
+    pub async fn line_profile(
+        &self,
+        tenant: &TenantId,
+        line_user_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT p.display_name, p.picture_url FROM line_profiles p JOIN channels c ON c.channel_id = p.channel_id \
+             WHERE p.line_user_id = $1 AND c.tenant = $2 ORDER BY p.updated_at DESC LIMIT 1",
         )
         .bind(line_user_id)
         .bind(tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(name,)| name))
+        Ok(row)
+    }
+
+    /// The LINE user's display name as a channel of `tenant` last saw it.
+    pub async fn line_user_name(&self, tenant: &TenantId, line_user_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.line_profile(tenant, line_user_id).await?.map(|(name, _)| name))
     }
 }
