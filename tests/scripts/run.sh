@@ -17,7 +17,8 @@ engine_pid=$!
 trap 'kill "$engine_pid" "$sim_pid" 2>/dev/null || true' EXIT INT TERM
 
 # Once the engine wrote its demo data: tell the simulator about alice's demo channel (the
-# credentials the engine bound her to, from demo.env) and the demo LINE user's profile.
+# credentials the engine bound her to, from demo.env), the demo LINE user's profile and the
+# demo LINE group.
 for _ in $(seq 1 600); do
   [ -s "$run_dir/demo.env" ] && curl -sf "$sim/health/live" >/dev/null 2>&1 && break
   kill -0 "$engine_pid" 2>/dev/null || { echo "the standalone engine stopped"; exit 1; }
@@ -32,4 +33,7 @@ curl -sf -X POST "$sim/_sim/channels" -H 'Content-Type: application/json' -d "{
   \"bot_user_id\": \"$LINE_BOT_USER_ID\", \"display_name\": \"Alice (Acme)\"}" >/dev/null
 curl -sf -X POST "$sim/_sim/profiles" -H 'Content-Type: application/json' -d "{
   \"channel_id\": \"$LINE_CHANNEL_ID\", \"user_id\": \"$LINE_DEMO_USER\", \"display_name\": \"Taro Yamada\"}" >/dev/null
+# The demo LINE group (its name as DemoChannel::LINE_GROUP_NAME says).
+curl -sf -X POST "$sim/_sim/groups" -H 'Content-Type: application/json' -d "{
+  \"channel_id\": \"$LINE_CHANNEL_ID\", \"group_id\": \"$LINE_DEMO_GROUP\", \"group_name\": \"Tokyo shop\"}" >/dev/null
 wait "$engine_pid"

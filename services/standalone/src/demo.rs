@@ -85,6 +85,10 @@ impl DemoChannel {
     pub const BOT_USER_ID: &'static str = "U0de0de0de0de0de0de0de0de0de0de00";
     /// The demo LINE user who follows alice.
     pub const LINE_USER: &'static str = "U7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a";
+    /// The demo LINE group the LINE user can invite alice's account into, and its name (which
+    /// `tests/scripts/run.sh` gives the simulator).
+    pub const LINE_GROUP: &'static str = "C9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c";
+    pub const LINE_GROUP_NAME: &'static str = "Tokyo shop";
 }
 
 /// `seed_line`, tried again for a minute while the engine's own HTTP server (authz's decisions)
@@ -170,6 +174,7 @@ pub fn write_run_files(run_dir: &Path, base: &str, seeded: &Seeded) -> anyhow::R
         ("LINE_BASIC_ID", DemoChannel::BASIC_ID),
         ("LINE_BOT_USER_ID", DemoChannel::BOT_USER_ID),
         ("LINE_DEMO_USER", DemoChannel::LINE_USER),
+        ("LINE_DEMO_GROUP", DemoChannel::LINE_GROUP),
     ] {
         demo.push_str(&format!("{var}={value}\n"));
     }
@@ -225,11 +230,21 @@ fn print_line_user_steps(base: &str, sim: &str) {
     let sticker = webhook(&format!(
         "{{\"type\":\"message\",{source},\"replyToken\":\"r3\",\"message\":{{\"id\":\"1002\",\"type\":\"sticker\",\"packageId\":\"446\",\"stickerId\":\"1988\",\"stickerResourceType\":\"STATIC\",\"quoteToken\":\"q2\"}}}}"
     ));
+    let group = DemoChannel::LINE_GROUP;
+    let in_group = format!("\"source\":{{\"type\":\"group\",\"groupId\":\"{group}\",\"userId\":\"{user}\"}}");
+    let the_group = format!("\"source\":{{\"type\":\"group\",\"groupId\":\"{group}\"}}");
+    let join = webhook(&format!("{{\"type\":\"join\",{the_group},\"replyToken\":\"r4\"}}"));
+    let in_group_text = webhook(&format!(
+        "{{\"type\":\"message\",{in_group},\"replyToken\":\"r5\",\"message\":{{\"id\":\"1003\",\"type\":\"text\",\"text\":\"Hello from the shop!\",\"quoteToken\":\"q3\"}}}}"
+    ));
     println!(
         "\nAct as a LINE user (the LINE platform simulator on {sim} plays LINE; it signs the webhooks):\n\
          follow alice's LINE Official Account (a LINE room appears in alice's room list):\n\x20 {follow}\n\
          send her a text and a sticker:\n\x20 {text}\n\x20 {sticker}\n\
          answer as alice in that room (POST /v1/rooms/<room id>/messages), then see what reached LINE:\n\
-         \x20 curl -s '{sim}/_sim/requests?path=/v2/bot/message/push'\n"
+         \x20 curl -s '{sim}/_sim/requests?path=/v2/bot/message/push'\n\
+         invite alice's account into the LINE group \"{}\" (a room connected to it appears, and alice\n\
+         is notified), then write in the group:\n\x20 {join}\n\x20 {in_group_text}\n",
+        DemoChannel::LINE_GROUP_NAME
     );
 }
