@@ -8,6 +8,7 @@
 //! Backends come from `E2E_AMQP_URL`, `E2E_REDIS_URL` and `E2E_DATABASE_URL`, defaulting to
 //! the local services that `make test` ensures.
 
+pub mod line;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

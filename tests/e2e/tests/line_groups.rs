@@ -6,9 +6,10 @@
 //! their 1:1 room, closed for sending until they follow again. Every request to LINE matches
 //! `messaging-api.yml`.
 
+use e2e::line::{allow_line_and_bind, history_of, line_profile, member_ids, rooms_of_kind, send_events};
 use e2e::*;
 use line_sim::events::{self, Source};
-use line_sim::{Channel, Group, Profile, RecordedRequest, WebhookRequest};
+use line_sim::{Channel, Group, RecordedRequest};
 use serde_json::{json, Value};
 
 const PUSH: &str = "/v2/bot/message/push";
@@ -17,27 +18,9 @@ const RIKO: &str = "U1111111111111111111111111111111a";
 const KENJI: &str = "U2222222222222222222222222222222b";
 const TARO: &str = "U3333333333333333333333333333333c";
 
-async fn members(c: &Cluster, room: &str, token: &str) -> Vec<String> {
-    call("GET", &format!("{}/v1/rooms/{room}", c.rooms.base()), Some(token), None).await.body["members"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|m| m["user"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 async fn post(c: &Cluster, room: &str, token: &str, id: &str, text: &str) -> Answer {
     let body = json!({"client_msg_id": id, "body": {"type": "text", "text": text}}).to_string();
     call("POST", &format!("{}/v1/rooms/{room}/messages", c.rooms.base()), Some(token), Some(&body)).await
-}
-
-/// The room's first 500 events, as `token`'s holder reads them.
-async fn history_of(c: &Cluster, room: &str, token: &str) -> Vec<Value> {
-    let a =
-        call("GET", &format!("{}/v1/rooms/{room}/messages?after=0&limit=500", c.rooms.base()), Some(token), None).await;
-    assert_eq!(a.status, 200, "history: {}", a.body);
-    a.body["events"].as_array().cloned().unwrap_or_default()
 }
 
 async fn notification(c: &Cluster, token: &str, kind: &str) -> Value {
@@ -75,36 +58,12 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     sim.add_group(&group).await.expect("group");
     // Group members who are not the account's friends: LINE gives their profile in the group.
     for (id, name) in [(RIKO, "Riko Mori"), (KENJI, "Kenji Sato")] {
-        let profile = Profile {
-            channel_id: channel.channel_id.clone(),
-            user_id: id.into(),
-            display_name: name.into(),
-            picture_url: Some(format!("https://profile.line-scdn.net/{id}")),
-            status_message: None,
-            language: None,
-        };
-        sim.add_profile(&profile).await.expect("profile");
+        let picture = Some(format!("https://profile.line-scdn.net/{id}"));
+        sim.add_profile(&line_profile(&channel, id, name, picture)).await.expect("profile");
     }
     let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
-    let mode =
-        call("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), Some(&admin), Some(r#"{"mode":"all"}"#)).await;
-    assert_eq!(mode.status, 200);
-    let binding = json!({
-        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
-        "access_token": channel.access_token, "basic_id": channel.basic_id,
-    });
-    let url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
-    assert_eq!(call("PUT", &url, Some(&admin), Some(&binding.to_string())).await.status, 200);
-    let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);
-    let send = |events: Vec<Value>| {
-        let request = WebhookRequest::new(&channel.channel_id, &webhook_url, events);
-        let sim = &sim;
-        async move {
-            let sent = sim.send_webhook(&request).await.expect("webhook sent");
-            assert_eq!(sent.status, 200, "{}", sent.body);
-            assert!(sent.violations.is_empty(), "shaped like webhook.yml: {:?}", sent.violations);
-        }
-    };
+    allow_line_and_bind(&c, &admin, "alice@acme", &channel).await;
+    let send = |events: Vec<Value>| send_events(&sim, &c, &channel, events);
 
     // The account joins the group: a room named after it, with the group in it; alice is told.
     let in_group = Source::group(GROUP, None);
@@ -123,7 +82,7 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     assert_eq!(listed["name"], "Tokyo shop", "{listed}");
     let joined = notification(&c, &alice, "line_group_joined").await;
     assert!(joined["text"].as_str().unwrap_or("").contains("Tokyo shop"), "{joined}");
-    assert_eq!(members(&c, &room, &alice).await.len(), 2, "alice and the group");
+    assert_eq!(member_ids(&c, &room, &alice).await.len(), 2, "alice and the group");
 
     // Riko joins; Kenji, in the group before, writes: both are in the room, his message too.
     send(vec![events::member_joined(&in_group, &[RIKO])]).await;
@@ -136,7 +95,7 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     .await;
     let said = seen.iter().find(|e| e["body"]["text"] == "hello from the shop").expect("the message");
     assert_eq!(said["sender"], format!("line:{KENJI}"));
-    let now = members(&c, &room, &alice).await;
+    let now = member_ids(&c, &room, &alice).await;
     for who in [format!("line:{RIKO}"), format!("line:{KENJI}"), format!("line:{GROUP}"), "alice@acme".into()] {
         assert!(now.contains(&who), "{who} in {now:?}");
     }
@@ -202,7 +161,7 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     // Riko leaves the group, then the account is removed from it: the room stays, closed.
     send(vec![events::member_left(&in_group, &[RIKO])]).await;
     eventually(15, "Riko gone", || async {
-        (!members(&c, &room, &alice).await.contains(&format!("line:{RIKO}"))).then_some(())
+        (!member_ids(&c, &room, &alice).await.contains(&format!("line:{RIKO}"))).then_some(())
     })
     .await;
     send(vec![events::leave(&in_group)]).await;
@@ -211,7 +170,7 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     // Once the group and its LINE users left the room (each post has its own id: a retried
     // post would be answered from the record of the first), it refuses messages.
     let left_in = eventually(15, "the LINE participants gone", || async {
-        let now = members(&c, &room, &alice).await;
+        let now = member_ids(&c, &room, &alice).await;
         now.iter().all(|m| !m.starts_with("line:")).then_some(now)
     })
     .await;
@@ -223,30 +182,17 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     assert!(kept.iter().any(|e| e["body"]["text"] == "hello from the shop"), "the history stays");
 
     // A LINE user who unfollows leaves the 1:1 room: closed until he follows again.
-    sim.add_profile(&Profile {
-        channel_id: channel.channel_id.clone(),
-        user_id: TARO.into(),
-        display_name: "Taro".into(),
-        picture_url: None,
-        status_message: None,
-        language: None,
-    })
-    .await
-    .expect("profile");
+    sim.add_profile(&line_profile(&channel, TARO, "Taro", None)).await.expect("profile");
     let taro = Source::user(TARO);
     send(vec![events::follow(&taro, false)]).await;
-    let direct = eventually(15, "Taro's room", || async {
-        let a = call("GET", &format!("{}/v1/rooms", c.rooms.base()), Some(&alice), None).await;
-        a.body["rooms"].as_array().and_then(|rooms| {
-            rooms.iter().find(|r| r["kind"] == "line_direct").and_then(|r| r["id"].as_str().map(str::to_owned))
-        })
-    })
-    .await;
+    let direct =
+        eventually(15, "Taro's room", || async { rooms_of_kind(&c, &alice, "line_direct").await.into_iter().next() })
+            .await;
     let open = post(&c, &direct, &alice, "d1", "Hi Taro").await;
     assert!(open.status == 200 || open.status == 201, "{}", open.body);
     send(vec![events::unfollow(&taro)]).await;
     eventually(15, "Taro gone from the 1:1 room", || async {
-        (!members(&c, &direct, &alice).await.contains(&format!("line:{TARO}"))).then_some(())
+        (!member_ids(&c, &direct, &alice).await.contains(&format!("line:{TARO}"))).then_some(())
     })
     .await;
     let refused = post(&c, &direct, &alice, "d2", "are you there?").await;
@@ -254,7 +200,7 @@ async fn a_line_group_gets_a_connected_room_and_closed_line_rooms_refuse_message
     assert_eq!(refused.body["error"]["code"], "line_room_closed");
     send(vec![events::follow(&taro, true)]).await;
     eventually(15, "Taro back in the 1:1 room", || async {
-        members(&c, &direct, &alice).await.contains(&format!("line:{TARO}")).then_some(())
+        member_ids(&c, &direct, &alice).await.contains(&format!("line:{TARO}")).then_some(())
     })
     .await;
     let back = post(&c, &direct, &alice, "d3", "welcome back").await;
@@ -287,48 +233,15 @@ async fn a_members_room_with_several_line_users_routes_answers_and_relays_them()
     let channel = Channel::random("1660000078");
     sim.register_channel(&channel).await.expect("channel");
     for (id, name) in [(RIKO, "Riko"), (KENJI, "Kenji")] {
-        let profile = Profile {
-            channel_id: channel.channel_id.clone(),
-            user_id: id.into(),
-            display_name: name.into(),
-            picture_url: None,
-            status_message: None,
-            language: None,
-        };
-        sim.add_profile(&profile).await.expect("profile");
+        sim.add_profile(&line_profile(&channel, id, name, None)).await.expect("profile");
     }
     let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
-    let mode =
-        call("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), Some(&admin), Some(r#"{"mode":"all"}"#)).await;
-    assert_eq!(mode.status, 200);
-    let binding = json!({
-        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
-        "access_token": channel.access_token, "basic_id": channel.basic_id,
-    });
-    let url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
-    assert_eq!(call("PUT", &url, Some(&admin), Some(&binding.to_string())).await.status, 200);
-    let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);
-    let send = |events: Vec<Value>| {
-        let request = WebhookRequest::new(&channel.channel_id, &webhook_url, events);
-        let sim = &sim;
-        async move {
-            let sent = sim.send_webhook(&request).await.expect("webhook sent");
-            assert_eq!(sent.status, 200, "{}", sent.body);
-        }
-    };
+    allow_line_and_bind(&c, &admin, "alice@acme", &channel).await;
+    let send = |events: Vec<Value>| send_events(&sim, &c, &channel, events);
     let (riko, kenji) = (Source::user(RIKO), Source::user(KENJI));
     send(vec![events::follow(&riko, false), events::follow(&kenji, false)]).await;
     let directs = eventually(15, "both 1:1 rooms", || async {
-        let a = call("GET", &format!("{}/v1/rooms", c.rooms.base()), Some(&alice), None).await;
-        let rooms: Vec<String> = a.body["rooms"]
-            .as_array()
-            .map(|l| {
-                l.iter()
-                    .filter(|r| r["kind"] == "line_direct")
-                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let rooms = rooms_of_kind(&c, &alice, "line_direct").await;
         (rooms.len() == 2).then_some(rooms)
     })
     .await;
@@ -372,7 +285,7 @@ async fn a_members_room_with_several_line_users_routes_answers_and_relays_them()
     // Alice writes to Riko alone: Riko's next answer goes to their 1:1 room.
     let riko_room = eventually(15, "Riko's 1:1 room", || async {
         for direct in &directs {
-            let members = members(&c, direct, &alice).await;
+            let members = member_ids(&c, direct, &alice).await;
             if members.contains(&format!("line:{RIKO}")) {
                 return Some(direct.clone());
             }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use e2e::line::allow_line_and_bind;
 use e2e::*;
 use line_sim::events::{self, Source};
 use line_sim::{Channel, Profile, RecordedRequest, ScriptedResponse, WebhookRequest};
@@ -66,16 +67,7 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
     sim.add_profile(&profile).await.expect("profile");
 
     let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
-    let mode =
-        call("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), Some(&admin), Some(r#"{"mode":"all"}"#)).await;
-    assert_eq!(mode.status, 200);
-    let binding = json!({
-        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
-        "access_token": channel.access_token, "basic_id": channel.basic_id,
-    });
-    let url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
-    let bound = call("PUT", &url, Some(&admin), Some(&binding.to_string())).await;
-    assert_eq!(bound.status, 200, "{}", bound.body);
+    allow_line_and_bind(&c, &admin, "alice@acme", &channel).await;
 
     // The LINE user follows alice: a friend with the LINE profile's name, and the 1:1 room.
     let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);

@@ -13,9 +13,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use e2e::line::{allow_line_and_bind, history_of, line_profile, rooms_of_kind, webhook_url};
 use e2e::*;
 use line_sim::events::{self, Emoji, Mention, Provider, Source, StickerExtras, TextExtras};
-use line_sim::{Channel, Group, Profile, WebhookRequest};
+use line_sim::{Channel, Group, WebhookRequest};
 use serde_json::{json, Value};
 
 const USER: &str = "U5a1e3b7c9d2f4a6b8c0e1d3f5a7b9c2e";
@@ -103,36 +104,6 @@ fn metric(text: &str, name: &str, needle: &str) -> f64 {
         .filter(|l| (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))) && l.contains(needle))
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
         .sum()
-}
-
-fn profile(channel: &Channel, user_id: &str, name: &str) -> Profile {
-    Profile {
-        channel_id: channel.channel_id.clone(),
-        user_id: user_id.into(),
-        display_name: name.into(),
-        picture_url: None,
-        status_message: None,
-        language: None,
-    }
-}
-
-/// Alice's rooms of `kind` (`line_direct`, `line_group`).
-async fn rooms_of_kind(c: &Cluster, alice: &str, kind: &str) -> Vec<String> {
-    let a = call("GET", &format!("{}/v1/rooms", c.rooms.base()), Some(alice), None).await;
-    a.body["rooms"]
-        .as_array()
-        .map(|rooms| {
-            rooms.iter().filter(|r| r["kind"] == kind).filter_map(|r| r["id"].as_str().map(str::to_owned)).collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The room's first 500 events, as `token`'s holder reads them.
-async fn history_of(c: &Cluster, room: &str, token: &str) -> Vec<Value> {
-    let url = format!("{}/v1/rooms/{room}/messages?after=0&limit=500", c.rooms.base());
-    let a = call("GET", &url, Some(token), None).await;
-    assert_eq!(a.status, 200, "history: {}", a.body);
-    a.body["events"].as_array().cloned().unwrap_or_default()
 }
 
 /// The 1:1 chat of a LINE user with alice's account: messages of every type and shape, every
@@ -270,7 +241,7 @@ async fn every_event_and_message_shape_of_webhook_yml_is_processed_as_documented
     let channel = Channel::random("1660000091");
     sim.register_channel(&channel).await.expect("channel");
     for (id, name) in [(USER, "Yui"), (RIKO, "Riko"), (KENJI, "Kenji"), (TARO, "Taro"), (HANA, "Hana")] {
-        sim.add_profile(&profile(&channel, id, name)).await.expect("profile");
+        sim.add_profile(&line_profile(&channel, id, name, None)).await.expect("profile");
     }
     let summary = Group {
         channel_id: channel.channel_id.clone(),
@@ -280,17 +251,8 @@ async fn every_event_and_message_shape_of_webhook_yml_is_processed_as_documented
     };
     sim.add_group(&summary).await.expect("group");
     let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
-    let mode =
-        call("PUT", &format!("{}/v1/admin/line-access", c.authz.base()), Some(&admin), Some(r#"{"mode":"all"}"#)).await;
-    assert_eq!(mode.status, 200, "{}", mode.body);
-    let binding = json!({
-        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
-        "access_token": channel.access_token, "basic_id": channel.basic_id,
-    });
-    let url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
-    let bound = call("PUT", &url, Some(&admin), Some(&binding.to_string())).await;
-    assert_eq!(bound.status, 200, "{}", bound.body);
-    let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);
+    allow_line_and_bind(&c, &admin, "alice@acme", &channel).await;
+    let webhook_url = webhook_url(&c, &channel);
 
     let mut plans = [Plan::default(), Plan::default(), Plan::default()];
     let content = one_to_one(&mut plans[0]);

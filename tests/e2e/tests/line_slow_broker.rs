@@ -17,11 +17,12 @@
 
 use std::time::{Duration, Instant};
 
+use e2e::line::allow_line_and_bind;
 use e2e::proxy::Proxy;
 use e2e::*;
 use line_sim::events::{self, Source};
 use line_sim::{Channel, Profile, WebhookRequest, WebhookResult};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const LINE_USER: &str = "U5107b20c1d2e3f40516273849a0b1c2d";
 
@@ -112,16 +113,7 @@ async fn the_webhook_is_answered_within_2_s_while_the_gateways_broker_link_is_sl
 
     // While the link is fast: alice may use LINE, her channel is bound, the LINE user follows.
     let (admin, alice) = (c.login("acme", "admin").await, c.login("acme", "alice").await);
-    let access = format!("{}/v1/admin/line-access", c.authz.base());
-    let mode = call("PUT", &access, Some(&admin), Some(r#"{"mode":"all"}"#)).await;
-    assert_eq!(mode.status, 200, "{}", mode.body);
-    let binding = json!({
-        "channel_id": channel.channel_id, "channel_secret": channel.channel_secret,
-        "access_token": channel.access_token, "basic_id": channel.basic_id,
-    });
-    let bind_url = format!("{}/v1/admin/line/channels/alice@acme", c.line_gateway());
-    let bound = call("PUT", &bind_url, Some(&admin), Some(&binding.to_string())).await;
-    assert_eq!(bound.status, 200, "{}", bound.body);
+    allow_line_and_bind(&c, &admin, "alice@acme", &channel).await;
     let mut ws = Ws::connect(&c.rooms.ws_url(), &alice).await;
     let webhook_url = format!("{}/line/webhook/{}", c.line_gateway(), channel.channel_id);
     let user = Source::user(LINE_USER);
