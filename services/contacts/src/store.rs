@@ -425,12 +425,27 @@ impl Store {
             Some((since, until)) => now.max(since + 1).max(until.unwrap_or(since)),
             None => now,
         };
-        sqlx::query("INSERT INTO blocks (owner, peer, since_ms) VALUES ($1, $2, $3)")
+        // A concurrent block of the same pair may have opened the period meanwhile (PostgreSQL
+        // reads committed data: both saw none): then this one changes nothing and answers it.
+        let inserted =
+            sqlx::query("INSERT INTO blocks (owner, peer, since_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(owner.as_str())
+                .bind(peer.as_str())
+                .bind(since_ms)
+                .execute(&mut *tx)
+                .await?;
+        if inserted.rows_affected() == 0 {
+            // The pair's last period as it is now (open, or already closed again meanwhile).
+            let (since_ms, until_ms) = sqlx::query_as::<_, (i64, Option<i64>)>(
+                "SELECT since_ms, until_ms FROM blocks WHERE owner = $1 AND peer = $2 ORDER BY since_ms DESC LIMIT 1",
+            )
             .bind(owner.as_str())
             .bind(peer.as_str())
-            .bind(since_ms)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            tx.rollback().await?;
+            return Ok(BlockChange { period: BlockPeriod { since_ms, until_ms }, changed: false });
+        }
         tx.commit().await?;
         Ok(BlockChange { period: BlockPeriod { since_ms, until_ms: None }, changed: true })
     }

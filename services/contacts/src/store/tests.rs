@@ -359,3 +359,28 @@ async fn the_store_behaves_the_same_on_sqlite() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_blocks_open_one_period_and_none_fails() {
+    let db = TestDb::new().await;
+    let peer = UserId::new("line:U1");
+    for round in 0..5_i64 {
+        let now = 1_000 * (round + 1);
+        let tries: Vec<_> = (0..4)
+            .map(|_| {
+                let store = db.store.clone();
+                let peer = peer.clone();
+                tokio::spawn(async move { store.block(&alice(), &peer, now).await })
+            })
+            .collect();
+        let mut changed = 0;
+        for done in tries {
+            let change = done.await.unwrap().expect("a concurrent block is no error");
+            assert_eq!(change.period.until_ms, None);
+            changed += usize::from(change.changed);
+        }
+        assert_eq!(changed, 1, "round {round}: one block opened the period, the others found it");
+        db.store.unblock(&alice(), &peer, now + 500).await.unwrap();
+    }
+    db.drop().await;
+}
