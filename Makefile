@@ -23,8 +23,9 @@ up: backends build ## the four services as separate processes against the local 
 down: ## stop what `make up` started
 	bash tests/scripts/down.sh
 
-test: backends build lint ## install/start the backends, then run unit and end-to-end tests
+test: backends build lint ## install/start the backends, then run unit, end-to-end and browser tests
 	bash tests/scripts/e2e.sh
+	bash tests/scripts/browser.sh
 
 bench: backends ## the benchmark suite, short (minutes); FULL=1 for the full run; results in bench-results/
 	$(CARGO) build --release --locked -p rooms -p authz -p line-gateway -p chat-tools

@@ -188,7 +188,8 @@ pub fn print_first_steps(base: &str, run_dir: &Path, seeded: &Seeded, line_sim: 
     println!(
         "\nchat engine (standalone) on {base}\n\
          endpoints: {run}/endpoints.env   demo users, rooms and tokens: {run}/demo.env\n\n\
-         Try it, in a second terminal:\n\
+         Open {base} in a browser and log in (acme / alice / alice-demo-pass), or try it from a\n\
+         second terminal:\n\
          \x20 source {run}/demo.env\n\
          \x20 cargo run -q -p chat-tools --bin chatcli -- listen {ws}/v1/ws \"$ACME_BOB_TOKEN\"    # bob's WebSocket\n\
          and in a third:\n\

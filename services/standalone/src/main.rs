@@ -112,7 +112,9 @@ async fn main() -> anyhow::Result<()> {
         cfg.configure(rooms_routes.clone())
             .configure(authz_routes.clone())
             .configure(contacts_routes.clone())
-            .configure(line_routes.clone());
+            .configure(line_routes.clone())
+            // The web client at `/` (the demo's way in for a person).
+            .configure(web_client::configure);
     };
     let server = HttpService::listen(&settings.http, listener, health, routes)?;
 

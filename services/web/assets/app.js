@@ -1,0 +1,344 @@
+// The member's client: log in, the room list (markers, unread counts, last message), a room
+// with its history and live messages, and sending with sending / sent / failed per message.
+// Everything is built with DOM calls (never HTML from data), and uses only the public API.
+
+import { ApiError, Live, call, clearSession, loadSession, saveSession } from "./api.js";
+
+const PAGE = 50;
+const main = document.getElementById("main");
+const who = document.getElementById("who");
+const logoutButton = document.getElementById("logout");
+
+const state = {
+  session: null,
+  rooms: new Map(), // id -> room from GET /v1/rooms
+  current: null, // the open room's id
+  messages: new Map(), // room id -> Map(seq -> frame)
+  pending: new Map(), // client_msg_id -> {roomId, body, status, error}
+  live: null,
+};
+
+/** Create an element with attributes and children (strings become text nodes). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function errorText(err) {
+  return err instanceof ApiError ? `${err.message} (${err.code})` : String(err);
+}
+
+// ----- login -----
+
+function renderLogin(error) {
+  who.textContent = "";
+  logoutButton.hidden = true;
+  const message = el("p", { id: "login-error", class: "error", role: "alert" }, error || "");
+  const form = el(
+    "form",
+    { class: "card", "aria-labelledby": "login-title", novalidate: true },
+    el("h2", { id: "login-title" }, "Log in"),
+    el("label", { for: "tenant" }, "Company"),
+    el("input", { id: "tenant", name: "tenant", autocomplete: "organization", value: "acme" }),
+    el("label", { for: "username" }, "Username"),
+    el("input", { id: "username", name: "username", autocomplete: "username" }),
+    el("label", { for: "password" }, "Password"),
+    el("input", { id: "password", name: "password", type: "password", autocomplete: "current-password" }),
+    el("button", { type: "submit" }, "Log in"),
+    message,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const tenant = String(data.get("tenant") || "").trim();
+    const username = String(data.get("username") || "").trim();
+    const password = String(data.get("password") || "");
+    message.textContent = "";
+    try {
+      const answer = await call("POST", "/v1/auth/login", { body: { tenant, username, password } });
+      state.session = { token: answer.access_token, tenant, username };
+      saveSession(state.session);
+      await start();
+    } catch (err) {
+      message.textContent = errorText(err);
+    }
+  });
+  main.replaceChildren(form);
+  form.querySelector(form.elements.username.value ? "#password" : "#username").focus();
+}
+
+// ----- the app -----
+
+async function start() {
+  const token = state.session.token;
+  let me;
+  try {
+    me = await call("GET", "/v1/me", { token });
+  } catch (err) {
+    if (err.status === 401) {
+      clearSession();
+      return renderLogin("Your session ended; log in again.");
+    }
+    return renderLogin(errorText(err));
+  }
+  state.me = me;
+  who.textContent = `${me.display_name || me.id} (${me.tenant})`;
+  logoutButton.hidden = false;
+  main.replaceChildren(
+    el(
+      "div",
+      { class: "layout" },
+      el("nav", { "aria-label": "Rooms", class: "rooms" }, el("h2", {}, "Rooms"), el("ul", { id: "room-list" })),
+      el("section", { id: "room", class: "room", "aria-label": "Room" }, el("p", { class: "hint" }, "Choose a room.")),
+    ),
+    el("p", { id: "status", class: "status", role: "status" }),
+  );
+  await loadRooms();
+  state.live = new Live(token, {
+    onFrame,
+    onState: (s) => {
+      document.getElementById("status").textContent = s === "online" ? "" : "Reconnecting…";
+    },
+    lastSeqs: () => {
+      const seqs = {};
+      for (const [id, messages] of state.messages) seqs[id] = Math.max(0, ...messages.keys());
+      return seqs;
+    },
+  });
+}
+
+async function loadRooms() {
+  const answer = await call("GET", "/v1/rooms", { token: state.session.token });
+  state.rooms = new Map(answer.rooms.map((room) => [room.id, room]));
+  renderRoomList();
+}
+
+function roomTitle(room) {
+  if (room.name) return room.name;
+  const kinds = { direct: "Direct chat", external_direct: "External chat", line_direct: "LINE chat" };
+  return kinds[room.kind] || "Conversation";
+}
+
+function preview(frame) {
+  if (!frame || frame.type !== "message") return "";
+  const body = frame.body || {};
+  if (body.type === "text") return body.text;
+  if (body.type === "sticker") return "[sticker]";
+  if (body.type === "image") return "[image]";
+  if (body.type === "file") return `[file] ${body.name || ""}`;
+  return `[${body.type}]`;
+}
+
+function renderRoomList() {
+  const list = document.getElementById("room-list");
+  if (!list) return;
+  const rooms = [...state.rooms.values()].sort((a, b) => (b.updated_at || "").localeCompare(a.updated_at || ""));
+  list.replaceChildren(
+    ...rooms.map((room) => {
+      const markers = (room.markers || []).map((m) => el("span", { class: `marker marker-${m}` }, m === "line" ? "LINE" : "External"));
+      const unread = room.unread > 0 ? el("span", { class: "unread", "aria-label": `${room.unread} unread` }, String(room.unread)) : null;
+      return el(
+        "li",
+        { "data-room": room.id },
+        el(
+          "button",
+          { type: "button", class: room.id === state.current ? "active" : "", "aria-current": room.id === state.current ? "true" : null, onclick: () => openRoom(room.id) },
+          el("span", { class: "title" }, roomTitle(room), ...markers, unread),
+          el("span", { class: "last" }, preview(room.last_message)),
+        ),
+      );
+    }),
+  );
+}
+
+async function openRoom(roomId) {
+  state.current = roomId;
+  const room = state.rooms.get(roomId);
+  renderRoomList();
+  const log = el("ol", { id: "messages", class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+  const earlier = el("button", { type: "button", id: "earlier", class: "link", onclick: () => loadEarlier(roomId) }, "Earlier messages");
+  const input = el("input", { id: "compose", name: "text", autocomplete: "off" });
+  const error = el("p", { id: "send-error", class: "error", role: "alert" });
+  const form = el("form", { class: "compose" }, el("label", { for: "compose" }, "Message"), input, el("button", { type: "submit" }, "Send"), error);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value;
+    error.textContent = "";
+    if (!text.trim()) {
+      error.textContent = "Write something first.";
+      return;
+    }
+    send(roomId, { type: "text", text });
+    input.value = "";
+  });
+  document.getElementById("room").replaceChildren(el("h2", { id: "room-title" }, roomTitle(room)), earlier, log, form);
+  input.focus();
+  if (!state.messages.has(roomId)) state.messages.set(roomId, new Map());
+  const before = (room.last_seq || 0) + 1;
+  await loadPage(roomId, before);
+  renderMessages();
+  markRead(roomId);
+}
+
+async function loadPage(roomId, before) {
+  try {
+    const answer = await call("GET", `/v1/rooms/${encodeURIComponent(roomId)}/messages?before=${before}&limit=${PAGE}`, {
+      token: state.session.token,
+    });
+    const messages = state.messages.get(roomId);
+    for (const frame of answer.events || []) messages.set(frame.seq, frame);
+    return (answer.events || []).length;
+  } catch (err) {
+    const error = document.getElementById("send-error");
+    if (error) error.textContent = errorText(err);
+    return 0;
+  }
+}
+
+async function loadEarlier(roomId) {
+  const messages = state.messages.get(roomId);
+  const first = Math.min(...messages.keys());
+  if (!Number.isFinite(first) || first <= 1) return;
+  const got = await loadPage(roomId, first);
+  renderMessages();
+  if (got === 0) document.getElementById("earlier")?.setAttribute("hidden", "");
+}
+
+function messageItem(frame) {
+  if (frame.type === "room_event") {
+    return el("li", { class: "event" }, describeEvent(frame.event || {}));
+  }
+  const mine = frame.sender === state.me.id;
+  return el(
+    "li",
+    { class: mine ? "message mine" : "message", "data-seq": frame.seq },
+    el("span", { class: "sender" }, mine ? "You" : frame.sender),
+    el("span", { class: "body" }, bodyView(frame.body || {})),
+    mine ? el("span", { class: "state" }, "sent") : null,
+  );
+}
+
+function bodyView(body) {
+  if (body.type === "text") return body.text;
+  if (body.type === "sticker") return `[sticker ${body.package_id}/${body.sticker_id}]`;
+  if ((body.type === "image" || body.type === "file") && /^https?:/.test(body.url || "")) {
+    return el("a", { href: body.url, rel: "noopener noreferrer", target: "_blank" }, body.name || body.type);
+  }
+  return `[${body.type}]`;
+}
+
+function describeEvent(event) {
+  switch (event.type) {
+    case "members_joined":
+      return `${(event.users || []).join(", ")} joined`;
+    case "member_left":
+      return `${event.user} left`;
+    case "member_excluded":
+      return `${event.user} was excluded`;
+    case "message_recalled":
+      return "A message was recalled";
+    case "room_created":
+      return "The room was created";
+    default:
+      return event.type || "event";
+  }
+}
+
+function renderMessages() {
+  const log = document.getElementById("messages");
+  if (!log || !state.current) return;
+  const messages = [...(state.messages.get(state.current) || new Map()).values()].sort((a, b) => a.seq - b.seq);
+  const pending = [...state.pending.entries()].filter(([, p]) => p.roomId === state.current && p.status !== "sent");
+  log.replaceChildren(
+    ...messages.map(messageItem),
+    ...pending.map(([id, p]) =>
+      el(
+        "li",
+        { class: `message mine ${p.status}`, "data-client-id": id },
+        el("span", { class: "sender" }, "You"),
+        el("span", { class: "body" }, bodyView(p.body)),
+        el("span", { class: "state" }, p.status === "failed" ? `failed: ${p.error}` : "sending…"),
+      ),
+    ),
+  );
+  log.scrollTop = log.scrollHeight;
+}
+
+function send(roomId, body) {
+  const clientMsgId = crypto.randomUUID();
+  state.pending.set(clientMsgId, { roomId, body, status: "sending" });
+  const sent = state.live && state.live.send({ type: "send", room_id: roomId, client_msg_id: clientMsgId, body });
+  if (!sent) {
+    const pending = state.pending.get(clientMsgId);
+    pending.status = "failed";
+    pending.error = "not connected";
+  }
+  renderMessages();
+}
+
+function markRead(roomId) {
+  const messages = state.messages.get(roomId);
+  const seq = Math.max(0, ...messages.keys());
+  const room = state.rooms.get(roomId);
+  if (room) {
+    room.unread = 0;
+    room.read_seq = seq;
+  }
+  renderRoomList();
+  if (seq > 0) call("POST", `/v1/rooms/${encodeURIComponent(roomId)}/read`, { token: state.session.token, body: { seq } }).catch(() => {});
+}
+
+function onFrame(frame) {
+  if (frame.type === "ack") {
+    state.pending.delete(frame.client_msg_id);
+    return;
+  }
+  if (frame.type === "error" && frame.client_msg_id && state.pending.has(frame.client_msg_id)) {
+    const pending = state.pending.get(frame.client_msg_id);
+    pending.status = "failed";
+    pending.error = frame.message || frame.code;
+    renderMessages();
+    return;
+  }
+  if (frame.type !== "message" && frame.type !== "room_event") return;
+  const room = state.rooms.get(frame.room_id);
+  if (!room) {
+    loadRooms();
+    return;
+  }
+  if (!state.messages.has(frame.room_id)) state.messages.set(frame.room_id, new Map());
+  state.messages.get(frame.room_id).set(frame.seq, frame);
+  room.last_seq = Math.max(room.last_seq || 0, frame.seq);
+  if (frame.type === "message") {
+    room.last_message = frame;
+    room.updated_at = frame.sent_at || room.updated_at;
+  }
+  if (frame.room_id === state.current) {
+    renderMessages();
+    markRead(frame.room_id);
+  } else {
+    if (frame.type === "message" && frame.sender !== state.me.id) room.unread = (room.unread || 0) + 1;
+    renderRoomList();
+  }
+}
+
+logoutButton.addEventListener("click", () => {
+  if (state.live) state.live.close();
+  clearSession();
+  Object.assign(state, { session: null, rooms: new Map(), current: null, messages: new Map(), pending: new Map(), live: null });
+  renderLogin();
+});
+
+state.session = loadSession();
+if (state.session) start();
+else renderLogin();
