@@ -20,7 +20,41 @@ function freePort() {
   });
 }
 
-export async function startEngine() {
+/** The LINE platform simulator (`target/debug/line-sim`) on a free port. */
+export async function startSimulator() {
+  const port = await freePort();
+  const child = spawn(join(ROOT, "target/debug/line-sim"), [], {
+    env: { ...process.env, CHAT__HTTP__PORT: String(port), CHAT__TELEMETRY__LOG_FORMAT: "json" },
+    stdio: ["ignore", "ignore", "ignore"],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/health/live`, child, "line-sim");
+  return {
+    base,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+    },
+  };
+}
+
+async function waitFor(url, child, what) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} stopped`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${what} was not ready in 60 s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The standalone engine; `lineApi`: the LINE platform to use (the simulator's base URL). */
+export async function startEngine({ lineApi } = {}) {
   const port = await freePort();
   const runDir = mkdtempSync(join(tmpdir(), "chat-browser-"));
   const log = openSync(join(runDir, "standalone.log"), "w");
@@ -32,6 +66,7 @@ export async function startEngine() {
       CHAT__HTTP__PORT: String(port),
       CHAT__DATABASE__URL: `sqlite://${runDir}/rooms.sqlite?mode=rwc`,
       CHAT__TELEMETRY__LOG_FORMAT: "json",
+      ...(lineApi ? { CHAT_LINE_API_BASE_URL: lineApi } : {}),
     },
     stdio: ["ignore", log, log],
   });

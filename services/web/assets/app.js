@@ -5,6 +5,15 @@
 import { ApiError, Live, call, clearSession, loadSession, saveSession } from "./api.js";
 
 const PAGE = 50;
+
+/** Stickers the composer offers: from packages LINE lets an Official Account send (rooms with
+ * LINE users refuse others), so they can go anywhere. */
+const STICKERS = [
+  { package_id: "446", sticker_id: "1988", label: "Thumbs up" },
+  { package_id: "446", sticker_id: "1989", label: "Happy" },
+  { package_id: "446", sticker_id: "1990", label: "Thank you" },
+  { package_id: "789", sticker_id: "10855", label: "Hello" },
+];
 const main = document.getElementById("main");
 const who = document.getElementById("who");
 const logoutButton = document.getElementById("logout");
@@ -16,6 +25,8 @@ const state = {
   messages: new Map(), // room id -> Map(seq -> frame)
   pending: new Map(), // client_msg_id -> {roomId, body, status, error}
   live: null,
+  titles: new Map(), // room id -> the other participant of an unnamed 1:1 room
+  names: new Map(), // line:<id> -> LINE display name
 };
 
 /** Create an element with attributes and children (strings become text nodes). */
@@ -121,10 +132,45 @@ async function loadRooms() {
   const answer = await call("GET", "/v1/rooms", { token: state.session.token });
   state.rooms = new Map(answer.rooms.map((room) => [room.id, room]));
   renderRoomList();
+  await nameOneToOneRooms();
+}
+
+/** Unnamed 1:1 rooms are shown by their other participant, a LINE user by their LINE name. */
+async function nameOneToOneRooms() {
+  const token = state.session.token;
+  const unnamed = [...state.rooms.values()].filter((room) => !room.name && !state.titles.has(room.id));
+  await Promise.all(
+    unnamed.map(async (room) => {
+      try {
+        const details = await call("GET", `/v1/rooms/${encodeURIComponent(room.id)}`, { token });
+        const other = (details.members || []).map((m) => m.user).find((user) => user !== state.me.id);
+        if (other) state.titles.set(room.id, other);
+      } catch {
+        // shown by its kind
+      }
+    }),
+  );
+  const lineUsers = [...state.titles.values()].filter((user) => user.startsWith("line:") && !state.names.has(user));
+  if (lineUsers.length > 0) {
+    try {
+      const answer = await call("GET", `/v1/line/profiles?users=${encodeURIComponent(lineUsers.join(","))}`, { token });
+      for (const profile of answer.profiles || []) state.names.set(profile.user, profile.display_name);
+    } catch {
+      // shown by their id
+    }
+  }
+  renderRoomList();
+  const title = document.getElementById("room-title");
+  if (title && state.current) title.textContent = roomTitle(state.rooms.get(state.current));
+}
+
+function displayName(user) {
+  return state.names.get(user) || user;
 }
 
 function roomTitle(room) {
   if (room.name) return room.name;
+  if (state.titles.has(room.id)) return displayName(state.titles.get(room.id));
   const kinds = { direct: "Direct chat", external_direct: "External chat", line_direct: "LINE chat" };
   return kinds[room.kind] || "Conversation";
 }
@@ -169,7 +215,31 @@ async function openRoom(roomId) {
   const earlier = el("button", { type: "button", id: "earlier", class: "link", onclick: () => loadEarlier(roomId) }, "Earlier messages");
   const input = el("input", { id: "compose", name: "text", autocomplete: "off" });
   const error = el("p", { id: "send-error", class: "error", role: "alert" });
-  const form = el("form", { class: "compose" }, el("label", { for: "compose" }, "Message"), input, el("button", { type: "submit" }, "Send"), error);
+  const stickers = el(
+    "div",
+    { id: "stickers", class: "stickers", role: "group", "aria-label": "Stickers", hidden: true },
+    ...STICKERS.map((sticker) =>
+      el("button", { type: "button", onclick: () => {
+        send(roomId, { type: "sticker", package_id: sticker.package_id, sticker_id: sticker.sticker_id });
+        stickers.hidden = true;
+        input.focus();
+      } }, sticker.label),
+    ),
+  );
+  const stickerToggle = el("button", { type: "button", "aria-expanded": "false", "aria-controls": "stickers", onclick: () => {
+    stickers.hidden = !stickers.hidden;
+    stickerToggle.setAttribute("aria-expanded", String(!stickers.hidden));
+  } }, "Stickers");
+  const form = el(
+    "form",
+    { class: "compose" },
+    el("label", { for: "compose" }, "Message"),
+    input,
+    el("button", { type: "submit" }, "Send"),
+    stickerToggle,
+    stickers,
+    error,
+  );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value;
@@ -222,7 +292,7 @@ function messageItem(frame) {
   return el(
     "li",
     { class: mine ? "message mine" : "message", "data-seq": frame.seq },
-    el("span", { class: "sender" }, mine ? "You" : frame.sender),
+    el("span", { class: "sender" }, mine ? "You" : displayName(frame.sender)),
     el("span", { class: "body" }, bodyView(frame.body || {})),
     mine ? el("span", { class: "state" }, "sent") : null,
   );
@@ -230,7 +300,10 @@ function messageItem(frame) {
 
 function bodyView(body) {
   if (body.type === "text") return body.text;
-  if (body.type === "sticker") return `[sticker ${body.package_id}/${body.sticker_id}]`;
+  if (body.type === "sticker") {
+    const known = STICKERS.find((s) => s.package_id === body.package_id && s.sticker_id === body.sticker_id);
+    return el("span", { class: "sticker", role: "img", "aria-label": `Sticker${known ? ": " + known.label : ""}` }, `[sticker ${known ? known.label : body.package_id + "/" + body.sticker_id}]`);
+  }
   if ((body.type === "image" || body.type === "file") && /^https?:/.test(body.url || "")) {
     return el("a", { href: body.url, rel: "noopener noreferrer", target: "_blank" }, body.name || body.type);
   }
@@ -240,11 +313,11 @@ function bodyView(body) {
 function describeEvent(event) {
   switch (event.type) {
     case "members_joined":
-      return `${(event.users || []).join(", ")} joined`;
+      return `${(event.users || []).map(displayName).join(", ")} joined`;
     case "member_left":
-      return `${event.user} left`;
+      return `${displayName(event.user)} left`;
     case "member_excluded":
-      return `${event.user} was excluded`;
+      return `${displayName(event.user)} was excluded`;
     case "message_recalled":
       return "A message was recalled";
     case "room_created":
@@ -286,6 +359,23 @@ function send(roomId, body) {
   renderMessages();
 }
 
+/** Our own message came back before its ack: it is no longer pending (the oldest pending
+ * message of the room with the same body). */
+function settleEcho(frame) {
+  const body = canonical(frame.body);
+  for (const [id, pending] of state.pending) {
+    if (pending.roomId === frame.room_id && pending.status === "sending" && canonical(pending.body) === body) {
+      state.pending.delete(id);
+      return;
+    }
+  }
+}
+
+/** A body as text with its keys sorted (key order does not matter). */
+function canonical(body) {
+  return JSON.stringify(Object.fromEntries(Object.entries(body || {}).sort(([a], [b]) => a.localeCompare(b))));
+}
+
 function markRead(roomId) {
   const messages = state.messages.get(roomId);
   const seq = Math.max(0, ...messages.keys());
@@ -313,11 +403,13 @@ function onFrame(frame) {
   if (frame.type !== "message" && frame.type !== "room_event") return;
   const room = state.rooms.get(frame.room_id);
   if (!room) {
+    // A room this session has not seen (a LINE user followed, someone added us): list it.
     loadRooms();
     return;
   }
   if (!state.messages.has(frame.room_id)) state.messages.set(frame.room_id, new Map());
   state.messages.get(frame.room_id).set(frame.seq, frame);
+  if (frame.type === "message" && frame.sender === state.me.id) settleEcho(frame);
   room.last_seq = Math.max(room.last_seq || 0, frame.seq);
   if (frame.type === "message") {
     room.last_message = frame;

@@ -1,0 +1,119 @@
+// A simulated LINE user follows alice: the room appears with the LINE marker and the LINE
+// user's name, and they exchange text and a sticker both ways.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+import { startEngine, startSimulator } from "./engine.mjs";
+import { launch, logIn, screenshot } from "./browser.mjs";
+
+let sim;
+let engine;
+let browser;
+let demo;
+
+/** `.run/demo.env` of the engine's run directory, once written. */
+async function demoEnv(runDir) {
+  const path = join(runDir, "demo.env");
+  for (let i = 0; i < 300 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 100));
+  return Object.fromEntries(
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((line) => line.includes("="))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+}
+
+async function simPost(path, body) {
+  const res = await fetch(`${sim.base}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const text = await res.text();
+  assert.ok(res.ok, `${path}: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/** The simulator signs `events` and POSTs them to the gateway; retried while the demo binding
+ * is not there yet (404), then the gateway must answer 200. */
+async function asLineUser(events) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const sent = await simPost("/_sim/webhook", {
+      channel_id: demo.LINE_CHANNEL_ID,
+      target_url: `${engine.base}/line/webhook/${demo.LINE_CHANNEL_ID}`,
+      events,
+    });
+    if (sent.status === 200) return sent;
+    assert.ok(sent.status === 404 && Date.now() < deadline, `the gateway answered ${sent.status}: ${sent.body}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+async function pushes() {
+  const res = await fetch(`${sim.base}/_sim/requests?path=/v2/bot/message/push`);
+  return res.json();
+}
+
+before(async () => {
+  sim = await startSimulator();
+  engine = await startEngine({ lineApi: sim.base });
+  demo = await demoEnv(engine.runDir);
+  await simPost("/_sim/channels", {
+    channel_id: demo.LINE_CHANNEL_ID,
+    channel_secret: demo.LINE_CHANNEL_SECRET,
+    access_token: demo.LINE_CHANNEL_ACCESS_TOKEN,
+    basic_id: demo.LINE_BASIC_ID,
+    bot_user_id: demo.LINE_BOT_USER_ID,
+  });
+  await simPost("/_sim/profiles", { channel_id: demo.LINE_CHANNEL_ID, user_id: demo.LINE_DEMO_USER, display_name: "Taro Yamada" });
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await engine?.stop();
+  await sim?.stop();
+});
+
+test("a LINE user follows alice, and they exchange text and a sticker both ways", async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const alice = await context.newPage();
+  await logIn(alice, engine.base, "acme", "alice");
+  const rooms = alice.getByRole("navigation", { name: "Rooms" });
+  await rooms.getByRole("button", { name: /General/ }).waitFor();
+
+  const source = { type: "user", userId: demo.LINE_DEMO_USER };
+  await asLineUser([{ type: "follow", source, replyToken: "r1", follow: { isUnblocked: false } }]);
+  const lineRoom = rooms.getByRole("button", { name: /Taro Yamada/ });
+  await lineRoom.waitFor({ timeout: 20_000 });
+  assert.equal(await lineRoom.locator(".marker-line").count(), 1, "the LINE marker");
+
+  await asLineUser([{ type: "message", source, replyToken: "r2", message: { id: "5001", type: "text", text: "Hello from LINE", quoteToken: "q1" } }]);
+  await lineRoom.click();
+  const log = alice.getByRole("log", { name: "Messages" });
+  await log.getByText("Hello from LINE").waitFor({ timeout: 15_000 });
+  await asLineUser([
+    { type: "message", source, replyToken: "r3", message: { id: "5002", type: "sticker", packageId: "446", stickerId: "1989", stickerResourceType: "STATIC", quoteToken: "q2" } },
+  ]);
+  await log.getByRole("img", { name: "Sticker: Happy" }).waitFor({ timeout: 15_000 });
+
+  await alice.getByLabel("Message", { exact: true }).fill("Hi Taro");
+  await alice.getByRole("button", { name: "Send" }).click();
+  await alice.getByRole("button", { name: "Stickers" }).click();
+  await alice.getByRole("group", { name: "Stickers" }).getByRole("button", { name: "Thumbs up" }).click();
+  await log.locator(".message.mine", { hasText: "Thumbs up" }).locator(".state", { hasText: "sent" }).waitFor();
+  await screenshot(alice, "line-room");
+
+  const deadline = Date.now() + 20_000;
+  let sent = [];
+  while (Date.now() < deadline) {
+    sent = (await pushes()).flatMap((request) => request.body.messages || []);
+    if (sent.some((m) => m.type === "sticker") && sent.some((m) => m.text === "Hi Taro")) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(sent.some((m) => m.type === "text" && m.text === "Hi Taro"), JSON.stringify(sent));
+  assert.ok(sent.some((m) => m.type === "sticker" && m.packageId === "446" && m.stickerId === "1988"), JSON.stringify(sent));
+  const invalid = await (await fetch(`${sim.base}/_sim/invalid`)).json();
+  assert.deepEqual(invalid, [], "every request to LINE matches LINE's spec");
+  await context.close();
+});
