@@ -117,3 +117,42 @@ test("a LINE user follows alice, and they exchange text and a sticker both ways"
   assert.deepEqual(invalid, [], "every request to LINE matches LINE's spec");
   await context.close();
 });
+
+/** The gateway's count of applied LINE message events (the engine's /metrics). */
+async function appliedMessages() {
+  const text = await (await fetch(`${engine.base}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((line) => line.startsWith("line_events_total{") && line.includes('type="message"') && line.includes('outcome="applied"'))
+    .reduce((sum, line) => sum + Number(line.split(" ").pop()), 0);
+}
+
+test("alice blocks the LINE user and does not see what he sends meanwhile", async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const alice = await context.newPage();
+  await logIn(alice, engine.base, "acme", "alice");
+  await alice.getByRole("button", { name: "Contacts" }).click();
+  const friends = alice.getByRole("list", { name: "Messaging on LINE" });
+  await friends.getByRole("button", { name: "Block Taro Yamada" }).click();
+  await friends.getByText("Blocked").waitFor();
+  await screenshot(alice, "contacts");
+
+  // What he sends while blocked is stored (the gateway applies it) but never shown to alice,
+  // not even after the unblock; what he sends after it is.
+  const source = { type: "user", userId: demo.LINE_DEMO_USER };
+  const before = await appliedMessages();
+  await asLineUser([{ type: "message", source, replyToken: "r4", message: { id: "5003", type: "text", text: "Sent while blocked", quoteToken: "q3" } }]);
+  const deadline = Date.now() + 15_000;
+  while ((await appliedMessages()) <= before) {
+    assert.ok(Date.now() < deadline, "the gateway applied the message");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await friends.getByRole("button", { name: "Unblock Taro Yamada" }).click();
+  await friends.getByRole("button", { name: "Block Taro Yamada" }).waitFor();
+  await asLineUser([{ type: "message", source, replyToken: "r5", message: { id: "5004", type: "text", text: "Sent after the unblock", quoteToken: "q4" } }]);
+  await alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /Taro Yamada/ }).click();
+  const log = alice.getByRole("log", { name: "Messages" });
+  await log.getByText("Sent after the unblock").waitFor({ timeout: 15_000 });
+  assert.equal(await log.getByText("Sent while blocked").count(), 0, "hidden from alice");
+  await context.close();
+});
