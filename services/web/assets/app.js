@@ -113,6 +113,9 @@ async function start() {
         "nav",
         { "aria-label": "Rooms", class: "rooms" },
         el("button", { type: "button", class: "link", onclick: openContacts }, "Contacts"),
+        (me.roles || []).includes("admin")
+          ? el("button", { type: "button", class: "link", onclick: openTrusts }, "Trusted companies")
+          : null,
         el("h2", {}, "Rooms"),
         el("ul", { id: "room-list" }),
       ),
@@ -363,6 +366,64 @@ function send(roomId, body) {
     pending.error = "not connected";
   }
   renderMessages();
+}
+
+// ----- admin: trust with other companies -----
+
+const TRUST_STATES = { active: "Active", pending_ours: "Waiting for them", pending_theirs: "Waiting for us" };
+
+/** The companies this one trusts or is trusted by, with authorize and withdraw. */
+async function openTrusts() {
+  state.current = null;
+  renderRoomList();
+  const error = el("p", { id: "trusts-error", class: "error", role: "alert" });
+  const list = el("ul", { id: "trusts", class: "contacts", "aria-label": "Trusted companies" });
+  const input = el("input", { id: "trust-tenant", name: "tenant", autocomplete: "off" });
+  const form = el(
+    "form",
+    { class: "inline" },
+    el("label", { for: "trust-tenant" }, "Company id"),
+    input,
+    el("button", { type: "submit" }, "Authorize"),
+  );
+  const token = state.session.token;
+  const refresh = async () => {
+    try {
+      const answer = await call("GET", "/v1/admin/trusts", { token });
+      list.replaceChildren(
+        ...(answer.trusts || []).map((trust) => {
+          const withdraw = el("button", { type: "button" }, `Withdraw trust in ${trust.tenant}`);
+          withdraw.addEventListener("click", async () => {
+            error.textContent = "";
+            try {
+              await call("DELETE", `/v1/admin/trusts/${encodeURIComponent(trust.tenant)}`, { token });
+              await refresh();
+            } catch (err) {
+              error.textContent = errorText(err);
+            }
+          });
+          const ours = trust.status !== "pending_theirs";
+          return el("li", {}, el("span", { class: "title" }, trust.tenant), el("span", {}, TRUST_STATES[trust.status] || trust.status), ours ? withdraw : null);
+        }),
+      );
+      if (!list.children.length) list.append(el("li", { class: "hint" }, "No trust with another company."));
+    } catch (err) {
+      error.textContent = errorText(err);
+    }
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      await call("POST", "/v1/admin/trusts", { token, body: { tenant: input.value.trim() } });
+      input.value = "";
+      await refresh();
+    } catch (err) {
+      error.textContent = errorText(err);
+    }
+  });
+  document.getElementById("room").replaceChildren(el("h2", { id: "room-title" }, "Trusted companies"), error, form, list);
+  await refresh();
 }
 
 // ----- contacts -----

@@ -1,0 +1,67 @@
+// An admin withdraws the trust with another company: the external room's foreign member is
+// excluded, on the member's screen, live.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+
+import { startEngine } from "./engine.mjs";
+import { launch, logIn, screenshot } from "./browser.mjs";
+
+let engine;
+let browser;
+
+async function api(method, path, token, body) {
+  const res = await fetch(`${engine.base}${path}`, {
+    method,
+    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function token(tenant, username) {
+  const answer = await api("POST", "/v1/auth/login", null, { tenant, username, password: `${username}-demo-pass` });
+  return answer.access_token;
+}
+
+before(async () => {
+  engine = await startEngine();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await engine?.stop();
+});
+
+test("an admin withdraws the trust and the external room's foreign member is excluded on screen", async () => {
+  // Both companies authorize each other; alice opens a 1:1 room with carol of globex.
+  await api("POST", "/v1/admin/trusts", await token("acme", "admin"), { tenant: "globex" });
+  await api("POST", "/v1/admin/trusts", await token("globex", "admin"), { tenant: "acme" });
+  await api("POST", "/v1/rooms", await token("acme", "alice"), { members: ["carol@globex"] });
+
+  const aliceContext = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const adminContext = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const alice = await aliceContext.newPage();
+  const admin = await adminContext.newPage();
+  await logIn(alice, engine.base, "acme", "alice");
+  const external = alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /carol@globex/ });
+  await external.waitFor({ timeout: 15_000 });
+  assert.equal(await external.locator(".marker-external").count(), 1, "the External marker");
+  await external.click();
+
+  await logIn(admin, engine.base, "acme", "admin");
+  await admin.getByRole("button", { name: "Trusted companies" }).click();
+  const trusts = admin.getByRole("list", { name: "Trusted companies" });
+  await trusts.getByText("Active").waitFor();
+  await screenshot(admin, "admin-trusts");
+  await trusts.getByRole("button", { name: "Withdraw trust in globex" }).click();
+  await trusts.getByText("Waiting for us").waitFor();
+
+  await alice.getByRole("log", { name: "Messages" }).getByText("carol@globex was excluded").waitFor({ timeout: 15_000 });
+  await screenshot(alice, "external-room-excluded");
+  await aliceContext.close();
+  await adminContext.close();
+});
