@@ -149,10 +149,28 @@ test("alice blocks the LINE user and does not see what he sends meanwhile", asyn
   }
   await friends.getByRole("button", { name: "Unblock Taro Yamada" }).click();
   await friends.getByRole("button", { name: "Block Taro Yamada" }).waitFor();
+  const unblocked = await appliedMessages();
   await asLineUser([{ type: "message", source, replyToken: "r5", message: { id: "5004", type: "text", text: "Sent after the unblock", quoteToken: "q4" } }]);
-  await alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /Taro Yamada/ }).click();
+  // Stored before the room is opened: rooms learns of the unblock by an event, and a live
+  // delivery in between may still leave alice out (she gets it with the room's history).
+  while ((await appliedMessages()) <= unblocked) {
+    assert.ok(Date.now() < deadline + 15_000, "the gateway applied the second message");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // rooms learns of the unblock from an event: until it has, the room still hides him, so the
+  // room is opened again (its history read again) until his new message shows.
+  const room = alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /Taro Yamada/ });
   const log = alice.getByRole("log", { name: "Messages" });
-  await log.getByText("Sent after the unblock").waitFor({ timeout: 15_000 });
+  const shown = Date.now() + 20_000;
+  for (;;) {
+    await room.click();
+    try {
+      await log.getByText("Sent after the unblock").waitFor({ timeout: 2_000 });
+      break;
+    } catch (err) {
+      if (Date.now() > shown) throw err;
+    }
+  }
   assert.equal(await log.getByText("Sent while blocked").count(), 0, "hidden from alice");
   await context.close();
 });
