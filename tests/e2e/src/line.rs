@@ -66,6 +66,16 @@ pub async fn history_of(c: &Cluster, room: &str, token: &str) -> Vec<Value> {
     a.body["events"].as_array().cloned().unwrap_or_default()
 }
 
+/// The texts of the room's first 500 messages, oldest first, as `token`'s holder reads them.
+pub async fn history_texts(c: &Cluster, room: &str, token: &str) -> Vec<String> {
+    history_of(c, room, token)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "message")
+        .filter_map(|e| e["body"]["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// The user ids of the room's members, as `token`'s holder sees them.
 pub async fn member_ids(c: &Cluster, room: &str, token: &str) -> Vec<String> {
     call("GET", &format!("{}/v1/rooms/{room}", c.rooms.base()), Some(token), None).await.body["members"]

@@ -7,6 +7,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use e2e::line::history_texts;
 use e2e::*;
 use hmac::Mac;
 use serde_json::{json, Value};
@@ -63,19 +64,6 @@ fn body(events: &[Value]) -> Vec<u8> {
 async fn signed(c: &Cluster, events: &[Value]) -> Answer {
     let b = body(events);
     webhook(c, &b, Some(&signature(&b))).await
-}
-
-async fn history_texts(c: &Cluster, room: &str, token: &str) -> Vec<String> {
-    let a =
-        call("GET", &format!("{}/v1/rooms/{room}/messages?after=0&limit=500", c.rooms.base()), Some(token), None).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.body["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["type"] == "message")
-        .filter_map(|e| e["body"]["text"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// The sum of a metric's series whose labels contain `label` (e.g. `outcome="suspended"`).

@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::line::allow_line_and_bind;
+use e2e::line::{allow_line_and_bind, history_texts};
 use e2e::proxy::Proxy;
 use e2e::*;
 use line_sim::events::{self, Source};
@@ -53,20 +53,6 @@ async fn deliver(
     let took = started.elapsed();
     assert!(sent.violations.is_empty(), "the webhook is shaped like webhook.yml: {:?}", sent.violations);
     (sent, took)
-}
-
-/// The texts of the room's messages, oldest first, as `token`'s member sees them.
-async fn room_texts(c: &Cluster, room: &str, token: &str) -> Vec<String> {
-    let url = format!("{}/v1/rooms/{room}/messages?after=0&limit=500", c.rooms.base());
-    let a = call("GET", &url, Some(token), None).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.body["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["type"] == "message")
-        .filter_map(|e| e["body"]["text"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// The next frame on `ws` whose text is `text`, if one comes before `until`.
@@ -150,7 +136,7 @@ async fn the_webhook_is_answered_within_2_s_while_the_gateways_broker_link_is_sl
     // the link stays slow.
     let early = text_frame_before(&mut ws, text, sent_at + SLOW_FOR).await;
     assert!(early.is_none(), "the message reached the room over a slowed bus in {:?}", sent_at.elapsed());
-    assert!(!room_texts(&c, &room, &alice).await.iter().any(|t| t == text), "in the room while slow");
+    assert!(!history_texts(&c, &room, &alice).await.iter().any(|t| t == text), "in the room while slow");
 
     // Fast again: the stored event is processed; the message arrives, once.
     proxy.fast();
@@ -163,6 +149,6 @@ async fn the_webhook_is_answered_within_2_s_while_the_gateways_broker_link_is_sl
     tokio::time::sleep(Duration::from_secs(2)).await;
     let again = text_frame_before(&mut ws, text, Instant::now() + Duration::from_secs(1)).await;
     assert!(again.is_none(), "the message came twice on alice's socket: {again:?}");
-    assert_eq!(room_texts(&c, &room, &alice).await, ["before", text], "each message once, in order");
+    assert_eq!(history_texts(&c, &room, &alice).await, ["before", text], "each message once, in order");
     sim.assert_no_invalid().await.expect("every request to LINE matches its spec");
 }

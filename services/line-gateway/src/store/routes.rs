@@ -39,8 +39,10 @@ impl Store {
         room: Option<&RoomId>,
         now: i64,
     ) -> Result<(), StoreError> {
+        // Written only when it changes: every message to a LINE user comes here.
         sqlx::query(
-            "UPDATE line_users SET reply_room = $1, updated_at = $2 WHERE channel_id = $3 AND line_user_id = $4",
+            "UPDATE line_users SET reply_room = $1, updated_at = $2 WHERE channel_id = $3 AND line_user_id = $4 \
+             AND COALESCE(reply_room, '') <> COALESCE($1, '')",
         )
         .bind(room.map(RoomId::as_str))
         .bind(now)
