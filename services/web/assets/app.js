@@ -263,19 +263,24 @@ async function openRoom(roomId) {
   document.getElementById("room").replaceChildren(el("h2", { id: "room-title" }, roomTitle(room)), earlier, log, form);
   input.focus();
   if (!state.messages.has(roomId)) state.messages.set(roomId, new Map());
-  const before = (room.last_seq || 0) + 1;
-  await loadPage(roomId, before);
+  // The newest page, not the page before the room list's last seq: a message the live stream
+  // did not bring (a block lifted while it was on its way, say) is still in history.
+  await loadPage(roomId);
   renderMessages();
   markRead(roomId);
 }
 
 async function loadPage(roomId, before) {
+  const range = before === undefined ? "" : `before=${before}&`;
   try {
-    const answer = await call("GET", `/v1/rooms/${encodeURIComponent(roomId)}/messages?before=${before}&limit=${PAGE}`, {
+    const answer = await call("GET", `/v1/rooms/${encodeURIComponent(roomId)}/messages?${range}limit=${PAGE}`, {
       token: state.session.token,
     });
     const messages = state.messages.get(roomId);
     for (const frame of answer.events || []) messages.set(frame.seq, frame);
+    const newest = Math.max(0, ...(answer.events || []).map((frame) => frame.seq));
+    const room = state.rooms.get(roomId);
+    if (room && newest > (room.last_seq || 0)) room.last_seq = newest;
     return (answer.events || []).length;
   } catch (err) {
     const error = document.getElementById("send-error");
