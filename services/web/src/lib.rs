@@ -14,9 +14,20 @@ struct Asset {
     body: &'static str,
 }
 
+macro_rules! module {
+    ($name:literal) => {
+        Asset { path: $name, content_type: "text/javascript; charset=utf-8", body: include_str!(concat!("../assets/", $name)) }
+    };
+}
+
 const ASSETS: &[Asset] = &[
-    Asset { path: "app.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../assets/app.js") },
-    Asset { path: "api.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../assets/api.js") },
+    module!("app.js"),
+    module!("api.js"),
+    module!("dom.js"),
+    module!("state.js"),
+    module!("rooms.js"),
+    module!("contacts.js"),
+    module!("admin.js"),
     Asset { path: "style.css", content_type: "text/css; charset=utf-8", body: include_str!("../assets/style.css") },
 ];
 
@@ -32,7 +43,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index)).route("/app/{file}", web::get().to(asset));
 }
 
-fn page(content_type: &'static str, body: &'static str) -> HttpResponse {
+/// Debug builds only: `CHAT_WEB_CLIENT_DIR` names a folder whose files are served instead of
+/// the embedded ones (the same names only), so the client can be worked on without a rebuild.
+fn body_of(path: &str, embedded: &'static str) -> String {
+    if cfg!(debug_assertions) {
+        if let Some(dir) = std::env::var_os("CHAT_WEB_CLIENT_DIR") {
+            if let Ok(text) = std::fs::read_to_string(std::path::Path::new(&dir).join(path)) {
+                return text;
+            }
+        }
+    }
+    embedded.to_owned()
+}
+
+fn page(content_type: &'static str, body: String) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -43,12 +67,12 @@ fn page(content_type: &'static str, body: &'static str) -> HttpResponse {
 }
 
 async fn index() -> HttpResponse {
-    page("text/html; charset=utf-8", INDEX)
+    page("text/html; charset=utf-8", body_of("index.html", INDEX))
 }
 
 async fn asset(file: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|asset| asset.path == file.as_str()) {
-        Some(asset) => page(asset.content_type, asset.body),
+        Some(asset) => page(asset.content_type, body_of(asset.path, asset.body)),
         None => HttpResponse::NotFound()
             .insert_header((header::CONTENT_TYPE, "application/json"))
             .body(r#"{"error":{"code":"not_found","message":"no such file"}}"#),
@@ -73,9 +97,22 @@ mod tests {
         let index = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
         let index = String::from_utf8(index.to_vec()).unwrap();
         assert!(index.contains(r#"<script type="module" src="/app/app.js">"#), "the page loads the client");
-        for uri in ["/app/../Cargo.toml", "/app/missing.js", "/app/"] {
+        for uri in ["/app/../Cargo.toml", "/app/missing.js", "/app/", "/app/index.html"] {
             let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
             assert_eq!(res.status(), 404, "{uri}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod embedded {
+    #[test]
+    fn every_file_of_the_client_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        for entry in std::fs::read_dir(dir).expect("assets") {
+            let name = entry.expect("entry").file_name().into_string().expect("utf-8 name");
+            let embedded = name == "index.html" || super::ASSETS.iter().any(|asset| asset.path == name);
+            assert!(embedded, "{name} is in assets/ but not in ASSETS: the page would fail to load it");
         }
     }
 }
