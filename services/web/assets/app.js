@@ -8,6 +8,19 @@ import { el, errorText } from "./dom.js";
 import { loadRooms, onFrame } from "./rooms.js";
 import { state } from "./state.js";
 
+/** The screens besides the rooms, in the order the navigation shows them: [label, open]. */
+const MEMBER_VIEWS = [
+  ["Contacts", openContacts],
+];
+/** The screens only a tenant admin sees. */
+const ADMIN_VIEWS = [
+  ["Trusted companies", openTrusts],
+];
+
+function navButton(label, open) {
+  return el("button", { type: "button", class: "link", onclick: open }, label);
+}
+
 const main = document.getElementById("main");
 const who = document.getElementById("who");
 const logoutButton = document.getElementById("logout");
@@ -75,10 +88,8 @@ async function start() {
       el(
         "nav",
         { "aria-label": "Rooms", class: "rooms" },
-        el("button", { type: "button", class: "link", onclick: openContacts }, "Contacts"),
-        (me.roles || []).includes("admin")
-          ? el("button", { type: "button", class: "link", onclick: openTrusts }, "Trusted companies")
-          : null,
+        ...MEMBER_VIEWS.map(([label, open]) => navButton(label, open)),
+        ...((me.roles || []).includes("admin") ? ADMIN_VIEWS.map(([label, open]) => navButton(label, open)) : []),
         el("h2", {}, "Rooms"),
         el("ul", { id: "room-list" }),
       ),
