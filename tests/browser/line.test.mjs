@@ -3,28 +3,15 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
 
-import { startEngine, startSimulator } from "./engine.mjs";
+import { startLineDemo } from "./engine.mjs";
 import { launch, logIn, screenshot } from "./browser.mjs";
 
+let line;
 let sim;
 let engine;
 let browser;
 let demo;
-
-/** `.run/demo.env` of the engine's run directory, once written. */
-async function demoEnv(runDir) {
-  const path = join(runDir, "demo.env");
-  for (let i = 0; i < 300 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 100));
-  return Object.fromEntries(
-    readFileSync(path, "utf8")
-      .split("\n")
-      .filter((line) => line.includes("="))
-      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
-  );
-}
 
 async function simPost(path, body) {
   const res = await fetch(`${sim.base}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
@@ -55,24 +42,14 @@ async function pushes() {
 }
 
 before(async () => {
-  sim = await startSimulator();
-  engine = await startEngine({ lineApi: sim.base });
-  demo = await demoEnv(engine.runDir);
-  await simPost("/_sim/channels", {
-    channel_id: demo.LINE_CHANNEL_ID,
-    channel_secret: demo.LINE_CHANNEL_SECRET,
-    access_token: demo.LINE_CHANNEL_ACCESS_TOKEN,
-    basic_id: demo.LINE_BASIC_ID,
-    bot_user_id: demo.LINE_BOT_USER_ID,
-  });
-  await simPost("/_sim/profiles", { channel_id: demo.LINE_CHANNEL_ID, user_id: demo.LINE_DEMO_USER, display_name: "Taro Yamada" });
+  line = await startLineDemo();
+  ({ sim, engine, demo } = line);
   browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  await engine?.stop();
-  await sim?.stop();
+  await line?.stop();
 });
 
 test("a LINE user follows alice, and they exchange text and a sticker both ways", async () => {

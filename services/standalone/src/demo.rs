@@ -85,6 +85,8 @@ impl DemoChannel {
     pub const BOT_USER_ID: &'static str = "U0de0de0de0de0de0de0de0de0de0de00";
     /// The demo LINE user who follows alice.
     pub const LINE_USER: &'static str = "U7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a";
+    /// The demo LINE user's LINE display name (which `tests/scripts/run.sh` gives the simulator).
+    pub const LINE_USER_NAME: &'static str = "Taro Yamada";
     /// The demo LINE group the LINE user can invite alice's account into, and its name (which
     /// `tests/scripts/run.sh` gives the simulator).
     pub const LINE_GROUP: &'static str = "C9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c";
@@ -208,6 +210,7 @@ pub fn print_first_steps(base: &str, run_dir: &Path, seeded: &Seeded, line_sim: 
         seeded.general_room
     );
     if let Some(sim) = line_sim {
+        println!("\nPlay the demo LINE user in a browser: {base}/#line-user (alice's LINE room answers there).");
         print_line_user_steps(base, sim);
     }
 }

@@ -3,6 +3,7 @@
 //! newcomer can chat at once. It is the only crate that depends on the service crates.
 
 mod demo;
+mod line_user;
 
 use std::sync::Arc;
 
@@ -108,7 +109,12 @@ async fn main() -> anyhow::Result<()> {
     let authz_routes = authz::configure(&authz_core);
     let contacts_routes = contacts::configure(&contacts_core);
     let line_routes = line_gateway::configure(&line_core);
+    // The web client's LINE-user panel, when the LINE platform simulator plays LINE.
+    let line_user_routes = line_api.as_deref().map(|sim| line_user::configure(line_user::Panel::new(sim, &base)));
     let routes = move |cfg: &mut actix_web::web::ServiceConfig| {
+        if let Some(panel) = &line_user_routes {
+            cfg.configure(panel.clone());
+        }
         cfg.configure(rooms_routes.clone())
             .configure(authz_routes.clone())
             .configure(contacts_routes.clone())

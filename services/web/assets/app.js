@@ -5,6 +5,7 @@ import { Live, call, clearSession, loadSession, saveSession } from "./api.js";
 import { openTrusts } from "./admin.js";
 import { openContacts } from "./contacts.js";
 import { el, errorText } from "./dom.js";
+import { lineUserDemo, renderLineUser } from "./line-user.js";
 import { loadRooms, onFrame } from "./rooms.js";
 import { state } from "./state.js";
 
@@ -61,6 +62,12 @@ function renderLogin(error) {
     }
   });
   main.replaceChildren(form);
+  // The standalone demo: a link to the panel that plays a LINE user.
+  lineUserDemo().then((demo) => {
+    if (demo && form.isConnected) {
+      form.after(el("p", { class: "hint demo" }, el("a", { href: "/#line-user", target: "_blank" }, `Demo: play the LINE user ${demo.display_name}`)));
+    }
+  });
   form.querySelector(form.elements.username.value ? "#password" : "#username").focus();
 }
 
@@ -119,5 +126,8 @@ logoutButton.addEventListener("click", () => {
 });
 
 state.session = loadSession();
-if (state.session) start();
+// The demo's LINE-user panel has an address of its own (`/#line-user`).
+window.addEventListener("hashchange", () => location.reload());
+if (location.hash === "#line-user") renderLineUser(main, who);
+else if (state.session) start();
 else renderLogin();

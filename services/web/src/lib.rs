@@ -28,6 +28,7 @@ const ASSETS: &[Asset] = &[
     module!("rooms.js"),
     module!("contacts.js"),
     module!("admin.js"),
+    module!("line-user.js"),
     Asset { path: "style.css", content_type: "text/css; charset=utf-8", body: include_str!("../assets/style.css") },
 ];
 
