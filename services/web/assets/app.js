@@ -2,24 +2,34 @@
 // connection. Each screen is a module of its own (rooms, contacts, admin).
 
 import { Live, call, clearSession, loadSession, saveSession } from "./api.js";
-import { openTrusts } from "./admin.js";
+import { openAudit, openLineAccess, openLineChannels, openMembers, openTrusts } from "./admin.js";
 import { openContacts } from "./contacts.js";
+import { openMyLine } from "./line-profile.js";
 import { el, errorText } from "./dom.js";
 import { lineUserDemo, renderLineUser } from "./line-user.js";
+import { startNotifications, openNotifications } from "./notifications.js";
+import { openNewRoom } from "./room-info.js";
 import { loadRooms, onFrame } from "./rooms.js";
 import { state } from "./state.js";
 
 /** The screens besides the rooms, in the order the navigation shows them: [label, open]. */
 const MEMBER_VIEWS = [
+  ["New room", openNewRoom],
   ["Contacts", openContacts],
+  ["My LINE", openMyLine],
+  ["Notifications", openNotifications],
 ];
 /** The screens only a tenant admin sees. */
 const ADMIN_VIEWS = [
+  ["Members", openMembers],
+  ["LINE access", openLineAccess],
+  ["LINE channels", openLineChannels],
   ["Trusted companies", openTrusts],
+  ["Audit trail", openAudit],
 ];
 
 function navButton(label, open) {
-  return el("button", { type: "button", class: "link", onclick: open }, label);
+  return el("button", { type: "button", class: "link", "data-view": label, onclick: open }, label);
 }
 
 const main = document.getElementById("main");
@@ -105,6 +115,7 @@ async function start() {
     el("p", { id: "status", class: "status", role: "status" }),
   );
   await loadRooms();
+  startNotifications();
   state.live = new Live(token, {
     onFrame,
     onState: (s) => {

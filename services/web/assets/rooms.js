@@ -1,8 +1,12 @@
 // Rooms: the room list (markers, unread counts, last message), a room with its history and
-// live messages, sending with sending / sent / failed per message, and the live frames.
+// live messages, sending text, stickers and attachments (by URL) with sending / sent / failed
+// per message, recalling one's own messages, images and files shown in place, and the live
+// frames (notifications go to their own screen).
 
-import { call } from "./api.js";
+import { ApiError, call } from "./api.js";
 import { el, errorText, panel } from "./dom.js";
+import { onNotification } from "./notifications.js";
+import { openRoomInfo, roomInfoChanged } from "./room-info.js";
 import { displayName, roomTitle, state } from "./state.js";
 
 const PAGE = 50;
@@ -16,11 +20,26 @@ const STICKERS = [
   { package_id: "789", sticker_id: "10855", label: "Hello" },
 ];
 
+/** Image types shown inline when fetched from the engine (what its media route serves inline). */
+const INLINE_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 export async function loadRooms() {
   const answer = await call("GET", "/v1/rooms", { token: state.session.token });
   state.rooms = new Map(answer.rooms.map((room) => [room.id, room]));
   renderRoomList();
   await nameOneToOneRooms();
+}
+
+/** LINE users are shown by their LINE display name: ask for the ones not known yet. */
+export async function learnLineNames(users) {
+  const unknown = [...new Set(users)].filter((user) => user.startsWith("line:") && !state.names.has(user));
+  if (unknown.length === 0) return;
+  try {
+    const answer = await call("GET", `/v1/line/profiles?users=${encodeURIComponent(unknown.join(","))}`, { token: state.session.token });
+    for (const profile of answer.profiles || []) state.names.set(profile.user, profile.display_name);
+  } catch {
+    // shown by their id
+  }
 }
 
 /** Unnamed 1:1 rooms are shown by their other participant, a LINE user by their LINE name. */
@@ -38,23 +57,22 @@ async function nameOneToOneRooms() {
       }
     }),
   );
-  const lineUsers = [...state.titles.values()].filter((user) => user.startsWith("line:") && !state.names.has(user));
-  if (lineUsers.length > 0) {
-    try {
-      const answer = await call("GET", `/v1/line/profiles?users=${encodeURIComponent(lineUsers.join(","))}`, { token });
-      for (const profile of answer.profiles || []) state.names.set(profile.user, profile.display_name);
-    } catch {
-      // shown by their id
-    }
-  }
+  await learnLineNames([...state.titles.values()]);
   renderRoomList();
+  showTitle();
+}
+
+/** The open room's title, as the list names it. */
+function showTitle() {
   const title = document.getElementById("room-title");
-  if (title && state.current) title.textContent = roomTitle(state.rooms.get(state.current));
+  const room = state.current && state.rooms.get(state.current);
+  if (title && room && title.dataset.room === room.id) title.textContent = roomTitle(room);
 }
 
 function preview(frame) {
   if (!frame || frame.type !== "message") return "";
-  const body = frame.body || {};
+  if (frame.recalled || !frame.body) return "Message recalled";
+  const body = frame.body;
   if (body.type === "text") return body.text;
   if (body.type === "sticker") return "[sticker]";
   if (body.type === "image") return "[image]";
@@ -84,8 +102,13 @@ export function renderRoomList() {
   );
 }
 
+/** The nodes of the open room's log, by key, with what they show (re-used while unchanged, so
+ * images are not fetched again and a focused button keeps its focus). */
+let rendered = new Map();
+
 export async function openRoom(roomId) {
   state.current = roomId;
+  rendered = new Map();
   const room = state.rooms.get(roomId);
   renderRoomList();
   const log = el("ol", { id: "messages", class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
@@ -99,6 +122,7 @@ export async function openRoom(roomId) {
       el("button", { type: "button", onclick: () => {
         send(roomId, { type: "sticker", package_id: sticker.package_id, sticker_id: sticker.sticker_id });
         stickers.hidden = true;
+        stickerToggle.setAttribute("aria-expanded", "false");
         input.focus();
       } }, sticker.label),
     ),
@@ -107,13 +131,19 @@ export async function openRoom(roomId) {
     stickers.hidden = !stickers.hidden;
     stickerToggle.setAttribute("aria-expanded", String(!stickers.hidden));
   } }, "Stickers");
+  const attach = attachForm(roomId);
+  const attachToggle = el("button", { type: "button", "aria-expanded": "false", "aria-controls": "attach", onclick: () => {
+    attach.hidden = !attach.hidden;
+    attachToggle.setAttribute("aria-expanded", String(!attach.hidden));
+    if (!attach.hidden) attach.querySelector("#attach-url").focus();
+  } }, "Attach");
   const form = el(
     "form",
     { class: "compose" },
     el("label", { for: "compose" }, "Message"),
     input,
     el("button", { type: "submit" }, "Send"),
-    stickerToggle,
+    el("div", { class: "compose-tools" }, stickerToggle, attachToggle),
     stickers,
     error,
   );
@@ -128,7 +158,14 @@ export async function openRoom(roomId) {
     send(roomId, { type: "text", text });
     input.value = "";
   });
-  panel().replaceChildren(el("h2", { id: "room-title" }, roomTitle(room)), earlier, log, form);
+  const head = el(
+    "div",
+    { class: "room-head" },
+    el("h2", { id: "room-title", "data-room": roomId }, roomTitle(room)),
+    el("button", { type: "button", id: "room-info-button", "aria-haspopup": "dialog", onclick: () => openRoomInfo(roomId) }, "Room info"),
+  );
+  const roomError = el("p", { id: "room-error", class: "error", role: "alert" });
+  panel().replaceChildren(head, roomError, earlier, log, form, attach);
   input.focus();
   if (!state.messages.has(roomId)) state.messages.set(roomId, new Map());
   // The newest page, not the page before the room list's last seq: a message the live stream
@@ -136,6 +173,58 @@ export async function openRoom(roomId) {
   await loadPage(roomId);
   renderMessages();
   markRead(roomId);
+}
+
+/** A notice above the open room's messages (an alert: refusals, who was left out). */
+export function roomNotice(text) {
+  const notice = document.getElementById("room-error");
+  if (notice) notice.textContent = text;
+}
+
+/** Attachments by URL: the API has no upload, so the file must already be online. */
+function attachForm(roomId) {
+  const kind = el(
+    "select",
+    { id: "attach-kind", name: "kind" },
+    el("option", { value: "image" }, "Image"),
+    el("option", { value: "file" }, "File"),
+  );
+  const url = el("input", { id: "attach-url", name: "url", type: "url", inputmode: "url", autocomplete: "off", placeholder: "https://", "aria-describedby": "attach-hint" });
+  const name = el("input", { id: "attach-name", name: "name", autocomplete: "off" });
+  const error = el("p", { id: "attach-error", class: "error", role: "alert" });
+  const form = el(
+    "form",
+    { id: "attach", class: "attach", "aria-label": "Attach a file by its address", hidden: true, novalidate: true },
+    el("label", { for: "attach-kind" }, "Attachment kind"),
+    kind,
+    el("label", { for: "attach-url" }, "File address (URL)"),
+    url,
+    el("label", { for: "attach-name" }, "File name (optional)"),
+    name,
+    el(
+      "p",
+      { id: "attach-hint", class: "hint" },
+      "There is no upload here: the file must already be online at this address (http:// or https://), and everyone in the room must be able to reach it there.",
+    ),
+    el("button", { type: "submit" }, "Send attachment"),
+    error,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const address = url.value.trim();
+    if (!address) {
+      error.textContent = "Enter the file's address first.";
+      url.focus();
+      return;
+    }
+    const body = { type: kind.value, url: address };
+    if (name.value.trim()) body.name = name.value.trim();
+    send(roomId, body);
+    url.value = "";
+    name.value = "";
+  });
+  return form;
 }
 
 async function loadPage(roomId, before) {
@@ -166,30 +255,204 @@ async function loadEarlier(roomId) {
   if (got === 0) document.getElementById("earlier")?.setAttribute("hidden", "");
 }
 
-function messageItem(frame) {
+/** What a message's node shows: a new node is made when this changes. */
+function signature(frame) {
+  if (frame.type === "room_event") return "e" + describeEvent(frame.event || {});
+  return JSON.stringify([frame.recalled === true, frame.body || null, displayName(frame.sender), frame.sender === state.me.id]);
+}
+
+function messageItem(frame, roomId) {
   if (frame.type === "room_event") {
     return el("li", { class: "event" }, describeEvent(frame.event || {}));
   }
   const mine = frame.sender === state.me.id;
+  const recalled = frame.recalled === true || !frame.body;
+  const classes = ["message", mine ? "mine" : "", recalled ? "recalled" : ""].filter(Boolean).join(" ");
+  const sender = mine ? "You" : displayName(frame.sender);
+  let actions = null;
+  if (mine && !recalled) {
+    const recall = el(
+      "button",
+      { type: "button", class: "recall", "aria-label": `Recall your message: ${shortText(frame.body)}` },
+      "Recall",
+    );
+    recall.addEventListener("click", () => recallMessage(roomId, frame, recall));
+    actions = el("span", { class: "state" }, "sent ", recall);
+  }
   return el(
     "li",
-    { class: mine ? "message mine" : "message", "data-seq": frame.seq },
-    el("span", { class: "sender" }, mine ? "You" : displayName(frame.sender)),
-    el("span", { class: "body" }, bodyView(frame.body || {})),
-    mine ? el("span", { class: "state" }, "sent") : null,
+    { class: classes, "data-seq": frame.seq, "data-message-id": frame.message_id },
+    el("span", { class: "sender" }, sender),
+    recalled
+      ? el("span", { class: "body recalled-note" }, mine ? "You recalled this message." : `${sender} recalled this message.`)
+      : el("span", { class: "body" }, bodyView(frame.body)),
+    actions,
   );
 }
 
+/** A message in a few words, to name its buttons. */
+function shortText(body) {
+  const text = preview({ type: "message", body }) || "message";
+  return text.length > 40 ? text.slice(0, 39) + "…" : text;
+}
+
+async function recallMessage(roomId, frame, button) {
+  roomNotice("");
+  button.disabled = true;
+  try {
+    await call("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}/messages/${encodeURIComponent(frame.message_id)}`, {
+      token: state.session.token,
+    });
+    // The room's `message_recalled` event says so too; shown now already.
+    applyRecall(roomId, frame.seq);
+    renderMessages();
+    renderRoomList();
+  } catch (err) {
+    button.disabled = false;
+    roomNotice(`Could not recall the message: ${errorText(err)}`);
+  }
+}
+
 function bodyView(body) {
+  if (!body) return "";
   if (body.type === "text") return body.text;
   if (body.type === "sticker") {
     const known = STICKERS.find((s) => s.package_id === body.package_id && s.sticker_id === body.sticker_id);
     return el("span", { class: "sticker", role: "img", "aria-label": `Sticker${known ? ": " + known.label : ""}` }, `[sticker ${known ? known.label : body.package_id + "/" + body.sticker_id}]`);
   }
-  if ((body.type === "image" || body.type === "file") && /^https?:/.test(body.url || "")) {
-    return el("a", { href: body.url, rel: "noopener noreferrer", target: "_blank" }, body.name || body.type);
+  if (body.type === "image") return imageView(body);
+  if (body.type === "file") return fileView(body);
+  if (body.type === "location") {
+    return el("span", { class: "location" }, `[location] ${[body.title, body.address].filter(Boolean).join(", ") || `${body.latitude}, ${body.longitude}`}`);
   }
   return `[${body.type}]`;
+}
+
+/** Where a medium comes from: `token` for the engine's own media (`/v1/...` on this origin,
+ * e.g. LINE users' images: read with the bearer token, shown from a data: URL), `direct` for
+ * other http(s) addresses (the browser loads them; the page's policy allows https images), or
+ * null for anything else (never loaded). */
+function mediaSource(url) {
+  let parsed;
+  try {
+    parsed = new URL(url, location.href);
+  } catch {
+    return null;
+  }
+  if (parsed.origin === location.origin && parsed.pathname.startsWith("/v1/")) return { kind: "token", url: parsed.href };
+  if (parsed.protocol === "https:" || parsed.protocol === "http:") return { kind: "direct", url: parsed.href };
+  return null;
+}
+
+/** The engine's media read with the session's token, as a data: URL (the page's policy allows
+ * data: images, not blob:), once per address. */
+const mediaCache = new Map();
+
+function fetchMedia(url) {
+  if (!mediaCache.has(url)) {
+    const loading = (async () => {
+      let res;
+      try {
+        res = await fetch(url, { headers: { Authorization: `Bearer ${state.session.token}` } });
+      } catch {
+        throw new ApiError(0, "network", "The engine cannot be reached; try again.");
+      }
+      if (!res.ok) {
+        let error = null;
+        try {
+          error = (await res.json()).error;
+        } catch {
+          error = null;
+        }
+        throw new ApiError(res.status, error?.code || "http_" + res.status, error?.message || `The engine answered ${res.status}.`);
+      }
+      const blob = await res.blob();
+      const dataUrl = await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(blob);
+      });
+      return { dataUrl, type: (blob.type || "").split(";")[0].trim().toLowerCase() };
+    })();
+    mediaCache.set(url, loading);
+    loading.catch(() => mediaCache.delete(url));
+  }
+  return mediaCache.get(url);
+}
+
+function imageView(body) {
+  const source = mediaSource(body.url || "");
+  const label = body.name ? `Image: ${body.name}` : "Image";
+  if (!source) return `[image] ${body.name || ""}`;
+  const img = el("img", { alt: label, class: "inline-image" });
+  const failed = (why) => {
+    const note = el("span", { class: "media-error" }, `${label} could not be shown${why ? ": " + why : ""}`);
+    (img.parentElement?.tagName === "A" ? img.parentElement : img).replaceWith(note);
+  };
+  img.addEventListener("load", () => keepAtBottom(img));
+  if (source.kind === "direct") {
+    img.addEventListener("error", () => failed(""), { once: true });
+    img.src = source.url;
+    return el("a", { href: source.url, target: "_blank", rel: "noopener noreferrer", class: "image-link" }, img);
+  }
+  fetchMedia(source.url).then(
+    (media) => {
+      if (INLINE_IMAGES.includes(media.type)) img.src = media.dataUrl;
+      else img.replaceWith(fileView({ ...body, name: body.name || "image" }));
+    },
+    (err) => failed(errorText(err)),
+  );
+  return img;
+}
+
+function fileView(body) {
+  const source = mediaSource(body.url || "");
+  const name = body.name || fileNameOf(body.url) || "file";
+  const size = Number.isFinite(body.size) ? el("span", { class: "file-size" }, ` (${formatSize(body.size)})`) : null;
+  const kind = el("span", { class: "file-kind" }, "File: ");
+  if (!source) return el("span", { class: "file" }, kind, name, size);
+  if (source.kind === "direct") {
+    return el("span", { class: "file" }, kind, el("a", { href: source.url, target: "_blank", rel: "noopener noreferrer", download: name }, name), size);
+  }
+  const link = el("a", { href: source.url, download: name }, name);
+  link.addEventListener("click", async (event) => {
+    // A plain link would go without the token: read it with the token, then save it.
+    event.preventDefault();
+    try {
+      const media = await fetchMedia(source.url);
+      const save = el("a", { href: media.dataUrl, download: name, hidden: true });
+      document.body.append(save);
+      save.click();
+      save.remove();
+    } catch (err) {
+      roomNotice(`Could not download ${name}: ${errorText(err)}`);
+    }
+  });
+  return el("span", { class: "file" }, kind, link, size);
+}
+
+function fileNameOf(url) {
+  try {
+    const last = new URL(url, location.href).pathname.split("/").filter(Boolean).pop();
+    return last ? decodeURIComponent(last) : "";
+  } catch {
+    return "";
+  }
+}
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/** An image that loaded while the log showed its end keeps the end in view. */
+function keepAtBottom(img) {
+  const log = document.getElementById("messages");
+  if (log && log.contains(img) && log.scrollHeight - log.scrollTop - log.clientHeight < img.clientHeight + 80) {
+    log.scrollTop = log.scrollHeight;
+  }
 }
 
 function describeEvent(event) {
@@ -198,12 +461,21 @@ function describeEvent(event) {
       return `${(event.users || []).map(displayName).join(", ")} joined`;
     case "member_left":
       return `${displayName(event.user)} left`;
+    case "member_removed":
+      return `${displayName(event.user)} was removed by ${displayName(event.by)}`;
     case "member_excluded":
       return `${displayName(event.user)} was excluded`;
     case "message_recalled":
-      return "A message was recalled";
+      return `${displayName(event.by)} recalled a message`;
     case "room_created":
-      return "The room was created";
+      return event.name ? `The room “${event.name}” was created` : "The room was created";
+    case "info_updated": {
+      const changes = [];
+      if (event.name) changes.push(`renamed the room to “${event.name}”`);
+      if (event.description !== undefined && event.description !== null) changes.push("changed the description");
+      if (event.photo_url !== undefined && event.photo_url !== null) changes.push("changed the photo");
+      return `${displayName(event.by)} ${changes.length ? changes.join(" and ") : "edited the room info"}`;
+    }
     default:
       return event.type || "event";
   }
@@ -212,21 +484,62 @@ function describeEvent(event) {
 function renderMessages() {
   const log = document.getElementById("messages");
   if (!log || !state.current) return;
-  const messages = [...(state.messages.get(state.current) || new Map()).values()].sort((a, b) => a.seq - b.seq);
-  const pending = [...state.pending.entries()].filter(([, p]) => p.roomId === state.current && p.status !== "sent");
-  log.replaceChildren(
-    ...messages.map(messageItem),
-    ...pending.map(([id, p]) =>
-      el(
-        "li",
-        { class: `message mine ${p.status}`, "data-client-id": id },
-        el("span", { class: "sender" }, "You"),
-        el("span", { class: "body" }, bodyView(p.body)),
-        el("span", { class: "state" }, p.status === "failed" ? `failed: ${p.error}` : "sending…"),
-      ),
+  const roomId = state.current;
+  const stored = state.messages.get(roomId) || new Map();
+  const messages = [...stored.values()].sort((a, b) => a.seq - b.seq);
+  const pending = [...state.pending.entries()].filter(([, p]) => p.roomId === roomId && p.status !== "sent");
+  const next = new Map();
+  const nodes = [];
+  const keep = (key, sig, make) => {
+    let entry = rendered.get(key);
+    if (!entry || entry.sig !== sig) entry = { sig, node: make() };
+    next.set(key, entry);
+    nodes.push(entry.node);
+  };
+  for (const frame of messages) {
+    // A recall is shown on the message itself when that message is on the page.
+    const event = frame.type === "room_event" ? frame.event || {} : null;
+    if (event && event.type === "message_recalled" && stored.get(event.message_seq)?.type === "message") continue;
+    keep(`s${frame.seq}`, signature(frame), () => messageItem(frame, roomId));
+  }
+  for (const [id, p] of pending) {
+    keep(`c${id}`, `${p.status}|${p.error || ""}`, () => pendingItem(id, p));
+  }
+  rendered = next;
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const grew = nodes.length > log.children.length;
+  syncChildren(log, nodes);
+  if (atBottom || grew) log.scrollTop = log.scrollHeight;
+}
+
+function pendingItem(id, p) {
+  const failed = p.status === "failed";
+  return el(
+    "li",
+    { class: `message mine ${p.status}`, "data-client-id": id },
+    el("span", { class: "sender" }, "You"),
+    el("span", { class: "body" }, bodyView(p.body)),
+    el(
+      "span",
+      { class: "state" },
+      failed ? `failed: ${p.error} ` : "sending…",
+      failed
+        ? el("button", { type: "button", class: "dismiss", "aria-label": `Dismiss the failed message: ${shortText(p.body)}`, onclick: () => {
+          state.pending.delete(id);
+          renderMessages();
+        } }, "Dismiss")
+        : null,
     ),
   );
-  log.scrollTop = log.scrollHeight;
+}
+
+/** Make `parent`'s children `nodes`, moving only what must move (focus stays where it was). */
+function syncChildren(parent, nodes) {
+  nodes.forEach((node, i) => {
+    const current = parent.children[i];
+    if (current !== node) parent.insertBefore(node, current || null);
+  });
+  while (parent.children.length > nodes.length) parent.lastElementChild.remove();
 }
 
 function send(roomId, body) {
@@ -270,7 +583,45 @@ function markRead(roomId) {
   if (seq > 0) call("POST", `/v1/rooms/${encodeURIComponent(roomId)}/read`, { token: state.session.token, body: { seq } }).catch(() => {});
 }
 
+/** The message at `seq` was recalled: it keeps its place, without its body. */
+function applyRecall(roomId, seq) {
+  const target = state.messages.get(roomId)?.get(seq);
+  if (target && target.type === "message") {
+    target.recalled = true;
+    target.body = null;
+  }
+  const room = state.rooms.get(roomId);
+  if (room?.last_message?.seq === seq) room.last_message = { ...room.last_message, recalled: true, body: null };
+}
+
+/** A room's new name, description or photo (an `info_updated` event or a PATCH answer). */
+export function applyRoomInfo(roomId, info) {
+  const room = state.rooms.get(roomId);
+  if (!room) return;
+  for (const key of ["name", "description", "photo_url"]) {
+    if (info[key] !== undefined && info[key] !== null) room[key] = info[key];
+  }
+  renderRoomList();
+  showTitle();
+}
+
+/** The caller is no longer in the room (left it, or was removed): it leaves the list. */
+export function forgetRoom(roomId, message) {
+  const room = state.rooms.get(roomId);
+  state.rooms.delete(roomId);
+  state.messages.delete(roomId);
+  if (state.current === roomId) {
+    state.current = null;
+    panel().replaceChildren(el("h2", { id: "room-title" }, room ? roomTitle(room) : "Room"), el("p", { class: "hint", role: "status" }, message));
+  }
+  renderRoomList();
+}
+
 export function onFrame(frame) {
+  if (frame.type === "notification") {
+    onNotification(frame);
+    return;
+  }
   if (frame.type === "ack") {
     state.pending.delete(frame.client_msg_id);
     return;
@@ -297,6 +648,17 @@ export function onFrame(frame) {
     room.last_message = frame;
     room.updated_at = frame.sent_at || room.updated_at;
   }
+  if (frame.type === "room_event") {
+    const event = frame.event || {};
+    if (event.type === "message_recalled") applyRecall(frame.room_id, event.message_seq);
+    if (event.type === "info_updated") applyRoomInfo(frame.room_id, event);
+    if ((event.type === "member_left" || event.type === "member_removed") && event.user === state.me.id) {
+      roomInfoChanged(frame.room_id);
+      forgetRoom(frame.room_id, event.type === "member_left" ? "You left this room." : "You were removed from this room.");
+      return;
+    }
+    roomInfoChanged(frame.room_id);
+  }
   if (frame.room_id === state.current) {
     renderMessages();
     markRead(frame.room_id);
@@ -305,4 +667,3 @@ export function onFrame(frame) {
     renderRoomList();
   }
 }
-

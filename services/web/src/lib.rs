@@ -28,6 +28,9 @@ const ASSETS: &[Asset] = &[
     module!("rooms.js"),
     module!("contacts.js"),
     module!("admin.js"),
+    module!("room-info.js"),
+    module!("notifications.js"),
+    module!("line-profile.js"),
     module!("line-user.js"),
     Asset { path: "style.css", content_type: "text/css; charset=utf-8", body: include_str!("../assets/style.css") },
 ];
