@@ -6,8 +6,10 @@ schema cannot: that the objects fit together (Services, PDBs, NetworkPolicies, t
 ServiceMonitor and the Ingress find their pods), that every pod meets the restricted Pod
 Security Standard, that each service gets exactly the CHAT__ settings it knows (the
 binaries refuse unknown keys at boot), that the NetworkPolicies let the token verifiers reach
-authz, that the Ingress never exposes authz's /internal/ paths, and that rooms runs as a
-single writer (one replica, no autoscaler, Recreate rollouts) until shard leases land.
+authz, that the Ingress sends each path to its service (longest prefix) and never exposes
+authz's /internal/ paths, that the static web client's server (web) reaches nothing and is
+reached only by the ingress controller and Prometheus, and that rooms runs as a single
+writer (one replica, no autoscaler, Recreate rollouts) until shard leases land.
 
 Usage: check_manifests.py PROFILE FILE.yaml [FILE.yaml ...]
   PROFILE base, dev or prod: FILE is the rendered base or overlay.
@@ -18,19 +20,28 @@ Exit status 1 on any finding. Needs PyYAML.
 """
 
 import json
+import re
 import sys
 from urllib.parse import urlsplit
 
 import yaml
 
-SERVICES = ("rooms", "contacts", "line-gateway", "authz")
+SERVICES = ("rooms", "contacts", "line-gateway", "authz", "web")
+# Servers of embedded static files (the web client): no database, bus, Redis or tokens, no
+# state. Where a rule below asks something of every service that only the API services need
+# (amqp settings, a schema, egress to PostgreSQL and RabbitMQ), these get their own, stricter
+# rule instead: exactly the http and telemetry keys, no egress rule at all (DNS only), ingress
+# from the ingress controller and Prometheus only, and the Ingress catch-all "/".
+STATIC_SERVICES = ("web",)
 
-COMMON_KEYS = {
+# Where every service listens and how it logs.
+HTTP_KEYS = {
     "CHAT__HTTP__HOST",
     "CHAT__HTTP__PORT",
     "CHAT__TELEMETRY__LOG_FORMAT",
-    "CHAT__AMQP__SHARDS",
 }
+# The ConfigMap chat-common: the four API services' shared keys.
+COMMON_KEYS = HTTP_KEYS | {"CHAT__AMQP__SHARDS"}
 DATABASE = {"CHAT__DATABASE__URL", "CHAT__DATABASE__SCHEMA"}
 AMQP = {"CHAT__AMQP__URL"}
 REDIS = {"CHAT__REDIS__URL"}
@@ -61,6 +72,9 @@ EXPECTED_KEYS = {
     "contacts": COMMON_KEYS | DATABASE | AMQP | AUTH | AUTHZ_CLIENT | CONTACTS_NODE,
     "line-gateway": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | LINE,
     "authz": COMMON_KEYS | DATABASE | AMQP | INTERNAL,
+    # Static: http and telemetry only, set in its Deployment (chat-common's
+    # CHAT__AMQP__SHARDS would stop it at boot: it has no amqp section).
+    "web": HTTP_KEYS,
 }
 # Sections authz accepts (CHAT__<SECTION>__...): what its administrative Jobs may set.
 AUTHZ_SECTIONS = {"HTTP", "DATABASE", "AMQP", "TOKENS", "LOGIN", "INTERNAL", "TELEMETRY"}
@@ -68,7 +82,8 @@ AUTHZ_SECTIONS = {"HTTP", "DATABASE", "AMQP", "TOKENS", "LOGIN", "INTERNAL", "TE
 AUTHZ_JOB_KEYS = DATABASE | AMQP | INTERNAL | {"CHAT__AMQP__SHARDS"}
 # The services that verify tokens with authz's JWKS (and so must reach authz).
 JWKS_CLIENTS = ("rooms", "contacts", "line-gateway")
-SCHEMAS = {"rooms": "rooms", "contacts": "contacts", "line-gateway": "line", "authz": "authz"}
+# None: no database (CHAT__DATABASE__SCHEMA must not be set).
+SCHEMAS = {"rooms": "rooms", "contacts": "contacts", "line-gateway": "line", "authz": "authz", "web": None}
 # key -> (Secret, key in the Secret); None: the service's own key (<service>-url).
 SECRET_ENV = {
     "CHAT__DATABASE__URL": ("chat-database", None),
@@ -92,15 +107,20 @@ ROOMS_REPLICAS = 1
 AUTOSCALER_KINDS = ("HorizontalPodAutoscaler", "ScaledObject")
 
 PROFILES = {
-    "base": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
-    "prod": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2}, "shards": "256"},
-    "dev": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 1, "line-gateway": 1, "authz": 1}, "shards": "8"},
+    "base": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2, "web": 2},
+             "shards": "256"},
+    "prod": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2, "web": 2},
+             "shards": "256"},
+    "dev": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 1, "line-gateway": 1, "authz": 1, "web": 1},
+            "shards": "8"},
 }
 # The Jobs are checked together with the rendered prod overlay (production values).
 PROFILES["jobs"] = PROFILES["prod"]
 
-# Path prefix -> Service, as the public API is split between the services.
+# Path prefix -> Service, as the public API is split between the services; "/" (the
+# shortest prefix, so only what no API prefix claims) is the web client.
 ROUTES = {
+    "/": "web",
     "/v1/ws": "rooms",
     "/v1/rooms": "rooms",
     "/v1/notifications": "rooms",
@@ -108,13 +128,44 @@ ROUTES = {
     "/v1/me/line-profile": "contacts",
     "/v1/me/line-invite": "contacts",
     "/line": "line-gateway",
+    "/v1/line": "line-gateway",
     "/v1/admin/line": "line-gateway",
     "/v1/auth": "authz",
     "/v1/me": "authz",
     "/v1/admin": "authz",
 }
-# authz's service-to-service paths: no Ingress rule may route them.
+# authz's service-to-service paths: no Ingress path may name them, and by longest prefix they
+# may only fall to the catch-all "/" of a static service (which answers 404), never to authz.
 PRIVATE_PATHS = ("/internal/v1/decide", "/internal/")
+# Request paths -> the Service ingress-nginx sends them to (Prefix paths match element by
+# element, the longest match wins): the API prefixes keep their services next to the "/"
+# catch-all, and everything else falls to web.
+RESOLVES = {
+    "/": "web",
+    "/app/app.js": "web",
+    "/v1/ws": "rooms",
+    "/v1/rooms/r1/messages": "rooms",
+    "/v1/notifications": "rooms",
+    "/v1/contacts": "contacts",
+    "/v1/contacts/c1/block": "contacts",
+    "/v1/me/line-profile": "contacts",
+    "/v1/me/line-invite/qr.png": "contacts",
+    "/v1/me": "authz",
+    "/v1/me/password": "authz",
+    "/v1/meow": "web",
+    "/v1/auth/login": "authz",
+    "/v1/auth/jwks": "authz",
+    "/v1/admin/users": "authz",
+    "/v1/admin/line-access": "authz",
+    "/v1/admin/line/channels/u1": "line-gateway",
+    "/line/webhook/c1": "line-gateway",
+    "/v1/line/media/m1": "line-gateway",
+    "/v1/line/profiles": "line-gateway",
+    "/internal/v1/decide": "web",
+}
+# Who may reach every service's port (routes, /metrics): (namespace, pod labels).
+INGRESS_CONTROLLER = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
+PROMETHEUS = ("monitoring", {"app.kubernetes.io/name": "prometheus"})
 # ingress-nginx annotations that could route around the prefix table.
 ROUTING_ANNOTATIONS = (
     "nginx.ingress.kubernetes.io/rewrite-target",
@@ -146,6 +197,8 @@ ALERTS = (
     "ChatServiceNotReady",
     "ChatServiceDown",
 )
+# Alerts about every service: their job/deployment regexes must match each of SERVICES.
+SERVICE_ALERTS = ("ChatServiceNotReady", "ChatServiceDown", "ChatScrapeTargetDown", "ChatHighErrorRate")
 
 findings = []
 
@@ -253,8 +306,10 @@ def check_setting_sources(name, service_name, keys, shards):
     for key, value in keys.items():
         if value[0] == "secret" and value[1] in RETIRED_SECRETS:
             finding(f"{name}: {key} uses Secret {value[1]}: {RETIRED_SECRETS[value[1]]}")
-    if keys.get("CHAT__DATABASE__SCHEMA", (None, None))[1] != SCHEMAS[service_name]:
-        finding(f"{name}: CHAT__DATABASE__SCHEMA must be {SCHEMAS[service_name]}")
+    schema = SCHEMAS[service_name]
+    if keys.get("CHAT__DATABASE__SCHEMA", (None, None))[1] != schema:
+        finding(f"{name}: CHAT__DATABASE__SCHEMA must be {schema}" if schema else
+                f"{name}: has no database, CHAT__DATABASE__SCHEMA must not be set")
     fixed = {"CHAT__HTTP__HOST": "0.0.0.0", "CHAT__HTTP__PORT": "8080",
              "CHAT__TELEMETRY__LOG_FORMAT": "json", "CHAT__AMQP__SHARDS": shards}
     for key, value in fixed.items():
@@ -319,6 +374,8 @@ def peer_matches(peer, labels, namespace="chat"):
     pod_selector = peer.get("podSelector")
     if pod_selector is None:
         return ns_selector is not None
+    if ns_selector is None and namespace != "chat":
+        return False  # a podSelector alone means the policy's own namespace
     return selects(pod_selector, labels)
 
 
@@ -336,6 +393,26 @@ def traffic_allowed(policies, src_labels, dst_labels, port):
                    for np in applying for rule in np["spec"].get(rules_key) or [])
     return (direction("Egress", src_labels, dst_labels, "egress", "to"),
             direction("Ingress", dst_labels, src_labels, "ingress", "from"))
+
+
+def admits(policies, dst_labels, src, port):
+    """Whether the ingress policies of a chat pod admit a pod src = (namespace, labels) on port."""
+    namespace, labels = src
+    applying = [np for np in policies
+                if "Ingress" in np["spec"].get("policyTypes", ["Ingress"])
+                and selects(np["spec"]["podSelector"], dst_labels)]
+    return not applying or any(
+        port_matches(rule, port) and
+        (not rule.get("from") or any(peer_matches(p, labels, namespace) for p in rule["from"]))
+        for np in applying for rule in np["spec"].get("ingress") or [])
+
+
+def resolve(routes, path):
+    """The Service the longest Prefix path covering this request path routes to (None: none)."""
+    covering = [prefix for prefix in routes if path_covers(prefix, path)]
+    if not covering:
+        return None
+    return routes[max(covering, key=lambda prefix: len([e for e in prefix.split("/") if e]))]
 
 
 def path_covers(prefix, path):
@@ -575,7 +652,15 @@ def main():
             if ingress_ports != {8080}:
                 finding(f"NetworkPolicy/{np['metadata']['name']}: ingress should open port 8080 only")
             egress_ports = {p.get("port") for rule in np["spec"].get("egress", []) for p in rule.get("ports", [])}
-            need = {5432, 5672}
+            if service_name in STATIC_SERVICES:
+                # Serves embedded files and calls nothing: Egress denied, no rule (DNS comes
+                # from common/networkpolicy-dns.yaml).
+                if "Egress" not in np["spec"].get("policyTypes", []) or np["spec"].get("egress"):
+                    finding(f"NetworkPolicy/{np['metadata']['name']}: {service_name} calls nothing; "
+                            "policyTypes must include Egress, with no egress rule")
+                need = set()
+            else:
+                need = {5432, 5672}
             if service_name in ("rooms", "line-gateway"):
                 need.add(6379)
             if service_name == "line-gateway":
@@ -584,6 +669,10 @@ def main():
                 finding(f"NetworkPolicy/{np['metadata']['name']}: egress lacks ports {sorted(need - egress_ports)}")
             if 443 in egress_ports and service_name != "line-gateway":
                 finding(f"NetworkPolicy/{np['metadata']['name']}: only line-gateway may reach 443")
+        # Every service is routed by the Ingress and scraped by Prometheus.
+        for who, source in (("the ingress controller", INGRESS_CONTROLLER), ("Prometheus", PROMETHEUS)):
+            if not admits(by_kind.get("NetworkPolicy", []), pod_labels, source, 8080):
+                finding(f"{name}: its NetworkPolicies do not admit {who} on 8080")
 
     # authz is reachable on its port from the services that fetch its JWKS (rooms also asks
     # it for decisions), in both directions of the policies; authz itself calls no service.
@@ -602,6 +691,20 @@ def main():
             if other != "authz" and other in pod_labels_of and \
                     traffic_allowed(policies, pod_labels_of["authz"], pod_labels_of[other], 8080)[0]:
                 finding(f"NetworkPolicy: authz may reach {other} on 8080; it calls no other service")
+
+    # Static services: no chat pod reaches them (only the ingress controller and Prometheus do),
+    # and they reach no chat pod.
+    for static in STATIC_SERVICES:
+        if static not in pod_labels_of:
+            continue
+        for other, labels in pod_labels_of.items():
+            if other == static:
+                continue
+            if traffic_allowed(policies, labels, pod_labels_of[static], 8080)[1]:
+                finding(f"NetworkPolicy: {static} admits {other} on 8080; only the ingress controller "
+                        "and Prometheus may reach it")
+            if traffic_allowed(policies, pod_labels_of[static], labels, 8080)[0]:
+                finding(f"NetworkPolicy: {static} may reach {other} on 8080; it calls nothing")
 
     # Retired objects: no Secret chat-auth in the render (and none referenced, see above).
     for secret in by_kind.get("Secret", []):
@@ -649,8 +752,11 @@ def main():
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 for private in PRIVATE_PATHS:
-                    if path_covers(path["path"], private):
-                        finding(f"Ingress/{ingress['metadata']['name']}: {path['path']} exposes {private}")
+                    # Only the catch-all "/" to a static service may cover it (that answers 404).
+                    catch_all = path["path"] == "/" and path["backend"]["service"]["name"] in STATIC_SERVICES
+                    if path_covers(path["path"], private) and not catch_all:
+                        finding(f"Ingress/{ingress['metadata']['name']}: {path['path']} "
+                                f"(to {path['backend']['service']['name']}) exposes {private}")
         if ingress["spec"].get("ingressClassName") != "nginx":
             finding(f"Ingress/{ingress['metadata']['name']}: ingressClassName should be nginx")
         annotations = ingress["metadata"].get("annotations", {})
@@ -660,8 +766,16 @@ def main():
     for prefix in sorted(set(routes) | set(ROUTES)):
         if routes.get(prefix) != ROUTES.get(prefix):
             finding(f"Ingress: {prefix} routes to {routes.get(prefix)}, expected {ROUTES.get(prefix)}")
+    # What each request path reaches by longest prefix (the Ingresses share one host).
+    for path, expected in RESOLVES.items():
+        if resolve(routes, path) != expected:
+            finding(f"Ingress: {path} reaches {resolve(routes, path)}, expected {expected}")
+    for private in PRIVATE_PATHS:
+        reached = resolve(routes, private)
+        if reached is not None and reached not in STATIC_SERVICES:
+            finding(f"Ingress: {private} reaches {reached}; authz's private paths must stay off the Ingress")
 
-    # ServiceMonitor selects all four Services on the http port.
+    # ServiceMonitor selects every service's Service on the http port.
     monitors = by_kind.get("ServiceMonitor", [])
     if not monitors:
         finding("ServiceMonitor missing")
@@ -679,6 +793,19 @@ def main():
     for alert in ALERTS:
         if alert not in alert_names:
             finding(f"PrometheusRule: alert {alert} missing")
+    # The alerts about every service name each of them in their job/deployment regexes.
+    for pr in by_kind.get("PrometheusRule", []):
+        for group in pr["spec"]["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") not in SERVICE_ALERTS:
+                    continue
+                patterns = re.findall(r'(?:job|deployment)=~"([^"]*)"', rule["expr"])
+                if not patterns:
+                    finding(f"PrometheusRule: {rule['alert']} selects no job or deployment by regex")
+                for pattern in patterns:
+                    missing = [s for s in SERVICES if not re.fullmatch(pattern, s)]
+                    if missing:
+                        finding(f"PrometheusRule: {rule['alert']} ({pattern!r}) leaves out {missing}")
 
     # Grafana dashboard ConfigMap.
     dashboards = [cm for cm in config_maps.values()

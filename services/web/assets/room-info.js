@@ -160,15 +160,8 @@ function editForm(roomId, details, { error, status, refresh }) {
     error.textContent = "";
     status.textContent = "";
     const body = {};
-    if (name.value !== saved.name) {
-      if (!name.value.trim() && saved.name) {
-        // The API takes a blank name as "no change": say so rather than pretend it was saved.
-        error.textContent = "A room's name cannot be made blank (the engine keeps the current name): type a new name.";
-        name.focus();
-        return;
-      }
-      if (name.value.trim()) body.name = name.value;
-    }
+    // A blank name is sent too: the API refuses it with its own message.
+    if (name.value !== saved.name) body.name = name.value;
     if (description.value !== saved.description) body.description = description.value;
     if (Object.keys(body).length === 0) {
       status.textContent = "Nothing changed.";

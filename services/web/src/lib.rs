@@ -16,7 +16,11 @@ struct Asset {
 
 macro_rules! module {
     ($name:literal) => {
-        Asset { path: $name, content_type: "text/javascript; charset=utf-8", body: include_str!(concat!("../assets/", $name)) }
+        Asset {
+            path: $name,
+            content_type: "text/javascript; charset=utf-8",
+            body: include_str!(concat!("../assets/", $name)),
+        }
     };
 }
 
