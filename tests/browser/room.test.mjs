@@ -209,7 +209,7 @@ test("alice makes a room with bob, renames it, sends an image and a file, recall
   await info.getByRole("alert").filter({ hasText: "room name is longer than 100 characters (name_too_long)" }).waitFor();
   await nameField.fill("   ");
   await info.getByRole("button", { name: "Save room info" }).click();
-  await info.getByRole("alert").filter({ hasText: "cannot be made blank" }).waitFor();
+  await info.getByRole("alert").filter({ hasText: "a room's name cannot be blank (invalid_field)" }).waitFor();
   assert.equal((await api("GET", `/v1/rooms/${roomId}`, aliceToken)).name, "Launch plan", "nothing was changed");
   await nameField.fill("Launch plan v2");
   await info.getByRole("textbox", { name: "Description", exact: true }).fill("Ship it in May");

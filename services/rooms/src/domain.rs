@@ -350,7 +350,15 @@ pub fn decide(
             if state.meta.kind.is_one_to_one() {
                 return Err(refuse(Refusal::NotAllowedForKind, "a 1:1 room cannot be renamed"));
             }
+            if info.name.as_deref().is_some_and(|name| name.trim().is_empty()) {
+                return Err(refuse(Refusal::InvalidField, "a room's name cannot be blank"));
+            }
             let change = limits.check_info(info)?;
+            let updated = change.over(&state.meta.info);
+            if updated == state.meta.info {
+                // Nothing changes: nothing is written, and nobody is told.
+                return Ok(Plan::new(CommandResult::Done { seq: state.last_seq }));
+            }
             let mut plan = Plan::new(CommandResult::Done { seq: next_seq });
             plan.events.push(PlannedEvent::System(RoomEvent::InfoUpdated {
                 by: env.actor.clone(),
@@ -358,7 +366,7 @@ pub fn decide(
                 description: change.description.clone(),
                 photo_url: change.photo_url.clone(),
             }));
-            plan.info = Some(change.over(&state.meta.info));
+            plan.info = Some(updated);
             Ok(plan)
         }
         RoomCommand::AddMembers { users } => decide_add(state, env, users, limits),
@@ -1028,6 +1036,22 @@ mod tests {
             RoomCommand::Exclude { user: "nobody".into(), reason: ExclusionReason::LineAccessRevoked },
         );
         assert!(decide(&room, &e2, &Limits::default(), None).unwrap().events.is_empty());
+    }
+
+    #[test]
+    fn a_blank_name_is_refused_and_an_update_that_changes_nothing_writes_nothing() {
+        let room = created(RoomKind::Group, vec![spec("a", "acme"), spec("b", "acme")], Some("g"));
+        let blank = RoomInfo { name: Some("   ".into()), ..RoomInfo::default() };
+        let err = decide(&room, &env("a", "acme", RoomCommand::UpdateInfo { info: blank }), &Limits::default(), None)
+            .unwrap_err();
+        assert_eq!(err.code, Refusal::InvalidField);
+        for same in [RoomInfo::default(), RoomInfo { name: Some("g".into()), ..RoomInfo::default() }] {
+            let plan =
+                decide(&room, &env("a", "acme", RoomCommand::UpdateInfo { info: same }), &Limits::default(), None)
+                    .unwrap();
+            assert!(plan.events.is_empty(), "nothing changed, no event");
+            assert!(plan.info.is_none(), "nothing written");
+        }
     }
 
     #[test]
