@@ -7,7 +7,7 @@ import { openContacts } from "./contacts.js";
 import { openMyLine } from "./line-profile.js";
 import { el, errorText } from "./dom.js";
 import { lineUserDemo, renderLineUser } from "./line-user.js";
-import { startNotifications, openNotifications } from "./notifications.js";
+import { onNotification, openNotifications, startNotifications } from "./notifications.js";
 import { openNewRoom } from "./room-info.js";
 import { loadRooms, onFrame } from "./rooms.js";
 import { state } from "./state.js";
@@ -117,7 +117,7 @@ async function start() {
   await loadRooms();
   startNotifications();
   state.live = new Live(token, {
-    onFrame,
+    onFrame: (frame) => (frame.type === "notification" ? onNotification(frame) : onFrame(frame)),
     onState: (s) => {
       document.getElementById("status").textContent = s === "online" ? "" : "Reconnecting…";
     },

@@ -7,7 +7,11 @@
 import { call } from "./api.js";
 import { el, errorText, panel } from "./dom.js";
 import { applyRoomInfo, forgetRoom, learnLineNames, loadRooms, openRoom, renderRoomList, roomNotice } from "./rooms.js";
-import { displayName, roomTitle, state } from "./state.js";
+import { displayName, on, roomTitle, state } from "./state.js";
+
+// rooms.js asks for Room info (its header button) and says when a room changed.
+on("room-info-requested", (roomId) => openRoomInfo(roomId));
+on("room-changed", (roomId) => roomInfoChanged(roomId));
 
 const KINDS = {
   direct: "1:1 chat",

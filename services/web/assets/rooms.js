@@ -5,9 +5,7 @@
 
 import { ApiError, call } from "./api.js";
 import { el, errorText, panel } from "./dom.js";
-import { onNotification } from "./notifications.js";
-import { openRoomInfo, roomInfoChanged } from "./room-info.js";
-import { displayName, roomTitle, state } from "./state.js";
+import { displayName, emit, roomTitle, state } from "./state.js";
 
 const PAGE = 50;
 
@@ -162,7 +160,7 @@ export async function openRoom(roomId) {
     "div",
     { class: "room-head" },
     el("h2", { id: "room-title", "data-room": roomId }, roomTitle(room)),
-    el("button", { type: "button", id: "room-info-button", "aria-haspopup": "dialog", onclick: () => openRoomInfo(roomId) }, "Room info"),
+    el("button", { type: "button", id: "room-info-button", "aria-haspopup": "dialog", onclick: () => emit("room-info-requested", roomId) }, "Room info"),
   );
   const roomError = el("p", { id: "room-error", class: "error", role: "alert" });
   panel().replaceChildren(head, roomError, earlier, log, form, attach);
@@ -618,10 +616,6 @@ export function forgetRoom(roomId, message) {
 }
 
 export function onFrame(frame) {
-  if (frame.type === "notification") {
-    onNotification(frame);
-    return;
-  }
   if (frame.type === "ack") {
     state.pending.delete(frame.client_msg_id);
     return;
@@ -653,11 +647,11 @@ export function onFrame(frame) {
     if (event.type === "message_recalled") applyRecall(frame.room_id, event.message_seq);
     if (event.type === "info_updated") applyRoomInfo(frame.room_id, event);
     if ((event.type === "member_left" || event.type === "member_removed") && event.user === state.me.id) {
-      roomInfoChanged(frame.room_id);
+      emit("room-changed", frame.room_id);
       forgetRoom(frame.room_id, event.type === "member_left" ? "You left this room." : "You were removed from this room.");
       return;
     }
-    roomInfoChanged(frame.room_id);
+    emit("room-changed", frame.room_id);
   }
   if (frame.room_id === state.current) {
     renderMessages();

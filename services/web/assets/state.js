@@ -11,6 +11,18 @@ export const state = {
   names: new Map(), // line:<id> -> LINE display name
 };
 
+/** The screens tell each other what happened without importing each other (rooms.js says a
+ * room changed or that its info was asked for; room-info.js listens). */
+const bus = new EventTarget();
+
+export function emit(name, detail) {
+  bus.dispatchEvent(new CustomEvent(name, { detail }));
+}
+
+export function on(name, handler) {
+  bus.addEventListener(name, (event) => handler(event.detail));
+}
+
 export function displayName(user) {
   return state.names.get(user) || user;
 }
