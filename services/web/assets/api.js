@@ -29,29 +29,53 @@ export function clearSession() {
   localStorage.removeItem(SESSION_KEY);
 }
 
+/** fetch(), with an unreachable engine as an ApiError. */
+async function request(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch {
+    throw new ApiError(0, "network", "The engine cannot be reached; try again.");
+  }
+}
+
+/** The ApiError of an answer that is not ok, from its body (`{error: {code, message}}`). */
+function refusal(res, parsed) {
+  const error = parsed && parsed.error;
+  return new ApiError(res.status, error?.code || "http_" + res.status, error?.message || `The engine answered ${res.status}.`);
+}
+
+function parseJson(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Call the API; the parsed body, or an ApiError with the API's code and message. */
 export async function call(method, path, { token, body } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  let res;
-  try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (err) {
-    throw new ApiError(0, "network", "The engine cannot be reached; try again.");
-  }
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
-  }
-  if (!res.ok) {
-    const error = parsed && parsed.error;
-    throw new ApiError(res.status, error?.code || "http_" + res.status, error?.message || `The engine answered ${res.status}.`);
-  }
+  const res = await request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const parsed = parseJson(await res.text());
+  if (!res.ok) throw refusal(res, parsed);
   return parsed;
+}
+
+/** A file the API serves to the token's holder (media, QR codes), as a data: URL (the page's
+ * policy allows data: images, not blob:) and its media type. */
+export async function readDataUrl(path, { token }) {
+  const res = await request(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) throw refusal(res, parseJson(await res.text()));
+  const blob = await res.blob();
+  const dataUrl = await new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+  return { dataUrl, type: (blob.type || "").split(";")[0].trim().toLowerCase() };
 }
 
 /**

@@ -3,7 +3,7 @@
 // status message come from the workspace; About, Phone and Website are the member's to edit).
 // A member the administrator has not allowed to connect to LINE is told so.
 
-import { ApiError, call } from "./api.js";
+import { call, readDataUrl } from "./api.js";
 import { el, errorText, panel } from "./dom.js";
 import { renderRoomList } from "./rooms.js";
 import { state } from "./state.js";
@@ -150,28 +150,7 @@ function inviteImage(path, caption, alt, saveLabel, fileName) {
 }
 
 async function readImage(path) {
-  let res;
-  try {
-    res = await fetch(path, { headers: { Authorization: `Bearer ${state.session.token}` } });
-  } catch {
-    throw new ApiError(0, "network", "The engine cannot be reached; try again.");
-  }
-  if (!res.ok) {
-    let error = null;
-    try {
-      error = (await res.json()).error;
-    } catch {
-      error = null;
-    }
-    throw new ApiError(res.status, error?.code || "http_" + res.status, error?.message || `The engine answered ${res.status}.`);
-  }
-  const blob = await res.blob();
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(blob);
-  });
+  return (await readDataUrl(path, { token: state.session.token })).dataUrl;
 }
 
 // ----- the profile LINE users see -----

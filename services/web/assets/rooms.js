@@ -3,7 +3,7 @@
 // per message, recalling one's own messages, images and files shown in place, and the live
 // frames (notifications go to their own screen).
 
-import { ApiError, call } from "./api.js";
+import { call, readDataUrl } from "./api.js";
 import { el, errorText, panel } from "./dom.js";
 import { displayName, emit, roomTitle, state } from "./state.js";
 
@@ -342,41 +342,22 @@ function mediaSource(url) {
   return null;
 }
 
-/** The engine's media read with the session's token, as a data: URL (the page's policy allows
- * data: images, not blob:), once per address. */
+/** The engine's media read with the session's token, as data: URLs, once per address: the
+ * last MEDIA_CACHE addresses are kept (the oldest read goes first). */
+const MEDIA_CACHE = 40;
 const mediaCache = new Map();
 
 function fetchMedia(url) {
-  if (!mediaCache.has(url)) {
-    const loading = (async () => {
-      let res;
-      try {
-        res = await fetch(url, { headers: { Authorization: `Bearer ${state.session.token}` } });
-      } catch {
-        throw new ApiError(0, "network", "The engine cannot be reached; try again.");
-      }
-      if (!res.ok) {
-        let error = null;
-        try {
-          error = (await res.json()).error;
-        } catch {
-          error = null;
-        }
-        throw new ApiError(res.status, error?.code || "http_" + res.status, error?.message || `The engine answered ${res.status}.`);
-      }
-      const blob = await res.blob();
-      const dataUrl = await new Promise((resolve, reject) => {
-        const reader = new FileReader();
-        reader.onload = () => resolve(reader.result);
-        reader.onerror = () => reject(reader.error);
-        reader.readAsDataURL(blob);
-      });
-      return { dataUrl, type: (blob.type || "").split(";")[0].trim().toLowerCase() };
-    })();
-    mediaCache.set(url, loading);
+  let loading = mediaCache.get(url);
+  if (loading) {
+    mediaCache.delete(url); // now the newest
+  } else {
+    loading = readDataUrl(url, { token: state.session.token });
     loading.catch(() => mediaCache.delete(url));
   }
-  return mediaCache.get(url);
+  mediaCache.set(url, loading);
+  while (mediaCache.size > MEDIA_CACHE) mediaCache.delete(mediaCache.keys().next().value);
+  return loading;
 }
 
 function imageView(body) {
