@@ -223,6 +223,35 @@ async fn line_permission_changes_are_audited_published_and_told() {
     assert!(matches!(core.me(&alice).await, Err(AuthzError::Store(_))));
 }
 
+/// Services that trust a token's admin role ask authz whether the caller is an admin now: a
+/// role removed, or an account disabled, after the token was issued counts at once.
+#[tokio::test]
+async fn decide_says_whether_the_actor_is_an_admin_now_not_when_the_token_was_issued() {
+    let fixture = start().await;
+    let admin = fixture.add("acme", "admin", true).await;
+    let frank = fixture.add("acme", "frank", true).await;
+    let alice = fixture.add("acme", "alice", false).await;
+    let core = Arc::clone(&fixture.core);
+    let is_admin = |actor: &Principal| {
+        let core = Arc::clone(&core);
+        let request = DecideRequest { tenant: actor.tenant.clone(), actor: actor.user_id.clone(), users: vec![] };
+        async move { core.decide(SERVICE_TOKEN.as_bytes(), request).await.unwrap().actor_admin }
+    };
+    assert!(is_admin(&admin).await && is_admin(&frank).await);
+    assert!(!is_admin(&alice).await, "a member");
+    let demote = UserChanges { display_name: None, password: None, admin: Some(false), disabled: None };
+    core.update_user(&admin, &frank.user_id, demote).await.unwrap();
+    assert!(!is_admin(&frank).await, "frank's token still says admin; authz does not");
+    let promote = UserChanges { display_name: None, password: None, admin: Some(true), disabled: None };
+    core.update_user(&admin, &frank.user_id, promote).await.unwrap();
+    assert!(is_admin(&frank).await);
+    let disable = UserChanges { display_name: None, password: None, admin: None, disabled: Some(true) };
+    core.update_user(&admin, &frank.user_id, disable).await.unwrap();
+    assert!(!is_admin(&frank).await, "a disabled admin");
+    let other = Principal { tenant: "globex".into(), ..admin.clone() };
+    assert!(!is_admin(&other).await, "an admin of acme asking as globex");
+}
+
 #[tokio::test]
 async fn the_trust_handshake_and_decisions_at_the_point_of_use() {
     let mut fixture = start().await;
@@ -431,7 +460,7 @@ async fn the_http_answers_keep_their_shapes() {
     let decided: Value = read_body_json(call_service(&app, decide).await).await;
     assert_eq!(
         decided,
-        json!({"actor_line": true, "trusted_tenants": [], "verdicts": [
+        json!({"actor_line": true, "actor_admin": false, "trusted_tenants": [], "verdicts": [
             {"user": "line:U1", "tenant": "line", "allowed": true, "line": true},
             {"user": "ghost@acme", "tenant": null, "allowed": false, "reason": "unknown_user", "line": false},
         ]})

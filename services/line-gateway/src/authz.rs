@@ -1,6 +1,6 @@
 //! Authz's decisions, asked at the point of use (`POST {authz.url}/internal/v1/decide` with
-//! the service token): does this member exist, and may they use LINE. Not cached: every answer
-//! is the permission as it is now.
+//! the service token): does this member exist, may they use LINE, are they an admin. Not
+//! cached: every answer is the permission as it is now.
 
 use std::time::Duration;
 
@@ -44,6 +44,12 @@ impl AuthzClient {
         let exists =
             answer.verdicts.iter().any(|verdict| &verdict.user == member && verdict.tenant.as_ref() == Some(tenant));
         Ok(Member { exists, line: exists && answer.actor_line })
+    }
+
+    /// Whether `member` is an enabled admin of `tenant` now (the stored member: a token's role
+    /// may be older than a demotion).
+    pub async fn admin(&self, tenant: &TenantId, member: &UserId) -> Result<bool, AuthzUnavailable> {
+        Ok(self.decide(tenant, member, vec![]).await?.actor_admin)
     }
 
     /// The member's display name, if authz has one.

@@ -9,7 +9,7 @@
 mod media;
 mod outbox;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -116,9 +116,12 @@ struct FakeLineState {
     profile_script: VecDeque<Scripted>,
     profiles: HashMap<String, serde_json::Value>,
     profile_requests: usize,
+    /// Members whose admin role authz removed (their tokens may still say admin).
+    demoted: HashSet<String>,
 }
 
-/// A stand-in for LINE's Messaging API on a local port.
+/// A stand-in for LINE's Messaging API on a local port, which also answers authz's decisions:
+/// `admin@<tenant>` is an admin unless demoted.
 #[derive(Clone, Default)]
 struct FakeLine(Arc<Mutex<FakeLineState>>);
 
@@ -131,6 +134,7 @@ impl FakeLine {
                 .app_data(data.clone())
                 .route("/v2/bot/message/push", web::post().to(fake_push))
                 .route("/v2/bot/profile/{user_id}", web::get().to(fake_profile))
+                .route("/internal/v1/decide", web::post().to(fake_decide))
         })
         .workers(1)
         .disable_signals()
@@ -147,6 +151,11 @@ impl FakeLine {
 
     fn script_profiles(&self, answers: impl IntoIterator<Item = Scripted>) {
         self.0.lock().unwrap().profile_script.extend(answers);
+    }
+
+    /// authz removes the member's admin role.
+    fn demote(&self, user: &str) {
+        self.0.lock().unwrap().demoted.insert(user.to_owned());
     }
 
     fn pushes(&self) -> Vec<Pushed> {
@@ -166,6 +175,17 @@ async fn fake_push(fake: web::Data<FakeLine>, req: HttpRequest, body: web::Bytes
     answer.respond()
 }
 
+async fn fake_decide(fake: web::Data<FakeLine>, body: web::Json<chat_protocol::authz::DecideRequest>) -> HttpResponse {
+    let actor = body.actor.as_str();
+    let admin = actor.starts_with("admin@") && !fake.0.lock().unwrap().demoted.contains(actor);
+    HttpResponse::Ok().json(chat_protocol::authz::DecideResponse {
+        actor_line: true,
+        actor_admin: admin,
+        trusted_tenants: vec![],
+        verdicts: vec![],
+    })
+}
+
 async fn fake_profile(fake: web::Data<FakeLine>, path: web::Path<String>) -> HttpResponse {
     let mut state = fake.0.lock().unwrap();
     state.profile_requests += 1;
@@ -178,7 +198,7 @@ async fn fake_profile(fake: web::Data<FakeLine>, path: web::Path<String>) -> Htt
     }
 }
 
-/// A core over the test store and an in-process bus (authz unreachable, no workers started:
+/// A core over the test store and an in-process bus (authz's answers from the fake, no workers started:
 /// the tests run them), with alice bound to `CHANNEL`; a subscription that sees every event
 /// the core publishes; and the commands rooms got. LINE is a fake that knows TARO's profile.
 async fn core(db: &TestDb) -> (Arc<LineCore>, Subscription, Commands) {
@@ -207,7 +227,8 @@ async fn core_at(db: &TestDb, line_base: &str, media_max_bytes: u64) -> (Arc<Lin
     let line_base = line_base.to_owned();
     let mut settings: Settings = chat_kit::parse_layers(&[DEFAULTS]).unwrap();
     settings.line.api_base_url = line_base.clone();
-    settings.authz.url = String::new();
+    // authz's decisions come from the fake too (`fake_decide`).
+    settings.authz.url = line_base.clone();
     settings.auth.jwt_secret = SecretString::from("line-test-secret-line-test-secret-line");
     settings.line.webhook_max_bytes = LIMIT;
     settings.line.batch_window_ms = 0;

@@ -246,7 +246,12 @@ mod tests {
                                 }
                             })
                             .collect();
-                        HttpResponse::Ok().json(DecideResponse { actor_line: true, trusted_tenants: vec![], verdicts })
+                        HttpResponse::Ok().json(DecideResponse {
+                            actor_line: true,
+                            actor_admin: false,
+                            trusted_tenants: vec![],
+                            verdicts,
+                        })
                     }
                 }),
             )

@@ -40,6 +40,10 @@ pub struct Verdict {
 pub struct DecideResponse {
     /// Whether the actor may connect to LINE now.
     pub actor_line: bool,
+    /// Whether the actor is an enabled admin of the tenant now: the stored member, not a
+    /// token's claim (a role removed, or an account disabled, after the token was issued).
+    #[serde(default)]
+    pub actor_admin: bool,
     /// Tenants the actor's tenant has an active (bilateral) trust with.
     pub trusted_tenants: Vec<TenantId>,
     pub verdicts: Vec<Verdict>,

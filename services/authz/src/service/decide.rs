@@ -77,12 +77,9 @@ impl AuthzCore {
         }
         let DecideRequest { tenant, actor, users } = request;
         let mode = self.line_mode(&tenant).await?;
-        let actor_line = self
-            .store
-            .user(&actor)
-            .await?
-            .filter(|user| user.tenant == tenant)
-            .is_some_and(|user| user.may_use_line(mode));
+        let stored_actor = self.store.user(&actor).await?.filter(|user| user.tenant == tenant);
+        let actor_line = stored_actor.as_ref().is_some_and(|user| user.may_use_line(mode));
+        let actor_admin = stored_actor.as_ref().is_some_and(|user| user.admin && !user.disabled);
         let trusted = self.trusted_tenants(&tenant).await?;
         let mut verdicts = Vec::with_capacity(users.len());
         for user in users {
@@ -100,7 +97,7 @@ impl AuthzCore {
             }
             verdicts.push(answer);
         }
-        Ok(DecideResponse { actor_line, trusted_tenants: trusted, verdicts })
+        Ok(DecideResponse { actor_line, actor_admin, trusted_tenants: trusted, verdicts })
     }
 
     /// The users disabled since `since_secs` (Unix seconds): their tokens issued until then are

@@ -8,7 +8,7 @@ use chat_protocol::now_ms;
 use secrecy::SecretString;
 
 use super::error::LineError;
-use super::state::{require_admin, LineCore};
+use super::state::LineCore;
 use super::validation;
 use crate::store::{Bound, Channel, NewBinding};
 
@@ -29,7 +29,7 @@ impl LineCore {
         user_id: &str,
         new: NewChannel,
     ) -> Result<Channel, LineError> {
-        let member = self.admins_member(principal, user_id)?;
+        let member = self.admins_member(principal, user_id).await?;
         let NewChannel { channel_id, channel_secret, access_token, basic_id } = new;
         validation::check_binding(&channel_id, &channel_secret, &access_token, &basic_id)?;
         let tenant = &principal.tenant;
@@ -62,14 +62,14 @@ impl LineCore {
 
     /// The channels of the admin's tenant.
     pub async fn channels(&self, principal: &Principal) -> Result<Vec<Channel>, LineError> {
-        require_admin(principal)?;
+        self.require_admin(principal).await?;
         Ok(self.store.channels_of_tenant(&principal.tenant).await?)
     }
 
     /// Remove the member's binding. Done again (or without a binding) it publishes the
     /// unbinding again: a retry after a lost publish repairs it.
     pub async fn unbind_channel(&self, principal: &Principal, user_id: &str) -> Result<(), LineError> {
-        let member = self.admins_member(principal, user_id)?;
+        let member = self.admins_member(principal, user_id).await?;
         if self.store.unbind(&member, &principal.tenant).await? {
             tracing::info!(user = %member, "line channel unbound");
         }

@@ -9,7 +9,7 @@ use chat_protocol::ids::LINE_USER_PREFIX;
 use chat_protocol::{now_ms, MessageId, UserId};
 
 use super::error::LineError;
-use super::state::{require_admin, LineCore};
+use super::state::LineCore;
 use crate::store::{OutboundKey, OutboundRow};
 
 /// The most dead letters one page lists.
@@ -24,7 +24,7 @@ impl LineCore {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<OutboundRow>, LineError> {
-        require_admin(principal)?;
+        self.require_admin(principal).await?;
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(LineError::InvalidField { field: "limit", reason: "from 1 to 200" });
         }
@@ -35,7 +35,7 @@ impl LineCore {
     /// Send the dead letter of (`message_id`, `line_user`) again, through the channel that
     /// reaches the LINE user now.
     pub async fn resend(&self, principal: &Principal, message_id: &str, line_user: &str) -> Result<(), LineError> {
-        require_admin(principal)?;
+        self.require_admin(principal).await?;
         let line_user_id = UserId::new(line_user);
         let Some(line_user_id) = line_user_id.as_str().strip_prefix(LINE_USER_PREFIX).filter(|id| !id.is_empty())
         else {

@@ -58,20 +58,30 @@ pub fn push_limiter(per_second: u32) -> PushLimiter {
     Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(rate)))
 }
 
-/// The caller must be an admin (of their own tenant: every rule then works in it).
-pub(super) fn require_admin(principal: &Principal) -> Result<(), LineError> {
-    if principal.roles.iter().any(|role| role == ADMIN_ROLE) {
-        Ok(())
-    } else {
-        Err(LineError::NotAdmin)
-    }
-}
-
 impl LineCore {
+    /// The caller must be an admin of their own tenant (every rule then works in it): the
+    /// token says so, and authz says so now (a role removed or an account disabled after the
+    /// token was issued counts at once).
+    pub(super) async fn require_admin(&self, principal: &Principal) -> Result<(), LineError> {
+        if !principal.roles.iter().any(|role| role == ADMIN_ROLE) {
+            return Err(LineError::NotAdmin);
+        }
+        let admin = self
+            .authz
+            .admin(&principal.tenant, &principal.user_id)
+            .await
+            .map_err(|err| LineError::AuthzUnavailable(err.0))?;
+        if admin {
+            Ok(())
+        } else {
+            Err(LineError::NotAdmin)
+        }
+    }
+
     /// The member `user_id` names, when the caller is an admin of the member's tenant; a
     /// member of another tenant is `UserNotFound`, as if absent.
-    pub(super) fn admins_member(&self, principal: &Principal, user_id: &str) -> Result<UserId, LineError> {
-        require_admin(principal)?;
+    pub(super) async fn admins_member(&self, principal: &Principal, user_id: &str) -> Result<UserId, LineError> {
+        self.require_admin(principal).await?;
         let member = UserId::new(user_id);
         if member.is_line_user() || member.tenant_part() != Some(principal.tenant.as_str()) {
             return Err(LineError::UserNotFound(member));

@@ -369,6 +369,22 @@ fn admin_of(tenant: &str) -> chat_auth::Principal {
     }
 }
 
+/// A token keeps its admin role for its lifetime; authz is asked whether the caller is an admin
+/// now, so an admin demoted since the token was issued is refused at once.
+#[actix_web::test]
+async fn an_admin_demoted_since_the_token_was_issued_is_refused() {
+    let db = TestDb::new().await;
+    let (core, _published, _commands, line) = core_with_line(&db).await;
+    let admin = admin_of("acme");
+    assert_eq!(core.channels(&admin).await.unwrap().len(), 1, "alice's binding");
+    line.demote("admin@acme");
+    assert!(matches!(core.channels(&admin).await, Err(LineError::NotAdmin)));
+    assert!(matches!(core.dead_letters(&admin, None, 50).await, Err(LineError::NotAdmin)));
+    assert!(matches!(core.unbind_channel(&admin, "alice@acme").await, Err(LineError::NotAdmin)));
+    assert_eq!(core.channels(&admin_of("acme-other")).await.unwrap().len(), 0, "another admin still may");
+    assert_eq!(db.store.channels_of_tenant(&TenantId::new("acme")).await.unwrap().len(), 1, "still bound");
+}
+
 #[actix_web::test]
 async fn admins_list_their_dead_letters_and_send_one_again_once_it_can_go() {
     let db = TestDb::new().await;
