@@ -11,32 +11,14 @@ import assert from "node:assert/strict";
 
 import { startLineDemo } from "./engine.mjs";
 import { launch, logIn, screenshot } from "./browser.mjs";
+import { engineApi, lineApi } from "./api.mjs";
 
 let line;
 let engine;
-let sim;
 let browser;
 let demo;
-
-async function request(method, path, token, body) {
-  const res = await fetch(`${engine.base}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null, text };
-}
-
-async function api(method, path, token, body) {
-  const answer = await request(method, path, token, body);
-  assert.ok(answer.status < 300, `${method} ${path}: ${answer.status} ${answer.text}`);
-  return answer.body;
-}
-
-async function token(tenant, username, password = `${username}-demo-pass`) {
-  return (await api("POST", "/v1/auth/login", null, { tenant, username, password })).access_token;
-}
+let request, api, token; // the engine's API
+let simPost, asLineUser, pushes; // the LINE platform simulator's
 
 async function users(adminToken) {
   return (await api("GET", "/v1/admin/users", adminToken)).users;
@@ -46,17 +28,12 @@ async function user(adminToken, id) {
   return (await users(adminToken)).find((u) => u.id === id);
 }
 
-async function simPost(path, body) {
-  const res = await fetch(`${sim.base}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  const text = await res.text();
-  assert.ok(res.ok, `${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
 before(async () => {
   // The engine beside the LINE platform simulator, alice bound to the demo channel.
   line = await startLineDemo();
-  ({ engine, sim, demo } = line);
+  ({ engine, demo } = line);
+  ({ request, api, token } = engineApi(engine.base));
+  ({ simPost, asLineUser, pushes } = lineApi(line));
   browser = await launch();
 });
 
@@ -306,16 +283,7 @@ test("an undelivered message to a LINE user: the channel's last error, a refused
   // The demo LINE user follows alice (retried while the binding is not there yet).
   const source = { type: "user", userId: demo.LINE_DEMO_USER };
   const deadline = Date.now() + 30_000;
-  for (;;) {
-    const sent = await simPost("/_sim/webhook", {
-      channel_id: demo.LINE_CHANNEL_ID,
-      target_url: `${engine.base}/line/webhook/${demo.LINE_CHANNEL_ID}`,
-      events: [{ type: "follow", source, replyToken: "r1", follow: { isUnblocked: false } }],
-    });
-    if (sent.status === 200) break;
-    assert.ok(sent.status === 404 && Date.now() < deadline, `the gateway answered ${sent.status}: ${sent.body}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
+  await asLineUser([{ type: "follow", source, replyToken: "r1", follow: { isUnblocked: false } }]);
   let room;
   while (!(room = (await api("GET", "/v1/rooms", aliceToken)).rooms.find((r) => r.kind === "line_direct"))) {
     assert.ok(Date.now() < deadline + 30_000, "alice's LINE room appears");
@@ -381,7 +349,7 @@ test("an undelivered message to a LINE user: the channel's last error, a refused
   while (!pushed.some((m) => m.type === "text" && m.text === text)) {
     assert.ok(Date.now() < deadline + 90_000, `the resent message reaches LINE: ${JSON.stringify(pushed)}`);
     await new Promise((r) => setTimeout(r, 250));
-    const requests = await (await fetch(`${sim.base}/_sim/requests?path=/v2/bot/message/push`)).json();
+    const requests = await pushes();
     pushed = requests.flatMap((request) => request.body.messages || []);
   }
   assert.deepEqual((await api("GET", "/v1/admin/line/dead-letters", adminToken)).dead_letters, []);

@@ -9,34 +9,20 @@ import assert from "node:assert/strict";
 
 import { startLineDemo } from "./engine.mjs";
 import { launch, logIn, screenshot } from "./browser.mjs";
+import { engineApi, lineApi } from "./api.mjs";
 
 let line;
 let engine;
-let sim;
 let demo;
 let browser;
-
-/** A public API call; `expect` is the status wanted (any 2xx when absent). */
-async function api(method, path, token, body, expect) {
-  const res = await fetch(`${engine.base}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (expect === undefined) assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  else assert.equal(res.status, expect, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function token(tenant, username) {
-  const answer = await api("POST", "/v1/auth/login", null, { tenant, username, password: `${username}-demo-pass` });
-  return answer.access_token;
-}
+let api, token; // the engine's API
+let asLineUser; // the LINE platform simulator's
 
 before(async () => {
   line = await startLineDemo();
-  ({ engine, sim, demo } = line);
+  ({ engine, demo } = line);
+  ({ api, token } = engineApi(engine.base));
+  ({ asLineUser } = lineApi(line));
   browser = await launch();
 });
 
@@ -134,22 +120,6 @@ test("alice adds carol of globex, edits her, chats with her and deletes her", as
   assert.deepEqual(rooms.rooms.map((r) => r.id), [stored.room_id], "the room and its history stay");
   await context.close();
 });
-
-/** The simulator signs `events` and POSTs them to the gateway (retried while it answers 404). */
-async function asLineUser(events) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const res = await fetch(`${sim.base}/_sim/webhook`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ channel_id: demo.LINE_CHANNEL_ID, target_url: `${engine.base}/line/webhook/${demo.LINE_CHANNEL_ID}`, events }),
-    });
-    const sent = await res.json();
-    if (sent.status === 200) return;
-    assert.ok(sent.status === 404 && Date.now() < deadline, `the gateway answered ${sent.status}: ${sent.body}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 test("alice saves a LINE friend to Clients/Partners with a name; deleting keeps the friend", async () => {
   const aliceToken = await token("acme", "alice");

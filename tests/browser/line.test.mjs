@@ -6,44 +6,19 @@ import assert from "node:assert/strict";
 
 import { startLineDemo } from "./engine.mjs";
 import { launch, logIn, screenshot } from "./browser.mjs";
+import { lineApi } from "./api.mjs";
 
 let line;
 let sim;
 let engine;
 let browser;
 let demo;
-
-async function simPost(path, body) {
-  const res = await fetch(`${sim.base}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  const text = await res.text();
-  assert.ok(res.ok, `${path}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
-
-/** The simulator signs `events` and POSTs them to the gateway; retried while the demo binding
- * is not there yet (404), then the gateway must answer 200. */
-async function asLineUser(events) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const sent = await simPost("/_sim/webhook", {
-      channel_id: demo.LINE_CHANNEL_ID,
-      target_url: `${engine.base}/line/webhook/${demo.LINE_CHANNEL_ID}`,
-      events,
-    });
-    if (sent.status === 200) return sent;
-    assert.ok(sent.status === 404 && Date.now() < deadline, `the gateway answered ${sent.status}: ${sent.body}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
-async function pushes() {
-  const res = await fetch(`${sim.base}/_sim/requests?path=/v2/bot/message/push`);
-  return res.json();
-}
+let asLineUser, pushes; // the LINE platform simulator's
 
 before(async () => {
   line = await startLineDemo();
   ({ sim, engine, demo } = line);
+  ({ asLineUser, pushes } = lineApi(line));
   browser = await launch();
 });
 

@@ -8,12 +8,14 @@ import { deflateSync } from "node:zlib";
 
 import { startLineDemo } from "./engine.mjs";
 import { launch, logIn, screenshot } from "./browser.mjs";
+import { engineApi, lineApi } from "./api.mjs";
 
 let line;
-let sim;
 let engine;
 let demo;
 let browser;
+let api, token; // the engine's API
+let simPost, asLineUser, pushes; // the LINE platform simulator's
 
 // ----- a real PNG, made here (no file in the repository) -----
 
@@ -69,51 +71,8 @@ async function serveMedia(context) {
 
 // ----- the public API, as the tests check what the engine stored -----
 
-async function api(method, path, token, body) {
-  const res = await fetch(`${engine.base}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function token(tenant, username) {
-  const answer = await api("POST", "/v1/auth/login", null, { tenant, username, password: `${username}-demo-pass` });
-  return answer.access_token;
-}
-
 async function history(roomId, tok) {
   return (await api("GET", `/v1/rooms/${roomId}/messages?limit=500`, tok)).events;
-}
-
-async function simPost(path, body, contentType = "application/json") {
-  const res = await fetch(`${sim.base}${path}`, {
-    method: path.startsWith("/_sim/content/") ? "PUT" : "POST",
-    headers: { "Content-Type": contentType },
-    body: contentType === "application/json" ? JSON.stringify(body) : body,
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${path}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
-
-/** The simulator signs `events` and POSTs them to the gateway (retried while the demo binding
- * is not there yet). */
-async function asLineUser(events) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const sent = await simPost("/_sim/webhook", {
-      channel_id: demo.LINE_CHANNEL_ID,
-      target_url: `${engine.base}/line/webhook/${demo.LINE_CHANNEL_ID}`,
-      events,
-    });
-    if (sent.status === 200) return sent;
-    assert.ok(sent.status === 404 && Date.now() < deadline, `the gateway answered ${sent.status}: ${sent.body}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 /** Wait until `check()` (an API read) holds. */
@@ -129,7 +88,9 @@ async function eventually(check, what, timeout = 15_000) {
 
 before(async () => {
   line = await startLineDemo();
-  ({ sim, engine, demo } = line);
+  ({ engine, demo } = line);
+  ({ api, token } = engineApi(engine.base));
+  ({ simPost, asLineUser, pushes } = lineApi(line));
   browser = await launch();
 });
 
@@ -385,9 +346,9 @@ test("in a LINE room a recall is refused with the API's message and the message 
   const stored = (await history(roomId, aliceToken)).find((e) => e.message_id === messageId);
   assert.equal(stored.body.text, "Our shop opens at ten");
   assert.ok(!stored.recalled, "not recalled in the engine");
-  await eventually(async () => {
-    const pushes = await (await fetch(`${sim.base}/_sim/requests?path=/v2/bot/message/push`)).json();
-    return pushes.flatMap((r) => r.body.messages || []).some((m) => m.text === "Our shop opens at ten");
-  }, "the message reached LINE");
+  await eventually(
+    async () => (await pushes()).flatMap((r) => r.body.messages || []).some((m) => m.text === "Our shop opens at ten"),
+    "the message reached LINE",
+  );
   await context.close();
 });

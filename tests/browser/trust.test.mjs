@@ -6,28 +6,15 @@ import assert from "node:assert/strict";
 
 import { startEngine } from "./engine.mjs";
 import { launch, logIn, screenshot } from "./browser.mjs";
+import { engineApi } from "./api.mjs";
 
 let engine;
 let browser;
-
-async function api(method, path, token, body) {
-  const res = await fetch(`${engine.base}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function token(tenant, username) {
-  const answer = await api("POST", "/v1/auth/login", null, { tenant, username, password: `${username}-demo-pass` });
-  return answer.access_token;
-}
+let api, token; // the engine's API
 
 before(async () => {
   engine = await startEngine();
+  ({ api, token } = engineApi(engine.base));
   browser = await launch();
 });
 
