@@ -250,6 +250,14 @@ test("an admin who lost the role sees the API's refusal, members see no admin sc
   await frankNav.getByRole("button", { name: "Audit trail", exact: true }).click();
   await frank.getByRole("alert").filter({ hasText: "forbidden" }).waitFor();
   assert.equal(await frank.locator("#audit-error").textContent(), "tenant admins only (forbidden)");
+  // The LINE gateway asks authz too: frank's token still says admin, authz does not.
+  await frankNav.getByRole("button", { name: "LINE channels", exact: true }).click();
+  await frank.locator("#channels-error").filter({ hasText: "(forbidden)" }).waitFor();
+  const oldToken = await frank.evaluate(() => JSON.parse(localStorage.getItem("chat.session")).token);
+  const claims = JSON.parse(Buffer.from(oldToken.split(".")[1], "base64url").toString());
+  assert.ok(JSON.stringify(claims).includes("admin"), "the token issued before still claims the role");
+  const refused = await request("GET", "/v1/admin/line/channels", oldToken);
+  assert.equal(refused.status, 403, "refused all the same");
   await frankContext.close();
   await adminContext.close();
 

@@ -41,6 +41,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/admin/users", web::get().to(list_users))
         .route("/v1/admin/users/{id}", web::patch().to(update_user))
         .route("/v1/admin/line-access", web::put().to(set_line_mode))
+        .route("/v1/admin/line-access", web::get().to(line_mode))
         .route("/v1/admin/users/{id}/line-access", web::put().to(set_user_line))
         .route("/v1/admin/trusts", web::post().to(grant_trust))
         .route("/v1/admin/trusts", web::get().to(list_trusts))
@@ -237,6 +238,11 @@ struct ModeBody {
 #[derive(Serialize)]
 struct ModeSetBody {
     mode: LineMode,
+}
+
+async fn line_mode(principal: Principal, core: Core) -> Res {
+    let mode = core.line_mode_of(&principal).await?;
+    Ok(HttpResponse::Ok().json(ModeSetBody { mode }))
 }
 
 async fn set_line_mode(principal: Principal, body: web::Json<ModeBody>, core: Core) -> Res {

@@ -408,6 +408,10 @@ async fn the_http_answers_keep_their_shapes() {
     let users: Value = read_body_json(call_service(&app, send("GET", "/v1/admin/users", bearer, None)).await).await;
     assert_eq!(users["users"][1], eve);
 
+    let read = call_service(&app, send("GET", "/v1/admin/line-access", bearer, None)).await;
+    assert_eq!(read.status(), 200);
+    let read: Value = read_body_json(read).await;
+    assert_eq!(read, json!({"mode": "none"}), "a tenant starts with nobody on LINE");
     let mode = call_service(&app, send("PUT", "/v1/admin/line-access", bearer, Some(json!({"mode": "all"})))).await;
     assert_eq!(read_body_json::<Value, _>(mode).await, json!({"mode": "all"}));
     let line =

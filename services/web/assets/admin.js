@@ -263,18 +263,6 @@ function mayUseLine(user, mode) {
   return !user.disabled && (mode === "all" || (mode === "selected" && user.line_allowed));
 }
 
-/**
- * The tenant's LINE mode. The API has no call that reads it: it is the newest `line_mode_set`
- * of the audit trail when the members' permissions agree with it, else the mode the members'
- * permissions show (a tenant starts with `none`).
- */
-function currentMode(users, audit) {
-  const fits = (mode) => users.every((user) => user.line_access === mayUseLine(user, mode));
-  const recorded = (audit.entries || []).find((entry) => entry.action === "line_mode_set");
-  if (recorded && MODE_LABELS[recorded.detail] && fits(recorded.detail)) return recorded.detail;
-  return ["none", "selected", "all"].find(fits) || "selected";
-}
-
 /** Who may connect to LINE: the mode, and in `selected` mode each member's grant. */
 export async function openLineAccess() {
   const token = state.session.token;
@@ -365,9 +353,9 @@ export async function openLineAccess() {
 
   const load = async () => {
     try {
-      const [members, audit] = await Promise.all([loadMembers(token), call("GET", "/v1/admin/audit", { token })]);
+      const [members, access] = await Promise.all([loadMembers(token), call("GET", "/v1/admin/line-access", { token })]);
       users = members.users;
-      mode = currentMode(users, audit);
+      mode = access.mode;
       render();
     } catch (err) {
       error.textContent = errorText(err);

@@ -158,6 +158,12 @@ impl AuthzCore {
         Ok(UserSummary::new(user, mode))
     }
 
+    /// Who of the admin's tenant may connect to LINE now (`all`, `selected`, `none`).
+    pub async fn line_mode_of(&self, principal: &Principal) -> Result<LineMode, AuthzError> {
+        let (_, mode) = self.admin(principal).await?;
+        Ok(mode)
+    }
+
     /// Set who of the admin's tenant may connect to LINE (`all`, `selected`, `none`); every
     /// member whose permission changes is told. An unknown mode is refused.
     pub async fn set_line_mode(&self, principal: &Principal, mode: String) -> Result<LineMode, AuthzError> {
