@@ -132,6 +132,7 @@ ROUTES = {
     "/v1/admin/line": "line-gateway",
     "/v1/auth": "authz",
     "/v1/me": "authz",
+    "/v1/users": "authz",
     "/v1/admin": "authz",
 }
 # authz's service-to-service paths: no Ingress path may name them, and by longest prefix they
@@ -154,6 +155,7 @@ RESOLVES = {
     "/v1/me/password": "authz",
     "/v1/meow": "web",
     "/v1/auth/login": "authz",
+    "/v1/users": "authz",
     "/v1/auth/jwks": "authz",
     "/v1/admin/users": "authz",
     "/v1/admin/line-access": "authz",

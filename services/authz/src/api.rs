@@ -37,6 +37,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/auth/login", web::post().to(login))
         .route("/v1/auth/jwks", web::get().to(jwks))
         .route("/v1/me", web::get().to(me))
+        .route("/v1/users", web::get().to(people))
         .route("/v1/admin/users", web::post().to(create_user))
         .route("/v1/admin/users", web::get().to(list_users))
         .route("/v1/admin/users/{id}", web::patch().to(update_user))
@@ -75,6 +76,7 @@ impl From<AuthzError> for ApiError {
             AuthzError::InvalidPassword => (Refusal::InvalidPassword, "passwords are 8 to 256 characters"),
             AuthzError::InvalidDisplayName => (Refusal::NameTooLong, "display names are 1 to 100 characters"),
             AuthzError::InvalidLineMode(_) => (Refusal::InvalidMode, "mode is all, selected or none"),
+            AuthzError::TooManyIds(_) => (Refusal::InvalidQuery, "at most 100 ids at a time"),
             AuthzError::SelfTrust(_) => (Refusal::InvalidTenant, "a tenant cannot trust itself"),
             AuthzError::TenantNotFound(_) => (Refusal::TenantNotFound, "tenant not found"),
             AuthzError::TrustNotFound(_) => (Refusal::TrustNotFound, "no trust granted to that tenant"),
@@ -151,6 +153,46 @@ async fn me(principal: Principal, core: Core) -> Res {
         roles: user.roles(),
         permissions: PermissionsBody { line, external_tenants: &external_tenants },
     }))
+}
+
+// ----- who members may know by name -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeopleQuery {
+    /// Comma-separated user ids; absent: the caller's colleagues.
+    #[serde(default)]
+    ids: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PeopleBody {
+    users: Vec<PersonBody>,
+}
+
+#[derive(Serialize)]
+struct PersonBody {
+    id: UserId,
+    display_name: String,
+    tenant: TenantId,
+    tenant_name: String,
+}
+
+/// `GET /v1/users`: the caller's colleagues; `?ids=a,b`: those of them the caller may know
+/// (their company, or one trusted both ways), the others left out.
+async fn people(principal: Principal, query: web::Query<PeopleQuery>, core: Core) -> Res {
+    let people = match &query.ids {
+        None => core.colleagues(&principal).await?,
+        Some(ids) => {
+            let ids: Vec<UserId> = ids.split(',').map(str::trim).filter(|id| !id.is_empty()).map(UserId::new).collect();
+            core.people(&principal, &ids).await?
+        }
+    };
+    let users = people
+        .into_iter()
+        .map(|p| PersonBody { id: p.id, display_name: p.display_name, tenant: p.tenant, tenant_name: p.tenant_name })
+        .collect();
+    Ok(HttpResponse::Ok().json(PeopleBody { users }))
 }
 
 // ----- users and LINE permission -----

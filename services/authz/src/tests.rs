@@ -252,6 +252,37 @@ async fn decide_says_whether_the_actor_is_an_admin_now_not_when_the_token_was_is
     assert!(!is_admin(&other).await, "an admin of acme asking as globex");
 }
 
+/// Members know their colleagues by name, and the members of a company trusted both ways;
+/// nobody else, and an unknown id is left out like an untrusted one.
+#[tokio::test]
+async fn members_know_their_colleagues_and_trusted_companies_members_by_name() {
+    let fixture = start().await;
+    let admin = fixture.add("acme", "admin", true).await;
+    let alice = fixture.add("acme", "alice", false).await;
+    let bob = fixture.add("acme", "bob", false).await;
+    let globex = fixture.add("globex", "admin", true).await;
+    let carol = fixture.add("globex", "carol", false).await;
+    let core = Arc::clone(&fixture.core);
+    let ids = |people: Vec<crate::service::Person>| people.into_iter().map(|p| p.id.to_string()).collect::<Vec<_>>();
+
+    assert_eq!(ids(core.colleagues(&alice).await.unwrap()), ["admin@acme", "alice@acme", "bob@acme"]);
+    let disable = UserChanges { display_name: None, password: None, admin: None, disabled: Some(true) };
+    core.update_user(&admin, &bob.user_id, disable).await.unwrap();
+    assert_eq!(ids(core.colleagues(&alice).await.unwrap()), ["admin@acme", "alice@acme"], "not a disabled one");
+
+    let asked = [carol.user_id.clone(), admin.user_id.clone(), UserId::new("ghost@acme"), UserId::new("line:U1")];
+    assert_eq!(ids(core.people(&alice, &asked).await.unwrap()), ["admin@acme"], "globex is not trusted yet");
+    core.grant_trust(&admin, "globex".into()).await.unwrap();
+    assert_eq!(ids(core.people(&alice, &asked).await.unwrap()), ["admin@acme"], "trusted one way only");
+    core.grant_trust(&globex, "acme".into()).await.unwrap();
+    let people = core.people(&alice, &asked).await.unwrap();
+    assert_eq!(ids(people.clone()), ["carol@globex", "admin@acme"]);
+    assert_eq!((people[0].display_name.as_str(), people[0].tenant_name.as_str()), ("carol", "GLOBEX"));
+    let too_many: Vec<UserId> = (0..101).map(|i| UserId::new(format!("u{i}@acme"))).collect();
+    assert!(matches!(core.people(&alice, &too_many).await, Err(AuthzError::TooManyIds(100))));
+    assert!(matches!(core.colleagues(&bob).await, Err(AuthzError::UnknownCaller(_))), "a disabled caller");
+}
+
 #[tokio::test]
 async fn the_trust_handshake_and_decisions_at_the_point_of_use() {
     let mut fixture = start().await;
@@ -408,6 +439,15 @@ async fn the_http_answers_keep_their_shapes() {
     let users: Value = read_body_json(call_service(&app, send("GET", "/v1/admin/users", bearer, None)).await).await;
     assert_eq!(users["users"][1], eve);
 
+    let colleagues: Value = read_body_json(call_service(&app, send("GET", "/v1/users", bearer, None)).await).await;
+    assert_eq!(
+        colleagues["users"][1],
+        json!({"id": "eve@acme", "display_name": "eve", "tenant": "acme", "tenant_name": "Acme"})
+    );
+    let named = format!("/v1/users?ids={}", (0..101).map(|i| format!("u{i}@acme")).collect::<Vec<_>>().join(","));
+    let too_many = call_service(&app, send("GET", &named, bearer, None)).await;
+    assert_eq!(too_many.status(), 400);
+    assert_eq!(read_body_json::<Value, _>(too_many).await["error"]["code"], "invalid_query");
     let read = call_service(&app, send("GET", "/v1/admin/line-access", bearer, None)).await;
     assert_eq!(read.status(), 200);
     let read: Value = read_body_json(read).await;

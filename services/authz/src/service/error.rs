@@ -32,6 +32,8 @@ pub enum AuthzError {
     InvalidPassword,
     #[error("display names are 1 to 100 characters")]
     InvalidDisplayName,
+    #[error("at most {0} ids at a time")]
+    TooManyIds(usize),
     #[error("invalid LINE mode: {0}")]
     InvalidLineMode(UnknownValue),
     #[error("tenant {0} cannot trust itself")]
