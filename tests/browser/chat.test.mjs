@@ -38,11 +38,16 @@ test("two members chat live, and a reload keeps the session and the unread count
   await alice.getByRole("button", { name: "Send" }).click();
   const bobLog = bob.getByRole("log", { name: "Messages" });
   await bobLog.getByText("Hello Bob, from the browser").waitFor({ timeout: 15_000 });
+  // A live message shows its sender by name, not by user id.
+  const fromAlice = bobLog.locator(".message", { hasText: "Hello Bob, from the browser" });
+  await fromAlice.locator(".sender", { hasText: "Alice Anders" }).waitFor();
+  assert.equal(await fromAlice.getByText("alice@acme").count(), 0, "not her id");
   // Alice's own message settles as sent (acknowledged, then in the room's order).
   await alice.getByRole("log", { name: "Messages" }).locator(".message.mine", { hasText: "Hello Bob" }).locator(".state", { hasText: "sent" }).waitFor();
   await bob.getByLabel("Message", { exact: true }).fill("Hi Alice!");
   await bob.getByRole("button", { name: "Send" }).click();
   await alice.getByRole("log", { name: "Messages" }).getByText("Hi Alice!").waitFor({ timeout: 15_000 });
+  await alice.getByRole("log", { name: "Messages" }).locator(".message", { hasText: "Hi Alice!" }).locator(".sender", { hasText: "Bob Brown" }).waitFor();
   await screenshot(alice, "room");
   await screenshot(bob, "room-phone");
 
@@ -61,6 +66,9 @@ test("two members chat live, and a reload keeps the session and the unread count
   const general = bob.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /General/ });
   await general.waitFor();
   assert.equal(await general.getByLabel("1 unread").count(), 1, "one unread message after the reload");
+  // The history read after the reload names its senders too.
+  await general.click();
+  await bob.getByRole("log", { name: "Messages" }).locator(".message", { hasText: "Are you there?" }).locator(".sender", { hasText: "Alice Anders" }).waitFor();
 
   await aliceContext.close();
   await bobContext.close();

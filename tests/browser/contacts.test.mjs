@@ -98,7 +98,7 @@ test("alice adds carol of globex, edits her, chats with her and deletes her", as
   await carol.getByRole("button", { name: "Chat with Carol Chen" }).click();
   await alice.getByRole("log", { name: "Messages" }).waitFor();
   assert.equal(await alice.locator("#room-title").getAttribute("data-room"), stored.room_id);
-  const roomButton = alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /carol@globex/ });
+  const roomButton = alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /Carol Chen/ });
   assert.equal(await roomButton.getAttribute("aria-current"), "true", "the room list marks it open");
 
   // Delete asks on the page first; "Keep" changes nothing, "Delete … now" removes her.

@@ -126,7 +126,19 @@ test("alice makes a room with bob, renames it, sends an image and a file, recall
 
   // New room with bob: the pair's existing 1:1 room is offered first, and opens.
   await nav.getByRole("button", { name: "New room" }).click();
-  await alice.getByRole("checkbox", { name: "bob@acme" }).check();
+  // "Your company" lists every colleague by name (GET /v1/users), not alice herself.
+  const company = alice.getByRole("list", { name: "Your company" });
+  await company.getByRole("checkbox", { name: "Bob Brown (bob@acme)" }).waitFor();
+  const colleagues = (await api("GET", "/v1/users", aliceToken)).users.filter((u) => u.id !== "alice@acme");
+  assert.ok(colleagues.some((u) => u.id === "admin@acme"), "the API lists alice's colleagues");
+  assert.deepEqual(
+    (await company.getByRole("checkbox").evaluateAll((boxes) => boxes.map((box) => box.value))).sort(),
+    colleagues.map((u) => u.id).sort(),
+    "the picker offers exactly the colleagues the API lists",
+  );
+  await company.getByRole("checkbox", { name: "Acme Admin (admin@acme)" }).waitFor();
+  assert.equal(await company.getByRole("checkbox", { name: /alice@acme/ }).count(), 0, "not alice herself");
+  await alice.getByRole("checkbox", { name: "Bob Brown" }).check();
   await alice.getByRole("button", { name: "Continue" }).click();
   const existing = alice.getByRole("list", { name: "Existing rooms" });
   await existing.getByRole("button", { name: /Open existing room/ }).first().waitFor();
@@ -137,11 +149,13 @@ test("alice makes a room with bob, renames it, sends an image and a file, recall
   await alice.getByRole("button", { name: "Create a new room" }).waitFor();
   await screenshot(alice, "new-room");
   await existing.getByRole("button", { name: /Open existing room/ }).click();
-  await alice.locator("#room-title", { hasText: "bob@acme" }).waitFor();
+  await alice.locator("#room-title", { hasText: "Bob Brown" }).waitFor();
+  await nav.getByRole("button", { name: /Bob Brown/ }).waitFor();
+  assert.equal(await nav.getByText("bob@acme").count(), 0, "the room list names bob, not his id");
 
   // Then a new named group room with bob: it opens.
   await nav.getByRole("button", { name: "New room" }).click();
-  await alice.getByRole("checkbox", { name: "bob@acme" }).check();
+  await alice.getByRole("checkbox", { name: "Bob Brown" }).check();
   await alice.getByRole("button", { name: "Continue" }).click();
   await alice.getByRole("button", { name: "Create a new room" }).waitFor();
   await alice.getByLabel("Room name (optional)").fill("Launch plan");
@@ -161,8 +175,9 @@ test("alice makes a room with bob, renames it, sends an image and a file, recall
   // Room info: the facts, then the API's refusals for bad names, then a rename.
   await alice.getByRole("button", { name: "Room info" }).click();
   const info = alice.getByRole("dialog", { name: "Room info" });
-  await info.getByRole("list", { name: "Participants" }).getByText("bob@acme").waitFor();
-  await info.getByText("alice@acme (you)").waitFor();
+  await info.getByRole("list", { name: "Participants" }).getByText("Bob Brown", { exact: true }).waitFor();
+  await info.getByText("Alice Anders (you)").waitFor();
+  assert.equal(await info.getByRole("list", { name: "Participants" }).getByText(/@acme/).count(), 0, "by name, not by id");
   assert.equal(await info.locator("dd", { hasText: "Group" }).count(), 1, "the kind");
   const nameField = info.getByRole("textbox", { name: "Room name", exact: true });
   await nameField.fill("n".repeat(101));
@@ -228,10 +243,12 @@ test("alice makes a room with bob, renames it, sends an image and a file, recall
   const mine = log.locator(".message.mine", { hasText: "Wrong room, sorry" });
   await mine.locator(".state", { hasText: "sent" }).waitFor();
   await bobLog.getByText("Wrong room, sorry").waitFor({ timeout: 15_000 });
+  // Bob sees who sent it by her name.
+  await bobLog.locator(".message", { hasText: "Wrong room, sorry" }).locator(".sender", { hasText: "Alice Anders" }).waitFor();
   const messageId = await mine.getAttribute("data-message-id");
   await mine.getByRole("button", { name: /^Recall/ }).click();
   await log.locator(`[data-message-id="${messageId}"]`, { hasText: "You recalled this message." }).waitFor();
-  await bobLog.locator(`[data-message-id="${messageId}"]`, { hasText: "recalled this message." }).waitFor({ timeout: 15_000 });
+  await bobLog.locator(`[data-message-id="${messageId}"]`, { hasText: "Alice Anders recalled this message." }).waitFor({ timeout: 15_000 });
   assert.equal(await bobLog.getByText("Wrong room, sorry").count(), 0, "bob no longer sees the text");
   events = await history(roomId, bobToken);
   const recalled = events.find((e) => e.message_id === messageId);
@@ -255,6 +272,8 @@ test("alice makes a room with bob, renames it, sends an image and a file, recall
   const api_ = (await api("GET", "/v1/notifications", bobToken)).notifications;
   assert.equal(api_[0].kind, "room_added");
   assert.equal(api_[0].room_id, roomId);
+  // Seen once shown: the count goes (once the screen has read the notifications).
+  await bobNav.getByLabel(/new$/).waitFor({ state: "detached", timeout: 10_000 });
   assert.equal(await bobNav.getByLabel(/new$/).count(), 0, "seen once shown");
   await screenshot(bob, "notifications");
   await list.getByRole("button", { name: /Open room: Launch plan v2/ }).first().click();
@@ -276,12 +295,12 @@ test("alice adds people to a group room from Room info, then leaves it", async (
   await alice.getByRole("button", { name: "Room info" }).click();
   const info = alice.getByRole("dialog", { name: "Room info" });
   // Add admin (picked) and an unknown id (typed): the one is added, the other left out, with why.
-  await info.getByRole("checkbox", { name: "admin@acme" }).check();
+  await info.getByRole("checkbox", { name: "Acme Admin" }).check();
   await info.getByLabel("Other people (user ids)").fill("nobody@acme");
   await info.getByRole("button", { name: "Add to room" }).click();
-  await info.getByRole("status").filter({ hasText: "Added: admin@acme." }).waitFor();
+  await info.getByRole("status").filter({ hasText: "Added: Acme Admin." }).waitFor();
   await info.getByRole("alert").filter({ hasText: "Left out: nobody@acme (no such user)." }).waitFor();
-  await info.getByRole("list", { name: "Participants" }).getByText("admin@acme").waitFor();
+  await info.getByRole("list", { name: "Participants" }).getByText("Acme Admin").waitFor();
   const afterAdd = await api("GET", `/v1/rooms/${room.id}`, aliceToken);
   assert.deepEqual(afterAdd.members.map((m) => m.user).sort(), ["admin@acme", "alice@acme", "bob@acme"]);
   await info.getByRole("button", { name: "Leave room" }).click();

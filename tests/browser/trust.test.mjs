@@ -34,10 +34,23 @@ test("an admin withdraws the trust and the external room's foreign member is exc
   const alice = await aliceContext.newPage();
   const admin = await adminContext.newPage();
   await logIn(alice, engine.base, "acme", "alice");
-  const external = alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /carol@globex/ });
+  const external = alice.getByRole("navigation", { name: "Rooms" }).getByRole("button", { name: /Carol Chen/ });
   await external.waitFor({ timeout: 15_000 });
   assert.equal(await external.locator(".marker-external").count(), 1, "the External marker");
   await external.click();
+  await alice.locator("#room-title", { hasText: "Carol Chen" }).waitFor();
+  // Room info lists the participants by name, carol with her company.
+  await alice.getByRole("button", { name: "Room info" }).click();
+  const info = alice.getByRole("dialog", { name: "Room info" });
+  const participants = info.getByRole("list", { name: "Participants" });
+  const carol = participants.locator('li[data-user="carol@globex"]');
+  await carol.getByText("Carol Chen (Globex)", { exact: true }).waitFor();
+  assert.equal(await carol.locator(".marker-external").count(), 1, "the External marker");
+  await participants.locator('li[data-user="alice@acme"]').getByText("Alice Anders (you)", { exact: true }).waitFor();
+  const named = (await api("GET", "/v1/users?ids=carol@globex", await token("acme", "alice"))).users;
+  assert.deepEqual(named.map((u) => [u.id, u.display_name, u.tenant_name]), [["carol@globex", "Carol Chen", "Globex"]]);
+  await screenshot(alice, "external-room-info");
+  await info.getByRole("button", { name: "Close room info" }).click();
 
   await logIn(admin, engine.base, "acme", "admin");
   await admin.getByRole("button", { name: "Trusted companies" }).click();
@@ -47,7 +60,7 @@ test("an admin withdraws the trust and the external room's foreign member is exc
   await trusts.getByRole("button", { name: "Withdraw trust in globex" }).click();
   await trusts.getByText("Waiting for us").waitFor();
 
-  await alice.getByRole("log", { name: "Messages" }).getByText("carol@globex was excluded").waitFor({ timeout: 15_000 });
+  await alice.getByRole("log", { name: "Messages" }).getByText("Carol Chen was excluded").waitFor({ timeout: 15_000 });
   await screenshot(alice, "external-room-excluded");
   await aliceContext.close();
   await adminContext.close();

@@ -6,7 +6,7 @@
 import { call } from "./api.js";
 import { el, errorText, panel } from "./dom.js";
 import { displayName, state } from "./state.js";
-import { learnLineNames, renderRoomList } from "./rooms.js";
+import { learnNames, renderRoomList } from "./rooms.js";
 
 const TRUST_STATES = { active: "Active", pending_ours: "Waiting for them", pending_theirs: "Waiting for us" };
 
@@ -156,8 +156,9 @@ export async function openMembers() {
     try {
       const created = await call("POST", "/v1/admin/users", { token, body });
       form.reset();
-      notice.textContent = `Added ${memberName(created)} (${created.id})${created.admin ? ", tenant admin" : ""}; ${created.line_access ? "may connect to LINE" : "may not connect to LINE yet"}.`;
+      // The notice once the list shows the change: it says the screen is settled.
       await refresh();
+      notice.textContent = `Added ${memberName(created)} (${created.id})${created.admin ? ", tenant admin" : ""}; ${created.line_access ? "may connect to LINE" : "may not connect to LINE yet"}.`;
     } catch (err) {
       error.textContent = errorText(err);
     }
@@ -227,8 +228,8 @@ function memberItem(user, index, { token, error, notice, refresh, list }) {
       if ("password" in body) changes.push("new password set");
       if (user.line_access && !updated.line_access) changes.push("lost LINE access");
       if (!user.line_access && updated.line_access) changes.push("may connect to LINE again");
-      notice.textContent = `Saved ${updated.username}: ${changes.join(", ")}.`;
       await refresh();
+      notice.textContent = `Saved ${updated.username}: ${changes.join(", ")}.`;
       list.querySelector(`li[data-user="${CSS.escape(updated.id)}"] button`)?.focus();
     } catch (err) {
       error.textContent = errorText(err);
@@ -490,7 +491,7 @@ export async function openLineChannels() {
       const query = more && before !== null ? `?before=${encodeURIComponent(before)}` : "";
       const answer = await call("GET", `/v1/admin/line/dead-letters${query}`, { token });
       const rows = answer.dead_letters || [];
-      await learnLineNames(rows.map((row) => row.line_user));
+      await learnNames(rows.map((row) => row.line_user));
       if (!more) letters.replaceChildren();
       letters.querySelector(".hint")?.remove();
       letters.append(...rows.map(letterItem));

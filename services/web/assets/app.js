@@ -10,7 +10,7 @@ import { lineUserDemo, renderLineUser } from "./line-user.js";
 import { onNotification, openNotifications, startNotifications } from "./notifications.js";
 import { openNewRoom } from "./room-info.js";
 import { loadRooms, onFrame } from "./rooms.js";
-import { state } from "./state.js";
+import { resetState, state } from "./state.js";
 
 /** The screens besides the rooms, in the order the navigation shows them: [label, open]. */
 const MEMBER_VIEWS = [
@@ -132,7 +132,7 @@ async function start() {
 logoutButton.addEventListener("click", () => {
   if (state.live) state.live.close();
   clearSession();
-  Object.assign(state, { session: null, rooms: new Map(), current: null, messages: new Map(), pending: new Map(), live: null });
+  resetState();
   renderLogin();
 });
 

@@ -98,6 +98,7 @@ export async function openNotifications() {
   });
   observer.observe(panel(), { childList: true });
   renderList();
+  markSeen(); // what is on screen now is seen; what the fetch adds is seen once shown below
   try {
     const answer = await call("GET", "/v1/notifications", { token: state.session.token });
     remember(answer.notifications || []);

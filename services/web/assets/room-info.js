@@ -1,13 +1,13 @@
 // Room info and New room. Room info is a dialog over the open room: its name, description,
 // kind, markers and participants; renaming and editing the description, adding people and
 // leaving, where the room's kind allows it (the API decides; its refusals are shown). New room
-// picks people (colleagues met in rooms, Clients/Partners, LINE friends, or user ids), offers
+// picks people (the caller's colleagues, Clients/Partners, LINE friends, or user ids), offers
 // the rooms that already have exactly those participants first, then creates one.
 
 import { call } from "./api.js";
 import { el, errorText, panel } from "./dom.js";
-import { applyRoomInfo, forgetRoom, learnLineNames, loadRooms, openRoom, renderRoomList, roomNotice } from "./rooms.js";
-import { displayName, on, roomTitle, state } from "./state.js";
+import { applyRoomInfo, forgetRoom, learnNames, loadRooms, openRoom, renderRoomList, roomNotice } from "./rooms.js";
+import { displayName, nameWithCompany, on, roomTitle, state } from "./state.js";
 
 // rooms.js asks for Room info (its header button) and says when a room changed.
 on("room-info-requested", (roomId) => openRoomInfo(roomId));
@@ -82,7 +82,7 @@ export async function openRoomInfo(roomId) {
   const refresh = async () => {
     try {
       const details = await call("GET", `/v1/rooms/${encodeURIComponent(roomId)}`, { token: state.session.token });
-      await learnLineNames((details.members || []).map((m) => m.user));
+      await learnNames((details.members || []).map((m) => m.user));
       showDetails(details, facts, people);
       return details;
     } catch (err) {
@@ -116,9 +116,9 @@ function showDetails(details, facts, people) {
       el(
         "li",
         { "data-user": m.user },
-        el("span", { class: "person" }, m.user === state.me.id ? `${displayName(m.user)} (you)` : displayName(m.user)),
+        el("span", { class: "person" }, m.user === state.me.id ? `${displayName(m.user)} (you)` : nameWithCompany(m.user)),
         m.kind === "line_user" ? el("span", { class: "marker marker-line" }, "LINE") : null,
-        m.kind !== "line_user" && m.tenant !== state.me.tenant ? el("span", { class: "marker marker-external" }, m.tenant) : null,
+        m.kind !== "line_user" && m.tenant !== state.me.tenant ? el("span", { class: "marker marker-external" }, "External") : null,
         m.role === "master" ? el("span", { class: "role" }, "Group Master") : null,
       ),
     ),
@@ -263,26 +263,27 @@ function leaveControls(roomId, details, { error, dialog }) {
 // ----- People -----
 
 /**
- * Whom the caller can pick: colleagues (their own company's members they share a room with),
- * Clients/Partners (`/v1/contacts`) and LINE friends (`/v1/contacts/line-friends`). There is no
- * directory of a company's members for members, so anyone else is named by user id.
+ * Whom the caller can pick: their colleagues (`GET /v1/users`: their company's members, by
+ * name), Clients/Partners (`/v1/contacts`) and LINE friends (`/v1/contacts/line-friends`).
+ * Anyone else is typed in by user id.
  */
 export async function knownPeople() {
   const token = state.session.token;
   const people = new Map();
   const problems = [];
-  const rooms = [...state.rooms.keys()].slice(0, 200);
-  const [contacts, friends, ...details] = await Promise.allSettled([
+  const [colleagues, contacts, friends] = await Promise.allSettled([
+    call("GET", "/v1/users", { token }),
     call("GET", "/v1/contacts", { token }),
     call("GET", "/v1/contacts/line-friends", { token }),
-    ...rooms.map((id) => call("GET", `/v1/rooms/${encodeURIComponent(id)}`, { token })),
   ]);
-  for (const result of details) {
-    if (result.status !== "fulfilled") continue;
-    for (const m of result.value.members || []) {
-      if (m.user === state.me.id || m.kind !== "member" || m.tenant !== state.me.tenant || people.has(m.user)) continue;
-      people.set(m.user, { user: m.user, name: displayName(m.user), group: "colleagues" });
+  if (colleagues.status === "fulfilled") {
+    for (const u of colleagues.value.users || []) {
+      state.names.set(u.id, u.display_name);
+      state.companies.set(u.id, { tenant: u.tenant, name: u.tenant_name });
+      if (u.id !== state.me.id) people.set(u.id, { user: u.id, name: u.display_name || u.id, group: "colleagues" });
     }
+  } else {
+    problems.push(`Your company: ${errorText(colleagues.reason)}`);
   }
   if (contacts.status === "fulfilled") {
     for (const c of contacts.value.contacts || []) {

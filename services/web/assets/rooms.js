@@ -28,16 +28,96 @@ export async function loadRooms() {
   await nameOneToOneRooms();
 }
 
-/** LINE users are shown by their LINE display name: ask for the ones not known yet. */
-export async function learnLineNames(users) {
-  const unknown = [...new Set(users)].filter((user) => user.startsWith("line:") && !state.names.has(user));
-  if (unknown.length === 0) return;
-  try {
-    const answer = await call("GET", `/v1/line/profiles?users=${encodeURIComponent(unknown.join(","))}`, { token: state.session.token });
-    for (const profile of answer.profiles || []) state.names.set(profile.user, profile.display_name);
-  } catch {
-    // shown by their id
+/** At most this many people per call to `GET /v1/users?ids=` and `GET /v1/line/profiles`. */
+const NAMES_PER_CALL = 100;
+/** Someone whose name was not given (not a person the caller may know, say) is asked for again
+ * only after this long. */
+const ASK_AGAIN_MS = 60_000;
+/** The names being asked for now: user id -> {session, promise} (each asked for once at a time). */
+const asking = new Map();
+
+/**
+ * People are shown by name: members by their display name (`GET /v1/users?ids=`: those of the
+ * caller's company or one trusted both ways; the API leaves the others out), LINE users by
+ * their LINE name (`GET /v1/line/profiles`). Asks for the ones not known yet, 100 a call, and
+ * keeps the answers in `state.names` (and a member's company in `state.companies`). A failure
+ * is silent: those people stay shown by their id. Resolves to whether a name was learnt.
+ */
+export async function learnNames(users) {
+  const session = state.session;
+  if (!session) return false;
+  const now = Date.now();
+  const refusedLately = (user) => state.unnamed.has(user) && now - state.unnamed.get(user) < ASK_AGAIN_MS;
+  const wanted = [...new Set(users)].filter((user) => typeof user === "string" && user && !state.names.has(user) && !refusedLately(user));
+  const asked = (user) => asking.get(user)?.session === session;
+  const waits = [...new Set(wanted.filter(asked).map((user) => asking.get(user).promise))];
+  const ask = wanted.filter((user) => !asked(user));
+  const line = ask.filter((user) => user.startsWith("line:"));
+  const members = ask.filter((user) => !user.startsWith("line:"));
+  const calls = [
+    ...chunks(members).map((ids) => askNames(session, ids, `/v1/users?ids=${encodeURIComponent(ids.join(","))}`, (answer) =>
+      (answer.users || []).map((u) => ({ user: u.id, name: u.display_name, company: { tenant: u.tenant, name: u.tenant_name } })),
+    )),
+    ...chunks(line).map((ids) => askNames(session, ids, `/v1/line/profiles?users=${encodeURIComponent(ids.join(","))}`, (answer) =>
+      (answer.profiles || []).map((p) => ({ user: p.user, name: p.display_name })),
+    )),
+  ];
+  const learnt = await Promise.all([...calls, ...waits]);
+  return learnt.some(Boolean);
+}
+
+function chunks(ids) {
+  const out = [];
+  for (let i = 0; i < ids.length; i += NAMES_PER_CALL) out.push(ids.slice(i, i + NAMES_PER_CALL));
+  return out;
+}
+
+/** One call for `ids`' names; resolves to whether one was learnt (never rejects). */
+function askNames(session, ids, path, read) {
+  const promise = (async () => {
+    try {
+      const answer = await call("GET", path, { token: session.token });
+      // Logged out (or in as someone else) meanwhile: the answer was for another session.
+      if (state.session !== session) return false;
+      const named = new Set();
+      for (const { user, name, company } of read(answer)) {
+        if (!ids.includes(user) || !name) continue;
+        state.names.set(user, name);
+        if (company) state.companies.set(user, company);
+        state.unnamed.delete(user);
+        named.add(user);
+      }
+      for (const user of ids) if (!named.has(user)) state.unnamed.set(user, Date.now());
+      return named.size > 0;
+    } catch {
+      return false; // shown by their id
+    } finally {
+      for (const user of ids) if (asking.get(user)?.promise === promise) asking.delete(user);
+    }
+  })();
+  for (const user of ids) asking.set(user, { session, promise });
+  return promise;
+}
+
+/** The people a room's frames name: senders, and who joined, left or was excluded. */
+function peopleIn(frames) {
+  const people = [];
+  for (const frame of frames) {
+    if (frame.type === "message") people.push(frame.sender);
+    const event = frame.type === "room_event" ? frame.event || {} : null;
+    if (event) people.push(...(event.users || []), event.user, event.by);
   }
+  return people.filter(Boolean);
+}
+
+/** Learn the names of `users`; when some arrive, show them where the ids were. */
+function nameThem(users) {
+  learnNames(users).then((learnt) => {
+    if (!learnt) return;
+    renderRoomList();
+    showTitle();
+    renderMessages();
+  });
 }
 
 /** Unnamed 1:1 rooms are shown by their other participant, a LINE user by their LINE name. */
@@ -55,7 +135,7 @@ async function nameOneToOneRooms() {
       }
     }),
   );
-  await learnLineNames([...state.titles.values()]);
+  await learnNames([...state.titles.values()]);
   renderRoomList();
   showTitle();
 }
@@ -233,6 +313,8 @@ async function loadPage(roomId, before) {
     });
     const messages = state.messages.get(roomId);
     for (const frame of answer.events || []) messages.set(frame.seq, frame);
+    // Who the page names (and whom an unnamed 1:1 room is titled by): by name once known.
+    nameThem([...peopleIn(answer.events || []), state.titles.get(roomId)]);
     const newest = Math.max(0, ...(answer.events || []).map((frame) => frame.seq));
     const room = state.rooms.get(roomId);
     if (room && newest > (room.last_seq || 0)) room.last_seq = newest;
@@ -342,21 +424,16 @@ function mediaSource(url) {
   return null;
 }
 
-/** The engine's media read with the session's token, as data: URLs, once per address: the
- * last MEDIA_CACHE addresses are kept (the oldest read goes first). */
-const MEDIA_CACHE = 40;
-const mediaCache = new Map();
-
+/** The engine's media read with the session's token, as data: URLs, once per address (the
+ * session's `state.media` keeps the last ones; a logout forgets them). */
 function fetchMedia(url) {
-  let loading = mediaCache.get(url);
-  if (loading) {
-    mediaCache.delete(url); // now the newest
-  } else {
+  const cache = state.media;
+  let loading = cache.get(url);
+  if (!loading) {
     loading = readDataUrl(url, { token: state.session.token });
-    loading.catch(() => mediaCache.delete(url));
+    loading.catch(() => cache.delete(url));
   }
-  mediaCache.set(url, loading);
-  while (mediaCache.size > MEDIA_CACHE) mediaCache.delete(mediaCache.keys().next().value);
+  cache.set(url, loading); // now the newest
   return loading;
 }
 
@@ -618,6 +695,7 @@ export function onFrame(frame) {
   if (!state.messages.has(frame.room_id)) state.messages.set(frame.room_id, new Map());
   state.messages.get(frame.room_id).set(frame.seq, frame);
   if (frame.type === "message" && frame.sender === state.me.id) settleEcho(frame);
+  nameThem(peopleIn([frame]));
   room.last_seq = Math.max(room.last_seq || 0, frame.seq);
   if (frame.type === "message") {
     room.last_message = frame;
