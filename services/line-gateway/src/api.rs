@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::metrics;
-use crate::service::{LineCore, LineError, NewChannel};
+use crate::service::{DeadLetterCursor, LineCore, LineError, NewChannel};
 use crate::store::{Channel, OutboundRow, StoreError};
 use crate::webhook::SIGNATURE_HEADER;
 
@@ -243,23 +243,24 @@ impl<'a> From<&'a OutboundRow> for DeadLetterBody<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeadLetterQuery {
-    before: Option<i64>,
+    /// Where the previous page ended (its `next`).
+    cursor: Option<String>,
     limit: Option<i64>,
 }
 
 /// The default page of dead letters.
 const DEAD_LETTER_PAGE: i64 = 50;
 
-/// `GET /v1/admin/line/dead-letters?before=&limit=`: the tenant's undelivered messages, newest
-/// first; `next_before` pages on.
+/// `GET /v1/admin/line/dead-letters?cursor=&limit=`: the tenant's undelivered messages, newest
+/// first; `next` (a cursor) pages on.
 async fn list_dead_letters(principal: Principal, query: web::Query<DeadLetterQuery>, core: Core) -> Res {
     let limit = query.limit.unwrap_or(DEAD_LETTER_PAGE);
-    let rows = core.dead_letters(&principal, query.before, limit).await?;
-    let next_before = (rows.len() == usize::try_from(limit).unwrap_or(usize::MAX))
-        .then(|| rows.last().map(|r| r.updated_at_ms))
-        .flatten();
+    let cursor = query.cursor.as_deref().map(str::parse::<DeadLetterCursor>).transpose()?;
+    let rows = core.dead_letters(&principal, cursor, limit).await?;
+    let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+    let next = full.then(|| rows.last().map(|row| DeadLetterCursor::after(row).to_string())).flatten();
     let dead_letters: Vec<DeadLetterBody> = rows.iter().map(DeadLetterBody::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"dead_letters": dead_letters, "next_before": next_before})))
+    Ok(HttpResponse::Ok().json(serde_json::json!({"dead_letters": dead_letters, "next": next})))
 }
 
 /// `POST /v1/admin/line/dead-letters/{message_id}/{line_user}/resend`: 202, queued again.

@@ -179,7 +179,7 @@ pub struct BlockPeriod {
 /// The LINE gateway's database (its own PostgreSQL schema, or a SQLite file), migrated at connect.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     /// SQLite takes the write lock when a transaction begins (`BEGIN IMMEDIATE`), so that
     /// transactions that read then write do not fail on a concurrent writer.
     sqlite: bool,

@@ -484,11 +484,11 @@ export async function openLineChannels() {
     );
   };
 
-  let before = null;
+  let next = null; // where the next page starts (the API's cursor)
   const loadLetters = async (more) => {
     lettersError.textContent = "";
     try {
-      const query = more && before !== null ? `?before=${encodeURIComponent(before)}` : "";
+      const query = more && next !== null ? `?cursor=${encodeURIComponent(next)}` : "";
       const answer = await call("GET", `/v1/admin/line/dead-letters${query}`, { token });
       const rows = answer.dead_letters || [];
       await learnNames(rows.map((row) => row.line_user));
@@ -496,8 +496,8 @@ export async function openLineChannels() {
       letters.querySelector(".hint")?.remove();
       letters.append(...rows.map(letterItem));
       if (!letters.children.length) letters.append(el("li", { class: "hint" }, "Every message reached LINE: nothing undelivered."));
-      before = answer.next_before ?? null;
-      older.hidden = before === null;
+      next = answer.next ?? null;
+      older.hidden = next === null;
     } catch (err) {
       lettersError.textContent = errorText(err);
     }

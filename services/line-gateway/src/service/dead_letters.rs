@@ -15,21 +15,61 @@ use crate::store::{OutboundKey, OutboundRow};
 /// The most dead letters one page lists.
 pub const MAX_PAGE: i64 = 200;
 
+/// Where a page of dead letters ends: the last row's failure time and key (rows are ordered by
+/// time, newest first, then by key), as `<ms>:<message_id>:<line_user_id>` in the API. Rows
+/// that failed in the same millisecond are neither skipped nor repeated across pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterCursor {
+    pub failed_at_ms: i64,
+    pub key: OutboundKey,
+}
+
+impl DeadLetterCursor {
+    /// The cursor of the page that ends with `row`.
+    pub fn after(row: &OutboundRow) -> Self {
+        Self { failed_at_ms: row.updated_at_ms, key: row.key.clone() }
+    }
+}
+
+impl std::fmt::Display for DeadLetterCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.failed_at_ms, self.key.message_id, self.key.line_user_id)
+    }
+}
+
+impl std::str::FromStr for DeadLetterCursor {
+    type Err = LineError;
+
+    fn from_str(text: &str) -> Result<Self, LineError> {
+        let invalid = || LineError::InvalidField { field: "cursor", reason: "a cursor the API gave" };
+        let mut parts = text.splitn(3, ':');
+        let (Some(ms), Some(message_id), Some(line_user_id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(invalid());
+        };
+        let failed_at_ms = ms.parse().map_err(|_| invalid())?;
+        if message_id.is_empty() || line_user_id.is_empty() {
+            return Err(invalid());
+        }
+        let key = OutboundKey { message_id: MessageId::new(message_id), line_user_id: line_user_id.to_owned() };
+        Ok(Self { failed_at_ms, key })
+    }
+}
+
 impl LineCore {
-    /// The admin's tenant's dead letters, newest first: those failed before `before` (ms;
-    /// none: now), at most `limit` (1 to `MAX_PAGE`).
+    /// The admin's tenant's dead letters, newest first: those after `cursor` (none: from the
+    /// newest), at most `limit` (1 to `MAX_PAGE`).
     pub async fn dead_letters(
         &self,
         principal: &Principal,
-        before: Option<i64>,
+        cursor: Option<DeadLetterCursor>,
         limit: i64,
     ) -> Result<Vec<OutboundRow>, LineError> {
         self.require_admin(principal).await?;
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(LineError::InvalidField { field: "limit", reason: "from 1 to 200" });
         }
-        let before = before.unwrap_or(i64::MAX);
-        Ok(self.store.dead_letters(&principal.tenant, before, limit).await?)
+        let after = cursor.map(|c| (c.failed_at_ms, c.key));
+        Ok(self.store.dead_letters(&principal.tenant, after.as_ref(), limit).await?)
     }
 
     /// Send the dead letter of (`message_id`, `line_user`) again, through the channel that

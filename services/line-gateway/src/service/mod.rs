@@ -16,6 +16,7 @@ mod state;
 pub mod validation;
 
 pub use channels::NewChannel;
+pub use dead_letters::DeadLetterCursor;
 pub use error::LineError;
 pub use intake::Receipt;
 pub use media::MediaContent;

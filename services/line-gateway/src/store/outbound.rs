@@ -439,19 +439,29 @@ impl Store {
 
     // ----- the dead letters -----
 
-    /// The tenant's failed rows, newest first, updated before `before` (ms), at most `limit`.
+    /// The tenant's failed rows, newest first (then by key), those after `after` (the last row of
+    /// the previous page: its failure time and key), at most `limit`.
     pub async fn dead_letters(
         &self,
         tenant: &TenantId,
-        before: i64,
+        after: Option<&(i64, OutboundKey)>,
         limit: i64,
     ) -> Result<Vec<OutboundRow>, StoreError> {
+        // Without a cursor: after a row that would come before every row.
+        let (ms, message_id, line_user_id) = match after {
+            Some((ms, key)) => (*ms, key.message_id.as_str(), key.line_user_id.as_str()),
+            None => (i64::MAX, "", ""),
+        };
         let records = sqlx::query_as::<_, OutboundRecord>(&format!(
-            "SELECT {OUTBOUND_COLUMNS} FROM outbound o WHERE o.tenant = $1 AND o.status = 'failed' AND o.updated_at < $2 \
-             ORDER BY o.updated_at DESC, o.message_id LIMIT $3"
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound o WHERE o.tenant = $1 AND o.status = 'failed' \
+             AND (o.updated_at < $2 OR (o.updated_at = $2 AND (o.message_id > $3 \
+             OR (o.message_id = $3 AND o.line_user_id > $4)))) \
+             ORDER BY o.updated_at DESC, o.message_id, o.line_user_id LIMIT $5"
         ))
         .bind(tenant.as_str())
-        .bind(before)
+        .bind(ms)
+        .bind(message_id)
+        .bind(line_user_id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -7,7 +7,7 @@ use chat_protocol::RoomId;
 
 use super::*;
 use crate::outbound::{request_retry_key, retry_key};
-use crate::service::LineError;
+use crate::service::{DeadLetterCursor, LineError};
 use crate::store::{OutboundKey, OutboundRow, OutboundStatus};
 
 const LEASE_MS: i64 = 60_000;
@@ -412,8 +412,23 @@ async fn admins_list_their_dead_letters_and_send_one_again_once_it_can_go() {
     assert!(matches!(core.dead_letters(&member, None, 50).await, Err(LineError::NotAdmin)));
     assert!(matches!(core.dead_letters(&admin, None, 0).await, Err(LineError::InvalidField { .. })));
     let page = core.dead_letters(&admin, None, 2).await.unwrap();
-    let rest = core.dead_letters(&admin, Some(page[1].updated_at_ms), 50).await.unwrap();
+    let rest = core.dead_letters(&admin, Some(DeadLetterCursor::after(&page[1])), 50).await.unwrap();
     assert_eq!(page.len() + rest.len(), 3, "pages by failure time");
+    // Rows that failed in the same millisecond are neither skipped nor repeated across pages.
+    sqlx::query("UPDATE outbound SET updated_at = 5000 WHERE status = 'failed'").execute(&db.store.pool).await.unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = core.dead_letters(&admin, cursor.clone(), 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        seen.push(last.key.message_id.to_string());
+        cursor = Some(DeadLetterCursor::after(last));
+    }
+    seen.sort();
+    assert_eq!(seen, ["m-early", "m-quota", "m-sticker"], "each once, one per page");
+    let cursor: DeadLetterCursor = "5000:m-quota:Uabc".parse().unwrap();
+    assert_eq!(cursor.to_string(), "5000:m-quota:Uabc");
+    assert!("5000:m-quota".parse::<DeadLetterCursor>().is_err() && "x:m:U".parse::<DeadLetterCursor>().is_err());
 
     // The sticker can never go; another tenant's admin finds nothing; the others go once.
     let taro_id = format!("line:{TARO}");
