@@ -4,7 +4,7 @@
 // Clients/Partners). Every contact has Chat (its 1:1 room) and Block / Unblock.
 
 import { ApiError, call } from "./api.js";
-import { el, errorText, panel } from "./dom.js";
+import { confirmStep, el, errorText, panel } from "./dom.js";
 import { loadRooms, openRoom, renderRoomList } from "./rooms.js";
 import { state } from "./state.js";
 
@@ -348,21 +348,15 @@ function deleteConfirm(contact, screen, ask, error) {
   const yes = el("button", { type: "button", class: "danger" });
   const no = el("button", { type: "button" });
   const box = el("div", { class: "confirm", hidden: true, role: "group" }, text, yes, no);
+  const show = confirmStep(ask, box, no);
   box.open = () => {
     const name = savedName(contact);
     box.setAttribute("aria-label", `Confirm deleting ${name}`);
     text.textContent = `Delete ${name} from Clients/Partners? Your 1:1 message room with them and its history stay, and so does whether you block them; the name, phone number and email you added are removed.`;
     yes.textContent = `Delete ${name} now`;
     no.textContent = `Keep ${name}`;
-    box.hidden = false;
-    ask.hidden = true;
-    no.focus();
+    show();
   };
-  no.addEventListener("click", () => {
-    box.hidden = true;
-    ask.hidden = false;
-    ask.focus();
-  });
   yes.addEventListener("click", async () => {
     error.textContent = "";
     screen.status.textContent = "";

@@ -23,6 +23,24 @@ export function errorText(err) {
   return err instanceof ApiError ? `${err.message} (${err.code})` : String(err);
 }
 
+/**
+ * A destructive action asked first, on the page (never window.confirm): `show()` puts `box`
+ * (which holds the confirm button and `no`) in place of `ask` and focuses `no`; `no` puts
+ * `ask` back.
+ */
+export function confirmStep(ask, box, no) {
+  no.addEventListener("click", () => {
+    box.hidden = true;
+    ask.hidden = false;
+    ask.focus();
+  });
+  return () => {
+    box.hidden = false;
+    ask.hidden = true;
+    no.focus();
+  };
+}
+
 /** The main panel (right of the room list): a view replaces its content. */
 export function panel() {
   return document.getElementById("room");

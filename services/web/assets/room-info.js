@@ -5,7 +5,7 @@
 // the rooms that already have exactly those participants first, then creates one.
 
 import { call } from "./api.js";
-import { el, errorText, panel } from "./dom.js";
+import { confirmStep, el, errorText, panel } from "./dom.js";
 import { applyRoomInfo, forgetRoom, learnNames, loadRooms, openRoom, renderRoomList, roomNotice } from "./rooms.js";
 import { displayName, nameWithCompany, on, roomTitle, state } from "./state.js";
 
@@ -237,16 +237,7 @@ function leaveControls(roomId, details, { error, dialog }) {
   const yes = el("button", { type: "button", class: "danger" }, "Leave now");
   const no = el("button", { type: "button" }, "Stay in the room");
   confirm.append(yes, no);
-  ask.addEventListener("click", () => {
-    confirm.hidden = false;
-    ask.hidden = true;
-    no.focus();
-  });
-  no.addEventListener("click", () => {
-    confirm.hidden = true;
-    ask.hidden = false;
-    ask.focus();
-  });
+  ask.addEventListener("click", confirmStep(ask, confirm, no));
   yes.addEventListener("click", async () => {
     error.textContent = "";
     try {

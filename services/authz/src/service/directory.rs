@@ -2,6 +2,8 @@
 //! companies theirs trusts both ways now. Members list and name people with it (room
 //! participants, the people to start a room with); nothing else about them is shown.
 
+use std::collections::HashMap;
+
 use chat_auth::Principal;
 use chat_protocol::{TenantId, UserId};
 
@@ -48,6 +50,8 @@ impl AuthzCore {
         let (me, _) = self.caller(principal).await?;
         let trusted = self.trusted_tenants(&me.tenant).await?;
         let mut people = Vec::new();
+        // Each company's name read once, however many of its members are asked for.
+        let mut companies: HashMap<TenantId, String> = HashMap::new();
         for id in ids {
             if id.is_line_user() || people.iter().any(|p: &Person| &p.id == id) {
                 continue;
@@ -56,8 +60,12 @@ impl AuthzCore {
             if user.tenant != me.tenant && !trusted.contains(&user.tenant) {
                 continue;
             }
-            let company = self.store.tenant(&user.tenant).await?.map(|t| t.name).unwrap_or_default();
-            people.push(person(user, &company));
+            if !companies.contains_key(&user.tenant) {
+                let name = self.store.tenant(&user.tenant).await?.map(|t| t.name).unwrap_or_default();
+                companies.insert(user.tenant.clone(), name);
+            }
+            let company = companies.get(&user.tenant).map(String::as_str).unwrap_or_default();
+            people.push(person(user, company));
         }
         Ok(people)
     }
