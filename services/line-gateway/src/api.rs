@@ -12,8 +12,9 @@ use chat_protocol::{MessageId, Refusal, RoomId, UserId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::media::INLINE_IMAGE_TYPES;
 use crate::metrics::metrics;
-use crate::service::{DeadLetterCursor, LineCore, LineError, NewChannel};
+use crate::service::{DeadLetterCursor, LineCore, LineError, MediaContent, NewChannel, Upload};
 use crate::store::{Channel, OutboundRow, StoreError};
 use crate::webhook::SIGNATURE_HEADER;
 
@@ -27,7 +28,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, webhook_max_bytes: usize) {
         .route("/v1/admin/line/channels/{user_id}", web::delete().to(unbind_channel))
         .route("/v1/admin/line/dead-letters", web::get().to(list_dead_letters))
         .route("/v1/admin/line/dead-letters/{message_id}/{line_user}/resend", web::post().to(resend_dead_letter))
+        .route("/v1/line/media", web::post().to(upload_media))
         .route("/v1/line/media/{media_id}", web::get().to(get_media))
+        .route("/line/media/{media_id}", web::get().to(linked_media))
+        .route("/line/media/{media_id}/preview", web::get().to(linked_preview))
         .route("/v1/line/profiles", web::get().to(line_profiles))
         .service(
             web::resource("/line/webhook/{channel_id}")
@@ -72,10 +76,15 @@ impl From<LineError> for ApiError {
             }
             LineError::MediaNotFound | LineError::DeadLetterNotFound => Refusal::NotFound,
             LineError::NotResendable(_) => Refusal::NotResendable,
+            LineError::LinkExpired => Refusal::LinkExpired,
+            LineError::RoomNotFound => Refusal::RoomNotFound,
+            LineError::UnsupportedMediaType => Refusal::UnsupportedMediaType,
+            LineError::PayloadTooLarge(_) => Refusal::PayloadTooLarge,
             LineError::Store(store) => return store.into(),
-            internal @ (LineError::Credentials(_) | LineError::Encode(_) | LineError::Media(_)) => {
-                return ApiError::internal(&internal)
-            }
+            internal @ (LineError::Credentials(_)
+            | LineError::Encode(_)
+            | LineError::Media(_)
+            | LineError::Preview(_)) => return ApiError::internal(&internal),
         };
         ApiError::new(code, message)
     }
@@ -87,32 +96,131 @@ impl From<LineError> for ApiError {
 /// its content type; private to the browser's cache for an hour. Anything but an image is
 /// offered as a download (`attachment`), and nothing is sniffed.
 async fn get_media(principal: Principal, req: HttpRequest, path: web::Path<String>, core: Core) -> Res {
-    // The token the principal came from (checked already), to ask rooms as the caller.
-    let token = req
-        .headers()
+    let media = core.media_for(&principal, bearer(&req), &path).await?;
+    Ok(serve(media, "private, max-age=3600"))
+}
+
+/// The token the principal came from (checked already), to ask rooms as the caller.
+fn bearer(req: &HttpRequest) -> &str {
+    req.headers()
         .get("authorization")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let media = core.media_for(&principal, token, &path).await?;
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    room_id: RoomId,
+    name: Option<String>,
+}
+
+/// The answer to an upload: what the member posts next (`body`, a message body with the URL).
+#[derive(Serialize)]
+struct UploadedBody {
+    media_id: String,
+    url: String,
+    kind: String,
+    content_type: String,
+    size: u64,
+    name: Option<String>,
+    body: chat_protocol::Body,
+}
+
+/// `POST /v1/line/media?room_id=&name=`: a member's image or file for a room they are in,
+/// the body raw with its `Content-Type`, at most `media.max_bytes`; 201 with its engine URL
+/// and the message body to post. Sent to LINE users, it goes as a signed link.
+async fn upload_media(
+    principal: Principal,
+    req: HttpRequest,
+    query: Result<web::Query<UploadQuery>, actix_web::Error>,
+    payload: web::Payload,
+    core: Core,
+) -> Res {
+    let query = query.map_err(|err| ApiError::new(Refusal::InvalidQuery, err.to_string()))?.into_inner();
+    let max = core.media.max_bytes;
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max) {
+        return Err(LineError::PayloadTooLarge(max).into());
+    }
+    let content_type =
+        req.headers().get("content-type").and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
+    let upload = Upload { room_id: query.room_id, name: query.name, content_type, body: Box::pin(payload) };
+    let row = core.upload(&principal, bearer(&req), upload).await?;
+    let (url, body) = core.media_message(&row);
+    Ok(HttpResponse::Created().json(UploadedBody {
+        media_id: row.media_id,
+        url,
+        kind: row.kind,
+        content_type: row.content_type,
+        size: row.size,
+        name: row.file_name,
+        body,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkQuery {
+    expires: u64,
+    signature: String,
+}
+
+/// `GET /line/media/{media_id}?expires=&signature=`: a member's medium for LINE (no token:
+/// the link is signed); `404` when altered, `410 link_expired` when past its time.
+async fn linked_media(
+    path: web::Path<String>,
+    query: Result<web::Query<LinkQuery>, actix_web::Error>,
+    core: Core,
+) -> Res {
+    linked(&path, query, false, &core).await
+}
+
+/// `GET /line/media/{media_id}/preview?expires=&signature=`: its preview (at most 1 MB).
+async fn linked_preview(
+    path: web::Path<String>,
+    query: Result<web::Query<LinkQuery>, actix_web::Error>,
+    core: Core,
+) -> Res {
+    linked(&path, query, true, &core).await
+}
+
+async fn linked(
+    media_id: &str,
+    query: Result<web::Query<LinkQuery>, actix_web::Error>,
+    preview: bool,
+    core: &LineCore,
+) -> Res {
+    // A link without its signature is as good as absent.
+    let query = query.map_err(|_| ApiError::from(LineError::MediaNotFound))?;
+    let media = core.linked_media(media_id, query.expires, &query.signature, preview).await?;
+    // LINE's servers and apps may cache it; it never changes under this link.
+    Ok(serve(media, "public, max-age=86400, immutable"))
+}
+
+/// A medium's answer: its content type, streamed; anything but a raster image is offered as a
+/// download (`attachment`), and nothing is sniffed.
+fn serve(media: MediaContent, cache_control: &'static str) -> HttpResponse {
     let row = &media.row;
     // Only raster formats are shown inline: an SVG (script) from LINE is a download.
-    let image = row.kind == "image" && INLINE_IMAGES.contains(&row.content_type.as_str());
+    let image = row.kind == "image" && INLINE_IMAGE_TYPES.contains(&row.content_type.as_str());
     let content_type = if row.kind == "image" && !image { "application/octet-stream" } else { &row.content_type };
     let mut res = HttpResponse::Ok();
     res.content_type(content_type)
-        .insert_header(("cache-control", "private, max-age=3600"))
+        .insert_header(("cache-control", cache_control))
         .insert_header(("x-content-type-options", "nosniff"))
         .insert_header(("content-security-policy", "sandbox; default-src 'none'"))
         .no_chunking(row.size);
     if !image {
         res.insert_header(("content-disposition", attachment(row.file_name.as_deref())));
     }
-    Ok(res.streaming(media.body))
+    res.streaming(media.body)
 }
-
-/// The content types served inline (raster images); anything else is a download.
-const INLINE_IMAGES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 /// `attachment`, with the file name if it is plain ASCII (others are left to the URL).
 fn attachment(name: Option<&str>) -> String {

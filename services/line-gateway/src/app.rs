@@ -19,6 +19,7 @@ use tracing::warn;
 use crate::authz::AuthzClient;
 use crate::line_api::LineApi;
 use crate::media::MediaStore;
+use crate::media_links::MediaLinks;
 use crate::rooms::{node_id, RoomsClient};
 use crate::secrets::SecretsKey;
 use crate::service::{push_limiter, LineCore};
@@ -30,6 +31,9 @@ const STORE_PROBE_TICK: Duration = Duration::from_secs(5);
 
 /// The shared queue of change events of this service (`events.line-gateway`).
 const EVENTS_QUEUE: &str = "line-gateway";
+
+/// Preview images made at once (each decodes a whole image of up to LINE's 10 MB).
+const PREVIEWS_AT_ONCE: usize = 2;
 
 /// The LINE gateway's routes and the app data they need (the core, and the verifier of bearer
 /// tokens), for `App::configure`.
@@ -74,6 +78,8 @@ impl LineCore {
         let media = MediaStore::from_settings(&settings.media).context("opening the media store")?;
         let membership = crate::membership::RoomMembership::new(&settings.rooms.url);
         let push_limiter = push_limiter(settings.line.push_per_second);
+        let links =
+            MediaLinks::new(secrets.media_links_key(), settings.media.line_base_url(), settings.media.link_ttl_days);
         let core = Arc::new(Self {
             store,
             bus,
@@ -88,6 +94,8 @@ impl LineCore {
             push_limiter,
             membership,
             media,
+            links,
+            previews: Arc::new(tokio::sync::Semaphore::new(PREVIEWS_AT_ONCE)),
         });
         // The events consumer (it asks authz for senders' names), the inbox and sender workers
         // call out with awc (not `Send`): actix's local tasks.

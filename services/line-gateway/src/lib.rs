@@ -25,10 +25,12 @@ mod events;
 mod inbox;
 mod line_api;
 pub mod media;
+pub mod media_links;
 mod membership;
 mod metrics;
 pub mod outbound;
 mod outbox;
+mod preview;
 mod rooms;
 pub mod secrets;
 pub mod service;
@@ -45,7 +47,7 @@ pub use settings::{AuthzSettings, LineSettings, Settings, DEFAULTS};
 pub const SERVICE: &str = "line-gateway";
 
 /// The API prefixes this service owns.
-pub const PREFIXES: &[&str] = &["/v1/admin/line", "/v1/line/media", "/line/webhook"];
+pub const PREFIXES: &[&str] = &["/v1/admin/line", "/v1/line/media", "/line/webhook", "/line/media"];
 
 /// Serve until `shutdown`.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {

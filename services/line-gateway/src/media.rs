@@ -68,6 +68,15 @@ impl MediaKind {
         }
     }
 
+    /// The kind of a member's upload: raster images LINE can show are images, the rest files.
+    pub fn of_upload(content_type: &str) -> Self {
+        if INLINE_IMAGE_TYPES.contains(&essence(content_type).as_str()) {
+            Self::Image
+        } else {
+            Self::File
+        }
+    }
+
     /// The content type when LINE's answer has none.
     pub fn default_content_type(self) -> &'static str {
         match self {
@@ -77,6 +86,38 @@ impl MediaKind {
             Self::File => "application/octet-stream",
         }
     }
+}
+
+/// Image types shown as images (others are files).
+pub const INLINE_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// The image types LINE takes in an image message.
+const LINE_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png"];
+
+/// The largest image LINE takes in an image message (10 MB).
+pub const LINE_IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The largest preview image LINE takes (1 MB): a larger image gets a made one.
+pub const LINE_PREVIEW_MAX_BYTES: u64 = 1024 * 1024;
+
+/// A content type's essence (`image/png; x=y` -> `image/png`), lowercased.
+pub fn essence(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+/// Whether LINE can show a medium of this type and size as an image.
+pub fn line_can_show(content_type: &str, size: u64) -> bool {
+    LINE_IMAGE_TYPES.contains(&essence(content_type).as_str()) && size <= LINE_IMAGE_MAX_BYTES
+}
+
+/// The store key of a member's upload: `uploads/<tenant>/<media id>`.
+pub fn upload_key(tenant: &str, media_id: &str) -> Path {
+    Path::from_iter([PathPart::from("uploads"), PathPart::from(tenant), PathPart::from(media_id)])
+}
+
+/// The store key of a medium's made preview: beside it, `<key>.preview`.
+pub fn preview_key(store_key: &str) -> Result<Path, object_store::path::Error> {
+    Path::parse(format!("{store_key}.preview"))
 }
 
 /// The store key of a LINE message's content: `line/<channel>/<message id>` (each part
@@ -225,6 +266,23 @@ impl MediaStore {
         Ok(Stored::Done(total))
     }
 
+    /// Write `bytes` under `key` at once (a made preview: small).
+    pub async fn put_bytes(&self, key: &Path, bytes: Bytes) -> Result<(), MediaError> {
+        self.store.put(key, bytes.into()).await?;
+        Ok(())
+    }
+
+    /// The stored content under `key`, whole, when it is at most `max` bytes; `None` when
+    /// absent or larger.
+    pub async fn get_bytes(&self, key: &Path, max: u64) -> Result<Option<Bytes>, MediaError> {
+        match self.store.get(key).await {
+            Ok(found) if found.meta.size > max => Ok(None),
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// The stored content under `key`, as a stream; `None` when absent.
     pub async fn get_stream(
         &self,
@@ -286,6 +344,19 @@ mod tests {
         assert!(too_large_text(MediaKind::Video, None, Some(99), 10).contains("video: 99 bytes"));
     }
 
+    #[test]
+    fn uploads_are_images_when_raster_and_line_shows_jpeg_and_png_up_to_10_mb() {
+        assert_eq!(MediaKind::of_upload("image/png"), MediaKind::Image);
+        assert_eq!(MediaKind::of_upload("IMAGE/JPEG; q=1"), MediaKind::Image);
+        assert_eq!(MediaKind::of_upload("image/svg+xml"), MediaKind::File);
+        assert_eq!(MediaKind::of_upload("application/pdf"), MediaKind::File);
+        assert!(line_can_show("image/jpeg", LINE_IMAGE_MAX_BYTES));
+        assert!(!line_can_show("image/jpeg", LINE_IMAGE_MAX_BYTES + 1));
+        assert!(!line_can_show("image/gif", 10));
+        assert_eq!(upload_key("acme", "../x").parts().count(), 3);
+        assert_eq!(preview_key("uploads/acme/m1").unwrap().as_ref(), "uploads/acme/m1.preview");
+    }
+
     #[actix_web::test]
     async fn a_stream_is_stored_whole_or_not_at_all_past_the_limit() {
         let dir = std::env::temp_dir().join(format!("line-media-{}", uuid::Uuid::new_v4().simple()));
@@ -298,6 +369,8 @@ mod tests {
             allow_http: false,
             max_bytes: 10,
             public_base_url: "http://x".into(),
+            line_base_url: String::new(),
+            link_ttl_days: 1,
         };
         let media = MediaStore::from_settings(&settings).unwrap();
         let chunks = |parts: Vec<&'static [u8]>| -> ByteStream<std::io::Error> {

@@ -79,6 +79,17 @@ pub fn line_messages(body: &Body) -> Result<Vec<Value>, NotSendable> {
     })
 }
 
+/// `objects` with the image's `previewImageUrl` set to `preview` (a medium of the engine's
+/// media store: its preview link, which differs from the original's).
+pub fn with_preview(mut objects: Vec<Value>, preview: Option<&str>) -> Vec<Value> {
+    if let Some(preview) = preview {
+        for object in objects.iter_mut().filter(|object| object["type"] == "image") {
+            object["previewImageUrl"] = json!(preview);
+        }
+    }
+    objects
+}
+
 /// The longest `sender.name` LINE takes, in characters.
 pub const MAX_SENDER_NAME_CHARS: usize = 20;
 

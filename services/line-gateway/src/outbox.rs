@@ -45,7 +45,9 @@ use uuid::Uuid;
 
 use crate::line_api::PushOutcome;
 use crate::metrics::metrics;
-use crate::outbound::{line_messages, request_retry_key, requests, retry_key, with_sender, MAX_MESSAGES_PER_REQUEST};
+use crate::outbound::{
+    line_messages, request_retry_key, requests, retry_key, with_preview, with_sender, MAX_MESSAGES_PER_REQUEST,
+};
 use crate::service::LineCore;
 use crate::store::{NewOutbound, OutboundKey, OutboundRow, OutboundStatus, StoreError};
 
@@ -110,7 +112,11 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             .map(|id| (id.to_owned(), None))
             .collect(),
     };
-    let mut objects = line_messages(&message.body);
+    // An engine medium the sender may share goes as a signed link LINE can fetch.
+    let shared = core.shared_for_line(&message.tenant, &message.sender, &message.room_id, &message.body).await?;
+    let body = shared.as_ref().map_or(&message.body, |shared| &shared.body);
+    let preview = shared.as_ref().and_then(|shared| shared.preview.as_deref());
+    let mut objects = line_messages(body).map(|objects| with_preview(objects, preview));
     if message.kind != RoomKind::LineDirect {
         // A LINE group, or a room with several LINE users or members: say who speaks through
         // the account.

@@ -25,10 +25,24 @@ pub enum SecretsKeyError {
 #[error("a stored channel credential does not decrypt with line.secrets_key")]
 pub struct Undecryptable;
 
+/// The label the media links' key is derived under.
+const MEDIA_LINKS_LABEL: &[u8] = b"chat/line-gateway/media-links/v1";
+
+/// HMAC-SHA256(`key`, `label`): a key for another use, independent of `key`'s own use.
+fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
 /// The key of channel credentials at rest.
 #[derive(Clone)]
 pub struct SecretsKey {
     cipher: Aes256Gcm,
+    /// The key of the media links LINE fetches (see `media_links_key`).
+    links: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretsKey {
@@ -49,7 +63,14 @@ impl SecretsKey {
             return Err(SecretsKeyError::Invalid);
         }
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SecretsKeyError::Invalid)?;
-        Ok(Self { cipher })
+        let links = derive(&bytes, MEDIA_LINKS_LABEL);
+        Ok(Self { cipher, links })
+    }
+
+    /// The HMAC key of the signed media links LINE fetches, derived from this key (HMAC-SHA256
+    /// of a fixed label), so that it is never the key that encrypts credentials.
+    pub fn media_links_key(&self) -> [u8; 32] {
+        self.links
     }
 
     /// base64(nonce || ciphertext) of `plain`, with a fresh random nonce.
@@ -126,5 +147,15 @@ pub(crate) mod tests {
         assert!(refused.to_string().contains("line.secrets_key"));
         assert!(SecretsKey::from_base64(&SecretString::from("not base64 at all")).is_err());
         assert_eq!(format!("{:?}", test_key()), "SecretsKey([redacted])");
+    }
+
+    #[test]
+    fn the_media_links_key_is_derived_and_differs_from_the_key() {
+        let key = test_key();
+        let raw = BASE64.decode(TEST_KEY).unwrap();
+        assert_eq!(key.media_links_key(), test_key().media_links_key());
+        assert_ne!(key.media_links_key().as_slice(), raw.as_slice());
+        let other = SecretsKey::from_base64(&SecretString::from(BASE64.encode([7u8; 32]))).unwrap();
+        assert_ne!(key.media_links_key(), other.media_links_key());
     }
 }

@@ -95,6 +95,23 @@ pub struct MediaSettings {
     /// The engine's external URL of this gateway; media URLs are
     /// `<public_base_url>/v1/line/media/<media id>`.
     pub public_base_url: String,
+    /// The external URL LINE fetches members' media from (signed links,
+    /// `<line_base_url>/line/media/<id>?expires=..&signature=..`); must be https for LINE to
+    /// show an image. Empty: `public_base_url`.
+    pub line_base_url: String,
+    /// How long a signed link stays valid, in days (LINE's apps fetch media lazily).
+    pub link_ttl_days: u64,
+}
+
+impl MediaSettings {
+    /// The base URL of signed links.
+    pub fn line_base_url(&self) -> &str {
+        if self.line_base_url.trim().is_empty() {
+            &self.public_base_url
+        } else {
+            &self.line_base_url
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -137,6 +154,8 @@ mod tests {
         assert_eq!(settings.media.max_bytes, 50 * 1024 * 1024);
         assert_eq!(settings.media.public_base_url, "http://127.0.0.1:8083");
         assert!(!settings.media.allow_http);
+        assert_eq!(settings.media.line_base_url(), "http://127.0.0.1:8083");
+        assert_eq!(settings.media.link_ttl_days, 180);
     }
 
     #[test]

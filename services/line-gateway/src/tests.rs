@@ -41,6 +41,8 @@ const DESTINATION: &str = "U0123456789abcdef0123456789abcdef";
 const TARO: &str = "U4af4980629aaaaaaaaaaaaaaaaaaaaaaaa";
 /// The webhook limit of these tests.
 const LIMIT: usize = 4096;
+/// Where LINE fetches members' media from in these tests (signed links).
+const LINE_MEDIA_BASE: &str = "https://engine.test";
 
 /// The room commands the stand-in for rooms answered.
 type Commands = Arc<Mutex<Vec<CommandEnvelope>>>;
@@ -257,6 +259,7 @@ async fn core_at(db: &TestDb, line_base: &str, media_max_bytes: u64) -> (Arc<Lin
         token_enc: &token_enc,
     };
     assert!(matches!(db.store.bind(&binding, 1).await.unwrap(), Bound::Stored(_)));
+    let links = crate::media_links::MediaLinks::new(secrets.media_links_key(), LINE_MEDIA_BASE, 180);
     let core = Arc::new(LineCore {
         store: db.store.clone(),
         bus,
@@ -269,8 +272,10 @@ async fn core_at(db: &TestDb, line_base: &str, media_max_bytes: u64) -> (Arc<Lin
         line_api: LineApi::new(&line_base, Duration::from_secs(2)).with_data_api(&line_base),
         outbox_wake: Arc::new(Notify::new()),
         push_limiter: push_limiter(100),
+        links,
         media,
         membership,
+        previews: Arc::new(tokio::sync::Semaphore::new(1)),
     });
     (core, published, commands)
 }

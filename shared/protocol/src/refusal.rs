@@ -77,6 +77,9 @@ crate::text_enum! {
         /// An undelivered message that cannot be sent again as it is (LINE could never take it,
         /// or nothing reaches its LINE user).
         NotResendable,
+        // ----- no longer there (410) -----
+        /// A signed media link past its expiry.
+        LinkExpired,
         // ----- size and type of the payload (413, 415) -----
         MessageTooLong,
         PayloadTooLarge,
@@ -137,6 +140,7 @@ impl Refusal {
             | TrustNotFound | ContactNotFound | ChannelNotFound => 404,
             NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp | ChannelExists | LineRoomClosed
             | NotResendable => 409,
+            LinkExpired => 410,
             MessageTooLong | PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             RateLimited | TooManyInFlight => 429,
@@ -210,6 +214,7 @@ mod tests {
             ("channel_exists", 409),
             ("line_room_closed", 409),
             ("not_resendable", 409),
+            ("link_expired", 410),
             ("message_too_long", 413),
             ("payload_too_large", 413),
             ("unsupported_media_type", 415),

@@ -4,7 +4,8 @@
 //! the member answers and the gateway pushes to LINE: once under a scripted 500-then-200 with one
 //! retry key, 409 counted as sent, 429 retried after Retry-After, a quota 429 given up with a
 //! notification to the member, a 12,000-character text in 3 parts, stickers only from LINE's
-//! sendable list, a burst of 6 messages in 2 requests; and back: the LINE user's text, its unsend, and a photo served by the engine
+//! sendable list, a burst of 6 messages in 2 requests, a picture alice uploads as an image LINE
+//! fetches through a signed link; and back: the LINE user's text, its unsend, and a photo served by the engine
 //! after LINE deleted it.
 
 use std::time::Duration;
@@ -17,6 +18,28 @@ use serde_json::{json, Value};
 
 const PUSH: &str = "/v2/bot/message/push";
 const LINE_USER: &str = "U0123456789abcdef0123456789abcdef";
+const MEDIA_BASE: &str = "https://media.engine.test";
+
+/// `POST /v1/line/media?room_id=&name=` with `bytes` of `content_type` (none: no header).
+async fn upload(c: &Cluster, token: &str, room: &str, content_type: Option<&str>, bytes: Vec<u8>) -> Answer {
+    let mut req = http()
+        .post(format!("{}/v1/line/media?room_id={room}&name=chart.png", c.line_gateway()))
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    if let Some(content_type) = content_type {
+        req = req.insert_header(("Content-Type", content_type));
+    }
+    let mut res = req.send_body(bytes).await.expect("upload");
+    let status = res.status().as_u16();
+    let body = res.body().await.expect("answer");
+    Answer { status, body: serde_json::from_slice(&body).unwrap_or(Value::Null), retry_after: None }
+}
+
+/// GET a signed link LINE would fetch, at the gateway's own address: status and bytes.
+async fn fetch_link(c: &Cluster, link: &str) -> (u16, Vec<u8>) {
+    let at = link.replacen(MEDIA_BASE, &c.line_gateway(), 1);
+    let mut res = http().get(at).send().await.expect("link");
+    (res.status().as_u16(), res.body().limit(1 << 20).await.expect("bytes").to_vec())
+}
 
 /// The pushes of this channel whose messages contain `needle`.
 async fn pushes(sim: &line_sim::Client, channel: &str, needle: &str) -> Vec<RecordedRequest> {
@@ -52,6 +75,9 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
         // A burst posted within a second goes out together (the default is 250 ms; a second
         // keeps this test's burst inside one window on a slow machine).
         ("CHAT__LINE__BATCH_WINDOW_MS", "1000"),
+        // Where LINE fetches members' media from (https, as LINE requires; this test reads the
+        // links at the gateway's own address).
+        ("CHAT__MEDIA__LINE_BASE_URL", MEDIA_BASE),
     ])
     .await;
     let channel = Channel::random("1660000042");
@@ -256,6 +282,36 @@ async fn members_answers_reach_line_once_through_failures_and_every_request_matc
         .send()
         .await;
     assert_eq!(foreign.expect("answer").status().as_u16(), 404, "another company's member");
+
+    // alice sends Taro a picture she uploads: LINE gets an image whose URLs it can fetch
+    // without a token (signed links, https), and fetches the same bytes. Nobody else uploads
+    // into her room, and what is not a media type is refused.
+    let chart: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
+    let refused = upload(&c, &carol, &room, Some("image/png"), chart.clone()).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (404, Some("room_not_found")));
+    let untyped = upload(&c, &alice, &room, None, chart.clone()).await;
+    assert_eq!((untyped.status, untyped.body["error"]["code"].as_str()), (415, Some("unsupported_media_type")));
+    let uploaded = upload(&c, &alice, &room, Some("image/png"), chart.clone()).await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    assert_eq!((uploaded.body["size"].as_u64(), uploaded.body["kind"].as_str()), (Some(30_000), Some("image")));
+    let a = post(&c, &room, &alice, "a9", uploaded.body["body"].clone()).await;
+    assert!(a.status == 200 || a.status == 201, "{}", a.body);
+    let pushed = eventually(15, "the picture's push", || async {
+        let p = pushes(&sim, &channel.channel_id, MEDIA_BASE).await;
+        (p.len() == 1 && p[0].status == 200).then_some(p)
+    })
+    .await;
+    let object = &pushed[0].body["messages"][0];
+    assert_eq!(object["type"], "image", "{object}");
+    let original = object["originalContentUrl"].as_str().expect("original");
+    let preview = object["previewImageUrl"].as_str().expect("preview");
+    let media_id = uploaded.body["media_id"].as_str().expect("media id");
+    assert!(original.starts_with(&format!("{MEDIA_BASE}/line/media/{media_id}?expires=")), "{original}");
+    assert_eq!(fetch_link(&c, original).await, (200, chart.clone()), "LINE fetches it without a token");
+    assert_eq!(fetch_link(&c, preview).await, (200, chart.clone()), "under 1 MB, the preview is the image");
+    assert_eq!(fetch_link(&c, &original.replace("signature=", "signature=A")).await.0, 404, "an altered link");
+    let unsigned = format!("{}/line/media/{media_id}", c.line_gateway());
+    assert_eq!(http().get(unsigned).send().await.expect("answer").status().as_u16(), 404, "no signature");
 
     let invalid = sim.invalid().await.expect("records");
     assert!(invalid.is_empty(), "every request to LINE matches messaging-api.yml: {invalid:?}");

@@ -54,4 +54,17 @@ pub enum LineError {
     MediaNotFound,
     #[error(transparent)]
     Media(#[from] MediaError),
+    /// A signed media link past its expiry.
+    #[error("this link has expired")]
+    LinkExpired,
+    /// The caller is not in the room (or it does not exist).
+    #[error("room not found")]
+    RoomNotFound,
+    #[error("the content type is missing or not a valid media type")]
+    UnsupportedMediaType,
+    #[error("the content is larger than {0} bytes")]
+    PayloadTooLarge(u64),
+    /// A preview could not be made of the stored image.
+    #[error("making a preview: {0}")]
+    Preview(String),
 }

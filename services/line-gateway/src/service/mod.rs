@@ -19,6 +19,6 @@ pub use channels::NewChannel;
 pub use dead_letters::DeadLetterCursor;
 pub use error::LineError;
 pub use intake::Receipt;
-pub use media::MediaContent;
+pub use media::{MediaContent, Shared, Upload};
 pub use profiles::LineProfile;
 pub use state::{push_limiter, LineCore, PushLimiter};

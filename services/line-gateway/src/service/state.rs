@@ -13,6 +13,7 @@ use super::error::LineError;
 use crate::authz::AuthzClient;
 use crate::line_api::LineApi;
 use crate::media::MediaStore;
+use crate::media_links::MediaLinks;
 use crate::membership::RoomMembership;
 use crate::rooms::RoomsClient;
 use crate::secrets::SecretsKey;
@@ -47,6 +48,10 @@ pub struct LineCore {
     pub media: MediaStore,
     /// Who is in a room, asked of rooms (`rooms.url`).
     pub membership: RoomMembership,
+    /// Signs the links LINE fetches members' media from.
+    pub links: MediaLinks,
+    /// Preview images being made at once (each decodes a whole image).
+    pub previews: Arc<tokio::sync::Semaphore>,
 }
 
 /// A rate limiter of push requests keyed by channel id.

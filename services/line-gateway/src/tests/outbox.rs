@@ -8,7 +8,8 @@ use chat_protocol::RoomId;
 use super::*;
 use crate::outbound::{request_retry_key, retry_key};
 use crate::service::{DeadLetterCursor, LineError};
-use crate::store::{OutboundKey, OutboundRow, OutboundStatus};
+use crate::store::{MediaRow, OutboundKey, OutboundRow, OutboundStatus};
+use serde_json::Value;
 
 const LEASE_MS: i64 = 60_000;
 
@@ -455,5 +456,121 @@ async fn admins_list_their_dead_letters_and_send_one_again_once_it_can_go() {
     let far = chat_protocol::now_ms() + 1;
     assert_eq!(db.store.purge_outbound(far, 0).await.unwrap(), 2, "the two sent rows");
     assert_eq!(db.store.purge_outbound(far, far).await.unwrap(), 1, "and the dead letter");
+    db.drop().await;
+}
+
+/// A medium `owner` uploaded for `room_id`, kept in the store: its row.
+async fn uploaded(core: &LineCore, owner: &str, room_id: &RoomId, content_type: &str, bytes: Vec<u8>) -> MediaRow {
+    let media_id = uuid::Uuid::new_v4().to_string();
+    let key = crate::media::upload_key("acme", &media_id);
+    core.media.put_bytes(&key, bytes.clone().into()).await.unwrap();
+    let row = MediaRow {
+        media_id: media_id.clone(),
+        channel_id: String::new(),
+        line_message_id: media_id,
+        store_key: key.to_string(),
+        content_type: content_type.into(),
+        size: bytes.len() as u64,
+        file_name: Some("photo.png".into()),
+        kind: "image".into(),
+        room_id: room_id.clone(),
+        owner: UserId::new(owner),
+        tenant: TenantId::new("acme"),
+        created_at_ms: 1,
+    };
+    core.store.insert_media(&row).await.unwrap();
+    row
+}
+
+/// The query of a signed link: (media id, expires, signature, preview).
+fn link_parts(url: &str) -> (String, u64, String, bool) {
+    let rest = url.strip_prefix(&format!("{LINE_MEDIA_BASE}/line/media/")).unwrap_or_else(|| panic!("{url}"));
+    let (path, query) = rest.split_once('?').unwrap();
+    let (media_id, preview) = match path.strip_suffix("/preview") {
+        Some(id) => (id, true),
+        None => (path, false),
+    };
+    let pairs: HashMap<&str, &str> = query.split('&').filter_map(|pair| pair.split_once('=')).collect();
+    (media_id.to_owned(), pairs["expires"].parse().unwrap(), pairs["signature"].to_owned(), preview)
+}
+
+async fn read_linked(core: &LineCore, url: &str) -> Result<(String, Vec<u8>), LineError> {
+    use futures_util::StreamExt;
+    let (media_id, expires, signature, preview) = link_parts(url);
+    let mut content = core.linked_media(&media_id, expires, &signature, preview).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = content.body.next().await {
+        bytes.extend_from_slice(&chunk.unwrap());
+    }
+    Ok((content.row.content_type, bytes))
+}
+
+fn png_of(width: u32, height: u32) -> Vec<u8> {
+    // Noise, so that the PNG stays large.
+    let mut state = 0x2545_f491_u32;
+    let img = image::RgbImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[actix_web::test]
+async fn a_members_image_goes_to_line_as_a_signed_link_line_can_fetch_and_only_theirs() {
+    let db = TestDb::new().await;
+    let (core, _published, _commands, line) = core_with_line(&db).await;
+    let mut queue = core.bus.consume_events("line-gateway", true).await.unwrap();
+    db.store.remember_line_user(CHANNEL, TARO, &room(), Some(true), 1).await.unwrap();
+    let client = core.line_api.client();
+    // Over LINE's 1 MB preview limit: LINE gets a made preview.
+    let big = png_of(800, 600);
+    assert!(big.len() as u64 > crate::media::LINE_PREVIEW_MAX_BYTES, "{}", big.len());
+    let mine = uploaded(&core, "alice@acme", &room(), "image/png", big.clone()).await;
+    let (url, body) = core.media_message(&mine);
+    assert_eq!(url, format!("http://engine.test/v1/line/media/{}", mine.media_id));
+    consume(&core, &mut queue, line_message("m-img-1", 1, body)).await;
+    // bob's, from another room: alice may not share it; it goes as it is.
+    let other_room = RoomId::new("r-elsewhere");
+    let bobs = uploaded(&core, "bob@acme", &other_room, "image/png", png_of(4, 4)).await;
+    let bobs_url = core.media_message(&bobs).0;
+    let image = |url: &str| Body::Image { url: url.to_owned(), name: None, size: None };
+    consume(&core, &mut queue, line_message("m-img-2", 2, image(&bobs_url))).await;
+    let t0 = chat_protocol::now_ms() + 1_000;
+    while send_next(&core, &client, t0).await {}
+    let pushes = line.pushes();
+    let objects: Vec<Value> = pushes.iter().flat_map(|p| p.body["messages"].as_array().unwrap().clone()).collect();
+    assert_eq!(objects.len(), 2, "{objects:#?}");
+    assert_eq!(objects[0]["type"], "image");
+    let original = objects[0]["originalContentUrl"].as_str().unwrap();
+    let preview = objects[0]["previewImageUrl"].as_str().unwrap();
+    assert_eq!(link_parts(original).0, mine.media_id);
+    assert!(link_parts(preview).3, "{preview}");
+    assert_eq!(objects[1]["type"], "text", "{:#?}", objects[1]);
+    assert!(objects[1]["text"].as_str().unwrap().contains(&bobs_url));
+    assert!(!objects[1].to_string().contains("signature"), "nothing of bob's is signed: {:#?}", objects[1]);
+
+    // LINE fetches both without a token: the image as it is, the preview made small.
+    let (content_type, bytes) = read_linked(&core, original).await.unwrap();
+    assert_eq!((content_type.as_str(), bytes.len()), ("image/png", big.len()));
+    assert_eq!(bytes, big);
+    let (content_type, made) = read_linked(&core, preview).await.unwrap();
+    assert_eq!(content_type, "image/jpeg");
+    assert!((made.len() as u64) <= crate::media::LINE_PREVIEW_MAX_BYTES);
+    let decoded = image::load_from_memory(&made).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (480, 360));
+    assert_eq!(read_linked(&core, preview).await.unwrap().1, made, "made once, then kept");
+
+    // An altered link is as good as absent; an expired one says so.
+    let altered = original.replace("expires=", "expires=1");
+    assert!(matches!(read_linked(&core, &altered).await, Err(LineError::MediaNotFound)));
+    let other = original.replace(&mine.media_id, &bobs.media_id);
+    assert!(matches!(read_linked(&core, &other).await, Err(LineError::MediaNotFound)));
+    let old =
+        crate::media_links::MediaLinks::new(core.secrets.media_links_key(), LINE_MEDIA_BASE, 1).sign(&mine.media_id, 1);
+    assert!(matches!(read_linked(&core, &old.original).await, Err(LineError::LinkExpired)));
     db.drop().await;
 }
