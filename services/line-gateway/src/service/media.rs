@@ -170,6 +170,10 @@ impl LineCore {
         }
         let row = self.store.media(media_id).await?.ok_or(LineError::MediaNotFound)?;
         let key = Path::parse(&row.store_key).map_err(|_| LineError::MediaNotFound)?;
+        if preview && !line_can_show(&row.content_type, row.size) {
+            // Only images LINE shows have a preview (a file's would not decode: a 500).
+            return Err(LineError::MediaNotFound);
+        }
         if preview && row.size > LINE_PREVIEW_MAX_BYTES {
             return self.made_preview(row, &key).await;
         }

@@ -572,5 +572,10 @@ async fn a_members_image_goes_to_line_as_a_signed_link_line_can_fetch_and_only_t
     let old =
         crate::media_links::MediaLinks::new(core.secrets.media_links_key(), LINE_MEDIA_BASE, 1).sign(&mine.media_id, 1);
     assert!(matches!(read_linked(&core, &old.original).await, Err(LineError::LinkExpired)));
+    // What LINE cannot show as an image has no preview.
+    let doc = uploaded(&core, "alice@acme", &room(), "application/pdf", vec![1; 2 * 1024 * 1024]).await;
+    let doc_link = core.links.sign(&doc.media_id, u64::try_from(chat_protocol::now_ms() / 1000).unwrap());
+    assert_eq!(read_linked(&core, &doc_link.original).await.unwrap().1.len(), 2 * 1024 * 1024);
+    assert!(matches!(read_linked(&core, &doc_link.preview).await, Err(LineError::MediaNotFound)));
     db.drop().await;
 }
