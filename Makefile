@@ -17,7 +17,7 @@ run: ## the standalone engine on http://127.0.0.1:8080 (in-process bus and prese
 backends: ## install (Debian packages) and start PostgreSQL, Redis and RabbitMQ where missing or stopped
 	bash tests/scripts/ensure-backends.sh
 
-up: backends build ## the four services as separate processes against the local backends
+up: backends build ## the four services as separate processes against the local backends; ROOMS_REPLICAS=3 for a cluster of 3 rooms replicas
 	bash tests/scripts/up.sh
 
 down: ## stop what `make up` started

@@ -8,8 +8,9 @@ Security Standard, that each service gets exactly the CHAT__ settings it knows (
 binaries refuse unknown keys at boot), that the NetworkPolicies let the token verifiers reach
 authz, that the Ingress sends each path to its service (longest prefix) and never exposes
 authz's /internal/ paths, that the static web client's server (web) reaches nothing and is
-reached only by the ingress controller and Prometheus, and that rooms runs as a single
-writer (one replica, no autoscaler, Recreate rollouts) until shard leases land.
+reached only by the ingress controller and Prometheus, that rooms runs as a single
+writer (one replica, no autoscaler, Recreate rollouts) until shard leases land, and that each
+pod's shutdown (a shell-less preStop sleep, then the binary's drain) fits its grace period.
 
 Usage: check_manifests.py PROFILE FILE.yaml [FILE.yaml ...]
   PROFILE base, dev or prod: FILE is the rendered base or overlay.
@@ -53,6 +54,8 @@ AUTHZ_CLIENT = {"CHAT__AUTHZ__URL", "CHAT__AUTHZ__INTERNAL_TOKEN"}
 # authz's side of that token.
 INTERNAL = {"CHAT__INTERNAL__TOKEN"}
 NODE = {"CHAT__NODE__ID"}
+# rooms' cluster ops endpoint (GET /internal/v1/cluster, POST .../members/{pod}/drain).
+CLUSTER = {"CHAT__CLUSTER__ADMIN_TOKEN"}
 CONTACTS_NODE = {"CHAT__CONTACTS__NODE_ID"}
 # The LINE gateway: its node id, the key of its encrypted channel secrets, its media store, and
 # rooms (who is in the room of a LINE medium).
@@ -68,7 +71,7 @@ LINE = {
 # sections are http, database, amqp, tokens, login, internal and telemetry (tokens and login
 # keep their defaults); it has no auth or redis section.
 EXPECTED_KEYS = {
-    "rooms": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | NODE,
+    "rooms": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | NODE | CLUSTER,
     "contacts": COMMON_KEYS | DATABASE | AMQP | AUTH | AUTHZ_CLIENT | CONTACTS_NODE,
     "line-gateway": COMMON_KEYS | DATABASE | AMQP | REDIS | AUTH | AUTHZ_CLIENT | LINE,
     "authz": COMMON_KEYS | DATABASE | AMQP | INTERNAL,
@@ -91,10 +94,22 @@ SECRET_ENV = {
     "CHAT__AUTHZ__INTERNAL_TOKEN": ("chat-internal", "token"),
     "CHAT__INTERNAL__TOKEN": ("chat-internal", "token"),
     "CHAT__LINE__SECRETS_KEY": ("chat-line", "secrets-key"),
+    "CHAT__CLUSTER__ADMIN_TOKEN": ("chat-cluster-admin", "token"),
 }
 # Secrets no manifest may reference any more.
 RETIRED_SECRETS = {"chat-auth": "the HS256 secret is gone; tokens are verified with authz's JWKS"}
 AUTHZ_PORT = 8080
+
+# Shutdown budget of every pod: terminationGracePeriodSeconds counts from the deletion and
+# includes the preStop hook. The binaries exit within BINARY_EXIT_SECS of SIGTERM (rooms: shard
+# release with a 5 s in-flight drain, then the HTTP drain), so preStop sleep + that + the margin
+# must fit in the grace period. The images have no shell: a preStop hook can only be `sleep`
+# (Kubernetes >= 1.30). rooms must have one (its endpoint must leave the ingress before it
+# stops serving and hands its shards over).
+GRACE_SECONDS = 30
+BINARY_EXIT_SECS = 20
+SHUTDOWN_MARGIN_SECS = 5
+PRESTOP_SLEEP_REQUIRED = ("rooms",)
 
 # rooms is a single writer until shard leases land (the "scaling room actors horizontally"
 # issue): its fencing epoch is max(fence in the store) + 1 at boot, which fences out only the
@@ -135,9 +150,11 @@ ROUTES = {
     "/v1/users": "authz",
     "/v1/admin": "authz",
 }
-# authz's service-to-service paths: no Ingress path may name them, and by longest prefix they
-# may only fall to the catch-all "/" of a static service (which answers 404), never to authz.
-PRIVATE_PATHS = ("/internal/v1/decide", "/internal/")
+# authz's service-to-service paths and rooms' cluster ops endpoint: no Ingress path may name
+# them, and by longest prefix they may only fall to the catch-all "/" of a static service (which
+# answers 404), never to authz or rooms.
+PRIVATE_PATHS = ("/internal/v1/decide", "/internal/", "/internal/v1/cluster",
+                 "/internal/v1/cluster/members/rooms-0/drain")
 # Request paths -> the Service ingress-nginx sends them to (Prefix paths match element by
 # element, the longest match wins): the API prefixes keep their services next to the "/"
 # catch-all, and everything else falls to web.
@@ -164,6 +181,7 @@ RESOLVES = {
     "/v1/line/media/m1": "line-gateway",
     "/v1/line/profiles": "line-gateway",
     "/internal/v1/decide": "web",
+    "/internal/v1/cluster": "web",
 }
 # Who may reach every service's port (routes, /metrics): (namespace, pod labels).
 INGRESS_CONTROLLER = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
@@ -187,6 +205,16 @@ DASHBOARD_METRICS = (
     "rooms_shard_queue_depth",
     "rooms_dead_letter_depth",
     "rooms_stale_epoch_rejections_total",
+    # Shard ownership (every rooms replica exports its own view).
+    "rooms_shards_owned",
+    "rooms_cluster_members",
+    "rooms_shards_unowned",
+    "rooms_lease_renew_seconds",
+    "rooms_leases_lost_total",
+    "rooms_handoff_seconds",
+    "rooms_activation_seconds",
+    "rooms_dedupe_hits_total",
+    "rooms_dead_lettered_total",
     "http_requests_total",
     "http_request_duration_seconds",
 )
@@ -196,6 +224,11 @@ ALERTS = (
     "RoomsDeadLetterQueueNotEmpty",
     "RoomsStaleEpochRejections",
     "RoomsDeliveryLatencyP99High",
+    "RoomsShardsUnowned",
+    "RoomsLeaseLost",
+    "RoomsLeaseRenewSlow",
+    "RoomsDeadLettered",
+    "RoomsShardImbalance",
     "ChatServiceNotReady",
     "ChatServiceDown",
 )
@@ -346,6 +379,28 @@ def check_rooms_single_writer(name, spec):
     if strategy.get("type") != "Recreate" or "rollingUpdate" in strategy:
         finding(f"{name}: strategy must be Recreate (is {strategy.get('type', 'RollingUpdate (default)')}): "
                 "a rolling update starts the new pod while the old one still writes")
+
+
+def check_shutdown_budget(name, service_name, pod):
+    """preStop (sleep only: no shell in the images) + the binary's exit + margin <= grace."""
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    for container in pod["containers"]:
+        pre_stop = (container.get("lifecycle") or {}).get("preStop")
+        where = f"{name}/{container['name']}"
+        if pre_stop is None:
+            if service_name in PRESTOP_SLEEP_REQUIRED:
+                finding(f"{where}: needs lifecycle.preStop.sleep (endpoint removal before SIGTERM)")
+            continue
+        if set(pre_stop) != {"sleep"}:
+            finding(f"{where}: preStop must be a sleep action ({sorted(pre_stop)}): the image has no shell")
+            continue
+        seconds = pre_stop["sleep"].get("seconds")
+        if not isinstance(seconds, int) or seconds < 1:
+            finding(f"{where}: preStop sleep seconds must be a positive integer, is {seconds!r}")
+            continue
+        if seconds + BINARY_EXIT_SECS + SHUTDOWN_MARGIN_SECS > grace:
+            finding(f"{where}: preStop sleep {seconds} s + {BINARY_EXIT_SECS} s drain + "
+                    f"{SHUTDOWN_MARGIN_SECS} s margin exceed terminationGracePeriodSeconds {grace}")
 
 
 def pdb_allowed_disruptions(pdb_spec, replicas):
@@ -564,8 +619,9 @@ def main():
             check_rooms_single_writer(name, spec)
         elif spec.get("replicas") != profile["replicas"][service_name]:
             finding(f"{name}: replicas {spec.get('replicas')}, expected {profile['replicas'][service_name]}")
-        if pod.get("terminationGracePeriodSeconds") != 30:
-            finding(f"{name}: terminationGracePeriodSeconds must be 30")
+        if pod.get("terminationGracePeriodSeconds") != GRACE_SECONDS:
+            finding(f"{name}: terminationGracePeriodSeconds must be {GRACE_SECONDS}")
+        check_shutdown_budget(name, service_name, pod)
         if pod_labels.get("app.kubernetes.io/part-of") != "chat":
             finding(f"{name}: pod template lacks app.kubernetes.io/part-of=chat (NetworkPolicies use it)")
         if not selects(spec["selector"], pod_labels):

@@ -16,9 +16,11 @@ use tracing::{info, warn};
 
 use crate::access::RoomKinds;
 use crate::actors::session::SessionContext;
-use crate::actors::shard::{ShardActor, StopConsuming};
-use crate::actors::{ConsumingShards, RoomContext};
+use crate::actors::shard::{Own, Release, ShardActor};
+use crate::actors::{RoomContext, ShardTable};
+use crate::api::cluster::Ops;
 use crate::authz::AuthzClient;
+use crate::cluster::{self, Cluster, Leases};
 use crate::dispatch::Dispatcher;
 use crate::events::{self, EventContext};
 use crate::hub::Hub;
@@ -72,7 +74,11 @@ pub struct RoomsCore {
     bus: SharedBus,
     presence: SharedPresence,
     node_id: String,
-    consuming: ConsumingShards,
+    table: ShardTable,
+    /// `None` in the standalone: it owns every shard itself.
+    cluster: Option<Cluster>,
+    ops: web::Data<Ops>,
+    handoff_drain: Duration,
 }
 
 impl RoomsCore {
@@ -84,7 +90,8 @@ impl RoomsCore {
             anyhow::bail!("set auth.jwks_url (the authz JWKS) or auth.jwt_secret (at least 32 characters)");
         }
         let verifier = verifier.unwrap_or_else(|| Verifier::new(&settings.auth));
-        let epoch = store.max_fence().await.context("reading the fence")? + 1;
+        settings.cluster.validate().map_err(anyhow::Error::msg)?;
+        let (gave_up_tx, gave_up_rx) = tokio::sync::mpsc::channel(usize::from(bus.shards()) * 2);
         let rc = Arc::new(RoomContext {
             store: store.clone(),
             bus: bus.clone(),
@@ -92,8 +99,8 @@ impl RoomsCore {
             limits: settings.limits.clone(),
             dedup_window: settings.rooms.dedup_window,
             passivate_after: Duration::from_secs(settings.rooms.passivate_after_secs.max(1)),
-            epoch,
-            consuming: ConsumingShards::new(bus.shards()),
+            shards: ShardTable::new(bus.shards()),
+            gave_up: gave_up_tx,
         });
         let n_arbiters = match settings.rooms.arbiters {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -107,6 +114,33 @@ impl RoomsCore {
             let arbiter = &arbiters[usize::from(shard) % arbiters.len()];
             shards.push(ShardActor::start_in_arbiter(&arbiter.handle(), move |_| ShardActor::new(shard, prefetch, rc)));
         }
+        // Ownership: leases in Redis over every replica, or (standalone, in-process presence)
+        // every shard here, with an epoch above every fence in the store.
+        let (cluster, leases) = if settings.redis.url == "inproc" {
+            let epoch = store.max_fence().await.context("reading the fence")? + 1;
+            for shard in &shards {
+                shard.do_send(Own { epoch });
+            }
+            info!(epoch, "owning every shard (no cluster)");
+            (None, None)
+        } else {
+            let connect = |timeout| Leases::connect(&settings.redis.url, &settings.redis.prefix, bus.shards(), timeout);
+            let leases = connect(settings.cluster.redis_timeout()).await.context("connecting Redis for leases")?;
+            let view_leases = connect(settings.cluster.redis_timeout()).await.context("connecting Redis for leases")?;
+            let cluster = Cluster::start(cluster::Start {
+                settings: settings.cluster.clone(),
+                node_id: node_id.clone(),
+                leases,
+                store: store.clone(),
+                shard_actors: shards.clone(),
+                table: rc.shards.clone(),
+                gave_up: gave_up_rx,
+            })
+            .context("starting the cluster loop")?;
+            info!(member = cluster.member(), "joined the cluster");
+            (Some(cluster), Some(view_leases))
+        };
+        let ops = web::Data::new(Ops { leases, bus: bus.clone(), settings: settings.cluster.clone() });
 
         let hub = Arc::new(Hub::new(&node_id));
         let node_queue = bus.consume_node(&node_id).await.context("consuming the node queue")?;
@@ -151,7 +185,7 @@ impl RoomsCore {
             }
             actix_web::rt::spawn(verifier.clone().keep_revocations_loaded(source, Duration::from_secs(10)));
         }
-        info!(node_id = %node_id, epoch, shards = bus.shards(), "rooms started");
+        info!(node_id = %node_id, shards = bus.shards(), "rooms started");
         Ok(Self {
             shards,
             _arbiters: arbiters,
@@ -164,7 +198,10 @@ impl RoomsCore {
             bus,
             presence,
             node_id,
-            consuming: rc.consuming.clone(),
+            table: rc.shards.clone(),
+            cluster,
+            ops,
+            handoff_drain: settings.cluster.handoff_drain(),
         })
     }
 
@@ -178,8 +215,10 @@ impl RoomsCore {
         let limits = web::Data::new(self.limits.clone());
         let authz = web::Data::from(self.authz.clone());
         let kinds = web::Data::from(self.session_context.kinds.clone());
+        let ops = self.ops.clone();
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(store.clone())
+                .app_data(ops.clone())
                 .app_data(dispatcher.clone())
                 .app_data(verifier.clone())
                 .app_data(sessions.clone())
@@ -193,7 +232,8 @@ impl RoomsCore {
     /// Readiness checks of this service's dependencies.
     pub fn health(&self, service: &'static str, readiness: Readiness) -> Health {
         let bus = self.bus.clone();
-        let consuming = self.consuming.clone();
+        let table = self.table.clone();
+        let reconciled = self.cluster.as_ref().map(|c| c.readiness());
         Health::new(service, readiness)
             .with_check(
                 "bus",
@@ -201,9 +241,15 @@ impl RoomsCore {
             )
             .with_check(
                 "shards",
-                Arc::new(move || match consuming.idle().as_slice() {
-                    [] => Ok(()),
-                    idle => Err(format!("{} shard(s) not consuming (first: {})", idle.len(), idle[0])),
+                // A member: its first reconcile is done (it owns what it should, or nothing yet);
+                // alone: every shard consumes.
+                Arc::new(move || match &reconciled {
+                    Some(reconciled) if reconciled.load(std::sync::atomic::Ordering::Relaxed) => Ok(()),
+                    Some(_) => Err("no shard reconcile done yet".into()),
+                    None => match table.idle().as_slice() {
+                        [] => Ok(()),
+                        idle => Err(format!("{} shard(s) not consuming (first: {})", idle.len(), idle[0])),
+                    },
                 }),
             )
     }
@@ -217,11 +263,18 @@ impl RoomsCore {
         &self.dispatcher
     }
 
-    /// Stop taking commands (they stay queued for the next owner), close the sessions (their
-    /// clients reconnect elsewhere and sync) and leave presence.
+    /// Hand the shards over (stop consuming, finish in-flight commands within the drain bound,
+    /// requeue the rest, release the leases: the next owner takes over without waiting for
+    /// expiry), close the sessions (their clients reconnect elsewhere and sync) and leave
+    /// presence.
     pub async fn drain(&self) {
-        for shard in &self.shards {
-            let _ = shard.send(StopConsuming).await;
+        match &self.cluster {
+            Some(cluster) => cluster.shutdown().await,
+            None => {
+                let drain = self.handoff_drain;
+                let releases = self.shards.iter().map(|shard| shard.send(Release { drain }));
+                futures_util::future::join_all(releases).await;
+            }
         }
         self.session_context.hub.close_all();
         if let Err(err) = self.presence.leave().await {

@@ -20,6 +20,14 @@ pub struct Metrics {
     pub fanout_publishes: IntCounter,
     pub events_rejected: IntCounter,
     pub block_changes: IntCounterVec,
+    pub dead_lettered: IntCounter,
+    pub handoff_seconds: Histogram,
+    pub shards_owned: IntGauge,
+    pub shards_unowned: IntGauge,
+    pub cluster_members: IntGauge,
+    pub lease_renew_seconds: Histogram,
+    pub leases_lost: IntCounter,
+    pub shard_acquisitions: IntCounter,
 }
 
 fn startup<T>(r: prometheus::Result<T>) -> T {
@@ -92,5 +100,41 @@ pub fn metrics() -> &'static Metrics {
             "blocks and unblocks applied (stored, and the rooms the two users share told)",
             &["change"]
         )),
+        dead_lettered: startup(prometheus::register_int_counter!(
+            "rooms_dead_lettered_total",
+            "commands this node sent to the dead-letter queue (undecodable, or on the wrong shard)"
+        )),
+        handoff_seconds: startup(prometheus::register_histogram!(
+            "rooms_handoff_seconds",
+            "graceful release of one shard: consumer cancelled to room actors stopped",
+            HANDOFF_BUCKETS.to_vec()
+        )),
+        shards_owned: startup(prometheus::register_int_gauge!(
+            "rooms_shards_owned",
+            "shards this node holds the lease of"
+        )),
+        shards_unowned: startup(prometheus::register_int_gauge!(
+            "rooms_shards_unowned",
+            "shards with no lease at this node's last reconcile"
+        )),
+        cluster_members: startup(prometheus::register_int_gauge!(
+            "rooms_cluster_members",
+            "live rooms members this node sees (draining ones included)"
+        )),
+        lease_renew_seconds: startup(prometheus::register_histogram!(
+            "rooms_lease_renew_seconds",
+            "one renewal round trip of all this node's leases",
+            LATENCY_BUCKETS.to_vec()
+        )),
+        leases_lost: startup(prometheus::register_int_counter!(
+            "rooms_leases_lost_total",
+            "shards this node lost without releasing them (self-fenced, taken, or Redis lost them)"
+        )),
+        shard_acquisitions: startup(prometheus::register_int_counter!(
+            "rooms_shard_acquisitions_total",
+            "shard leases this node acquired"
+        )),
     })
 }
+
+const HANDOFF_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0];

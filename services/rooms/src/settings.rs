@@ -25,6 +25,8 @@ pub struct Settings {
     pub ws: WsSettings,
     pub quota: QuotaSettings,
     pub presence: PresenceSettings,
+    #[serde(default)]
+    pub cluster: crate::cluster::ClusterSettings,
     pub telemetry: TelemetrySettings,
 }
 

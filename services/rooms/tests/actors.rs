@@ -23,8 +23,8 @@ use chat_protocol::{
     new_id, now_ms, post_command_id, shard_of, Body, Limits, MessageId, Refusal, RoomId, TenantId, UserId,
 };
 use rooms::actors::room::Passivate;
-use rooms::actors::shard::ShardActor;
-use rooms::actors::{ConsumingShards, RoomContext};
+use rooms::actors::shard::{Fenced, Own, Release, ShardActor};
+use rooms::actors::{GaveUp, RoomContext, ShardTable};
 use rooms::dispatch::{DispatchError, Dispatcher};
 use rooms::hub::Hub;
 use rooms::metrics::metrics;
@@ -131,6 +131,8 @@ struct Node {
     dispatcher: Dispatcher,
     /// `rooms_active` before this node started any room actor.
     idle_rooms_active: i64,
+    /// Where shards say they gave themselves up.
+    gave_up: Mutex<tokio::sync::mpsc::Receiver<GaveUp>>,
 }
 
 impl Node {
@@ -145,6 +147,7 @@ impl Node {
         let node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
         let bus: SharedBus = Arc::new(InProcBus::new(shards));
         let epoch = store.max_fence().await.expect("the fence is readable") + 1;
+        let (gave_up_tx, gave_up) = tokio::sync::mpsc::channel(16);
         let rc = Arc::new(RoomContext {
             store: store.clone(),
             bus: bus.clone(),
@@ -152,15 +155,28 @@ impl Node {
             limits: Limits::default(),
             dedup_window,
             passivate_after,
-            epoch,
-            consuming: ConsumingShards::new(shards),
+            shards: ShardTable::new(shards),
+            gave_up: gave_up_tx,
         });
-        let shards = (0..bus.shards()).map(|shard| ShardActor::new(shard, prefetch, rc.clone()).start()).collect();
+        let shards: Vec<Addr<ShardActor>> =
+            (0..bus.shards()).map(|shard| ShardActor::new(shard, prefetch, rc.clone()).start()).collect();
+        for shard in &shards {
+            shard.send(Own { epoch }).await.expect("the shard takes ownership");
+        }
         let hub = Arc::new(Hub::new(&node_id));
         let queue = bus.consume_node(&node_id).await.expect("the node queue");
         actix::spawn(hub.clone().run(queue));
         let dispatcher = Dispatcher::new(bus.clone(), hub.clone(), TIMEOUT);
-        Self { db, store, bus, hub, shards, dispatcher, idle_rooms_active: active_rooms() }
+        Self {
+            db,
+            store,
+            bus,
+            hub,
+            shards,
+            dispatcher,
+            idle_rooms_active: active_rooms(),
+            gave_up: Mutex::new(gave_up),
+        }
     }
 
     fn shard_of(&self, room: &RoomId) -> &Addr<ShardActor> {
@@ -232,7 +248,7 @@ impl Node {
     async fn stop_rooms(&self, rooms: &[RoomId]) {
         for room in rooms {
             self.shard_of(room)
-                .send(Passivate { room_id: room.clone(), failed: false })
+                .send(Passivate { room_id: room.clone(), failed: false, fenced: false })
                 .await
                 .expect("the shard is alive");
         }
@@ -282,7 +298,7 @@ async fn commands_that_arrive_while_a_room_passivates_are_buffered_and_applied_i
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     // What an idle room sends, and right behind it twenty posts.
-    node.shard_of(&room).do_send(Passivate { room_id: room.clone(), failed: false });
+    node.shard_of(&room).do_send(Passivate { room_id: room.clone(), failed: false, fenced: false });
     let texts: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
     let replies = node.publish_in_order(texts.iter().map(|t| (room.clone(), post(t))).collect()).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -482,4 +498,68 @@ async fn a_store_failure_mid_stream_loses_no_command_and_keeps_their_order() {
     let texts: Vec<String> = events[3..].iter().map(message_text).collect();
     assert_eq!(texts, (0..30).map(|i| format!("m{i}")).collect::<Vec<_>>());
     node.stop_rooms(&[room]).await;
+}
+
+#[actix::test]
+async fn a_released_shard_hands_over_what_it_holds_and_the_next_owner_applies_every_command_once() {
+    let _serial = SERIAL.lock().await;
+    let node = Node::start(1, 100, NEVER_IDLE).await;
+    let room = node.create_room().await;
+    let replies = node.publish_in_order((0..40).map(|i| (room.clone(), post(&format!("m{i}")))).collect()).await;
+
+    // Handed over mid-stream: in-flight commands finish, the rest go back to the queue.
+    let released = node.shards[0].send(Release { drain: TIMEOUT }).await.expect("the shard is alive");
+    assert_eq!(released.still_stopping, 0, "every room actor stopped within the drain bound");
+    node.no_room_actor_left().await;
+    let stored_before = node.history(&room).await.len();
+
+    // The next owner (a newer epoch) consumes the queue again.
+    let epoch = node.store.max_fence().await.expect("fence") + 1;
+    node.shards[0].send(Own { epoch }).await.expect("the shard is alive");
+    let mut seqs = Vec::new();
+    for reply in replies {
+        seqs.push(posted(&answer(reply).await).1);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (3..43).collect::<Vec<_>>(), "every post applied once");
+    let events = node.history(&room).await;
+    assert_gapless(&events, 42);
+    assert!(stored_before < events.len(), "the next owner applied what was handed over");
+    let mut texts: Vec<String> = events[2..].iter().map(message_text).collect();
+    texts.sort_unstable_by_key(|t| t[1..].parse::<u32>().unwrap_or(u32::MAX));
+    assert_eq!(texts, (0..40).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    node.stop_rooms(&[room]).await;
+}
+
+#[actix::test]
+async fn a_write_fenced_out_by_a_newer_owner_gives_the_whole_shard_up_and_is_applied_once_by_that_owner() {
+    let _serial = SERIAL.lock().await;
+    let node = Node::start(1, 100, NEVER_IDLE).await;
+    let room = node.create_room().await;
+    node.post(&room, "before").await;
+    let epoch = node.store.max_fence().await.expect("fence");
+
+    // A newer owner recorded its epoch (this node paused past its lease, say).
+    let newer = rooms::store::Fence { shard: 0, epoch: epoch + 1 };
+    assert!(node.store.raise_shard_fence(newer).await.expect("raise"));
+    let mut replies = node.publish_in_order(vec![(room.clone(), post("late"))]).await;
+    let gave_up = tokio::time::timeout(TIMEOUT, async { node.gave_up.lock().await.recv().await })
+        .await
+        .expect("the shard says it gave up in time")
+        .expect("a give-up");
+    assert_eq!(gave_up, GaveUp { shard: 0, epoch });
+    node.no_room_actor_left().await;
+    assert_eq!(node.history(&room).await.len(), 3, "the late write left nothing");
+    let stale_before = metrics().stale_epoch_rejections.get();
+    assert!(stale_before >= 1);
+
+    // The newer owner applies it, once.
+    node.shards[0].send(Own { epoch: newer.epoch }).await.expect("the shard is alive");
+    let (_, seq) = posted(&answer(replies.remove(0)).await);
+    assert_eq!(seq, 4);
+    let events = node.history(&room).await;
+    assert_gapless(&events, 4);
+    assert_eq!(message_text(&events[3]), "late");
+    node.shards[0].do_send(Fenced);
+    node.no_room_actor_left().await;
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
@@ -170,6 +170,11 @@ impl AmqpBus {
         BusError::Broker("publish interrupted by a connection failure".into())
     }
 
+    /// Consume `queue` into a bounded stream. Dropping the stream cancels the consumer
+    /// (`basic.cancel`: the broker sends no more, and with single-active-consumer hands the
+    /// queue to the next consumer); the channel stays open until every delivery taken from it
+    /// is settled or dropped (a dropped one requeues itself), then closes, so in-flight work can
+    /// still be acknowledged after the cancel and whatever the broker had sent on is requeued.
     async fn consume(&self, queue: String, prefetch: u16, arguments: FieldTable) -> Result<Subscription, BusError> {
         let channel = self.connection.create_channel().await.map_err(broker)?;
         channel.basic_qos(prefetch, BasicQosOptions::default()).await.map_err(broker)?;
@@ -179,15 +184,27 @@ impl AmqpBus {
             .map_err(broker)?;
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
         let healthy = self.healthy.clone();
+        let guard = Arc::new(ChannelGuard { channel: channel.clone() });
         tokio::spawn(async move {
-            while let Some(next) = consumer.next().await {
+            loop {
+                let next = tokio::select! {
+                    next = consumer.next() => next,
+                    () = tx.closed() => {
+                        let tag = consumer.tag();
+                        if let Err(err) = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await {
+                            debug!(queue = %queue, error = %err, "cancelling the consumer failed");
+                        }
+                        break;
+                    }
+                };
+                let Some(next) = next else { break };
                 match next {
                     Ok(delivery) => {
                         healthy.store(true, Ordering::Relaxed);
                         let redelivered = delivery.redelivered;
-                        let settle = Box::new(AmqpSettle { acker: delivery.acker });
+                        let settle = Box::new(AmqpSettle { acker: delivery.acker, _channel: guard.clone() });
                         if tx.send(Delivery::new(delivery.data, redelivered, settle)).await.is_err() {
-                            break; // nobody listens any more; unsettled deliveries go back
+                            break; // nobody listens any more; the delivery requeued itself
                         }
                     }
                     Err(err) => {
@@ -201,7 +218,6 @@ impl AmqpBus {
                 }
             }
             debug!(queue = %queue, "consumer ended");
-            let _ = channel.close(200, "consumer ended".into()).await;
         });
         Ok(rx)
     }
@@ -215,6 +231,25 @@ impl AmqpBus {
 
 struct AmqpSettle {
     acker: lapin::Acker,
+    /// Keeps the consumer's channel open until the delivery is settled.
+    _channel: Arc<ChannelGuard>,
+}
+
+/// Closes a consumer's channel once the consumer and every delivery taken from it are gone
+/// (the broker requeues what was sent on it and never settled).
+struct ChannelGuard {
+    channel: Channel,
+}
+
+impl Drop for ChannelGuard {
+    fn drop(&mut self) {
+        let channel = self.channel.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = channel.close(200, "consumer ended".into()).await;
+            });
+        }
+    }
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@
 //! without durability: a crash of the process loses what was queued, as nothing else runs.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -16,7 +16,9 @@ pub struct InProcBus {
     shards: u16,
     /// Event queues by name; every event goes to each of them.
     event_queues: Mutex<HashMap<String, mpsc::UnboundedSender<Vec<u8>>>>,
-    shard_queues: Mutex<Vec<Queue>>,
+    /// Each shard's queue; its receiver is taken by the consumer and given back when the
+    /// consumer goes (so a shard handed back and forth is consumed again).
+    shard_queues: Arc<Mutex<Vec<Queue>>>,
     nodes: Mutex<HashMap<String, mpsc::Sender<Delivery>>>,
 }
 
@@ -31,7 +33,7 @@ impl InProcBus {
         Self {
             shards: shards.max(1),
             event_queues: Mutex::new(HashMap::new()),
-            shard_queues: Mutex::new(queues),
+            shard_queues: Arc::new(Mutex::new(queues)),
             nodes: Mutex::new(HashMap::new()),
         }
     }
@@ -99,11 +101,23 @@ impl Bus for InProcBus {
             (queue.0.clone(), rx)
         };
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        let queues = self.shard_queues.clone();
         tokio::spawn(async move {
-            while let Some(payload) = source.recv().await {
+            loop {
+                let payload = tokio::select! {
+                    payload = source.recv() => payload,
+                    () = tx.closed() => None,
+                };
+                let Some(payload) = payload else { break };
                 let settle = Box::new(InProcSettle { requeue_to: Some(requeue_to.clone()), payload: payload.clone() });
+                // Refused (the consumer went): the delivery requeues itself as it drops.
                 if tx.send(Delivery::new(payload, false, settle)).await.is_err() {
                     break;
+                }
+            }
+            if let Ok(mut queues) = queues.lock() {
+                if let Some(queue) = queues.get_mut(usize::from(shard)) {
+                    queue.1 = Some(source);
                 }
             }
         });
@@ -174,6 +188,27 @@ mod tests {
         assert_eq!(sub.recv().await.unwrap().payload, vec![2]);
         assert_eq!(sub.recv().await.unwrap().payload, vec![0]);
         assert!(bus.consume_shard(2, 8).await.is_err(), "a shard has a single consumer");
+        drop(sub);
+        let again = async {
+            loop {
+                match bus.consume_shard(2, 8).await {
+                    Ok(sub) => return sub,
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                }
+            }
+        };
+        let mut sub = tokio::time::timeout(std::time::Duration::from_secs(5), again).await.expect("consumed again");
+        bus.publish_command(2, "c", vec![3]).await.unwrap();
+        // The deliveries above were dropped unsettled: they came back, before the new one.
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let delivery = sub.recv().await.unwrap();
+            seen.push(delivery.payload.clone());
+            delivery.ack().await.unwrap();
+        }
+        assert_eq!(seen.last(), Some(&vec![3]), "a shard given up is consumed again");
+        seen.sort();
+        assert_eq!(seen, vec![vec![0], vec![1], vec![2], vec![3]]);
     }
 
     #[tokio::test]

@@ -1,12 +1,13 @@
 //! What every room actor of this node shares.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chat_bus::SharedBus;
 use chat_presence::SharedPresence;
 use chat_protocol::Limits;
+use tokio::sync::mpsc;
 
 use crate::store::Store;
 
@@ -21,30 +22,95 @@ pub struct RoomContext {
     pub dedup_window: usize,
     /// A room idle this long asks its shard to stop it.
     pub passivate_after: Duration,
-    /// This process's fencing epoch (above every fence in the store at boot).
-    pub epoch: i64,
-    /// Which shards are consuming their queue now (readiness).
-    pub consuming: ConsumingShards,
+    /// What each shard of this node is doing now (readiness, the ops view, metrics).
+    pub shards: ShardTable,
+    /// Where a shard says it gave itself up (its owner must release the lease).
+    pub gave_up: mpsc::Sender<GaveUp>,
 }
 
-/// One flag per shard: true while its consumer is subscribed.
-#[derive(Clone)]
-pub struct ConsumingShards(Arc<[AtomicBool]>);
+/// A shard stopped on its own while it held a lease: a write of it was fenced out (a newer owner
+/// exists), or its epoch could not be recorded in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GaveUp {
+    pub shard: u16,
+    pub epoch: i64,
+}
 
-impl ConsumingShards {
+/// One entry per shard, written by its `ShardActor`, read by anyone.
+struct ShardState {
+    /// The epoch this node owns the shard with; 0 when it does not.
+    epoch: AtomicI64,
+    /// Its consumer is subscribed.
+    consuming: AtomicBool,
+    /// Room actors alive (or stopping) in it.
+    rooms: AtomicU32,
+}
+
+#[derive(Clone)]
+pub struct ShardTable(Arc<[ShardState]>);
+
+impl ShardTable {
     pub fn new(shards: u16) -> Self {
-        Self((0..shards).map(|_| AtomicBool::new(false)).collect())
+        Self(
+            (0..shards)
+                .map(|_| ShardState {
+                    epoch: AtomicI64::new(0),
+                    consuming: AtomicBool::new(false),
+                    rooms: AtomicU32::new(0),
+                })
+                .collect(),
+        )
     }
 
-    pub fn set(&self, shard: u16, consuming: bool) {
-        if let Some(flag) = self.0.get(usize::from(shard)) {
-            flag.store(consuming, Ordering::Relaxed);
+    fn get(&self, shard: u16) -> Option<&ShardState> {
+        self.0.get(usize::from(shard))
+    }
+
+    pub fn set_owned(&self, shard: u16, epoch: Option<i64>) {
+        if let Some(s) = self.get(shard) {
+            s.epoch.store(epoch.unwrap_or(0), Ordering::Relaxed);
         }
+    }
+
+    pub fn set_consuming(&self, shard: u16, consuming: bool) {
+        if let Some(s) = self.get(shard) {
+            s.consuming.store(consuming, Ordering::Relaxed);
+        }
+    }
+
+    pub fn set_rooms(&self, shard: u16, rooms: usize) {
+        if let Some(s) = self.get(shard) {
+            s.rooms.store(u32::try_from(rooms).unwrap_or(u32::MAX), Ordering::Relaxed);
+        }
+    }
+
+    /// The epoch this node owns `shard` with.
+    pub fn owned(&self, shard: u16) -> Option<i64> {
+        self.get(shard).map(|s| s.epoch.load(Ordering::Relaxed)).filter(|e| *e > 0)
+    }
+
+    pub fn rooms(&self, shard: u16) -> u32 {
+        self.get(shard).map_or(0, |s| s.rooms.load(Ordering::Relaxed))
+    }
+
+    pub fn len(&self) -> u16 {
+        self.0.len() as u16
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The shards this node owns that are not consuming now.
+    pub fn owned_idle(&self) -> Vec<u16> {
+        (0..self.len())
+            .filter(|s| self.owned(*s).is_some() && !self.0[usize::from(*s)].consuming.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// The shards not consuming now.
     pub fn idle(&self) -> Vec<u16> {
-        (0..self.0.len()).filter(|i| !self.0[*i].load(Ordering::Relaxed)).map(|i| i as u16).collect()
+        (0..self.len()).filter(|s| !self.0[usize::from(*s)].consuming.load(Ordering::Relaxed)).collect()
     }
 }
 

@@ -12,4 +12,4 @@ pub mod room;
 pub mod session;
 pub mod shard;
 
-pub use context::{ConsumingShards, RoomContext, SharedRoomContext};
+pub use context::{GaveUp, RoomContext, ShardTable, SharedRoomContext};

@@ -23,7 +23,7 @@ use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
 use crate::domain::{self, line_recipients_of, Blocks, MessageRef, Plan, PlannedEvent, RoomState};
 use crate::metrics::metrics;
-use crate::store::{Commit, StoreError};
+use crate::store::{Commit, Fence, StoreError};
 use crate::views;
 
 /// A command for this room, with the queue delivery to settle once it is done.
@@ -46,6 +46,9 @@ pub struct StopRoom;
 pub struct Passivate {
     pub room_id: RoomId,
     pub failed: bool,
+    /// A write was refused because a newer owner holds the room or its shard: the whole shard
+    /// must be given up.
+    pub fenced: bool,
 }
 
 /// A command this actor will not handle (it failed and is stopping), given back to the shard
@@ -61,6 +64,10 @@ pub struct RoomStopped {
     pub room_id: RoomId,
     /// It stopped because it failed: the next actor starts after a backoff.
     pub failed: bool,
+    /// Its failure cannot pass by waiting (the stored room is unreadable): its commands went
+    /// back to the queue, where each return counts toward the delivery limit, past which the
+    /// broker dead-letters them.
+    pub poisoned: bool,
 }
 
 /// How a room reaches the shard that started it.
@@ -74,6 +81,8 @@ pub struct Parent {
 pub struct RoomActor {
     room_id: RoomId,
     rc: SharedRoomContext,
+    /// The shard's epoch this actor writes with.
+    fence: Fence,
     parent: Parent,
     /// The room as committed; `None` until created (or when the room does not exist).
     state: Option<RoomState>,
@@ -84,6 +93,10 @@ pub struct RoomActor {
     /// out): every command is given back to the shard until it stops this actor; a fresh
     /// actor reloads, after a backoff.
     broken: bool,
+    /// A write was fenced out (see `Passivate::fenced`).
+    fenced: bool,
+    /// Activation failed for good (see `RoomStopped::poisoned`).
+    poisoned: bool,
     /// When the last command arrived (passivation measures idleness from it).
     last_active: Instant,
     /// Passivation was asked for and not yet granted.
@@ -99,10 +112,13 @@ struct Write {
 }
 
 impl RoomActor {
-    pub fn new(room_id: RoomId, rc: SharedRoomContext, parent: Parent) -> Self {
+    pub fn new(room_id: RoomId, rc: SharedRoomContext, parent: Parent, fence: Fence) -> Self {
         Self {
             room_id,
             rc,
+            fence,
+            fenced: false,
+            poisoned: false,
             parent,
             state: None,
             blocks: Blocks::default(),
@@ -117,7 +133,8 @@ impl RoomActor {
     fn ask_to_stop(&mut self) {
         if !self.passivating {
             self.passivating = true;
-            self.parent.passivate.do_send(Passivate { room_id: self.room_id.clone(), failed: self.broken });
+            let (room_id, failed, fenced) = (self.room_id.clone(), self.broken, self.fenced);
+            self.parent.passivate.do_send(Passivate { room_id, failed, fenced });
         }
     }
 
@@ -201,8 +218,9 @@ impl RoomActor {
             }
             StoreError::Stale { .. } => {
                 metrics().stale_epoch_rejections.inc();
-                warn!(room_id = %self.room_id, error = %err, "fenced out, giving the room up");
+                warn!(room_id = %self.room_id, error = %err, "fenced out, giving the shard up");
                 self.broken = true;
+                self.fenced = true;
                 Outcome::Retry
             }
             err => {
@@ -228,10 +246,11 @@ impl Actor for RoomActor {
         let rc = self.rc.clone();
         let room_id = self.room_id.clone();
         let started = Instant::now();
+        let fence = self.fence;
         // Activation: raise the fence, then load. Commands wait in the mailbox meanwhile.
         let load = async move {
-            if !rc.store.claim(&room_id, rc.epoch).await? {
-                return Err(StoreError::Stale { room_id, epoch: rc.epoch });
+            if !rc.store.claim(&room_id, fence).await? {
+                return Err(StoreError::Stale { room_id, epoch: fence.epoch });
             }
             let state = rc.store.load_room(&room_id, rc.dedup_window).await?;
             let blocks = match state {
@@ -250,8 +269,10 @@ impl Actor for RoomActor {
                 Err(err) => {
                     if matches!(err, StoreError::Stale { .. }) {
                         metrics().stale_epoch_rejections.inc();
+                        act.fenced = true;
                     }
-                    error!(room_id = %act.room_id, error = %err, "room activation failed");
+                    act.poisoned = err.is_permanent();
+                    error!(room_id = %act.room_id, error = %err, poisoned = act.poisoned, "room activation failed");
                     act.broken = true;
                 }
             }
@@ -267,7 +288,8 @@ impl Actor for RoomActor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics().rooms_active.dec();
         debug!(room_id = %self.room_id, "room actor stopped");
-        self.parent.stopped.do_send(RoomStopped { room_id: self.room_id.clone(), failed: self.broken });
+        let (room_id, failed, poisoned) = (self.room_id.clone(), self.broken, self.poisoned);
+        self.parent.stopped.do_send(RoomStopped { room_id, failed, poisoned });
     }
 }
 
@@ -285,6 +307,16 @@ impl Handler<Apply> for RoomActor {
     fn handle(&mut self, msg: Apply, _ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
         let Apply { envelope, delivery } = msg;
+        if self.poisoned {
+            // Back to the queue: each return counts toward the delivery limit.
+            self.ask_to_stop();
+            return AtomicResponse::new(Box::pin(
+                async move {
+                    let _ = delivery.requeue().await;
+                }
+                .into_actor(self),
+            ));
+        }
         if self.broken {
             // Back to the shard, in order; a fresh actor reloads the room after a backoff.
             self.give_back(Apply { envelope, delivery });
@@ -315,7 +347,7 @@ impl Handler<Apply> for RoomActor {
                     Ok(target) => act.decide(&envelope, target),
                     Err(err) => Err(act.failed(err)),
                 };
-                let rc = act.rc.clone();
+                let (rc, fence) = (act.rc.clone(), act.fence);
                 // Step 3: commit what was decided.
                 async move {
                     let committed = match decided {
@@ -328,7 +360,7 @@ impl Handler<Apply> for RoomActor {
                                 command_id: &envelope.command_id,
                                 now_ms: write.now_ms,
                             };
-                            let result = rc.store.commit(rc.epoch, &commit).await;
+                            let result = rc.store.commit(fence, &commit).await;
                             // A conflict is answered from what the store already holds.
                             let looked_up = match &result {
                                 Err(StoreError::Duplicate) => Some(recorded(&rc, &envelope).await),

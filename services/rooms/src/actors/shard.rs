@@ -1,5 +1,13 @@
-//! `ShardActor`: consumes one shard's command queue and routes each command to its room's
-//! actor, starting it on demand.
+//! `ShardActor`: while this node owns the shard, consumes its command queue and routes each
+//! command to its room's actor, starting it on demand.
+//!
+//! Ownership comes from outside (the cluster's leases, or the standalone owning everything):
+//! `Own { epoch }` records the epoch in the store (writes of older epochs are refused from then
+//! on), then subscribes; room actors write with that epoch. `Release` hands the shard over
+//! gracefully: cancel the consumer, let each room actor finish the command in hand within a
+//! bound, give every held command back to the queue, report. `Fence` (the lease may have
+//! expired) does the same without waiting. A room actor whose write was fenced out makes the
+//! shard give itself up at once and say so (`GaveUp`), so its lease is released.
 //!
 //! It grants stops Akka-style. A room actor that is idle, or cannot go on (its store failed, a
 //! newer owner fenced it out), asks to stop; from then on the shard holds that room's commands,
@@ -8,6 +16,8 @@
 //! has two live actors on this node, and no command is dropped or reordered. After a failure the
 //! fresh actor starts only after a backoff (100 ms, doubling, at most 5 s), so an outage of the
 //! store costs no broker redeliveries (which count toward the dead-letter limit) and no busy loop.
+//! A room whose stored state is unreadable (poisoned) is not retried here: its commands go back
+//! to the queue, and past the delivery limit to the dead-letter queue.
 //!
 //! A room holds at most 32 commands that way; while it stays broken, more go back to the queue.
 //!
@@ -15,22 +25,47 @@
 //! shard is reported not consuming meanwhile (readiness).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chat_bus::Delivery;
 use chat_protocol::bus::CommandEnvelope;
 use chat_protocol::{shard_of, RoomId};
 use futures_util::stream;
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-use super::context::SharedRoomContext;
+use super::context::{GaveUp, SharedRoomContext};
 use super::room::{Apply, GiveBack, Parent, Passivate, RoomActor, RoomStopped, StopRoom};
+use crate::metrics::metrics;
+use crate::store::Fence;
 
-/// Stop consuming (graceful shutdown); held deliveries go back to the queue.
+/// Own the shard with `epoch` (a lease was acquired): record the epoch, then consume.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopConsuming;
+pub struct Own {
+    pub epoch: i64,
+}
+
+/// Hand the shard over: stop consuming, let the room actors finish what they hold for at most
+/// `drain`, give everything else back to the queue. Answers once done (the lease may go then).
+#[derive(Message)]
+#[rtype(result = "Released")]
+pub struct Release {
+    pub drain: Duration,
+}
+
+/// What a release did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Released {
+    /// Room actors still stopping when the drain bound passed.
+    pub still_stopping: usize,
+}
+
+/// Stop at once, without waiting for anything (the lease may have expired, or was lost).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Fenced;
 
 /// Start a fresh actor for a room whose backoff is over.
 #[derive(Message)]
@@ -50,6 +85,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 fn backoff(attempt: u32) -> Duration {
     FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(MAX_BACKOFF)
+}
+
+fn requeue(delivery: Delivery) {
+    actix::spawn(async move {
+        if let Err(err) = delivery.requeue().await {
+            warn!(error = %err, "requeueing a command failed; the broker redelivers it");
+        }
+    });
 }
 
 /// One room of this shard that has, or is about to have, an actor on this node.
@@ -72,15 +115,9 @@ struct Room {
 impl Room {
     /// Give every command this room holds back to the queue, in order.
     fn requeue_all(&mut self) {
-        let deliveries: Vec<Delivery> =
-            self.given_back.drain(..).chain(self.held.drain(..)).map(|a| a.delivery).collect();
-        actix::spawn(async move {
-            for delivery in deliveries {
-                if let Err(err) = delivery.requeue().await {
-                    warn!(error = %err, "requeueing a held command failed; the broker redelivers it");
-                }
-            }
-        });
+        for apply in self.given_back.drain(..).chain(self.held.drain(..)) {
+            requeue(apply.delivery);
+        }
     }
 }
 
@@ -90,20 +127,36 @@ pub struct ShardActor {
     prefetch: u16,
     rc: SharedRoomContext,
     rooms: HashMap<RoomId, Room>,
-    /// The queue consumer, cancelled on `StopConsuming`.
+    /// The epoch this node owns the shard with; `None` while it does not (then nothing is
+    /// consumed or held, and room actors still stopping only finish).
+    epoch: Option<i64>,
+    /// The queue consumer while owned.
     consumer: Option<SpawnHandle>,
     /// Failed subscriptions in a row.
     subscribe_failures: u32,
-    /// Set by `StopConsuming`: no resubscription, nothing held.
-    draining: bool,
+    /// Told once the last room actor of a release has stopped.
+    released: Option<oneshot::Sender<()>>,
 }
 
 impl ShardActor {
     pub fn new(shard: u16, prefetch: u16, rc: SharedRoomContext) -> Self {
-        Self { shard, prefetch, rc, rooms: HashMap::new(), consumer: None, subscribe_failures: 0, draining: false }
+        Self {
+            shard,
+            prefetch,
+            rc,
+            rooms: HashMap::new(),
+            epoch: None,
+            consumer: None,
+            subscribe_failures: 0,
+            released: None,
+        }
     }
 
     fn route(&mut self, apply: Apply, ctx: &mut Context<Self>) {
+        let Some(epoch) = self.epoch else {
+            requeue(apply.delivery); // sent on before the cancel: the next owner takes it
+            return;
+        };
         let room_id = apply.envelope.room_id.clone();
         let room = self.rooms.entry(room_id.clone()).or_default();
         if let (Some(actor), false) = (&room.actor, room.stopping) {
@@ -115,47 +168,50 @@ impl ShardActor {
             // A room that stays broken holds no more: the broker keeps the rest (and dead-letters
             // what keeps coming back past its delivery limit).
             warn!(room_id = %room_id, "room holds too many commands, one goes back to the queue");
-            actix::spawn(async move {
-                let _ = apply.delivery.requeue().await;
-            });
+            requeue(apply.delivery);
             return;
         }
         room.held.push(apply);
         if !waiting {
-            self.start_actor(room_id, ctx);
+            self.start_actor(room_id, epoch, ctx);
         }
     }
 
     /// A fresh actor for the room, fed what was given back, then what was held.
-    fn start_actor(&mut self, room_id: RoomId, ctx: &mut Context<Self>) {
+    fn start_actor(&mut self, room_id: RoomId, epoch: i64, ctx: &mut Context<Self>) {
         let me = ctx.address();
         let parent =
             Parent { passivate: me.clone().recipient(), give_back: me.clone().recipient(), stopped: me.recipient() };
+        let fence = Fence { shard: self.shard, epoch };
         let room = self.rooms.entry(room_id.clone()).or_default();
-        let actor = RoomActor::new(room_id, self.rc.clone(), parent).start();
+        let actor = RoomActor::new(room_id, self.rc.clone(), parent, fence).start();
         for apply in room.given_back.drain(..).chain(room.held.drain(..)) {
             actor.do_send(apply);
         }
         room.actor = Some(actor);
         room.stopping = false;
         room.failed = false;
+        self.rc.shards.set_rooms(self.shard, self.rooms.len());
     }
 
     fn set_consuming(&self, consuming: bool) {
-        self.rc.consuming.set(self.shard, consuming);
+        self.rc.shards.set_consuming(self.shard, consuming);
     }
 
     fn subscribe(&mut self, ctx: &mut Context<Self>) {
+        let Some(epoch) = self.epoch else { return };
         let bus = self.rc.bus.clone();
         let (shard, prefetch) = (self.shard, self.prefetch);
         let subscribe = async move { bus.consume_shard(shard, prefetch).await };
         ctx.wait(subscribe.into_actor(self).map(move |sub, act, ctx| match sub {
+            // Released or fenced meanwhile: dropping the stream cancels the consumer.
+            Ok(_) if act.epoch != Some(epoch) => {}
             Ok(rx) => {
                 let deliveries = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|d| (d, rx)) });
                 act.consumer = Some(ctx.add_stream(deliveries));
                 act.subscribe_failures = 0;
                 act.set_consuming(true);
-                info!(shard, "consuming shard");
+                info!(shard, epoch, "consuming shard");
             }
             Err(err) => {
                 error!(shard, error = %err, "cannot consume shard, trying again");
@@ -166,20 +222,132 @@ impl ShardActor {
 
     fn resubscribe_later(&mut self, ctx: &mut Context<Self>) {
         self.set_consuming(false);
-        if self.draining {
+        if self.epoch.is_none() {
             return;
         }
         let delay = backoff(self.subscribe_failures);
         self.subscribe_failures = self.subscribe_failures.saturating_add(1);
         ctx.notify_later(Subscribe, delay);
     }
+
+    /// Stop owning: cancel the consumer (dropping the stream cancels it at the broker), ask
+    /// every room actor to stop, give back what waiting rooms hold. The returned receiver is
+    /// told once the last room actor has stopped (at once if there is none).
+    fn stop_owning(&mut self, ctx: &mut Context<Self>) -> oneshot::Receiver<()> {
+        if let Some(epoch) = self.epoch.take() {
+            info!(shard = self.shard, epoch, rooms = self.rooms.len(), "shard given up");
+        }
+        self.rc.shards.set_owned(self.shard, None);
+        if let Some(handle) = self.consumer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.set_consuming(false);
+        let mut gone = Vec::new();
+        for (room_id, room) in &mut self.rooms {
+            room.requeue_all();
+            if let Some(actor) = room.actor.take() {
+                actor.do_send(StopRoom);
+                room.stopping = true;
+            }
+            if !room.stopping {
+                gone.push(room_id.clone());
+            }
+        }
+        for room_id in gone {
+            self.rooms.remove(&room_id);
+        }
+        self.rc.shards.set_rooms(self.shard, self.rooms.len());
+        let (tx, rx) = oneshot::channel();
+        if self.rooms.is_empty() {
+            let _ = tx.send(());
+        } else {
+            self.released = Some(tx);
+        }
+        rx
+    }
+
+    /// A write was fenced out, or the epoch could not be recorded: stop now and say so.
+    fn give_up(&mut self, ctx: &mut Context<Self>) {
+        let Some(epoch) = self.epoch else { return };
+        warn!(shard = self.shard, epoch, "giving the shard up");
+        drop(self.stop_owning(ctx));
+        if self.rc.gave_up.try_send(GaveUp { shard: self.shard, epoch }).is_err() {
+            warn!(shard = self.shard, "the shard's owner was not told it gave up; its lease expires instead");
+        }
+    }
 }
 
 impl Actor for ShardActor {
     type Context = Context<Self>;
+}
 
-    fn started(&mut self, ctx: &mut Self::Context) {
-        self.subscribe(ctx);
+impl Handler<Own> for ShardActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Own, ctx: &mut Self::Context) {
+        if self.epoch == Some(msg.epoch) {
+            return;
+        }
+        if self.epoch.is_some() {
+            drop(self.stop_owning(ctx));
+        }
+        let epoch = msg.epoch;
+        self.epoch = Some(epoch);
+        self.rc.shards.set_owned(self.shard, Some(epoch));
+        let store = self.rc.store.clone();
+        let fence = Fence { shard: self.shard, epoch };
+        // Record the epoch before consuming: older owners' writes are refused from then on.
+        ctx.wait(async move { store.raise_shard_fence(fence).await }.into_actor(self).map(move |raised, act, ctx| {
+            if act.epoch != Some(epoch) {
+                return;
+            }
+            match raised {
+                Ok(true) => act.subscribe(ctx),
+                Ok(false) => {
+                    metrics().stale_epoch_rejections.inc();
+                    warn!(shard = act.shard, epoch, "the store holds a newer epoch for this shard");
+                    act.give_up(ctx);
+                }
+                Err(err) => {
+                    error!(shard = act.shard, epoch, error = %err, "the shard's epoch was not recorded");
+                    act.give_up(ctx);
+                }
+            }
+        }));
+    }
+}
+
+impl Handler<Release> for ShardActor {
+    type Result = ResponseActFuture<Self, Released>;
+
+    fn handle(&mut self, msg: Release, ctx: &mut Self::Context) -> Self::Result {
+        let stopped = self.stop_owning(ctx);
+        let started = Instant::now();
+        Box::pin(async move { tokio::time::timeout(msg.drain, stopped).await.is_ok() }.into_actor(self).map(
+            move |done, act, _ctx| {
+                let still_stopping = if done { 0 } else { act.rooms.len() };
+                if !done {
+                    // Actors that did not finish in time: what they hold returns to the queue when
+                    // they drop it; their late writes are fenced out by the next owner's epoch.
+                    warn!(
+                        shard = act.shard,
+                        rooms = still_stopping,
+                        "drain bound passed with room actors still stopping"
+                    );
+                    act.released = None;
+                }
+                metrics().handoff_seconds.observe(started.elapsed().as_secs_f64());
+                Released { still_stopping }
+            },
+        ))
+    }
+}
+
+impl Handler<Fenced> for ShardActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Fenced, ctx: &mut Self::Context) {
+        drop(self.stop_owning(ctx));
     }
 }
 
@@ -187,7 +355,7 @@ impl Handler<Subscribe> for ShardActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Subscribe, ctx: &mut Self::Context) {
-        if !self.draining {
+        if self.epoch.is_some() && self.consumer.is_none() {
             self.subscribe(ctx);
         }
     }
@@ -199,16 +367,12 @@ impl StreamHandler<Delivery> for ShardActor {
             Ok(envelope) if shard_of(&envelope.room_id, self.rc.bus.shards()) == self.shard => envelope,
             Ok(envelope) => {
                 warn!(shard = self.shard, room_id = %envelope.room_id, "command on the wrong shard, dead-lettered");
-                actix::spawn(async move {
-                    let _ = delivery.reject().await;
-                });
+                dead_letter(delivery);
                 return;
             }
             Err(err) => {
                 warn!(shard = self.shard, error = %err, "undecodable command, dead-lettered");
-                actix::spawn(async move {
-                    let _ = delivery.reject().await;
-                });
+                dead_letter(delivery);
                 return;
             }
         };
@@ -217,7 +381,7 @@ impl StreamHandler<Delivery> for ShardActor {
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         self.consumer = None;
-        if self.draining {
+        if self.epoch.is_none() {
             info!(shard = self.shard, "shard consumer stopped");
             return;
         }
@@ -226,10 +390,21 @@ impl StreamHandler<Delivery> for ShardActor {
     }
 }
 
+fn dead_letter(delivery: Delivery) {
+    metrics().dead_lettered.inc();
+    actix::spawn(async move {
+        let _ = delivery.reject().await;
+    });
+}
+
 impl Handler<Passivate> for ShardActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Passivate, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Passivate, ctx: &mut Self::Context) {
+        if msg.fenced {
+            self.give_up(ctx);
+            return;
+        }
         let Some(room) = self.rooms.get_mut(&msg.room_id) else { return };
         if room.stopping {
             room.failed |= msg.failed;
@@ -247,6 +422,10 @@ impl Handler<GiveBack> for ShardActor {
     type Result = ();
 
     fn handle(&mut self, msg: GiveBack, _ctx: &mut Self::Context) {
+        if self.epoch.is_none() {
+            requeue(msg.0.delivery);
+            return;
+        }
         let room = self.rooms.entry(msg.0.envelope.room_id.clone()).or_default();
         room.given_back.push(msg.0);
     }
@@ -260,10 +439,23 @@ impl Handler<RoomStopped> for ShardActor {
         room.actor = None;
         room.stopping = false;
         let failed = room.failed || msg.failed;
-        if self.draining {
-            // Shutting down: what was held goes back to the queue for the next owner.
+        let Some(epoch) = self.epoch else {
+            // Not owned any more: what was held goes back to the queue for the next owner.
             room.requeue_all();
             self.rooms.remove(&msg.room_id);
+            self.rc.shards.set_rooms(self.shard, self.rooms.len());
+            if self.rooms.is_empty() {
+                if let Some(tx) = self.released.take() {
+                    let _ = tx.send(());
+                }
+            }
+            return;
+        };
+        if msg.poisoned {
+            // Waiting cannot help: back to the queue, toward the delivery limit.
+            room.requeue_all();
+            self.rooms.remove(&msg.room_id);
+            self.rc.shards.set_rooms(self.shard, self.rooms.len());
             return;
         }
         if failed {
@@ -277,8 +469,9 @@ impl Handler<RoomStopped> for ShardActor {
         room.failures = 0;
         if room.given_back.is_empty() && room.held.is_empty() {
             self.rooms.remove(&msg.room_id);
+            self.rc.shards.set_rooms(self.shard, self.rooms.len());
         } else {
-            self.start_actor(msg.room_id, ctx);
+            self.start_actor(msg.room_id, epoch, ctx);
         }
     }
 }
@@ -287,33 +480,16 @@ impl Handler<Restart> for ShardActor {
     type Result = ();
 
     fn handle(&mut self, msg: Restart, ctx: &mut Self::Context) {
+        let Some(epoch) = self.epoch else { return };
         let Some(room) = self.rooms.get_mut(&msg.0) else { return };
         if room.actor.is_some() || room.stopping {
             return;
         }
         if room.given_back.is_empty() && room.held.is_empty() {
             self.rooms.remove(&msg.0); // the next command starts an actor
+            self.rc.shards.set_rooms(self.shard, self.rooms.len());
             return;
         }
-        self.start_actor(msg.0, ctx);
-    }
-}
-
-impl Handler<StopConsuming> for ShardActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: StopConsuming, ctx: &mut Self::Context) {
-        self.draining = true;
-        if let Some(handle) = self.consumer.take() {
-            ctx.cancel_future(handle);
-        }
-        // Rooms waiting out a backoff have no actor to stop: their commands go back now.
-        let waiting: Vec<RoomId> =
-            self.rooms.iter().filter(|(_, r)| r.actor.is_none() && !r.stopping).map(|(id, _)| id.clone()).collect();
-        for room_id in waiting {
-            if let Some(mut room) = self.rooms.remove(&room_id) {
-                room.requeue_all();
-            }
-        }
+        self.start_actor(msg.0, epoch, ctx);
     }
 }

@@ -3,6 +3,7 @@
 //! and serialise; refusals come back as `CommandError`s and become `ApiError`s with the status
 //! of their code (`Refusal::http_status`, the one mapping).
 
+pub mod cluster;
 mod idempotency;
 mod rooms;
 mod ws;
@@ -27,7 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/rooms/{room_id}/messages", web::get().to(rooms::history))
         .route("/v1/rooms/{room_id}/messages/{message_id}", web::delete().to(rooms::recall))
         .route("/v1/rooms/{room_id}/read", web::post().to(rooms::read))
-        .route("/v1/notifications", web::get().to(rooms::notifications));
+        .route("/v1/notifications", web::get().to(rooms::notifications))
+        .route("/internal/v1/cluster", web::get().to(cluster::show))
+        .route("/internal/v1/cluster/members/{pod}/drain", web::post().to(cluster::drain));
 }
 
 /// A command that failed on its way, or was refused by its room.

@@ -31,6 +31,14 @@ pub use write::Commit;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// What a room write is fenced with: the owner's shard and the epoch of its lease there. A
+/// write is refused (`Stale`) when the room or the shard carries a newer epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub shard: u16,
+    pub epoch: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a newer owner holds room {room_id} (fence is past epoch {epoch})")]

@@ -11,7 +11,7 @@ use chat_protocol::bus::{CommandEnvelope, MemberKind, MemberSpec, RoomCommand, R
 use chat_protocol::room::RoomInfo;
 use chat_protocol::{new_id, Body, Limits, RoomId, TenantId, UserId};
 
-use super::{Commit, EventKind, Store};
+use super::{Commit, EventKind, Fence, Store, StoreError};
 use crate::domain::{self, MessageRef, RoomState};
 
 /// A SQLite file of its own, removed at the end.
@@ -97,8 +97,29 @@ impl Room {
         let meta = plan.meta_after(self.state.as_ref()).expect("a room to change");
         let last_seq = self.state.as_ref().map_or(0, |s| s.last_seq);
         let commit = Commit { meta: &meta, last_seq, plan: &plan, command_id: &env.command_id, now_ms };
-        store.commit(1, &commit).await.expect("the commit is written");
+        store.commit(Fence { shard: 0, epoch: 1 }, &commit).await.expect("the commit is written");
         self.state = RoomState::after(self.state.take(), &plan, commit.new_last_seq(), 100);
+    }
+
+    /// Post a text with `fence`, as the actor does.
+    async fn post(&mut self, store: &Store, actor: &UserId, fence: Fence) -> Result<(), StoreError> {
+        let env = CommandEnvelope {
+            command_id: new_id(),
+            room_id: self.id.clone(),
+            actor: actor.clone(),
+            tenant: acme(),
+            reply_to: None,
+            issued_at_ms: 1,
+            command: RoomCommand::Post { body: Body::Text { text: "hi".into() }, client_msg_id: None },
+        };
+        let state = self.state.as_ref().expect("a created room");
+        let plan = domain::decide(state, &env, &Limits::default(), None).expect("a post is accepted");
+        let meta = plan.meta_after(Some(state)).expect("meta");
+        let commit =
+            Commit { meta: &meta, last_seq: state.last_seq, plan: &plan, command_id: &env.command_id, now_ms: 1 };
+        store.commit(fence, &commit).await?;
+        self.state = RoomState::after(self.state.take(), &plan, commit.new_last_seq(), 100);
+        Ok(())
     }
 
     fn members(&self) -> Vec<UserId> {
@@ -320,4 +341,36 @@ async fn a_block_period_hides_the_senders_messages_of_that_period_from_the_block
     let blocks = domain::Blocks::new(open);
     assert_eq!(blocks.recipients_of(&carol, &[alice.clone(), bob.clone()]), std::slice::from_ref(&bob));
     assert_eq!(blocks.recipients_of(&bob, &[alice.clone(), carol.clone()]), [alice, carol]);
+}
+
+#[tokio::test]
+async fn a_write_older_than_the_shards_newest_owner_is_refused_even_in_a_room_it_never_touched() {
+    let db = TempDb::new();
+    let store = Store::connect(&db.settings()).await.expect("store");
+    let alice = UserId::new("alice");
+    let mut room = Room { id: RoomId::generate(), state: None };
+    let create = RoomCommand::Create {
+        kind: RoomKind::Group,
+        info: RoomInfo { name: Some("r".into()), ..Default::default() },
+        members: vec![member(&alice)],
+    };
+    room.apply(&store, &alice, create, 1).await;
+    let old = Fence { shard: 0, epoch: 1 };
+    room.post(&store, &alice, old).await.expect("the owner writes");
+
+    // A new owner of shard 0 records its epoch before consuming; it has not activated the room.
+    let new = Fence { shard: 0, epoch: 2 };
+    assert!(store.raise_shard_fence(new).await.expect("raise"));
+    let late = room.post(&store, &alice, old).await;
+    assert!(matches!(late, Err(StoreError::Stale { .. })), "a late write of the old owner: {late:?}");
+    assert!(!store.claim(&room.id, old).await.expect("claim"), "the old owner cannot claim it back");
+    assert!(!store.raise_shard_fence(old).await.expect("raise"), "epochs never go back");
+    assert!(store.claim(&room.id, new).await.expect("claim"));
+    room.post(&store, &alice, new).await.expect("the new owner writes");
+    // Another shard's fence is not this room's business.
+    assert!(store.raise_shard_fence(Fence { shard: 1, epoch: 9 }).await.expect("raise"));
+    room.post(&store, &alice, new).await.expect("still the owner");
+    assert_eq!(store.max_fence().await.expect("max"), 9, "the floor for new epochs");
+    let events = store.history(&room.id, None, Some(0), None, 100).await.expect("history");
+    assert_eq!(events.iter().filter(|e| e.kind == EventKind::Message).count(), 3, "the refused write left nothing");
 }

@@ -12,7 +12,7 @@ use chat_protocol::bus::{CommandResult, MemberKind};
 use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 use sqlx::Row;
 
-use super::{insert_notification, NotificationRow, RoomRow, Store, StoreError};
+use super::{insert_notification, Fence, NotificationRow, RoomRow, Store, StoreError};
 use crate::domain::{Member, MessageRef, Plan, PlannedEvent, RecentCommands, Role, RoomMeta, RoomState};
 
 /// Everything one command writes, in one transaction.
@@ -61,29 +61,68 @@ struct MessageRefRow {
     recalled: i64,
 }
 
+/// The condition that no newer epoch owns the shard: `$shard` and `$epoch` are the numbers of
+/// the statement's placeholders holding them.
+fn shard_is_current(shard: usize, epoch: usize) -> String {
+    format!("NOT EXISTS (SELECT 1 FROM shard_fences WHERE shard = ${shard} AND fence > ${epoch})")
+}
+
 impl Store {
-    /// The highest fence any room carries: a new owner's epoch must be above it.
+    /// The highest fence in the store (rooms and shards): epochs granted from now on must be
+    /// above it, even if Redis has lost its counters.
     pub async fn max_fence(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(fence), 0) AS f FROM rooms").fetch_one(&self.pool).await?;
-        Ok(row.try_get("f")?)
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT MAX(fence) FROM rooms), 0) AS r, COALESCE((SELECT MAX(fence) FROM shard_fences), 0) AS s",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (rooms, shards): (i64, i64) = (row.try_get("r")?, row.try_get("s")?);
+        Ok(rooms.max(shards))
     }
 
-    /// Raise the room's fence to `epoch` (activation). False when a newer owner holds it.
-    pub async fn claim(&self, room_id: &RoomId, epoch: i64) -> Result<bool, StoreError> {
+    /// Record that `fence.epoch` now owns its shard (before consuming it): from then on, writes
+    /// with an older epoch are refused. False when a newer epoch was recorded already.
+    pub async fn raise_shard_fence(&self, fence: Fence) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO shard_fences (shard, fence) VALUES ($1, $2) \
+             ON CONFLICT (shard) DO UPDATE SET fence = excluded.fence WHERE shard_fences.fence <= excluded.fence",
+        )
+        .bind(i32::from(fence.shard))
+        .bind(fence.epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The epoch recorded for a shard (0: none).
+    pub async fn shard_fence(&self, shard: u16) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT fence FROM shard_fences WHERE shard = $1")
+            .bind(i32::from(shard))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("fence")).transpose()?.unwrap_or(0))
+    }
+
+    /// Raise the room's fence to the owner's epoch (activation). False when a newer owner
+    /// holds the room or its shard.
+    pub async fn claim(&self, room_id: &RoomId, fence: Fence) -> Result<bool, StoreError> {
         let exists = sqlx::query("SELECT fence FROM rooms WHERE id = $1")
             .bind(room_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = exists else {
-            return Ok(true); // not created yet: the create commit carries the epoch
+            // Not created yet: the create commit carries the epoch (and checks the shard's).
+            return Ok(self.shard_fence(fence.shard).await? <= fence.epoch);
         };
-        let fence: i64 = row.try_get("fence")?;
-        if fence > epoch {
+        let current: i64 = row.try_get("fence")?;
+        if current > fence.epoch {
             return Ok(false);
         }
-        let done = sqlx::query("UPDATE rooms SET fence = $1 WHERE id = $2 AND fence <= $1")
-            .bind(epoch)
+        let sql = format!("UPDATE rooms SET fence = $1 WHERE id = $2 AND fence <= $1 AND {}", shard_is_current(3, 1));
+        let done = sqlx::query(&sql)
+            .bind(fence.epoch)
             .bind(room_id.as_str())
+            .bind(i32::from(fence.shard))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -163,7 +202,9 @@ impl Store {
     }
 
     /// Write one command's effects, fenced by `epoch`, in one transaction, with the counters.
-    pub async fn commit(&self, epoch: i64, c: &Commit<'_>) -> Result<(), StoreError> {
+    pub async fn commit(&self, fence: Fence, c: &Commit<'_>) -> Result<(), StoreError> {
+        let epoch = fence.epoch;
+        let shard = i32::from(fence.shard);
         let meta = c.meta;
         let room = meta.id.as_str();
         let plan = c.plan;
@@ -178,47 +219,57 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // The room's message count before this command's events.
         let messages_before = if plan.create.is_some() {
-            let inserted = sqlx::query(
+            let sql = format!(
                 "INSERT INTO rooms (id, tenant, kind, name, description, photo_url, direct_key, last_seq, fence, created_at, updated_at, \
                    last_message_seq, message_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) ON CONFLICT DO NOTHING",
-            )
-            .bind(room)
-            .bind(meta.tenant.as_str())
-            .bind(meta.kind.as_str())
-            .bind(&meta.info.name)
-            .bind(&meta.info.description)
-            .bind(&meta.info.photo_url)
-            .bind(&meta.direct_key)
-            .bind(last_seq)
-            .bind(epoch)
-            .bind(c.now_ms)
-            .bind(last_message_seq)
-            .bind(messages)
-            .execute(&mut *tx)
-            .await?;
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12 WHERE {} ON CONFLICT DO NOTHING",
+                shard_is_current(13, 9)
+            );
+            let inserted = sqlx::query(&sql)
+                .bind(room)
+                .bind(meta.tenant.as_str())
+                .bind(meta.kind.as_str())
+                .bind(&meta.info.name)
+                .bind(&meta.info.description)
+                .bind(&meta.info.photo_url)
+                .bind(&meta.direct_key)
+                .bind(last_seq)
+                .bind(epoch)
+                .bind(c.now_ms)
+                .bind(last_message_seq)
+                .bind(messages)
+                .bind(shard)
+                .execute(&mut *tx)
+                .await?;
             if inserted.rows_affected() == 0 {
+                drop(tx);
+                if self.shard_fence(fence.shard).await? > epoch {
+                    return Err(StoreError::Stale { room_id: meta.id.clone(), epoch });
+                }
                 return Err(StoreError::DirectExists);
             }
             0
         } else {
-            let updated = sqlx::query(
+            let sql = format!(
                 "UPDATE rooms SET last_seq = $1, fence = $2, updated_at = $3, name = $4, description = $5, photo_url = $6, \
                    message_count = message_count + $8, \
                    last_message_seq = CASE WHEN $9 > 0 THEN $9 ELSE last_message_seq END \
-                 WHERE id = $7 AND fence <= $2 RETURNING message_count",
-            )
-            .bind(last_seq)
-            .bind(epoch)
-            .bind(c.now_ms)
-            .bind(&meta.info.name)
-            .bind(&meta.info.description)
-            .bind(&meta.info.photo_url)
-            .bind(room)
-            .bind(messages)
-            .bind(last_message_seq)
-            .fetch_optional(&mut *tx)
-            .await?;
+                 WHERE id = $7 AND fence <= $2 AND {} RETURNING message_count",
+                shard_is_current(10, 2)
+            );
+            let updated = sqlx::query(&sql)
+                .bind(last_seq)
+                .bind(epoch)
+                .bind(c.now_ms)
+                .bind(&meta.info.name)
+                .bind(&meta.info.description)
+                .bind(&meta.info.photo_url)
+                .bind(room)
+                .bind(messages)
+                .bind(last_message_seq)
+                .bind(shard)
+                .fetch_optional(&mut *tx)
+                .await?;
             let Some(updated) = updated else {
                 return Err(StoreError::Stale { room_id: meta.id.clone(), epoch });
             };
