@@ -13,10 +13,12 @@
 #      custom resources (ServiceMonitor, PrometheusRule, RabbitmqCluster) have no schema
 #      there and are listed as not schema-checked
 #   4. house rules on the rendered overlays (tests/check_manifests.py): restricted security
-#      context, probes, resources, rooms a single writer (1 replica, no HPA, Recreate),
-#      per-service settings, PDB/NetworkPolicy/Service per Deployment, authz reachable for
-#      the JWKS clients, Ingress routes (no /internal/), ServiceMonitor, alerts, dashboard
-#      metrics; and the jobs/ files against the prod render
+#      context, probes, resources, rooms' scaling shape (replicas, one HPA on CPU with a
+#      gentle scale-down, RollingUpdate maxSurge 1 / maxUnavailable 0, a PDB of one pod, the
+#      rooms-ops pod's reach), per-service settings, PDB/NetworkPolicy/Service per
+#      Deployment, authz reachable for the JWKS clients, Ingress routes (no /internal/),
+#      ServiceMonitor, alerts, dashboard metrics; the jobs/ files against the prod render;
+#      and the rules' self-test (deliberately broken copies of each render must be caught)
 #   5. promtool: `check rules` and the alert unit tests (tests/prometheus-rules.test.yaml)
 #   6. checkov (optional), with the documented exceptions in CHECKOV_SKIP
 # Without a kustomize renderer, steps 3-4 fall back to the plain resource files of base/
@@ -161,6 +163,13 @@ if [ "$have_pyyaml" = 1 ] && [ -n "$render" ]; then
       pass "house rules ($profile): $(tail -n 1 "$WORK/rules.log" | sed 's/.*: \([0-9]* objects\)/\1/')"
     else
       fail "house rules ($profile):"
+      sed 's/^/    /' "$WORK/rules.log"
+    fi
+    # The rules catch what they are for: broken copies of this render must fail them.
+    if python3 "$HERE/tests/check_manifests.py" --self-test "$profile" "$file" >"$WORK/rules.log" 2>&1; then
+      pass "house rules self-test ($profile): $(tail -n 1 "$WORK/rules.log" | sed 's/.* passes, //')"
+    else
+      fail "house rules self-test ($profile):"
       sed 's/^/    /' "$WORK/rules.log"
     fi
   done

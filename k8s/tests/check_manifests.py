@@ -8,16 +8,22 @@ Security Standard, that each service gets exactly the CHAT__ settings it knows (
 binaries refuse unknown keys at boot), that the NetworkPolicies let the token verifiers reach
 authz, that the Ingress sends each path to its service (longest prefix) and never exposes
 authz's /internal/ paths, that the static web client's server (web) reaches nothing and is
-reached only by the ingress controller and Prometheus, that rooms runs as a single
-writer (one replica, no autoscaler, Recreate rollouts) until shard leases land, and that each
-pod's shutdown (a shell-less preStop sleep, then the binary's drain) fits its grace period.
+reached only by the ingress controller and Prometheus, that rooms scales as a cluster of
+shard-lease holders should (several replicas, one HPA on CPU with a gentle scale-down, rolling
+updates that add one pod before removing one, a PDB of one pod, no CPU limit), that an
+operator's rooms-ops pod can reach rooms and nothing else, and that each pod's shutdown (a
+shell-less preStop sleep, then the binary's drain) fits its grace period.
 
 Usage: check_manifests.py PROFILE FILE.yaml [FILE.yaml ...]
+       check_manifests.py --self-test PROFILE FILE.yaml
   PROFILE base, dev or prod: FILE is the rendered base or overlay.
   PROFILE jobs: the rendered prod overlay plus the plain files of k8s/jobs/ (authz
   administrative Job and CronJob, checked against the overlay's ServiceAccount, Services,
   NetworkPolicies and authz image).
-Exit status 1 on any finding. Needs PyYAML.
+  --self-test: FILE (a rendered base or overlay) must pass, and every deliberately broken copy
+  of it in BREAKAGES must be caught with the expected finding.
+Exit status 1 on any finding (or, with --self-test, on a breakage that goes unnoticed).
+Needs PyYAML.
 """
 
 import json
@@ -111,23 +117,41 @@ BINARY_EXIT_SECS = 20
 SHUTDOWN_MARGIN_SECS = 5
 PRESTOP_SLEEP_REQUIRED = ("rooms",)
 
-# rooms is a single writer until shard leases land (the "scaling room actors horizontally"
-# issue): its fencing epoch is max(fence in the store) + 1 at boot, which fences out only the
-# writers that came before it. A second replica, an autoscaler or a rollout surge pod would be
-# a second writer next to the first, so rooms runs exactly one replica in every profile, no
-# HPA (or other autoscaler) targets it, and it rolls out with strategy Recreate (the old pod
-# is gone before the new one starts). The scaling issue lifts all three rules together.
-ROOMS_REPLICAS = 1
+# rooms runs as a cluster (docs/scaling.md): a replica consumes a shard's queue only while it
+# holds the shard's Redis lease, and the store refuses writes under an outdated epoch, so any
+# number of replicas is safe. What these rules keep is the shape that moves shards gently:
+# - at least ROOMS_MIN_REPLICAS replicas in base and prod (a lost replica moves a third of the
+#   shards at most, and a node drain leaves two running);
+# - exactly one HorizontalPodAutoscaler (autoscaling/v2) on the rooms Deployment, on CPU
+#   utilisation, minReplicas >= the profile's floor, maxReplicas = the profile's ceiling
+#   (ROOMS_MAX_REPLICAS at 256 shards: 10 or 11 shards a replica), scale-down only after
+#   ROOMS_SCALE_DOWN_WINDOW_SECS of calm and at most one pod per minute (every scale-in is one
+#   replica's handoff); no other autoscaler on rooms (two would fight over the count);
+# - strategy RollingUpdate with maxSurge 1 and maxUnavailable 0: the new pod joins and takes
+#   its share before an old one hands its shards over; minReadySeconds covers the 5 s
+#   stabilization and a 5 s handoff drain (ROOMS_MIN_READY_SECS) before the next step;
+# - the PodDisruptionBudget lets exactly one pod go at every replica count the HPA may choose
+#   (maxUnavailable: 1; minAvailable: 2 would let a drain take 22 of 24 at once);
+# - no CPU limit (below), the shutdown budget (above).
+ROOMS_MIN_REPLICAS = 3
+ROOMS_MAX_REPLICAS = 24
+ROOMS_MIN_READY_SECS = 10
+ROOMS_SCALE_DOWN_WINDOW_SECS = 300
 # Objects that set a Deployment's replica count through spec.scaleTargetRef.
 AUTOSCALER_KINDS = ("HorizontalPodAutoscaler", "ScaledObject")
+# The labels of the operator's short-lived pod that runs `rooms cluster status|drain` (see
+# k8s/README.md, "Scaling rooms"): it must reach rooms on 8080 and no other service, and no
+# Service, PDB or Deployment may select it.
+ROOMS_OPS_LABELS = {"app.kubernetes.io/name": "rooms-ops", "app.kubernetes.io/part-of": "chat"}
 
 PROFILES = {
-    "base": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2, "web": 2},
-             "shards": "256"},
-    "prod": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 2, "line-gateway": 2, "authz": 2, "web": 2},
-             "shards": "256"},
-    "dev": {"replicas": {"rooms": ROOMS_REPLICAS, "contacts": 1, "line-gateway": 1, "authz": 1, "web": 1},
-            "shards": "8"},
+    "base": {"replicas": {"contacts": 2, "line-gateway": 2, "authz": 2, "web": 2},
+             "rooms_scale": (ROOMS_MIN_REPLICAS, ROOMS_MAX_REPLICAS), "shards": "256"},
+    "prod": {"replicas": {"contacts": 2, "line-gateway": 2, "authz": 2, "web": 2},
+             "rooms_scale": (ROOMS_MIN_REPLICAS, ROOMS_MAX_REPLICAS), "shards": "256"},
+    # Small footprint: one rooms replica, the HPA from 1 to 2 (8 shards).
+    "dev": {"replicas": {"contacts": 1, "line-gateway": 1, "authz": 1, "web": 1},
+            "rooms_scale": (1, 2), "shards": "8"},
 }
 # The Jobs are checked together with the rendered prod overlay (production values).
 PROFILES["jobs"] = PROFILES["prod"]
@@ -370,15 +394,109 @@ def check_authz_url(name, key, url, service, path):
         finding(f"{name}: {key}={url!r} must have the path {path or '/'}")
 
 
-def check_rooms_single_writer(name, spec):
-    """rooms: one replica, replaced by Recreate (never two processes at once, see ROOMS_REPLICAS)."""
-    if spec.get("replicas") != ROOMS_REPLICAS:
-        finding(f"{name}: replicas {spec.get('replicas')}, expected {ROOMS_REPLICAS}: rooms is a "
-                "single writer until shard leases land (fencing epoch max(fence)+1 at boot)")
+def check_rooms_rollout(name, spec, scale):
+    """rooms: replicas within the profile's range, one new pod before one old pod goes."""
+    low, high = scale
+    replicas = spec.get("replicas", 1)
+    if not low <= replicas <= high:
+        finding(f"{name}: replicas {replicas}, expected {low} to {high} (rooms runs as a cluster "
+                "of shard-lease holders; the HPA takes it from there)")
     strategy = spec.get("strategy") or {}
-    if strategy.get("type") != "Recreate" or "rollingUpdate" in strategy:
-        finding(f"{name}: strategy must be Recreate (is {strategy.get('type', 'RollingUpdate (default)')}): "
-                "a rolling update starts the new pod while the old one still writes")
+    rolling = strategy.get("rollingUpdate") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        finding(f"{name}: strategy must be RollingUpdate (is {strategy['type']}): the new pod joins "
+                "and takes its shards before an old one hands its own over")
+    elif rolling.get("maxUnavailable") not in (0, "0%") or rolling.get("maxSurge") != 1:
+        finding(f"{name}: rolling update must be maxSurge 1, maxUnavailable 0 (is "
+                f"{rolling.get('maxSurge', '25% (default)')} / {rolling.get('maxUnavailable', '25% (default)')}): "
+                "one replica's shards move at a time and no replica goes before its successor is ready")
+    if spec.get("minReadySeconds", 0) < ROOMS_MIN_READY_SECS:
+        finding(f"{name}: minReadySeconds {spec.get('minReadySeconds', 0)}, at least {ROOMS_MIN_READY_SECS}: "
+                "the next old pod must not get SIGTERM before the new one's shards arrived "
+                "(5 s stabilization + 5 s handoff drain)")
+
+
+def check_rooms_autoscaler(by_kind, deployment, profile):
+    """rooms: exactly one autoscaling/v2 HPA on CPU, within the profile's range, gentle scale-down."""
+    low, high = profile["rooms_scale"]
+    scalers = [(kind, obj) for kind in AUTOSCALER_KINDS for obj in by_kind.get(kind, [])
+               if (obj["spec"].get("scaleTargetRef") or {}).get("name") == "rooms"]
+    hpas = [obj for kind, obj in scalers if kind == "HorizontalPodAutoscaler"]
+    if len(scalers) != 1 or len(hpas) != 1:
+        found = [kind + "/" + obj["metadata"]["name"] for kind, obj in scalers]
+        finding(f"rooms needs exactly one autoscaler, a HorizontalPodAutoscaler; found {found or 'none'}")
+    for hpa in hpas:
+        where = f"HorizontalPodAutoscaler/{hpa['metadata']['name']}"
+        spec = hpa["spec"]
+        ref = spec.get("scaleTargetRef") or {}
+        if hpa.get("apiVersion") != "autoscaling/v2":
+            finding(f"{where}: apiVersion must be autoscaling/v2 (is {hpa.get('apiVersion')})")
+        if ref.get("kind") != "Deployment" or ref.get("apiVersion") != "apps/v1":
+            finding(f"{where}: scaleTargetRef must be the apps/v1 Deployment rooms")
+        hpa_low, hpa_high = spec.get("minReplicas", 1), spec.get("maxReplicas")
+        if hpa_low < low:
+            finding(f"{where}: minReplicas {hpa_low}, at least {low}")
+        if hpa_high != high:
+            finding(f"{where}: maxReplicas {hpa_high}, expected {high} (the ceiling at "
+                    f"{profile['shards']} shards; more replicas need more shards)")
+        if hpa_high is not None and hpa_low > hpa_high:
+            finding(f"{where}: minReplicas above maxReplicas")
+        replicas = deployment["spec"].get("replicas", 1) if deployment else None
+        if replicas is not None and hpa_high is not None and not hpa_low <= replicas <= hpa_high:
+            finding(f"{where}: the Deployment's replicas {replicas} lie outside {hpa_low}..{hpa_high}")
+        cpu = [m for m in spec.get("metrics") or []
+               if m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu"
+               and ((m["resource"].get("target") or {}).get("type") == "Utilization")]
+        if not cpu:
+            finding(f"{where}: needs a Resource metric on cpu with a Utilization target")
+        down = (spec.get("behavior") or {}).get("scaleDown") or {}
+        if down.get("stabilizationWindowSeconds", 300) < ROOMS_SCALE_DOWN_WINDOW_SECS:
+            finding(f"{where}: scaleDown.stabilizationWindowSeconds "
+                    f"{down.get('stabilizationWindowSeconds')}, at least {ROOMS_SCALE_DOWN_WINDOW_SECS}: "
+                    "every scale-in moves shards")
+        policies = down.get("policies") or []
+        if down.get("selectPolicy") != "Disabled" and (not policies or any(
+                p.get("type") != "Pods" or p.get("value", 0) > 1 or p.get("periodSeconds", 0) < 60
+                for p in policies)):
+            finding(f"{where}: scaleDown must remove at most 1 pod per 60 s (type Pods, value 1, "
+                    f"periodSeconds >= 60), is {policies or 'the default (100 % at once)'}")
+
+
+def check_rooms_ops(by_kind, services, deployments):
+    """The operator's rooms-ops pod reaches rooms on 8080 and nothing else; nothing selects it."""
+    policies = by_kind.get("NetworkPolicy", [])
+    rooms = deployments.get("rooms")
+    if rooms is None:
+        return
+    egress_ok, ingress_ok = traffic_allowed(policies, ROOMS_OPS_LABELS,
+                                            rooms["spec"]["template"]["metadata"]["labels"], 8080)
+    if not egress_ok:
+        finding("NetworkPolicy: a rooms-ops pod may not reach rooms on 8080 (egress); "
+                "`rooms cluster status|drain` from inside the cluster would hang")
+    if not ingress_ok:
+        finding("NetworkPolicy: rooms does not admit a rooms-ops pod on 8080 (ingress)")
+    for other, deployment in deployments.items():
+        if other != "rooms" and traffic_allowed(policies, ROOMS_OPS_LABELS,
+                                                deployment["spec"]["template"]["metadata"]["labels"], 8080)[0]:
+            finding(f"NetworkPolicy: a rooms-ops pod may reach {other} on 8080; it needs rooms only")
+    # Its own policies (not the namespace-wide DNS one): no ingress, egress to rooms on 8080.
+    for np in policies:
+        if not np["spec"]["podSelector"] or not selects(np["spec"]["podSelector"], ROOMS_OPS_LABELS):
+            continue
+        where = f"NetworkPolicy/{np['metadata']['name']}"
+        if np["spec"].get("ingress"):
+            finding(f"{where}: a rooms-ops pod accepts no connection; no ingress rule")
+        for rule in np["spec"].get("egress") or []:
+            ports = {p.get("port") for p in rule.get("ports") or [{}]}
+            if not rule.get("to") or ports != {8080}:
+                finding(f"{where}: a rooms-ops pod may only reach rooms pods on 8080 (rule {rule})")
+    for service in services.values():
+        if selects({"matchLabels": service["spec"].get("selector")}, ROOMS_OPS_LABELS):
+            finding(f"Service/{service['metadata']['name']} selects rooms-ops pods")
+    for kind in ("PodDisruptionBudget", "Deployment"):
+        for obj in by_kind.get(kind, []):
+            if selects(obj["spec"].get("selector"), ROOMS_OPS_LABELS):
+                finding(f"{kind}/{obj['metadata']['name']} selects rooms-ops pods")
 
 
 def check_shutdown_budget(name, service_name, pod):
@@ -404,13 +522,16 @@ def check_shutdown_budget(name, service_name, pod):
 
 
 def pdb_allowed_disruptions(pdb_spec, replicas):
-    """Pods a PDB lets the eviction API take at this replica count (None: a percentage)."""
+    """Pods a PDB lets the eviction API take at this replica count (percentages rounded up, as
+    the disruption controller does); None when the PDB sets neither field."""
+    def scaled(value):
+        if isinstance(value, int):
+            return value
+        return -(-int(str(value).rstrip("%")) * replicas // 100)
     if "maxUnavailable" in pdb_spec:
-        value = pdb_spec["maxUnavailable"]
-        return value if isinstance(value, int) else None
-    value = pdb_spec.get("minAvailable")
-    if isinstance(value, int):
-        return replicas - value
+        return scaled(pdb_spec["maxUnavailable"])
+    if "minAvailable" in pdb_spec:
+        return replicas - scaled(pdb_spec["minAvailable"])
     return None
 
 
@@ -577,16 +698,169 @@ def check_jobs(profile, by_kind, config_maps, service_accounts, services, deploy
         finding(f"profile jobs: expected a bootstrap Job and a rotate-key CronJob, found {sorted(map(str, commands))}")
 
 
-def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in PROFILES:
-        sys.exit(__doc__)
-    profile_name, files = sys.argv[1], sys.argv[2:]
-    rendered = " + ".join(files)
-    profile = PROFILES[profile_name]
+# --- self-test: deliberately broken copies of a good render --------------------------------
+
+def _obj(docs, kind, name):
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def _rooms(docs):
+    return _obj(docs, "Deployment", "rooms")["spec"]
+
+
+def _rooms_container(docs):
+    return _rooms(docs)["template"]["spec"]["containers"][0]
+
+
+def _hpa(docs):
+    return _obj(docs, "HorizontalPodAutoscaler", "rooms")["spec"]
+
+
+def _scale_down(docs):
+    return _hpa(docs).setdefault("behavior", {}).setdefault("scaleDown", {})
+
+
+def _pdb(docs, **fields):
+    spec = _obj(docs, "PodDisruptionBudget", "rooms")["spec"]
+    spec.pop("maxUnavailable", None)
+    spec.pop("minAvailable", None)
+    spec.update(fields)
+
+
+def _second_autoscaler(docs, kind, api_version):
+    extra = json.loads(json.dumps(_obj(docs, "HorizontalPodAutoscaler", "rooms")))
+    extra["kind"], extra["apiVersion"] = kind, api_version
+    extra["metadata"]["name"] = "rooms-extra"
+    docs.append(extra)
+
+
+def _too_few_or_many(profile):
+    low, high = profile["rooms_scale"]
+    return 1 if low > 1 else high + 1
+
+
+# (what is broken, how (on the objects and the profile), a piece of the finding that must appear)
+BREAKAGES = (
+    ("rooms back to the old replica count", lambda d, p: _rooms(d).update(replicas=_too_few_or_many(p)),
+     "Deployment/rooms: replicas"),
+    ("strategy Recreate", lambda d, p: _rooms(d).update(strategy={"type": "Recreate"}),
+     "strategy must be RollingUpdate"),
+    ("rolling update maxUnavailable 1",
+     lambda d, p: _rooms(d)["strategy"]["rollingUpdate"].update(maxUnavailable=1),
+     "rolling update must be maxSurge 1, maxUnavailable 0"),
+    ("rolling update maxSurge 3", lambda d, p: _rooms(d)["strategy"]["rollingUpdate"].update(maxSurge=3),
+     "rolling update must be maxSurge 1, maxUnavailable 0"),
+    ("no strategy (default 25 % / 25 %)", lambda d, p: _rooms(d).pop("strategy"),
+     "rolling update must be maxSurge 1, maxUnavailable 0"),
+    ("no minReadySeconds", lambda d, p: _rooms(d).pop("minReadySeconds"), "minReadySeconds"),
+    ("HPA deleted", lambda d, p: d.remove(_obj(d, "HorizontalPodAutoscaler", "rooms")),
+     "rooms needs exactly one autoscaler"),
+    ("a second HPA on rooms",
+     lambda d, p: _second_autoscaler(d, "HorizontalPodAutoscaler", "autoscaling/v2"),
+     "rooms needs exactly one autoscaler"),
+    ("a KEDA ScaledObject next to the HPA",
+     lambda d, p: _second_autoscaler(d, "ScaledObject", "keda.sh/v1alpha1"),
+     "rooms needs exactly one autoscaler"),
+    ("HPA autoscaling/v1", lambda d, p: _obj(d, "HorizontalPodAutoscaler", "rooms").update(
+        apiVersion="autoscaling/v1"), "apiVersion must be autoscaling/v2"),
+    ("HPA maxReplicas doubled", lambda d, p: _hpa(d).update(maxReplicas=2 * p["rooms_scale"][1]),
+     "HorizontalPodAutoscaler/rooms: maxReplicas"),
+    ("HPA minReplicas below the floor", lambda d, p: _hpa(d).update(minReplicas=p["rooms_scale"][0] - 1),
+     "HorizontalPodAutoscaler/rooms: minReplicas"),
+    ("HPA on memory instead of CPU", lambda d, p: _hpa(d)["metrics"][0]["resource"].update(name="memory"),
+     "needs a Resource metric on cpu"),
+    ("HPA scale-down without stabilization",
+     lambda d, p: _scale_down(d).update(stabilizationWindowSeconds=0), "stabilizationWindowSeconds"),
+    ("HPA scale-down 4 pods a minute",
+     lambda d, p: _scale_down(d).update(policies=[{"type": "Pods", "value": 4, "periodSeconds": 60}]),
+     "scaleDown must remove at most 1 pod per 60 s"),
+    ("HPA scale-down by percent",
+     lambda d, p: _scale_down(d).update(policies=[{"type": "Percent", "value": 50, "periodSeconds": 60}]),
+     "scaleDown must remove at most 1 pod per 60 s"),
+    ("HPA without behavior (default: 100 % down every 15 s)", lambda d, p: _hpa(d).pop("behavior"),
+     "scaleDown must remove at most 1 pod per 60 s"),
+    ("PDB minAvailable 2", lambda d, p: _pdb(d, minAvailable=2), "PodDisruptionBudget/rooms: allows"),
+    ("PDB maxUnavailable 2", lambda d, p: _pdb(d, maxUnavailable=2), "PodDisruptionBudget/rooms: allows"),
+    ("PDB maxUnavailable 100%", lambda d, p: _pdb(d, maxUnavailable="100%"),
+     "PodDisruptionBudget/rooms: allows"),
+    ("PDB minAvailable 100%", lambda d, p: _pdb(d, minAvailable="100%"),
+     "PodDisruptionBudget/rooms: allows no eviction"),
+    ("CPU limit on rooms", lambda d, p: _rooms_container(d)["resources"]["limits"].update(cpu="2"),
+     "no CPU limit on rooms"),
+    ("no preStop on rooms", lambda d, p: _rooms_container(d).pop("lifecycle"),
+     "needs lifecycle.preStop.sleep"),
+    ("preStop sleep 10 s", lambda d, p: _rooms_container(d)["lifecycle"]["preStop"]["sleep"].update(seconds=10),
+     "exceed terminationGracePeriodSeconds"),
+    ("preStop exec", lambda d, p: _rooms_container(d)["lifecycle"].update(
+        preStop={"exec": {"command": ["sleep", "5"]}}), "preStop must be a sleep action"),
+    ("grace period 20 s", lambda d, p: _rooms(d)["template"]["spec"].update(terminationGracePeriodSeconds=20),
+     "Deployment/rooms: terminationGracePeriodSeconds must be"),
+    ("rooms-ops NetworkPolicy deleted", lambda d, p: d.remove(_obj(d, "NetworkPolicy", "rooms-ops")),
+     "a rooms-ops pod may not reach rooms"),
+    ("rooms-ops egress to every pod on 8080",
+     lambda d, p: _obj(d, "NetworkPolicy", "rooms-ops")["spec"]["egress"][0].pop("to"),
+     "a rooms-ops pod may reach authz"),
+    ("rooms-ops egress to PostgreSQL",
+     lambda d, p: _obj(d, "NetworkPolicy", "rooms-ops")["spec"]["egress"].append(
+         {"ports": [{"protocol": "TCP", "port": 5432}]}),
+     "a rooms-ops pod may only reach rooms pods on 8080"),
+)
+
+
+def self_test(profile_name, path):
+    """The render must pass; every breakage of a copy of it must be caught."""
+    docs = load([path])
+    failures = [f"the render itself: {message}" for message in check(profile_name, docs)]
+    for label, breakage, expected in BREAKAGES:
+        broken = json.loads(json.dumps(docs))
+        try:
+            breakage(broken, PROFILES[profile_name])
+        except (KeyError, StopIteration, ValueError, IndexError, TypeError) as error:
+            failures.append(f"{label}: could not break the render ({error!r}); update BREAKAGES")
+            continue
+        got = check(profile_name, broken)
+        if not any(expected in message for message in got):
+            failures.append(f"{label}: not caught (expected a finding with {expected!r}, got {got})")
+    findings.clear()
+    for failure in failures:
+        print(f"  - {failure}")
+    if failures:
+        print(f"self-test: {len(failures)} failure(s) of {len(BREAKAGES)} breakages of {path} ({profile_name})")
+        return 1
+    print(f"self-test: {path} ({profile_name}) passes, {len(BREAKAGES)} broken copies caught")
+    return 0
+
+
+def load(files):
     docs = []
     for path in files:
         with open(path) as handle:
             docs += [doc for doc in yaml.safe_load_all(handle) if doc]
+    return docs
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--self-test" and sys.argv[2] in ("base", "dev", "prod"):
+        return self_test(sys.argv[2], sys.argv[3])
+    if len(sys.argv) < 3 or sys.argv[1] not in PROFILES:
+        sys.exit(__doc__)
+    profile_name, files = sys.argv[1], sys.argv[2:]
+    rendered = " + ".join(files)
+    docs = load(files)
+    check(profile_name, docs)
+    if findings:
+        for message in findings:
+            print(f"  - {message}")
+        print(f"{len(findings)} finding(s) in {rendered} ({profile_name})")
+        return 1
+    print(f"house rules: {rendered} ({profile_name}): {len(docs)} objects, all checks passed")
+    return 0
+
+
+def check(profile_name, docs):
+    """Every rule on these objects; the findings land in `findings` (emptied first)."""
+    findings.clear()
+    profile = PROFILES[profile_name]
 
     by_kind = {}
     for doc in docs:
@@ -616,7 +890,7 @@ def main():
         name = f"Deployment/{service_name}"
 
         if service_name == "rooms":
-            check_rooms_single_writer(name, spec)
+            check_rooms_rollout(name, spec, profile["rooms_scale"])
         elif spec.get("replicas") != profile["replicas"][service_name]:
             finding(f"{name}: replicas {spec.get('replicas')}, expected {profile['replicas'][service_name]}")
         if pod.get("terminationGracePeriodSeconds") != GRACE_SECONDS:
@@ -695,12 +969,25 @@ def main():
                 if selects(pdb["spec"].get("selector"), pod_labels)]
         if not pdbs:
             finding(f"{name}: no PodDisruptionBudget selects its pods")
+        # The replica counts to hold the PDBs against: the Deployment's, and for rooms every
+        # count its HPA may choose (the profile's range).
+        counts = {spec.get("replicas", 1)}
+        if service_name == "rooms":
+            counts |= set(range(profile["rooms_scale"][0], profile["rooms_scale"][1] + 1))
         for pdb in pdbs:
-            # Node drains must be able to evict a pod even at one replica (rooms runs one).
-            allowed = pdb_allowed_disruptions(pdb["spec"], spec.get("replicas", 1))
-            if allowed is not None and allowed < 1:
-                finding(f"PodDisruptionBudget/{pdb['metadata']['name']}: allows no eviction at "
-                        f"{spec.get('replicas', 1)} replica(s), node drains would hang; use maxUnavailable: 1")
+            for replicas in sorted(counts):
+                # Node drains must be able to evict a pod even at one replica (dev runs one).
+                allowed = pdb_allowed_disruptions(pdb["spec"], replicas)
+                if allowed is not None and allowed < 1:
+                    finding(f"PodDisruptionBudget/{pdb['metadata']['name']}: allows no eviction at "
+                            f"{replicas} replica(s), node drains would hang; use maxUnavailable: 1")
+                    break
+                # rooms: one replica's shards at a time.
+                if service_name == "rooms" and allowed is not None and allowed > 1:
+                    finding(f"PodDisruptionBudget/{pdb['metadata']['name']}: allows {allowed} rooms pods "
+                            f"down at once at {replicas} replicas; at most one (maxUnavailable: 1), so "
+                            "only one replica's shards move at a time")
+                    break
         own_policies = [np for np in by_kind.get("NetworkPolicy", [])
                         if np["spec"]["podSelector"] and selects(np["spec"]["podSelector"], pod_labels)]
         if not own_policies:
@@ -775,16 +1062,15 @@ def main():
     if not default_deny:
         finding("no default-deny ingress NetworkPolicy")
 
-    # Autoscalers: none may scale rooms (single writer, see ROOMS_REPLICAS); any other must
-    # target a Deployment of the render with a sane range.
+    # Autoscalers: exactly one HPA of the expected shape on rooms (see ROOMS_MIN_REPLICAS);
+    # every autoscaler must target a Deployment of the render with a sane range.
+    check_rooms_autoscaler(by_kind, deployments.get("rooms"), profile)
+    check_rooms_ops(by_kind, services, deployments)
     for kind in AUTOSCALER_KINDS:
         for scaler in by_kind.get(kind, []):
             target = (scaler["spec"].get("scaleTargetRef") or {}).get("name")
             where = f"{kind}/{scaler['metadata']['name']}"
-            if target == "rooms":
-                finding(f"{where} scales rooms: rooms must stay at {ROOMS_REPLICAS} replica until "
-                        "shard leases land (each extra replica is a second writer)")
-            elif target not in deployments:
+            if target not in deployments:
                 finding(f"{where}: target {target!r} is not a Deployment in the render")
             low = scaler["spec"].get("minReplicas", scaler["spec"].get("minReplicaCount", 1))
             high = scaler["spec"].get("maxReplicas", scaler["spec"].get("maxReplicaCount", low))
@@ -884,14 +1170,7 @@ def main():
 
     if profile_name == "jobs":
         check_jobs(profile, by_kind, config_maps, service_accounts, services, deployments)
-
-    if findings:
-        for message in findings:
-            print(f"  - {message}")
-        print(f"{len(findings)} finding(s) in {rendered} ({profile_name})")
-        return 1
-    print(f"house rules: {rendered} ({profile_name}): {len(docs)} objects, all checks passed")
-    return 0
+    return list(findings)
 
 
 if __name__ == "__main__":

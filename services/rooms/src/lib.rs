@@ -7,6 +7,7 @@ pub mod actors;
 pub(crate) mod api;
 mod app;
 pub mod authz;
+pub mod cli;
 pub mod cluster;
 pub mod dispatch;
 pub mod domain;

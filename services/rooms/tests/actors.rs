@@ -563,3 +563,26 @@ async fn a_write_fenced_out_by_a_newer_owner_gives_the_whole_shard_up_and_is_app
     node.shards[0].do_send(Fenced);
     node.no_room_actor_left().await;
 }
+
+#[actix::test]
+async fn a_room_that_cannot_be_read_returns_its_commands_to_the_queue_until_the_delivery_limit_and_others_go_on() {
+    let _serial = SERIAL.lock().await;
+    let node = Node::start(1, 100, NEVER_IDLE).await;
+    let (poisoned, healthy) = (node.create_room().await, node.create_room().await);
+    node.stop_rooms(&[poisoned.clone(), healthy.clone()]).await;
+    // The stored room can no longer be decoded (a kind no version of the code knows).
+    on_the_file(&node, &format!("UPDATE rooms SET kind = 'bogus' WHERE id = '{poisoned}'")).await;
+
+    let before = activations();
+    let _lost = node.publish_in_order(vec![(poisoned.clone(), post("poison"))]).await;
+    // Each delivery activates the room once and gives the command back: the in-process bus
+    // drops it after its delivery limit (the broker dead-letters it), so this ends.
+    eventually("the poisoned command is past its delivery limit", || activations() >= before + 50).await;
+    node.post(&healthy, "still fine").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let settled = activations();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(activations() <= settled + 1, "no more redeliveries once past the limit");
+    assert_eq!(node.history(&poisoned).await.len(), 2, "nothing of it was applied");
+    node.stop_rooms(&[healthy]).await;
+}

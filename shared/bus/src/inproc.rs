@@ -10,12 +10,19 @@ use tokio::sync::mpsc;
 
 use crate::{Bus, BusError, Confirm, Delivery, Settle, Subscription};
 
-type Queue = (mpsc::UnboundedSender<Vec<u8>>, Option<mpsc::UnboundedReceiver<Vec<u8>>>);
+/// A queued message: the payload and how many times it was delivered already.
+type Queued = (Vec<u8>, u32);
+type Queue = (mpsc::UnboundedSender<Queued>, Option<mpsc::UnboundedReceiver<Queued>>);
+
+/// Deliveries of one message at most, as the broker's `x-delivery-limit`: a message that keeps
+/// coming back (a poison command) is dropped after that many, with a warning (there is no
+/// dead-letter queue in process), instead of looping forever.
+const DELIVERY_LIMIT: u32 = 50;
 
 pub struct InProcBus {
     shards: u16,
     /// Event queues by name; every event goes to each of them.
-    event_queues: Mutex<HashMap<String, mpsc::UnboundedSender<Vec<u8>>>>,
+    event_queues: Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>,
     /// Each shard's queue; its receiver is taken by the consumer and given back when the
     /// consumer goes (so a shard handed back and forth is consumed again).
     shard_queues: Arc<Mutex<Vec<Queue>>>,
@@ -38,7 +45,7 @@ impl InProcBus {
         }
     }
 
-    fn shard_sender(&self, shard: u16) -> Result<mpsc::UnboundedSender<Vec<u8>>, BusError> {
+    fn shard_sender(&self, shard: u16) -> Result<mpsc::UnboundedSender<Queued>, BusError> {
         let queues = self.shard_queues.lock().map_err(|_| BusError::Closed)?;
         queues
             .get(usize::from(shard))
@@ -47,10 +54,12 @@ impl InProcBus {
     }
 }
 
-/// Settling in process: requeue puts the payload at the back of its shard queue.
+/// Settling in process: requeue puts the payload at the back of its queue, up to the limit.
 struct InProcSettle {
-    requeue_to: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    requeue_to: Option<mpsc::UnboundedSender<Queued>>,
     payload: Vec<u8>,
+    /// Deliveries so far, this one included.
+    deliveries: u32,
 }
 
 #[async_trait]
@@ -61,7 +70,14 @@ impl Settle for InProcSettle {
 
     async fn requeue(&self) -> Result<(), BusError> {
         match &self.requeue_to {
-            Some(tx) => tx.send(self.payload.clone()).map_err(|_| BusError::Closed),
+            Some(_) if self.deliveries >= DELIVERY_LIMIT => {
+                tracing::warn!(
+                    deliveries = self.deliveries,
+                    "message past its delivery limit, dropped (no dead-letter queue in process)"
+                );
+                Ok(())
+            }
+            Some(tx) => tx.send((self.payload.clone(), self.deliveries)).map_err(|_| BusError::Closed),
             None => Ok(()),
         }
     }
@@ -75,7 +91,7 @@ impl Settle for InProcSettle {
 #[async_trait]
 impl Bus for InProcBus {
     async fn send_command(&self, shard: u16, _command_id: &str, payload: Vec<u8>) -> Result<Confirm, BusError> {
-        self.shard_sender(shard)?.send(payload).map_err(|_| BusError::Closed)?;
+        self.shard_sender(shard)?.send((payload, 0)).map_err(|_| BusError::Closed)?;
         Ok(Box::pin(std::future::ready(Ok(()))))
     }
 
@@ -87,7 +103,7 @@ impl Bus for InProcBus {
         let Some(tx) = tx else {
             return Err(BusError::Unroutable { routing_key: node.to_owned() });
         };
-        let settle = Box::new(InProcSettle { requeue_to: None, payload: Vec::new() });
+        let settle = Box::new(InProcSettle { requeue_to: None, payload: Vec::new(), deliveries: 1 });
         tx.send(Delivery::new(payload, false, settle)).await.map_err(|_| BusError::Closed)
     }
 
@@ -108,10 +124,15 @@ impl Bus for InProcBus {
                     payload = source.recv() => payload,
                     () = tx.closed() => None,
                 };
-                let Some(payload) = payload else { break };
-                let settle = Box::new(InProcSettle { requeue_to: Some(requeue_to.clone()), payload: payload.clone() });
+                let Some((payload, delivered)) = payload else { break };
+                let deliveries = delivered + 1;
+                let settle = Box::new(InProcSettle {
+                    requeue_to: Some(requeue_to.clone()),
+                    payload: payload.clone(),
+                    deliveries,
+                });
                 // Refused (the consumer went): the delivery requeues itself as it drops.
-                if tx.send(Delivery::new(payload, false, settle)).await.is_err() {
+                if tx.send(Delivery::new(payload, delivered > 0, settle)).await.is_err() {
                     break;
                 }
             }
@@ -133,19 +154,24 @@ impl Bus for InProcBus {
     async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
         let queues = self.event_queues.lock().map_err(|_| BusError::Closed)?;
         for tx in queues.values() {
-            let _ = tx.send(payload.clone());
+            let _ = tx.send((payload.clone(), 0));
         }
         Ok(())
     }
 
     async fn consume_events(&self, queue: &str, _shared: bool) -> Result<Subscription, BusError> {
-        let (source_tx, mut source) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (source_tx, mut source) = mpsc::unbounded_channel::<Queued>();
         self.event_queues.lock().map_err(|_| BusError::Closed)?.insert(queue.to_owned(), source_tx.clone());
         let (tx, rx) = mpsc::channel(32);
         tokio::spawn(async move {
-            while let Some(payload) = source.recv().await {
-                let settle = Box::new(InProcSettle { requeue_to: Some(source_tx.clone()), payload: payload.clone() });
-                if tx.send(Delivery::new(payload, false, settle)).await.is_err() {
+            while let Some((payload, delivered)) = source.recv().await {
+                let deliveries = delivered + 1;
+                let settle = Box::new(InProcSettle {
+                    requeue_to: Some(source_tx.clone()),
+                    payload: payload.clone(),
+                    deliveries,
+                });
+                if tx.send(Delivery::new(payload, delivered > 0, settle)).await.is_err() {
                     break;
                 }
             }
@@ -209,6 +235,22 @@ mod tests {
         assert_eq!(seen.last(), Some(&vec![3]), "a shard given up is consumed again");
         seen.sort();
         assert_eq!(seen, vec![vec![0], vec![1], vec![2], vec![3]]);
+    }
+
+    #[tokio::test]
+    async fn a_message_requeued_past_the_delivery_limit_is_dropped_not_looped() {
+        let bus = InProcBus::new(1);
+        bus.publish_command(0, "poison", vec![6]).await.unwrap();
+        let mut sub = bus.consume_shard(0, 8).await.unwrap();
+        for n in 1..=DELIVERY_LIMIT {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), sub.recv()).await;
+            let delivery = next.expect("a delivery in time").expect("open");
+            assert_eq!((delivery.payload.as_slice(), delivery.redelivered), (&[6u8][..], n > 1), "delivery {n}");
+            delivery.requeue().await.unwrap();
+        }
+        bus.publish_command(0, "after", vec![8]).await.unwrap();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), sub.recv()).await;
+        assert_eq!(next.unwrap().unwrap().payload, vec![8], "the poison message is gone");
     }
 
     #[tokio::test]

@@ -20,9 +20,13 @@ pub enum DbError {
 impl DbError {
     /// True when trying the same statement again cannot succeed: the data itself was refused
     /// (PostgreSQL class 22, data exception, e.g. `invalid byte sequence for encoding "UTF8":
-    /// 0x00`) or a constraint was violated. Connection losses, timeouts, missing tables (a
+    /// 0x00`), a constraint was violated, or a stored value cannot be decoded. Connection losses, timeouts, missing tables (a
     /// migration in progress) and the like are transient: worth a retry after a backoff.
     pub fn is_permanent(&self) -> bool {
+        // A stored value that cannot be decoded will not decode on the next try either.
+        if let DbError::Db(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) = self {
+            return true;
+        }
         let DbError::Db(sqlx::Error::Database(db)) = self else {
             return false;
         };
@@ -36,6 +40,9 @@ fn is_plain_identifier(s: &str) -> bool {
     !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// The advisory lock key creating schemas is serialised by (any constant; "chat" in ASCII).
+const SCHEMA_LOCK: i64 = 0x6368_6174;
+
 /// Connect and migrate.
 pub async fn connect(settings: &DatabaseSettings, migrator: &Migrator) -> Result<AnyPool, DbError> {
     sqlx::any::install_default_drivers();
@@ -47,8 +54,14 @@ pub async fn connect(settings: &DatabaseSettings, migrator: &Migrator) -> Result
     }
     if postgres {
         // The schema must exist before the pool's connections put it on their search path.
+        // `CREATE SCHEMA IF NOT EXISTS` is not safe when run at once by several processes
+        // (replicas starting together: one fails on the catalog's unique index), so it runs
+        // under a transaction-scoped advisory lock.
         let bootstrap = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
-        bootstrap.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
+        let mut tx = bootstrap.begin().await?;
+        tx.execute(format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK})").as_str()).await?;
+        tx.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
+        tx.commit().await?;
         bootstrap.close().await;
     }
     let pool = AnyPoolOptions::new()
@@ -98,6 +111,24 @@ mod tests {
         let missing = sqlx::query(&format!("SELECT v FROM \"{schema}\".missing")).execute(&pool).await.unwrap_err();
         assert!(!DbError::Db(missing).is_permanent(), "a missing table may come back");
         pool.execute(format!("DROP SCHEMA \"{schema}\" CASCADE").as_str()).await.unwrap();
+    }
+
+    /// Replicas starting together on an empty database all come up (one used to fail on the
+    /// catalog's unique index while another created the schema).
+    #[tokio::test]
+    async fn processes_connecting_at_once_to_a_new_schema_all_succeed() {
+        let url =
+            std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into());
+        for round in 0..5 {
+            let schema = format!("e2e_db_race_{}_{round}", std::process::id());
+            let settings = chat_kit::DatabaseSettings { url: url.clone(), schema: schema.clone(), max_connections: 1 };
+            let connects = (0..8).map(|_| super::connect(&settings, &sqlx::migrate::Migrator::DEFAULT));
+            let results = futures_util::future::join_all(connects).await;
+            let failed: Vec<String> = results.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+            let pool = results.into_iter().find_map(Result::ok).expect("one connected");
+            pool.execute(format!("DROP SCHEMA \"{schema}\" CASCADE").as_str()).await.unwrap();
+            assert!(failed.is_empty(), "round {round}: {failed:?}");
+        }
     }
 
     #[test]
