@@ -21,7 +21,7 @@ use crate::{BrokerSettings, Bus, BusError, Confirm, Delivery, Settle, Subscripti
 pub struct AmqpBus {
     /// Attempts at delivery before a command or a shared event is dead-lettered.
     delivery_limit: u32,
-    connection: Connection,
+    connection: Arc<Connection>,
     publisher: Channel,
     topology: Topology,
     healthy: Arc<AtomicBool>,
@@ -57,7 +57,7 @@ impl AmqpBus {
         let publisher = connection.create_channel().await.map_err(broker)?;
         publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(broker)?;
         let bus = Self {
-            connection,
+            connection: Arc::new(connection),
             publisher,
             topology,
             healthy: Arc::new(AtomicBool::new(true)),
@@ -98,29 +98,16 @@ impl AmqpBus {
         Ok(())
     }
 
-    /// The shard's quorum queue and its binding (idempotent: a consumer that lost its queue
-    /// declares it again before consuming).
+    /// The shard's quorum queue and its binding (idempotent), on the publishing channel.
     async fn declare_shard_queue(&self, shard: u16) -> Result<(), BusError> {
-        let t = &self.topology;
-        let quorum = QueueDeclareOptions { durable: true, ..Default::default() };
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), text("quorum"));
-        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
-        args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
-        let queue = t.shard_queue(shard);
-        self.publisher.queue_declare(queue.as_str().into(), quorum, args).await.map_err(broker)?;
-        self.publisher
-            .queue_bind(
-                queue.as_str().into(),
-                t.command_exchange().as_str().into(),
-                t.shard_key(shard).as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(broker)?;
-        Ok(())
+        let setup = Setup {
+            connection: self.connection.clone(),
+            topology: self.topology.clone(),
+            delivery_limit: self.delivery_limit,
+            source: Source::Shard(shard),
+            prefetch: 0,
+        };
+        setup.declare(&self.publisher).await.map(|_| ()).map_err(broker)
     }
 
     /// Publish with `mandatory` and wait for the confirm; a returned message is unroutable.
@@ -170,54 +157,44 @@ impl AmqpBus {
         BusError::Broker("publish interrupted by a connection failure".into())
     }
 
-    /// Consume `queue` into a bounded stream. Dropping the stream cancels the consumer
-    /// (`basic.cancel`: the broker sends no more, and with single-active-consumer hands the
-    /// queue to the next consumer); the channel stays open until every delivery taken from it
-    /// is settled or dropped (a dropped one requeues itself), then closes, so in-flight work can
-    /// still be acknowledged after the cancel and whatever the broker had sent on is requeued.
-    async fn consume(&self, queue: String, prefetch: u16, arguments: FieldTable) -> Result<Subscription, BusError> {
-        let channel = self.connection.create_channel().await.map_err(broker)?;
-        channel.basic_qos(prefetch, BasicQosOptions::default()).await.map_err(broker)?;
-        let mut consumer = channel
-            .basic_consume(queue.as_str().into(), ShortString::from(""), BasicConsumeOptions::default(), arguments)
-            .await
-            .map_err(broker)?;
+    /// Consume a queue into a bounded stream, declaring it (and its binding) first on the
+    /// consumer's own channel. Dropping the stream cancels the consumer (`basic.cancel`: the
+    /// broker sends no more, and with single-active-consumer hands the queue to the next
+    /// consumer); the channel stays open until every delivery taken from it is settled or
+    /// dropped (a dropped one requeues itself), then closes, so in-flight work can still be
+    /// acknowledged after the cancel and whatever the broker had sent on is requeued.
+    ///
+    /// A consumer the connection's recovery cannot bring back (the broker restarted and lost
+    /// the queue: a node's exclusive queue; the queue was deleted) is set up again, queue
+    /// declared anew, with a capped backoff, for as long as the stream is held.
+    async fn consume(&self, source: Source, prefetch: u16) -> Result<Subscription, BusError> {
+        let setup = Setup {
+            connection: self.connection.clone(),
+            topology: self.topology.clone(),
+            delivery_limit: self.delivery_limit,
+            source,
+            prefetch,
+        };
+        let mut current = Some(setup.open().await.map_err(broker)?);
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
         let healthy = self.healthy.clone();
-        let guard = Arc::new(ChannelGuard { channel: channel.clone() });
         tokio::spawn(async move {
+            let mut failures = 0u32;
             loop {
-                let next = tokio::select! {
-                    next = consumer.next() => next,
-                    () = tx.closed() => {
-                        let tag = consumer.tag();
-                        if let Err(err) = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await {
-                            debug!(queue = %queue, error = %err, "cancelling the consumer failed");
-                        }
-                        break;
-                    }
+                let (channel, consumer) = match current.take() {
+                    Some(open) => open,
+                    None => match setup.reopen(&tx, &mut failures).await {
+                        Some(open) => open,
+                        None => break, // nobody listens any more
+                    },
                 };
-                let Some(next) = next else { break };
-                match next {
-                    Ok(delivery) => {
-                        healthy.store(true, Ordering::Relaxed);
-                        let redelivered = delivery.redelivered;
-                        let settle = Box::new(AmqpSettle { acker: delivery.acker, _channel: guard.clone() });
-                        if tx.send(Delivery::new(delivery.data, redelivered, settle)).await.is_err() {
-                            break; // nobody listens any more; the delivery requeued itself
-                        }
-                    }
-                    Err(err) => {
-                        healthy.store(false, Ordering::Relaxed);
-                        warn!(queue = %queue, error = %err, "consumer interrupted, waiting for recovery");
-                        if channel.wait_for_recovery(err).await.is_err() {
-                            break;
-                        }
-                        healthy.store(true, Ordering::Relaxed);
-                    }
+                healthy.store(true, Ordering::Relaxed);
+                if forward(&setup, channel, consumer, &tx, &healthy).await == Ended::Cancelled {
+                    break;
                 }
+                healthy.store(false, Ordering::Relaxed);
             }
-            debug!(queue = %queue, "consumer ended");
+            debug!(queue = %setup.queue(), "consumer ended");
         });
         Ok(rx)
     }
@@ -289,26 +266,11 @@ impl Bus for AmqpBus {
     }
 
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
-        self.declare_shard_queue(shard).await?;
-        self.consume(self.topology.shard_queue(shard), prefetch, FieldTable::default()).await
+        self.consume(Source::Shard(shard), prefetch).await
     }
 
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
-        let queue = self.topology.node_queue(node);
-        // Exclusive: the queue goes with the node's connection; a crashed node leaves nothing.
-        let options = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
-        self.publisher.queue_declare(queue.as_str().into(), options, FieldTable::default()).await.map_err(broker)?;
-        self.publisher
-            .queue_bind(
-                queue.as_str().into(),
-                self.topology.deliver_exchange().as_str().into(),
-                node.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(broker)?;
-        self.consume(queue, 256, FieldTable::default()).await
+        self.consume(Source::Node(node.to_owned()), 256).await
     }
 
     async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
@@ -321,31 +283,7 @@ impl Bus for AmqpBus {
     }
 
     async fn consume_events(&self, queue: &str, shared: bool) -> Result<Subscription, BusError> {
-        let name = self.topology.events_queue(queue);
-        let (options, mut args) = if shared {
-            (QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
-        } else {
-            (QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
-        };
-        if shared {
-            // A poison event (one that keeps failing) goes to the dead-letter queue after
-            // `delivery_limit` attempts instead of looping forever.
-            args.insert("x-queue-type".into(), text("quorum"));
-            args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
-            args.insert("x-dead-letter-exchange".into(), text(&self.topology.dead_letter_exchange()));
-        }
-        self.publisher.queue_declare(name.as_str().into(), options, args).await.map_err(broker)?;
-        self.publisher
-            .queue_bind(
-                name.as_str().into(),
-                self.topology.events_exchange().as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(broker)?;
-        self.consume(name, 32, FieldTable::default()).await
+        self.consume(Source::Events { queue: queue.to_owned(), shared }, 32).await
     }
 
     async fn shard_depths(&self) -> Result<Vec<(u16, u64)>, BusError> {
@@ -378,5 +316,168 @@ mod tests {
         assert_eq!(url_with_heartbeat("amqp://h/%2f", 10), "amqp://h/%2f?heartbeat=10");
         assert_eq!(url_with_heartbeat("amqp://h/?a=b", 10), "amqp://h/?a=b&heartbeat=10");
         assert_eq!(url_with_heartbeat("amqp://h/?heartbeat=5", 10), "amqp://h/?heartbeat=5");
+    }
+}
+
+/// What a consumer reads, and so how its queue is declared.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A shard's quorum queue (single active consumer, delivery limit, dead-letter exchange).
+    Shard(u16),
+    /// A node's queue: exclusive, so it goes with the node's connection and a crashed node
+    /// leaves nothing.
+    Node(String),
+    /// Change events: `shared` is one durable quorum queue for the whole service (with the
+    /// delivery limit of commands), otherwise the consumer's own exclusive queue.
+    Events { queue: String, shared: bool },
+}
+
+/// How to (re)establish one consumer.
+struct Setup {
+    connection: Arc<Connection>,
+    topology: Topology,
+    delivery_limit: u32,
+    source: Source,
+    prefetch: u16,
+}
+
+impl Setup {
+    fn queue(&self) -> String {
+        match &self.source {
+            Source::Shard(shard) => self.topology.shard_queue(*shard),
+            Source::Node(node) => self.topology.node_queue(node),
+            Source::Events { queue, .. } => self.topology.events_queue(queue),
+        }
+    }
+
+    /// A channel with the queue declared and bound, and the consumer on it.
+    async fn open(&self) -> Result<(Channel, lapin::Consumer), lapin::Error> {
+        let channel = self.connection.create_channel().await?;
+        let queue = self.declare(&channel).await?;
+        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((channel, consumer))
+    }
+
+    /// Declare the queue and its binding on `channel`; its name.
+    async fn declare(&self, channel: &Channel) -> Result<String, lapin::Error> {
+        let t = &self.topology;
+        let queue = self.queue();
+        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        let exclusive = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+        let mut args = FieldTable::default();
+        let (options, exchange, key) = match &self.source {
+            Source::Shard(shard) => {
+                args.insert("x-queue-type".into(), text("quorum"));
+                args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+                args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
+                args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
+                (durable, t.command_exchange(), t.shard_key(*shard))
+            }
+            Source::Node(node) => (exclusive, t.deliver_exchange(), node.clone()),
+            Source::Events { shared: true, .. } => {
+                // A poison event (one that keeps failing) goes to the dead-letter queue after
+                // `delivery_limit` attempts instead of looping forever.
+                args.insert("x-queue-type".into(), text("quorum"));
+                args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
+                args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
+                (durable, t.events_exchange(), String::new())
+            }
+            Source::Events { shared: false, .. } => (exclusive, t.events_exchange(), String::new()),
+        };
+        channel.queue_declare(queue.as_str().into(), options, args).await?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(queue)
+    }
+
+    /// Open again after a backoff (100 ms doubling to 5 s) until it works; `None` once the
+    /// stream is dropped.
+    async fn reopen(&self, tx: &mpsc::Sender<Delivery>, failures: &mut u32) -> Option<(Channel, lapin::Consumer)> {
+        loop {
+            let delay = Duration::from_millis(100).saturating_mul(2u32.saturating_pow((*failures).min(6)));
+            tokio::select! {
+                () = tokio::time::sleep(delay.min(Duration::from_secs(5))) => {}
+                () = tx.closed() => return None,
+            }
+            match self.open().await {
+                Ok(open) => {
+                    warn!(queue = %self.queue(), "consumer set up again");
+                    *failures = 0;
+                    return Some(open);
+                }
+                Err(err) => {
+                    *failures = failures.saturating_add(1);
+                    warn!(queue = %self.queue(), error = %err, "consumer not set up again yet");
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The stream was dropped: the consumer was cancelled.
+    Cancelled,
+    /// The consumer is gone (connection lost and not recovered, queue deleted).
+    Broken,
+}
+
+/// Hand the consumer's deliveries to the stream until one of them ends.
+async fn forward(
+    setup: &Setup,
+    channel: Channel,
+    mut consumer: lapin::Consumer,
+    tx: &mpsc::Sender<Delivery>,
+    healthy: &AtomicBool,
+) -> Ended {
+    let guard = Arc::new(ChannelGuard { channel: channel.clone() });
+    loop {
+        let next = tokio::select! {
+            next = consumer.next() => next,
+            () = tx.closed() => {
+                let tag = consumer.tag();
+                if let Err(err) = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await {
+                    debug!(queue = %setup.queue(), error = %err, "cancelling the consumer failed");
+                }
+                return Ended::Cancelled;
+            }
+        };
+        match next {
+            None => {
+                warn!(queue = %setup.queue(), "consumer ended by the broker");
+                return Ended::Broken;
+            }
+            Some(Ok(delivery)) => {
+                healthy.store(true, Ordering::Relaxed);
+                let redelivered = delivery.redelivered;
+                let settle = Box::new(AmqpSettle { acker: delivery.acker, _channel: guard.clone() });
+                if tx.send(Delivery::new(delivery.data, redelivered, settle)).await.is_err() {
+                    return Ended::Cancelled; // nobody listens any more; the delivery requeued itself
+                }
+            }
+            Some(Err(err)) => {
+                healthy.store(false, Ordering::Relaxed);
+                warn!(queue = %setup.queue(), error = %err, "consumer interrupted, waiting for recovery");
+                if channel.wait_for_recovery(err).await.is_err() {
+                    return Ended::Broken;
+                }
+                healthy.store(true, Ordering::Relaxed);
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! Backends come from `E2E_AMQP_URL`, `E2E_REDIS_URL` and `E2E_DATABASE_URL`, defaulting to
 //! the local services that `make test` ensures.
 
+pub mod cluster;
 pub mod line;
 pub mod proxy;
 
@@ -48,6 +49,13 @@ impl Vhost {
         let made =
             ok(&["-q", "add_vhost", name]) && ok(&["-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"]);
         std::sync::Arc::new(Vhost { name: made.then(|| name.to_owned()) })
+    }
+
+    /// A vhost this harness does not manage (nothing made, nothing deleted): `url()` is
+    /// `E2E_AMQP_URL`'s. For processes pointed at another broker through their environment
+    /// (`CHAT__AMQP__URL`), e.g. a [`cluster::PrivateRabbit`].
+    pub fn external() -> std::sync::Arc<Vhost> {
+        std::sync::Arc::new(Vhost { name: None })
     }
 
     pub fn url(&self) -> String {
@@ -200,11 +208,14 @@ pub struct RoomsOptions {
     pub shards: u16,
     pub passivate_after_secs: u64,
     pub extra_env: Vec<(String, String)>,
+    /// `CHAT__NODE__ID` when set (else `name`): processes sharing `name` (prefix, schema, vhost)
+    /// with distinct node ids are replicas of one cluster. It also names the log files.
+    pub node: Option<String>,
 }
 
 impl RoomsOptions {
     pub fn new(tag: &str) -> Self {
-        Self { name: unique(tag), vhost: None, shards: 4, passivate_after_secs: 300, extra_env: Vec::new() }
+        Self { name: unique(tag), vhost: None, shards: 4, passivate_after_secs: 300, extra_env: Vec::new(), node: None }
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -235,11 +246,12 @@ impl Rooms {
     async fn spawn(&mut self) {
         let logs = bin_dir().join("e2e-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
-        let log_path = logs.join(format!("{}-{}.log", self.opts.name, self.restarts));
         let o = &self.opts;
+        let node = o.node.as_deref().unwrap_or(&o.name);
+        let log_path = logs.join(format!("{node}-{}.log", self.restarts));
         let mut cmd = Command::new(bin("rooms"));
         cmd.env("CHAT__HTTP__WORKERS", "2")
-            .env("CHAT__NODE__ID", &o.name)
+            .env("CHAT__NODE__ID", node)
             .env("CHAT__DATABASE__URL", env_or("E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat"))
             .env("CHAT__DATABASE__SCHEMA", &o.name)
             .env("CHAT__DATABASE__MAX_CONNECTIONS", "8")
@@ -287,6 +299,48 @@ impl Rooms {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// The process id while it runs (`None` once killed or exited after `terminate`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The log file of the current process (restarts write a new one).
+    pub fn log_path(&self) -> PathBuf {
+        let node = self.opts.node.as_deref().unwrap_or(&self.opts.name);
+        bin_dir().join("e2e-logs").join(format!("{node}-{}.log", self.restarts))
+    }
+
+    /// Send `sig` (a name `kill` knows: TERM, KILL, STOP, CONT, ...) to the process; false if
+    /// it is not running or `kill` failed. Waits for nothing.
+    pub fn signal(&self, sig: &str) -> bool {
+        let Some(pid) = self.pid() else { return false };
+        Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// SIGTERM, then wait for the exit without blocking the test's runtime (other tasks, e.g.
+    /// traffic, go on meanwhile), `secs` at most; `None` if it did not exit in time (it still
+    /// runs; `kill` ends it).
+    pub async fn terminate_async(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Start again with the same store, queues and keys (a new node id suffix and epoch) on a

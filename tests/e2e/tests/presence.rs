@@ -133,3 +133,45 @@ async fn a_message_committed_right_after_a_sync_is_pushed_even_when_the_presence
         bob.expect(10, &what, |f| f["type"] == "message" && f["seq"].as_i64() == Some(seq)).await;
     }
 }
+
+/// Pushes a session missed (its presence entry was gone, as after Redis lost its data) are read
+/// from the store and sent before the next push of that room, so the client gets the room's
+/// events once each, in seq order, without reconnecting.
+#[actix_rt::test]
+async fn pushes_a_session_missed_are_filled_from_the_store_in_seq_order_before_the_next_one() {
+    let rooms = Rooms::start(RoomsOptions::new("gapfill")).await;
+    let prefix = format!("{}:", rooms.opts.name);
+    let base = rooms.base();
+    let room = create_room(&base, "alice", "acme", &["bob"], Some("g")).await;
+    let mut bob = Ws::connect(&rooms.ws_url(), &token("bob", "acme")).await;
+    let node = eventually(10, "bob's presence", || async { nodes_of(&prefix, "bob").pop() }).await;
+    assert_eq!(post_text(&base, &room, "alice", "acme", "m1", "m1").await.status, 201);
+    let first = bob.expect(10, "m1", |f| f["type"] == "message" && f["body"]["text"] == "m1").await;
+
+    // Bob's presence entry vanishes: the next posts do not reach his node.
+    let key = format!("{prefix}presence:user:bob");
+    redis(&["DEL", &key]);
+    for text in ["m2", "m3"] {
+        assert_eq!(post_text(&base, &room, "alice", "acme", text, text).await.status, 201);
+    }
+    let missed = bob.drain(1).await;
+    assert!(missed.iter().all(|f| f["type"] != "message"), "nothing reached bob meanwhile: {missed:?}");
+
+    // It is back; the next post's push shows the gap, which is filled first.
+    redis(&["HSET", &key, &node, "1"]);
+    assert_eq!(post_text(&base, &room, "alice", "acme", "m4", "m4").await.status, 201);
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match bob.next(10).await {
+            Got::Frame(f) if f["type"] == "message" => got.push(f),
+            Got::Frame(f) => assert_ne!(f["type"], "synced", "a gap fill is not a client's sync"),
+            other => panic!("bob got {} of 3 messages, then {other:?}", got.len()),
+        }
+    }
+    let texts: Vec<&str> = got.iter().map(|f| f["body"]["text"].as_str().unwrap_or_default()).collect();
+    assert_eq!(texts, ["m2", "m3", "m4"]);
+    let seqs: Vec<i64> = got.iter().map(|f| f["seq"].as_i64().unwrap_or_default()).collect();
+    let m1 = first["seq"].as_i64().unwrap_or_default();
+    assert_eq!(seqs, [m1 + 1, m1 + 2, m1 + 3], "in seq order, none twice");
+    assert!(bob.drain(1).await.iter().all(|f| f["type"] != "message"), "nothing sent twice");
+}

@@ -134,6 +134,23 @@ struct SeqOf {
     seq: Option<i64>,
 }
 
+/// The `seq` of a room event frame (messages and room events have one).
+fn seq_of(frame: &str) -> Option<i64> {
+    serde_json::from_str::<SeqOf>(frame).ok().and_then(|s| s.seq)
+}
+
+/// Rooms whose last seq a session remembers at most (a user in more rooms only loses the
+/// repeat and gap checks of the ones forgotten).
+const LAST_SEQ_ROOMS: usize = 4096;
+
+/// Who asked for a sync: the client (answered with `synced`, counted in flight), or the
+/// session itself to fill a gap in a room's pushes (silent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncKind {
+    Client,
+    GapFill,
+}
+
 impl Holds {
     fn new(capacity: usize) -> Self {
         Self { rooms: HashMap::new(), total: 0, capacity: capacity.max(1) }
@@ -155,8 +172,7 @@ impl Holds {
             hold.overflowed = true;
             return true;
         }
-        let seq = serde_json::from_str::<SeqOf>(frame).ok().and_then(|s| s.seq);
-        hold.frames.push_back((seq, frame.clone()));
+        hold.frames.push_back((seq_of(frame), frame.clone()));
         self.total += 1;
         true
     }
@@ -217,7 +233,12 @@ pub struct SessionActor {
     /// Rooms with a send in progress, each with the sends waiting behind it, oldest first.
     sends: HashMap<RoomId, VecDeque<PendingSend>>,
     /// `Some` while a sync runs: the syncs waiting behind it, oldest first.
-    syncs: Option<VecDeque<BTreeMap<RoomId, i64>>>,
+    syncs: Option<VecDeque<(BTreeMap<RoomId, i64>, SyncKind)>>,
+    /// The last seq sent to this client per room (live or by a sync): a push at or below it is
+    /// a repeat and is not sent again; a push past the next one means pushes were missed (a
+    /// broker or Redis restart, a room that moved): the gap is filled from the store first, so
+    /// the client gets each room's events once, in seq order. At most `LAST_SEQ_ROOMS` rooms.
+    last_seq: HashMap<RoomId, i64>,
     /// Pushes held back for the rooms the running sync answers.
     holds: Holds,
     /// The presence write of this session went through, so its close is counted too.
@@ -249,6 +270,7 @@ pub fn start(
         in_flight: 0,
         sends: HashMap::new(),
         syncs: None,
+        last_seq: HashMap::new(),
         holds,
         present: false,
     };
@@ -386,10 +408,7 @@ impl SessionActor {
             ClientFrame::Send { room_id, client_msg_id, body } => self.on_send(room_id, client_msg_id, body, ctx),
             ClientFrame::Sync { rooms } => {
                 if self.admit(None, ctx) {
-                    match &mut self.syncs {
-                        Some(waiting) => waiting.push_back(rooms),
-                        None => self.run_sync(rooms, ctx),
-                    }
+                    self.start_sync(rooms, SyncKind::Client, ctx);
                 }
             }
             ClientFrame::Read { room_id, seq } => {
@@ -495,9 +514,18 @@ impl SessionActor {
         }));
     }
 
+    /// Run a sync now, or after the one running.
+    fn start_sync(&mut self, rooms: BTreeMap<RoomId, i64>, kind: SyncKind, ctx: &mut Context<Self>) {
+        match &mut self.syncs {
+            Some(waiting) => waiting.push_back((rooms, kind)),
+            None => self.run_sync(rooms, kind, ctx),
+        }
+    }
+
     /// Answer a `sync` (one at a time per session): hold the rooms' pushes, send each room's
-    /// history, then `synced`; afterwards start the next waiting sync.
-    fn run_sync(&mut self, rooms: BTreeMap<RoomId, i64>, ctx: &mut Context<Self>) {
+    /// history, then `synced` (not for a gap fill, which the client did not ask for);
+    /// afterwards start the next waiting sync.
+    fn run_sync(&mut self, rooms: BTreeMap<RoomId, i64>, kind: SyncKind, ctx: &mut Context<Self>) {
         self.syncs.get_or_insert_with(VecDeque::new);
         for room in rooms.keys() {
             self.holds.hold(room.clone());
@@ -508,20 +536,39 @@ impl SessionActor {
             out: self.sync_out.clone(),
             session: ctx.address(),
         };
-        ctx.spawn(sync.answer(rooms).into_actor(self).map(|res, act, ctx| {
-            act.in_flight = act.in_flight.saturating_sub(1);
+        ctx.spawn(sync.answer(rooms, kind).into_actor(self).map(move |res, act, ctx| {
+            if kind == SyncKind::Client {
+                act.in_flight = act.in_flight.saturating_sub(1);
+            }
+            if let Ok(sent) = &res {
+                for (room, seq) in sent {
+                    act.remember_seq(room, *seq);
+                }
+            }
             // Normally nothing is left; after a failure, what was held goes out live.
             for frame in act.holds.release_all() {
                 act.send_text(frame, ctx);
             }
-            if let Err(SyncFailed::Store) = res {
+            if let (Err(SyncFailed::Store), SyncKind::Client) = (&res, kind) {
                 act.error(CommandError::new(Refusal::Internal, "sync failed; sync again"), None, ctx);
             }
             match act.syncs.as_mut().and_then(VecDeque::pop_front) {
-                Some(next) => act.run_sync(next, ctx),
+                Some((next, kind)) => act.run_sync(next, kind, ctx),
                 None => act.syncs = None,
             }
         }));
+    }
+
+    /// Note the last seq of `room` this client has.
+    fn remember_seq(&mut self, room: &RoomId, seq: i64) {
+        if let Some(last) = self.last_seq.get_mut(room) {
+            *last = (*last).max(seq);
+            return;
+        }
+        if self.last_seq.len() >= LAST_SEQ_ROOMS {
+            self.last_seq.clear(); // forgetting only skips a check, it loses nothing
+        }
+        self.last_seq.insert(room.clone(), seq);
     }
 }
 
@@ -552,13 +599,19 @@ impl SyncAnswer {
         self.out.reserve_many(SYNC_QUEUE).await.map(drop).map_err(|_| SyncFailed::Gone)
     }
 
-    /// Everything after each given seq, in order per room, then `synced`.
-    async fn answer(self, rooms: BTreeMap<RoomId, i64>) -> Result<(), SyncFailed> {
+    /// Everything after each given seq, in order per room, then `synced` (for the client's
+    /// syncs). The last seq sent per room.
+    async fn answer(self, rooms: BTreeMap<RoomId, i64>, kind: SyncKind) -> Result<BTreeMap<RoomId, i64>, SyncFailed> {
         let p = &self.principal;
         let mut last = BTreeMap::new();
         for (room_id, after) in rooms {
             match self.sc.store.is_member(&room_id, &p.user_id, &p.tenant).await {
                 Ok(true) => {}
+                Ok(false) if kind == SyncKind::GapFill => {
+                    // No longer a member (the push was its own removal): nothing to fill.
+                    self.session.send(Unhold(room_id)).await.map_err(|_| SyncFailed::Gone)?;
+                    continue;
+                }
                 Ok(false) => {
                     let refusal = CommandError::room_not_found();
                     self.queue(&ServerFrame::Error {
@@ -578,7 +631,10 @@ impl SyncAnswer {
             let sent = self.room(&room_id, after).await?;
             last.insert(room_id, sent);
         }
-        self.queue(&ServerFrame::Synced { rooms: last }).await
+        if kind == SyncKind::Client {
+            self.queue(&ServerFrame::Synced { rooms: last.clone() }).await?;
+        }
+        Ok(last)
     }
 
     /// One room: its history after `after`, then what was held back meanwhile, until nothing
@@ -732,6 +788,20 @@ impl Handler<Push> for SessionActor {
         if let Some(room) = &msg.room {
             if self.holds.offer(room, &msg.frame) {
                 return;
+            }
+            if let Some(seq) = seq_of(&msg.frame) {
+                match self.last_seq.get(room).copied() {
+                    // Sent already (a redelivered command's events come again).
+                    Some(last) if seq <= last => return,
+                    // Pushes were missed: read them from the store, this one held behind them.
+                    Some(last) if seq > last + 1 => {
+                        self.start_sync(BTreeMap::from([(room.clone(), last)]), SyncKind::GapFill, ctx);
+                        self.holds.hold(room.clone());
+                        self.holds.offer(room, &msg.frame);
+                        return;
+                    }
+                    _ => self.remember_seq(room, seq),
+                }
             }
         }
         self.send_text(msg.frame, ctx);
