@@ -51,20 +51,9 @@ fn parse(args: &[String], env_token: Option<String>) -> anyhow::Result<Args> {
 /// Run `rooms cluster <args>`; the text to print.
 pub async fn run(args: &[String]) -> anyhow::Result<String> {
     let args = parse(args, std::env::var("CHAT__CLUSTER__ADMIN_TOKEN").ok())?;
-    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(10)).finish();
-    let bearer = format!("Bearer {}", args.token);
     match (args.command.as_str(), &args.pod) {
         ("status", None) => {
-            let mut answer = client
-                .get(format!("{}/internal/v1/cluster", args.url))
-                .insert_header(("Authorization", bearer))
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.url))?;
-            let body = answer.body().limit(4 << 20).await.context("reading the answer")?;
-            if !answer.status().is_success() {
-                bail!("{} answered {}: {}", args.url, answer.status(), String::from_utf8_lossy(&body));
-            }
+            let body = call(&args, awc::http::Method::GET, "/internal/v1/cluster").await?;
             if args.json {
                 return Ok(String::from_utf8_lossy(&body).into_owned());
             }
@@ -72,20 +61,28 @@ pub async fn run(args: &[String]) -> anyhow::Result<String> {
             Ok(render(&view))
         }
         ("drain", Some(pod)) => {
-            let mut answer = client
-                .post(format!("{}/internal/v1/cluster/members/{pod}/drain", args.url))
-                .insert_header(("Authorization", bearer))
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.url))?;
-            let body = answer.body().await.context("reading the answer")?;
-            if !answer.status().is_success() {
-                bail!("{} answered {}: {}", args.url, answer.status(), String::from_utf8_lossy(&body));
-            }
+            let body =
+                call(&args, awc::http::Method::POST, &format!("/internal/v1/cluster/members/{pod}/drain")).await?;
             Ok(format!("draining: {}", String::from_utf8_lossy(&body)))
         }
         _ => bail!(USAGE),
     }
+}
+
+/// One call to the ops endpoint: the body of a successful answer.
+async fn call(args: &Args, method: awc::http::Method, path: &str) -> anyhow::Result<bytes::Bytes> {
+    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(10)).finish();
+    let mut answer = client
+        .request(method, format!("{}{path}", args.url))
+        .insert_header(("Authorization", format!("Bearer {}", args.token)))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.url))?;
+    let body = answer.body().limit(4 << 20).await.context("reading the answer")?;
+    if !answer.status().is_success() {
+        bail!("{} answered {}: {}", args.url, answer.status(), String::from_utf8_lossy(&body));
+    }
+    Ok(body)
 }
 
 /// The view as two tables: members, then shards.

@@ -142,7 +142,12 @@ impl Node {
 
     async fn start_with_prefetch(shards: u16, dedup_window: usize, passivate_after: Duration, prefetch: u16) -> Self {
         let db = TempDb::new();
-        let settings = DatabaseSettings { url: db.url(), schema: "rooms".into(), max_connections: 4 };
+        let settings = DatabaseSettings {
+            url: db.url(),
+            schema: "rooms".into(),
+            max_connections: 4,
+            idle_in_transaction_timeout_ms: 0,
+        };
         let store = Store::connect(&settings).await.expect("the store opens");
         let node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
         let bus: SharedBus = Arc::new(InProcBus::new(shards));

@@ -64,17 +64,23 @@ pub async fn connect(settings: &DatabaseSettings, migrator: &Migrator) -> Result
         tx.commit().await?;
         bootstrap.close().await;
     }
+    let idle_timeout_ms = settings.idle_in_transaction_timeout_ms;
     let pool = AnyPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
         .after_connect(move |conn, _meta| {
-            let statement = if postgres {
-                format!("SET search_path TO \"{schema}\"")
+            let mut statements = if postgres {
+                vec![format!("SET search_path TO \"{schema}\"")]
             } else {
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;".to_owned()
+                vec!["PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;".to_owned()]
             };
+            if postgres && idle_timeout_ms > 0 {
+                statements.push(format!("SET idle_in_transaction_session_timeout = {idle_timeout_ms}"));
+            }
             Box::pin(async move {
-                conn.execute(statement.as_str()).await?;
+                for statement in &statements {
+                    conn.execute(statement.as_str()).await?;
+                }
                 Ok(())
             })
         })
@@ -121,7 +127,12 @@ mod tests {
             std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into());
         for round in 0..5 {
             let schema = format!("e2e_db_race_{}_{round}", std::process::id());
-            let settings = chat_kit::DatabaseSettings { url: url.clone(), schema: schema.clone(), max_connections: 1 };
+            let settings = chat_kit::DatabaseSettings {
+                url: url.clone(),
+                schema: schema.clone(),
+                max_connections: 1,
+                idle_in_transaction_timeout_ms: 0,
+            };
             let connects = (0..8).map(|_| super::connect(&settings, &sqlx::migrate::Migrator::DEFAULT));
             let results = futures_util::future::join_all(connects).await;
             let failed: Vec<String> = results.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();

@@ -66,6 +66,11 @@ pub struct DatabaseSettings {
     /// PostgreSQL schema of this service (tests use one per run).
     pub schema: String,
     pub max_connections: u32,
+    /// PostgreSQL ends a session left idle inside a transaction this long (0: never), and so
+    /// frees its row locks: a process frozen mid-transaction (SIGSTOP, a stalled VM) cannot
+    /// hold up the next owner of its rows for longer.
+    #[serde(default)]
+    pub idle_in_transaction_timeout_ms: u64,
 }
 
 /// Redis, or `inproc` for the standalone's in-process presence.

@@ -105,6 +105,20 @@ impl Drop for Vhost {
     }
 }
 
+/// The PostgreSQL the tests use (`E2E_DATABASE_URL`).
+pub fn database_url() -> String {
+    env_or("E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat")
+}
+
+/// Run one statement on the test PostgreSQL with `psql` (a test touches its own schema only).
+pub fn sql(statement: &str) {
+    let out = Command::new("psql")
+        .args([database_url().as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", statement])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `target/debug` (or wherever this test binary was built).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");

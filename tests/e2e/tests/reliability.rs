@@ -11,19 +11,6 @@ use std::time::Duration;
 use e2e::*;
 use serde_json::json;
 
-fn database_url() -> String {
-    std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into())
-}
-
-/// Run one statement on the shared PostgreSQL, inside the test's own schema only.
-fn sql(statement: &str) {
-    let out = Command::new("psql")
-        .args([database_url().as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", statement])
-        .output()
-        .expect("psql runs");
-    assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// `messages_unacknowledged` of every queue of the vhost whose name starts with `prefix`.
 fn unacked(vhost: &str, prefix: &str) -> Vec<(String, u64)> {
     let out = Command::new("rabbitmqctl")

@@ -13,10 +13,6 @@ use serde_json::{json, Value};
 /// handful of rows the list needs.
 const HISTORY: usize = 2000;
 
-fn database_url() -> String {
-    std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into())
-}
-
 /// Rows of `events` in `schema` read so far (sequential and index fetches), and index scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct EventReads {

@@ -10,27 +10,13 @@
 //! longer traffic. The scenarios run one at a time (`serial`): each starts several processes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::cluster::*;
-use e2e::Vhost;
+use e2e::{sql, Vhost};
 
 /// Each replica owns `shards / replicas` shards, give or take this many, once converged.
 const SLACK: f64 = 2.0;
-
-fn database_url() -> String {
-    std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into())
-}
-
-/// Run one statement on the shared PostgreSQL (the test's own schema only).
-fn sql(statement: &str) {
-    let out = Command::new("psql")
-        .args([database_url().as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", statement])
-        .output()
-        .expect("psql runs");
-    assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// Short or full form of a figure.
 fn pick<T>(short: T, full_form: T) -> T {

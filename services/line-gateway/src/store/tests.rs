@@ -19,7 +19,12 @@ impl TestDb {
         let url =
             std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into());
         let schema = format!("line_test_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let settings = DatabaseSettings { url: url.clone(), schema: schema.clone(), max_connections: 4 };
+        let settings = DatabaseSettings {
+            url: url.clone(),
+            schema: schema.clone(),
+            max_connections: 4,
+            idle_in_transaction_timeout_ms: 0,
+        };
         let store = match Store::connect(&settings).await {
             Ok(store) => store,
             Err(err) => panic!("PostgreSQL is needed at {url} (make test starts it): {err}"),

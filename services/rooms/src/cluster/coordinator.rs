@@ -88,6 +88,7 @@ struct Run {
 }
 
 const TICK: Duration = Duration::from_millis(50);
+const FIRST_RECONCILE: Duration = Duration::from_millis(300);
 
 impl Coordinator {
     /// Run the loop on a new thread until a shutdown completes.
@@ -160,8 +161,10 @@ impl Run {
         let s = self.s().clone();
         let mut next_heartbeat = Instant::now();
         let mut next_renew = Instant::now() + s.renew_every();
-        // The first reconcile waits one heartbeat, so members starting together see each other.
-        let mut next_reconcile = Instant::now() + s.heartbeat_every();
+        // The first reconcile waits a moment, so members starting together mostly see each
+        // other (bounded loads and stabilization sort out the rest); not a whole heartbeat,
+        // which would add to the failover of a restarted pod.
+        let mut next_reconcile = Instant::now() + s.heartbeat_every().min(FIRST_RECONCILE);
         loop {
             let now = Instant::now();
             self.fence_overdue(now);

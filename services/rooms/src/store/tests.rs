@@ -27,6 +27,7 @@ impl TempDb {
             url: format!("sqlite://{}?mode=rwc", self.0.display()),
             schema: "rooms".into(),
             max_connections: 4,
+            idle_in_transaction_timeout_ms: 0,
         }
     }
 }
