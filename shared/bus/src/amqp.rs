@@ -1,5 +1,11 @@
 //! RabbitMQ through lapin: publisher confirms, `mandatory`, persistent commands in quorum
-//! queues, manual acks, automatic connection recovery with a capped backoff.
+//! queues, manual acks.
+//!
+//! Connection recovery is this module's own, not lapin's (`enable_auto_recover` can stay in
+//! "Reconnecting" for good after a broker restart: amqp-rs/lapin#450, seen here too): a failed
+//! connection is replaced as a whole (`Link`: connection, publishing channel, topology declared
+//! again) by whoever notices first, with a capped backoff; consumers set themselves up again on
+//! the newest link.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,12 +25,115 @@ use tracing::{debug, warn};
 use crate::{BrokerSettings, Bus, BusError, Confirm, Delivery, Settle, Subscription, Topology};
 
 pub struct AmqpBus {
+    shared: Arc<Shared>,
+    topology: Topology,
+}
+
+/// A live connection and its confirming publishing channel, replaced as a whole when it fails.
+struct Link {
+    connection: Connection,
+    publisher: Channel,
+    /// Which replacement this is (0: the first).
+    generation: u64,
+}
+
+/// What the bus and its consumers share.
+struct Shared {
+    url: String,
+    topology: Topology,
     /// Attempts at delivery before a command or a shared event is dead-lettered.
     delivery_limit: u32,
-    connection: Arc<Connection>,
-    publisher: Channel,
-    topology: Topology,
-    healthy: Arc<AtomicBool>,
+    healthy: AtomicBool,
+    link: std::sync::RwLock<Arc<Link>>,
+    /// One replacement at a time.
+    relinking: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    fn link(&self) -> Arc<Link> {
+        match self.link.read() {
+            Ok(link) => link.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The link of `generation` failed: replace it (unless that was done already), trying
+    /// again with a capped backoff until the broker answers.
+    async fn relink(&self, generation: u64) {
+        let _one = self.relinking.lock().await;
+        if self.link().generation != generation {
+            return;
+        }
+        self.healthy.store(false, Ordering::Relaxed);
+        let mut attempt = 0u32;
+        loop {
+            match open_link(&self.url, &self.topology, self.delivery_limit, generation + 1).await {
+                Ok(link) => {
+                    match self.link.write() {
+                        Ok(mut current) => *current = Arc::new(link),
+                        Err(poisoned) => *poisoned.into_inner() = Arc::new(link),
+                    }
+                    self.healthy.store(true, Ordering::Relaxed);
+                    warn!(generation = generation + 1, "connected to the broker again");
+                    return;
+                }
+                Err(err) => {
+                    warn!(error = %err, attempt, "broker not reachable yet");
+                    tokio::time::sleep(relink_backoff(attempt)).await;
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// Something failed on the link of `generation`: replace it in the background.
+    fn link_failed(self: &Arc<Self>, generation: u64) {
+        self.healthy.store(false, Ordering::Relaxed);
+        let shared = self.clone();
+        tokio::spawn(async move { shared.relink(generation).await });
+    }
+}
+
+fn relink_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100).saturating_mul(2u32.saturating_pow(attempt.min(5))).min(Duration::from_secs(2))
+}
+
+/// Connect, open the confirming publisher channel and declare the whole topology.
+async fn open_link(url: &str, topology: &Topology, delivery_limit: u32, generation: u64) -> Result<Link, lapin::Error> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let publisher = connection.create_channel().await?;
+    publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+    declare(&publisher, topology, delivery_limit).await?;
+    Ok(Link { connection, publisher, generation })
+}
+
+/// The exchanges, the dead-letter queue and every shard queue (idempotent).
+async fn declare(ch: &Channel, t: &Topology, delivery_limit: u32) -> Result<(), lapin::Error> {
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    for (name, kind) in [
+        (t.command_exchange(), ExchangeKind::Direct),
+        (t.dead_letter_exchange(), ExchangeKind::Fanout),
+        (t.deliver_exchange(), ExchangeKind::Direct),
+        (t.events_exchange(), ExchangeKind::Fanout),
+    ] {
+        ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default()).await?;
+    }
+    let quorum = QueueDeclareOptions { durable: true, ..Default::default() };
+    let mut dead_args = FieldTable::default();
+    dead_args.insert("x-queue-type".into(), text("quorum"));
+    ch.queue_declare(t.dead_letter_queue().as_str().into(), quorum, dead_args).await?;
+    ch.queue_bind(
+        t.dead_letter_queue().as_str().into(),
+        t.dead_letter_exchange().as_str().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    for shard in 0..t.shards() {
+        Source::Shard(shard).declare(ch, t, delivery_limit).await?;
+    }
+    Ok(())
 }
 
 fn broker(err: lapin::Error) -> BusError {
@@ -47,67 +156,17 @@ impl AmqpBus {
     /// Connect, declare the whole topology and open the confirming publisher channel.
     pub async fn connect(settings: &BrokerSettings) -> Result<Self, BusError> {
         let topology = Topology::new(&settings.prefix, settings.shards);
-        let properties = ConnectionProperties::default().enable_auto_recover().configure_backoff(|b| {
-            b.with_min_delay(Duration::from_millis(100))
-                .with_max_delay(Duration::from_secs(2))
-                .with_max_times(usize::MAX)
-        });
         let url = url_with_heartbeat(&settings.url, settings.heartbeat_secs);
-        let connection = Connection::connect(&url, properties).await.map_err(broker)?;
-        let publisher = connection.create_channel().await.map_err(broker)?;
-        publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(broker)?;
-        let bus = Self {
-            connection: Arc::new(connection),
-            publisher,
-            topology,
-            healthy: Arc::new(AtomicBool::new(true)),
+        let link = open_link(&url, &topology, settings.delivery_limit, 0).await.map_err(broker)?;
+        let shared = Arc::new(Shared {
+            url,
+            topology: topology.clone(),
             delivery_limit: settings.delivery_limit,
-        };
-        bus.declare().await?;
-        Ok(bus)
-    }
-
-    async fn declare(&self) -> Result<(), BusError> {
-        let ch = &self.publisher;
-        let t = &self.topology;
-        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-        for (name, kind) in [
-            (t.command_exchange(), ExchangeKind::Direct),
-            (t.dead_letter_exchange(), ExchangeKind::Fanout),
-            (t.deliver_exchange(), ExchangeKind::Direct),
-            (t.events_exchange(), ExchangeKind::Fanout),
-        ] {
-            ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default()).await.map_err(broker)?;
-        }
-        let quorum = QueueDeclareOptions { durable: true, ..Default::default() };
-        let mut dead_args = FieldTable::default();
-        dead_args.insert("x-queue-type".into(), text("quorum"));
-        ch.queue_declare(t.dead_letter_queue().as_str().into(), quorum, dead_args).await.map_err(broker)?;
-        ch.queue_bind(
-            t.dead_letter_queue().as_str().into(),
-            t.dead_letter_exchange().as_str().into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(broker)?;
-        for shard in 0..t.shards() {
-            self.declare_shard_queue(shard).await?;
-        }
-        Ok(())
-    }
-
-    /// The shard's quorum queue and its binding (idempotent), on the publishing channel.
-    async fn declare_shard_queue(&self, shard: u16) -> Result<(), BusError> {
-        let setup = Setup {
-            connection: self.connection.clone(),
-            topology: self.topology.clone(),
-            delivery_limit: self.delivery_limit,
-            source: Source::Shard(shard),
-            prefetch: 0,
-        };
-        setup.declare(&self.publisher).await.map(|_| ()).map_err(broker)
+            healthy: AtomicBool::new(true),
+            link: std::sync::RwLock::new(Arc::new(link)),
+            relinking: tokio::sync::Mutex::new(()),
+        });
+        Ok(Self { shared, topology })
     }
 
     /// Publish with `mandatory` and wait for the confirm; a returned message is unroutable.
@@ -131,29 +190,33 @@ impl AmqpBus {
         properties: BasicProperties,
     ) -> Result<Confirm, BusError> {
         let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+        let link = self.shared.link();
         let started =
-            self.publisher.basic_publish(exchange.into(), routing_key.into(), options, payload, properties).await;
+            link.publisher.basic_publish(exchange.into(), routing_key.into(), options, payload, properties).await;
         let pending = match started {
             Ok(pending) => pending,
-            Err(err) => return Err(Self::interrupted_on(&self.publisher, &self.healthy, err).await),
+            Err(err) => return Err(self.interrupted(&link, &err)),
         };
-        let (channel, healthy, routing_key) = (self.publisher.clone(), self.healthy.clone(), routing_key.to_owned());
+        let (shared, routing_key) = (self.shared.clone(), routing_key.to_owned());
         Ok(Box::pin(async move {
             match pending.await {
                 Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
                 Ok(Confirmation::Ack(Some(_returned))) => Err(BusError::Unroutable { routing_key }),
                 Ok(Confirmation::Nack(_)) => Err(BusError::Nacked),
-                Err(err) => Err(Self::interrupted_on(&channel, &healthy, err).await),
+                Err(err) => {
+                    warn!(error = %err, "publish not confirmed: the connection failed");
+                    shared.link_failed(link.generation);
+                    Err(BusError::Broker("publish interrupted by a connection failure".into()))
+                }
             }
         }))
     }
 
-    /// A publish failed with the connection: wait for its recovery, report the failure.
-    async fn interrupted_on(channel: &Channel, healthy: &AtomicBool, err: lapin::Error) -> BusError {
-        healthy.store(false, Ordering::Relaxed);
-        warn!(error = %err, "publish failed, waiting for the connection to recover");
-        let recovered = channel.wait_for_recovery(err).await;
-        healthy.store(recovered.is_ok(), Ordering::Relaxed);
+    /// A publish failed with the connection: replace it (in the background), report the failure
+    /// (callers retry; a command id makes a repeat harmless).
+    fn interrupted(&self, link: &Link, err: &lapin::Error) -> BusError {
+        warn!(error = %err, "publish failed: the connection failed");
+        self.shared.link_failed(link.generation);
         BusError::Broker("publish interrupted by a connection failure".into())
     }
 
@@ -168,31 +231,23 @@ impl AmqpBus {
     /// the queue: a node's exclusive queue; the queue was deleted) is set up again, queue
     /// declared anew, with a capped backoff, for as long as the stream is held.
     async fn consume(&self, source: Source, prefetch: u16) -> Result<Subscription, BusError> {
-        let setup = Setup {
-            connection: self.connection.clone(),
-            topology: self.topology.clone(),
-            delivery_limit: self.delivery_limit,
-            source,
-            prefetch,
-        };
+        let setup = Setup { shared: self.shared.clone(), source, prefetch };
         let mut current = Some(setup.open().await.map_err(broker)?);
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
-        let healthy = self.healthy.clone();
         tokio::spawn(async move {
             let mut failures = 0u32;
             loop {
-                let (channel, consumer) = match current.take() {
+                let (channel, consumer, generation) = match current.take() {
                     Some(open) => open,
                     None => match setup.reopen(&tx, &mut failures).await {
                         Some(open) => open,
                         None => break, // nobody listens any more
                     },
                 };
-                healthy.store(true, Ordering::Relaxed);
-                if forward(&setup, channel, consumer, &tx, &healthy).await == Ended::Cancelled {
+                if forward(&setup, channel, consumer, &tx).await == Ended::Cancelled {
                     break;
                 }
-                healthy.store(false, Ordering::Relaxed);
+                setup.broke(generation);
             }
             debug!(queue = %setup.queue(), "consumer ended");
         });
@@ -201,7 +256,8 @@ impl AmqpBus {
 
     async fn depth(&self, queue: &str) -> Result<u64, BusError> {
         let options = QueueDeclareOptions { passive: true, ..Default::default() };
-        let q = self.publisher.queue_declare(queue.into(), options, FieldTable::default()).await.map_err(broker)?;
+        let link = self.shared.link();
+        let q = link.publisher.queue_declare(queue.into(), options, FieldTable::default()).await.map_err(broker)?;
         Ok(u64::from(q.message_count()))
     }
 }
@@ -299,7 +355,7 @@ impl Bus for AmqpBus {
     }
 
     fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed) && self.connection.status().connected()
+        self.shared.healthy.load(Ordering::Relaxed) && self.shared.link().connection.status().connected()
     }
 
     fn shards(&self) -> u16 {
@@ -332,52 +388,26 @@ enum Source {
     Events { queue: String, shared: bool },
 }
 
-/// How to (re)establish one consumer.
-struct Setup {
-    connection: Arc<Connection>,
-    topology: Topology,
-    delivery_limit: u32,
-    source: Source,
-    prefetch: u16,
-}
-
-impl Setup {
-    fn queue(&self) -> String {
-        match &self.source {
-            Source::Shard(shard) => self.topology.shard_queue(*shard),
-            Source::Node(node) => self.topology.node_queue(node),
-            Source::Events { queue, .. } => self.topology.events_queue(queue),
+impl Source {
+    fn queue(&self, t: &Topology) -> String {
+        match self {
+            Source::Shard(shard) => t.shard_queue(*shard),
+            Source::Node(node) => t.node_queue(node),
+            Source::Events { queue, .. } => t.events_queue(queue),
         }
     }
 
-    /// A channel with the queue declared and bound, and the consumer on it.
-    async fn open(&self) -> Result<(Channel, lapin::Consumer), lapin::Error> {
-        let channel = self.connection.create_channel().await?;
-        let queue = self.declare(&channel).await?;
-        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                ShortString::from(""),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        Ok((channel, consumer))
-    }
-
-    /// Declare the queue and its binding on `channel`; its name.
-    async fn declare(&self, channel: &Channel) -> Result<String, lapin::Error> {
-        let t = &self.topology;
-        let queue = self.queue();
+    /// Declare the queue and its binding on `channel` (idempotent); its name.
+    async fn declare(&self, channel: &Channel, t: &Topology, delivery_limit: u32) -> Result<String, lapin::Error> {
+        let queue = self.queue(t);
         let durable = QueueDeclareOptions { durable: true, ..Default::default() };
         let exclusive = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
         let mut args = FieldTable::default();
-        let (options, exchange, key) = match &self.source {
+        let (options, exchange, key) = match self {
             Source::Shard(shard) => {
                 args.insert("x-queue-type".into(), text("quorum"));
                 args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-                args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
+                args.insert("x-delivery-limit".into(), AMQPValue::LongInt(delivery_limit as i32));
                 args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
                 (durable, t.command_exchange(), t.shard_key(*shard))
             }
@@ -386,7 +416,7 @@ impl Setup {
                 // A poison event (one that keeps failing) goes to the dead-letter queue after
                 // `delivery_limit` attempts instead of looping forever.
                 args.insert("x-queue-type".into(), text("quorum"));
-                args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.delivery_limit as i32));
+                args.insert("x-delivery-limit".into(), AMQPValue::LongInt(delivery_limit as i32));
                 args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
                 (durable, t.events_exchange(), String::new())
             }
@@ -404,10 +434,51 @@ impl Setup {
             .await?;
         Ok(queue)
     }
+}
+
+/// How to (re)establish one consumer, on the bus's newest link.
+struct Setup {
+    shared: Arc<Shared>,
+    source: Source,
+    prefetch: u16,
+}
+
+/// A consumer's channel, the consumer, and the generation of the link it is on.
+type Opened = (Channel, lapin::Consumer, u64);
+
+impl Setup {
+    fn queue(&self) -> String {
+        self.source.queue(&self.shared.topology)
+    }
+
+    /// A channel on the newest link with the queue declared and bound, and the consumer on it.
+    async fn open(&self) -> Result<Opened, lapin::Error> {
+        let link = self.shared.link();
+        let channel = link.connection.create_channel().await?;
+        let queue = self.source.declare(&channel, &self.shared.topology, self.shared.delivery_limit).await?;
+        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((channel, consumer, link.generation))
+    }
+
+    /// After a consumer broke: if its link is the newest and no longer connected, replace it.
+    fn broke(&self, generation: u64) {
+        let link = self.shared.link();
+        if link.generation == generation && !link.connection.status().connected() {
+            self.shared.link_failed(generation);
+        }
+    }
 
     /// Open again after a backoff (100 ms doubling to 5 s) until it works; `None` once the
     /// stream is dropped.
-    async fn reopen(&self, tx: &mpsc::Sender<Delivery>, failures: &mut u32) -> Option<(Channel, lapin::Consumer)> {
+    async fn reopen(&self, tx: &mpsc::Sender<Delivery>, failures: &mut u32) -> Option<Opened> {
         loop {
             let delay = Duration::from_millis(100).saturating_mul(2u32.saturating_pow((*failures).min(6)));
             tokio::select! {
@@ -433,18 +504,12 @@ impl Setup {
 enum Ended {
     /// The stream was dropped: the consumer was cancelled.
     Cancelled,
-    /// The consumer is gone (connection lost and not recovered, queue deleted).
+    /// The consumer is gone (connection lost, channel closed, queue deleted).
     Broken,
 }
 
 /// Hand the consumer's deliveries to the stream until one of them ends.
-async fn forward(
-    setup: &Setup,
-    channel: Channel,
-    mut consumer: lapin::Consumer,
-    tx: &mpsc::Sender<Delivery>,
-    healthy: &AtomicBool,
-) -> Ended {
+async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer, tx: &mpsc::Sender<Delivery>) -> Ended {
     let guard = Arc::new(ChannelGuard { channel: channel.clone() });
     loop {
         let next = tokio::select! {
@@ -463,7 +528,6 @@ async fn forward(
                 return Ended::Broken;
             }
             Some(Ok(delivery)) => {
-                healthy.store(true, Ordering::Relaxed);
                 let redelivered = delivery.redelivered;
                 let settle = Box::new(AmqpSettle { acker: delivery.acker, _channel: guard.clone() });
                 if tx.send(Delivery::new(delivery.data, redelivered, settle)).await.is_err() {
@@ -471,12 +535,8 @@ async fn forward(
                 }
             }
             Some(Err(err)) => {
-                healthy.store(false, Ordering::Relaxed);
-                warn!(queue = %setup.queue(), error = %err, "consumer interrupted, waiting for recovery");
-                if channel.wait_for_recovery(err).await.is_err() {
-                    return Ended::Broken;
-                }
-                healthy.store(true, Ordering::Relaxed);
+                warn!(queue = %setup.queue(), error = %err, "consumer interrupted");
+                return Ended::Broken;
             }
         }
     }

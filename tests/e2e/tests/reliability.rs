@@ -167,7 +167,7 @@ async fn a_shard_whose_queue_vanishes_subscribes_again_and_its_rooms_answer() {
             .expect("rabbitmqctl runs");
         assert!(deleted.success(), "deleting {queue}");
     }
-    // The shards subscribe again (declaring their queues), and the room answers.
+    // The consumers are set up again (declaring their queues), and the room answers.
     let answer = eventually(20, "the room answers after its queue came back", || {
         let (base, room) = (base.clone(), room.clone());
         async move {
@@ -184,7 +184,9 @@ async fn a_shard_whose_queue_vanishes_subscribes_again_and_its_rooms_answer() {
     })
     .await;
     let log = std::fs::read_to_string(bin_dir().join("e2e-logs").join(format!("{name}-0.log"))).unwrap_or_default();
-    assert!(log.contains("subscribing again"), "the consumer's end was noticed");
+    // The bus notices the consumer's end and sets it up again, declaring the queue anew.
+    assert!(log.contains("consumer ended by the broker"), "the consumer's end was noticed");
+    assert!(log.contains("consumer set up again"), "and the consumer set up again");
 }
 
 #[actix_rt::test]
