@@ -231,8 +231,11 @@ impl AmqpBus {
     /// the queue: a node's exclusive queue; the queue was deleted) is set up again, queue
     /// declared anew, with a capped backoff, for as long as the stream is held.
     async fn consume(&self, source: Source, prefetch: u16) -> Result<Subscription, BusError> {
+        // Shard queues were declared with the connection: a shard handed over subscribes with
+        // fewer round trips. One set up again declares its queue (it may have been deleted).
+        let declare = !matches!(source, Source::Shard(_));
         let setup = Setup { shared: self.shared.clone(), source, prefetch };
-        let mut current = Some(setup.open().await.map_err(broker)?);
+        let mut current = Some(setup.open(declare).await.map_err(broker)?);
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
         tokio::spawn(async move {
             let mut failures = 0u32;
@@ -451,11 +454,15 @@ impl Setup {
         self.source.queue(&self.shared.topology)
     }
 
-    /// A channel on the newest link with the queue declared and bound, and the consumer on it.
-    async fn open(&self) -> Result<Opened, lapin::Error> {
+    /// A channel on the newest link with the queue declared and bound (unless `declare` is
+    /// false: shard queues are declared with each link), and the consumer on it.
+    async fn open(&self, declare: bool) -> Result<Opened, lapin::Error> {
         let link = self.shared.link();
         let channel = link.connection.create_channel().await?;
-        let queue = self.source.declare(&channel, &self.shared.topology, self.shared.delivery_limit).await?;
+        let queue = match declare {
+            true => self.source.declare(&channel, &self.shared.topology, self.shared.delivery_limit).await?,
+            false => self.queue(),
+        };
         channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let consumer = channel
             .basic_consume(
@@ -485,7 +492,7 @@ impl Setup {
                 () = tokio::time::sleep(delay.min(Duration::from_secs(5))) => {}
                 () = tx.closed() => return None,
             }
-            match self.open().await {
+            match self.open(true).await {
                 Ok(open) => {
                     warn!(queue = %self.queue(), "consumer set up again");
                     *failures = 0;

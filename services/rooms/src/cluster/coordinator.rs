@@ -177,7 +177,12 @@ impl Run {
             while let Ok(control) = self.c.control.try_recv() {
                 match control {
                     Control::Shutdown(done) => {
-                        info!(shards = self.owned_count(), "handing every shard over");
+                        info!(shards = self.owned_count(), "leaving, handing every shard over");
+                        // Leave first: the others stop counting on this member at their next
+                        // reconcile and take each shard as soon as it is released.
+                        if let Err(err) = self.c.leases.leave(&self.c.member).await {
+                            warn!(error = %err, "leaving the membership failed; it expires");
+                        }
                         self.shutdown = Some(done);
                         self.shutting_since = Some(now);
                         next_reconcile = now;
@@ -259,7 +264,9 @@ impl Run {
 
     async fn heartbeat(&mut self) {
         let ttl = self.s().member_ttl();
-        let beat = match self.c.leases.heartbeat(&self.c.member, ttl, &self.stats()).await {
+        // A member handing its shards over to leave is no longer registered (see `lap`).
+        let me = if self.shutdown.is_some() { "" } else { self.c.member.as_str() };
+        let beat = match self.c.leases.heartbeat(me, ttl, &self.stats()).await {
             Ok(beat) => beat,
             Err(err) => {
                 warn!(error = %err, "heartbeat failed");
@@ -280,6 +287,19 @@ impl Run {
                 self.boot = Some(boot);
             }
         }
+        self.take_members(&beat);
+    }
+
+    /// Read the membership only (every reconcile: a member that left or was told to drain is
+    /// seen within one round, not one heartbeat).
+    async fn refresh_members(&mut self) {
+        match self.c.leases.heartbeat("", Duration::ZERO, "").await {
+            Ok(beat) => self.take_members(&beat),
+            Err(err) => debug!(error = %err, "reading the membership failed"),
+        }
+    }
+
+    fn take_members(&mut self, beat: &super::leases::Heartbeat) {
         let now = Instant::now();
         let draining: std::collections::HashSet<&String> = beat.draining.iter().collect();
         self.members = beat
@@ -343,6 +363,9 @@ impl Run {
     }
 
     async fn reconcile(&mut self) {
+        if self.boot.is_some() {
+            self.refresh_members().await;
+        }
         let holders = match self.c.leases.holders().await {
             Ok(holders) => holders,
             Err(err) => {

@@ -69,7 +69,7 @@ impl Default for ClusterSettings {
             fence_margin_ms: 1_500,
             heartbeat_every_ms: 2_000,
             member_ttl_ms: 6_000,
-            reconcile_every_ms: 500,
+            reconcile_every_ms: 250,
             takeover_after_ms: 3_000,
             stabilize_ms: 5_000,
             max_moves: 32,
