@@ -1,6 +1,6 @@
 //! What every room actor of this node shares.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,8 +38,6 @@ pub struct GaveUp {
 
 /// One entry per shard, written by its `ShardActor`, read by anyone.
 struct ShardState {
-    /// The epoch this node owns the shard with; 0 when it does not.
-    epoch: AtomicI64,
     /// Its consumer is subscribed.
     consuming: AtomicBool,
     /// Room actors alive (or stopping) in it.
@@ -51,25 +49,11 @@ pub struct ShardTable(Arc<[ShardState]>);
 
 impl ShardTable {
     pub fn new(shards: u16) -> Self {
-        Self(
-            (0..shards)
-                .map(|_| ShardState {
-                    epoch: AtomicI64::new(0),
-                    consuming: AtomicBool::new(false),
-                    rooms: AtomicU32::new(0),
-                })
-                .collect(),
-        )
+        Self((0..shards).map(|_| ShardState { consuming: AtomicBool::new(false), rooms: AtomicU32::new(0) }).collect())
     }
 
     fn get(&self, shard: u16) -> Option<&ShardState> {
         self.0.get(usize::from(shard))
-    }
-
-    pub fn set_owned(&self, shard: u16, epoch: Option<i64>) {
-        if let Some(s) = self.get(shard) {
-            s.epoch.store(epoch.unwrap_or(0), Ordering::Relaxed);
-        }
     }
 
     pub fn set_consuming(&self, shard: u16, consuming: bool) {
@@ -84,11 +68,6 @@ impl ShardTable {
         }
     }
 
-    /// The epoch this node owns `shard` with.
-    pub fn owned(&self, shard: u16) -> Option<i64> {
-        self.get(shard).map(|s| s.epoch.load(Ordering::Relaxed)).filter(|e| *e > 0)
-    }
-
     pub fn rooms(&self, shard: u16) -> u32 {
         self.get(shard).map_or(0, |s| s.rooms.load(Ordering::Relaxed))
     }
@@ -99,13 +78,6 @@ impl ShardTable {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    /// The shards this node owns that are not consuming now.
-    pub fn owned_idle(&self) -> Vec<u16> {
-        (0..self.len())
-            .filter(|s| self.owned(*s).is_some() && !self.0[usize::from(*s)].consuming.load(Ordering::Relaxed))
-            .collect()
     }
 
     /// The shards not consuming now.

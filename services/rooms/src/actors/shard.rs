@@ -237,7 +237,6 @@ impl ShardActor {
         if let Some(epoch) = self.epoch.take() {
             info!(shard = self.shard, epoch, rooms = self.rooms.len(), "shard given up");
         }
-        self.rc.shards.set_owned(self.shard, None);
         if let Some(handle) = self.consumer.take() {
             ctx.cancel_future(handle);
         }
@@ -293,7 +292,6 @@ impl Handler<Own> for ShardActor {
         }
         let epoch = msg.epoch;
         self.epoch = Some(epoch);
-        self.rc.shards.set_owned(self.shard, Some(epoch));
         let store = self.rc.store.clone();
         let fence = Fence { shard: self.shard, epoch };
         // Record the epoch before consuming: older owners' writes are refused from then on.
