@@ -114,32 +114,7 @@ impl RoomsCore {
             let arbiter = &arbiters[usize::from(shard) % arbiters.len()];
             shards.push(ShardActor::start_in_arbiter(&arbiter.handle(), move |_| ShardActor::new(shard, prefetch, rc)));
         }
-        // Ownership: leases in Redis over every replica, or (standalone, in-process presence)
-        // every shard here, with an epoch above every fence in the store.
-        let (cluster, leases) = if settings.redis.url == "inproc" {
-            let epoch = store.max_fence().await.context("reading the fence")? + 1;
-            for shard in &shards {
-                shard.do_send(Own { epoch });
-            }
-            info!(epoch, "owning every shard (no cluster)");
-            (None, None)
-        } else {
-            let connect = |timeout| Leases::connect(&settings.redis.url, &settings.redis.prefix, bus.shards(), timeout);
-            let leases = connect(settings.cluster.redis_timeout()).await.context("connecting Redis for leases")?;
-            let view_leases = connect(settings.cluster.redis_timeout()).await.context("connecting Redis for leases")?;
-            let cluster = Cluster::start(cluster::Start {
-                settings: settings.cluster.clone(),
-                node_id: node_id.clone(),
-                leases,
-                store: store.clone(),
-                shard_actors: shards.clone(),
-                table: rc.shards.clone(),
-                gave_up: gave_up_rx,
-            })
-            .context("starting the cluster loop")?;
-            info!(member = cluster.member(), "joined the cluster");
-            (Some(cluster), Some(view_leases))
-        };
+        let (cluster, leases) = own_shards(settings, &node_id, &store, &shards, rc.shards.clone(), gave_up_rx).await?;
         let ops = web::Data::new(Ops { leases, bus: bus.clone(), settings: settings.cluster.clone() });
 
         let hub = Arc::new(Hub::new(&node_id));
@@ -281,6 +256,44 @@ impl RoomsCore {
             warn!(error = %err, "presence not cleaned up");
         }
     }
+}
+
+/// Who owns the shards: the cluster (leases in Redis, over every replica), or, in the
+/// standalone (in-process presence), this process alone, every shard with an epoch above every
+/// fence in the store. The cluster's second Redis connection serves the ops view.
+async fn own_shards(
+    settings: &Settings,
+    node_id: &str,
+    store: &Store,
+    shards: &[Addr<ShardActor>],
+    table: ShardTable,
+    gave_up: tokio::sync::mpsc::Receiver<crate::actors::GaveUp>,
+) -> anyhow::Result<(Option<Cluster>, Option<Leases>)> {
+    if settings.redis.url == "inproc" {
+        let epoch = store.max_fence().await.context("reading the fence")? + 1;
+        for shard in shards {
+            shard.do_send(Own { epoch });
+        }
+        info!(epoch, "owning every shard (no cluster)");
+        return Ok((None, None));
+    }
+    let count = u16::try_from(shards.len()).unwrap_or(u16::MAX);
+    let connect =
+        || Leases::connect(&settings.redis.url, &settings.redis.prefix, count, settings.cluster.redis_timeout());
+    let leases = connect().await.context("connecting Redis for leases")?;
+    let view_leases = connect().await.context("connecting Redis for leases")?;
+    let cluster = Cluster::start(cluster::Start {
+        settings: settings.cluster.clone(),
+        node_id: node_id.to_owned(),
+        leases,
+        store: store.clone(),
+        shard_actors: shards.to_vec(),
+        table,
+        gave_up,
+    })
+    .context("starting the cluster loop")?;
+    info!(member = cluster.member(), "joined the cluster");
+    Ok((Some(cluster), Some(view_leases)))
 }
 
 fn spawn_background(bus: SharedBus, presence: SharedPresence) {

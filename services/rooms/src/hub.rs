@@ -19,6 +19,8 @@ use crate::metrics::metrics;
 #[rtype(result = "()")]
 pub struct Push {
     pub room: Option<RoomId>,
+    /// The event's seq in the room, when it has one.
+    pub seq: Option<i64>,
     pub frame: Arc<str>,
 }
 
@@ -111,14 +113,14 @@ impl Hub {
 
     /// Push a frame (of `room`, if any) to every local session of these users. A session whose
     /// mailbox is full is told to close (it will `sync` when it comes back); nothing waits for it.
-    pub fn deliver(&self, recipients: &[UserId], room: Option<&RoomId>, frame: Arc<str>) -> usize {
+    pub fn deliver(&self, recipients: &[UserId], room: Option<&RoomId>, seq: Option<i64>, frame: Arc<str>) -> usize {
         let Ok(sessions) = self.sessions.read() else {
             return 0;
         };
         let mut pushed = 0;
         for user in recipients {
             for s in sessions.get(user).into_iter().flatten() {
-                match s.handle.push.try_send(Push { room: room.cloned(), frame: frame.clone() }) {
+                match s.handle.push.try_send(Push { room: room.cloned(), seq, frame: frame.clone() }) {
                     Ok(()) => pushed += 1,
                     Err(_) => s.handle.slow.do_send(SlowConsumer),
                 }
@@ -137,8 +139,8 @@ impl Hub {
         while let Some(delivery) = queue.recv().await {
             match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
                 Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
-                Ok(NodeMessage::Deliver { recipients, frame, committed_at_ms, room_id }) => {
-                    self.deliver(&recipients, room_id.as_ref(), Arc::from(frame));
+                Ok(NodeMessage::Deliver { recipients, seq, frame, committed_at_ms, room_id }) => {
+                    self.deliver(&recipients, room_id.as_ref(), seq, Arc::from(frame));
                     let latency_ms = chat_protocol::now_ms().saturating_sub(committed_at_ms).max(0);
                     metrics().delivery_latency.observe(latency_ms as f64 / 1000.0);
                 }

@@ -158,6 +158,10 @@ pub enum NodeMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room_id: Option<RoomId>,
         recipients: Vec<UserId>,
+        /// The event's seq in its room (`None` for a frame of no seq, e.g. a notification), so
+        /// sessions need not parse the frame to keep a room's pushes in order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<i64>,
         /// The serialized `ServerFrame`, encoded once by the room.
         frame: String,
         /// When the room committed the event, to measure delivery latency.

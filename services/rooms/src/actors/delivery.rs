@@ -26,6 +26,8 @@ use crate::views;
 pub struct Frame {
     pub recipients: Vec<UserId>,
     pub text: String,
+    /// The event's seq in its room; `None` for a frame that has none (a notification).
+    pub seq: Option<i64>,
 }
 
 /// What became of one command: the room actor's pipeline ends in one of these.
@@ -141,7 +143,7 @@ async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i6
     let mut failed = false;
     for row in rows.iter().filter(|r| r.kind == EventKind::Message) {
         let Ok(text) = serde_json::to_string(&views::event_frame(room_id, row)) else { continue };
-        let frame = Frame { recipients: blocks.recipients_of(&row.sender(), &recipients), text };
+        let frame = Frame { recipients: blocks.recipients_of(&row.sender(), &recipients), text, seq: Some(row.seq) };
         failed |= fan_out(rc, Some(room_id), &frame, row.sent_at_ms).await;
         let sender = row.sender();
         let line_recipients = line_recipients_of(&sender, &line_recipients);
@@ -193,6 +195,7 @@ pub async fn fan_out(rc: &RoomContext, room_id: Option<&RoomId>, frame: &Frame, 
         let message = NodeMessage::Deliver {
             room_id: room_id.cloned(),
             recipients: users,
+            seq: frame.seq,
             frame: frame.text.clone(),
             committed_at_ms,
         };

@@ -188,7 +188,7 @@ impl RoomActor {
                     PlannedEvent::Message { sender, .. } => blocks.recipients_of(sender, &recipients),
                     PlannedEvent::System(_) => recipients.clone(),
                 };
-                serde_json::to_string(&frame).ok().map(|text| Frame { recipients, text })
+                serde_json::to_string(&frame).ok().map(|text| Frame { recipients, text, seq: Some(seq) })
             })
             .collect();
         frames.extend(plan.notifications.iter().filter_map(|n| {
@@ -202,7 +202,7 @@ impl RoomActor {
                 created_at_ms: now_ms,
             };
             let text = serde_json::to_string(&views::notification_frame(&row)).ok()?;
-            Some(Frame { recipients: vec![n.user.clone()], text })
+            Some(Frame { recipients: vec![n.user.clone()], text, seq: None })
         }));
         let changes = line_messages(state, &plan, last_seq, now_ms);
         Outcome::Committed { result: plan.result, frames, changes, committed_at_ms: now_ms }

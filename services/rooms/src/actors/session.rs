@@ -34,7 +34,6 @@ use chat_auth::Principal;
 use chat_protocol::bus::{CommandError, CommandResult, RoomCommand};
 use chat_protocol::frames::{ClientFrame, ServerFrame};
 use chat_protocol::{is_valid_client_id, post_command_id, Body, Limits, Refusal, RoomId};
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
@@ -129,16 +128,6 @@ struct RoomHold {
     overflowed: bool,
 }
 
-#[derive(Deserialize)]
-struct SeqOf {
-    seq: Option<i64>,
-}
-
-/// The `seq` of a room event frame (messages and room events have one).
-fn seq_of(frame: &str) -> Option<i64> {
-    serde_json::from_str::<SeqOf>(frame).ok().and_then(|s| s.seq)
-}
-
 /// Rooms whose last seq a session remembers at most (a user in more rooms only loses the
 /// repeat and gap checks of the ones forgotten).
 const LAST_SEQ_ROOMS: usize = 4096;
@@ -161,7 +150,7 @@ impl Holds {
     }
 
     /// Take a push of `room` if the room is held (true), keeping or dropping it.
-    fn offer(&mut self, room: &RoomId, frame: &Arc<str>) -> bool {
+    fn offer(&mut self, room: &RoomId, seq: Option<i64>, frame: &Arc<str>) -> bool {
         let Some(hold) = self.rooms.get_mut(room) else { return false };
         if hold.overflowed {
             return true;
@@ -172,7 +161,7 @@ impl Holds {
             hold.overflowed = true;
             return true;
         }
-        hold.frames.push_back((seq_of(frame), frame.clone()));
+        hold.frames.push_back((seq, frame.clone()));
         self.total += 1;
         true
     }
@@ -786,10 +775,10 @@ impl Handler<Push> for SessionActor {
 
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) {
         if let Some(room) = &msg.room {
-            if self.holds.offer(room, &msg.frame) {
+            if self.holds.offer(room, msg.seq, &msg.frame) {
                 return;
             }
-            if let Some(seq) = seq_of(&msg.frame) {
+            if let Some(seq) = msg.seq {
                 match self.last_seq.get(room).copied() {
                     // Sent already (a redelivered command's events come again).
                     Some(last) if seq <= last => return,
@@ -797,7 +786,7 @@ impl Handler<Push> for SessionActor {
                     Some(last) if seq > last + 1 => {
                         self.start_sync(BTreeMap::from([(room.clone(), last)]), SyncKind::GapFill, ctx);
                         self.holds.hold(room.clone());
-                        self.holds.offer(room, &msg.frame);
+                        self.holds.offer(room, msg.seq, &msg.frame);
                         return;
                     }
                     _ => self.remember_seq(room, seq),
@@ -861,15 +850,15 @@ mod tests {
         let mut holds = Holds::new(10);
         let (r, other) = (RoomId::new("r"), RoomId::new("o"));
         holds.hold(r.clone());
-        assert!(holds.offer(&r, &frame(7)));
-        assert!(holds.offer(&r, &frame(8)));
-        assert!(!holds.offer(&other, &frame(1)), "a room not synced flows live");
+        assert!(holds.offer(&r, Some(7), &frame(7)));
+        assert!(holds.offer(&r, Some(8), &frame(8)));
+        assert!(!holds.offer(&other, Some(1), &frame(1)), "a room not synced flows live");
         match holds.step(&r) {
             Step::Flush(frames) => assert_eq!(frames.iter().map(|f| f.0).collect::<Vec<_>>(), vec![Some(7), Some(8)]),
             other => panic!("{other:?}"),
         }
         assert_eq!(holds.step(&r), Step::Done);
-        assert!(!holds.offer(&r, &frame(9)), "released: live again");
+        assert!(!holds.offer(&r, Some(9), &frame(9)), "released: live again");
         assert_eq!(holds.total, 0);
     }
 
@@ -879,14 +868,14 @@ mod tests {
         let (a, b) = (RoomId::new("a"), RoomId::new("b"));
         holds.hold(a.clone());
         holds.hold(b.clone());
-        assert!(holds.offer(&a, &frame(1)));
-        assert!(holds.offer(&b, &frame(1)));
+        assert!(holds.offer(&a, Some(1), &frame(1)));
+        assert!(holds.offer(&b, Some(1), &frame(1)));
         // Full: a's frames go, and a keeps dropping until its next step says reread.
-        assert!(holds.offer(&a, &frame(2)));
-        assert!(holds.offer(&a, &frame(3)));
+        assert!(holds.offer(&a, Some(2), &frame(2)));
+        assert!(holds.offer(&a, Some(3), &frame(3)));
         assert_eq!(holds.total, 1);
         assert_eq!(holds.step(&a), Step::Reread);
-        assert!(holds.offer(&a, &frame(4)), "held again after the reread began");
+        assert!(holds.offer(&a, Some(4), &frame(4)), "held again after the reread began");
         match holds.step(&a) {
             Step::Flush(frames) => assert_eq!(frames.len(), 1),
             other => panic!("{other:?}"),

@@ -135,7 +135,7 @@ impl Leases {
         format!("{}rooms:{name}", self.prefix)
     }
 
-    pub fn lease_key(&self, shard: u16) -> String {
+    fn lease_key(&self, shard: u16) -> String {
         format!("{}rooms:shard:{{{shard}}}:lease", self.prefix)
     }
 

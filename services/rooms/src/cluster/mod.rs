@@ -16,7 +16,7 @@ mod leases;
 mod plan;
 pub mod view;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -178,12 +178,8 @@ impl Cluster {
         &self.member
     }
 
-    /// Ready once the first reconcile is done (it owns what it should, or knows it owns nothing).
-    pub fn is_ready(&self) -> bool {
-        self.reconciled.load(Ordering::Relaxed)
-    }
-
-    /// The flag behind `is_ready`, for a readiness check.
+    /// Set once the first reconcile is done (it owns what it should, or knows it owns
+    /// nothing): the readiness check reads it.
     pub fn readiness(&self) -> Arc<AtomicBool> {
         self.reconciled.clone()
     }

@@ -239,9 +239,9 @@ mod tests {
         let now = Instant::now() + Duration::from_secs(3600);
         let members = vec![member("a/1", 60, now), member("b/1", 60, now)];
         let desired = desired(4, &members);
-        let not_mine = (0..4u16).find(|s| desired[usize::from(*s)].as_deref() != Some("a/1")).unwrap();
+        // Shard 0 is held locally; another shard b should own is free.
+        let not_mine = (1..4u16).find(|s| desired[usize::from(*s)].as_deref() != Some("a/1")).unwrap();
         let mut leases = vec![Some("b/1".to_string()); 4];
-        leases[0] = Some("b/1".into());
         let mut local = vec![Local::Free; 4];
         local[0] = Local::Owned;
         leases[usize::from(not_mine)] = None;
