@@ -12,6 +12,7 @@ pub struct Metrics {
     pub delivery_latency: Histogram,
     pub command_latency: Histogram,
     pub activation_seconds: Histogram,
+    pub commit_batch_size: Histogram,
     pub sessions: IntGauge,
     pub sessions_dropped_slow: IntCounter,
     pub shard_queue_depth: IntGaugeVec,
@@ -68,6 +69,11 @@ pub fn metrics() -> &'static Metrics {
             "rooms_activation_seconds",
             "loading a room actor's state from the store",
             LATENCY_BUCKETS.to_vec()
+        )),
+        commit_batch_size: startup(prometheus::register_histogram!(
+            "rooms_commit_batch_size",
+            "posts a room actor committed together in one transaction (batches of two or more)",
+            vec![2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
         )),
         sessions: startup(prometheus::register_int_gauge!("rooms_ws_sessions", "open WebSocket sessions on this node")),
         sessions_dropped_slow: startup(prometheus::register_int_counter!(

@@ -591,3 +591,226 @@ async fn a_room_that_cannot_be_read_returns_its_commands_to_the_queue_until_the_
     assert_eq!(node.history(&poisoned).await.len(), 2, "nothing of it was applied");
     node.stop_rooms(&[healthy]).await;
 }
+
+// Group commit: posts that wait together are committed in one transaction. To make a batch
+// form, a second connection holds the file's write lock while the posts arrive: the room's
+// first post waits on it, the others pile up behind it and go together once it is released.
+
+/// A second connection holding the SQLite file's write lock until `release`.
+struct WriteLock(sqlx::SqliteConnection);
+
+impl WriteLock {
+    async fn take(node: &Node) -> Self {
+        let mut conn = sqlx::SqliteConnection::connect(&node.db.url()).await.expect("the file opens");
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("the write lock");
+        Self(conn)
+    }
+
+    async fn release(mut self) {
+        sqlx::query("COMMIT").execute(&mut self.0).await.expect("the lock is released");
+    }
+}
+
+/// Batches of two or more committed so far in this process, and the posts in them.
+fn batches() -> (u64, f64) {
+    let h = &metrics().commit_batch_size;
+    (h.get_sample_count(), h.get_sample_sum())
+}
+
+/// An envelope of alice's, answered through the node's hub.
+fn envelope(node: &Node, room: &RoomId, command_id: &str, command: RoomCommand) -> CommandEnvelope {
+    CommandEnvelope {
+        command_id: command_id.to_owned(),
+        room_id: room.clone(),
+        actor: alice(),
+        tenant: acme(),
+        reply_to: Some(ReplyTo { node: node.hub.node_id().to_owned(), correlation_id: new_id() }),
+        issued_at_ms: now_ms(),
+        command,
+    }
+}
+
+impl Node {
+    /// Publish these envelopes onto their shard queues in this order; their answers.
+    async fn publish_envelopes(&self, envelopes: Vec<CommandEnvelope>) -> Vec<oneshot::Receiver<CommandOutcome>> {
+        let mut replies = Vec::new();
+        for envelope in envelopes {
+            let reply_to = envelope.reply_to.as_ref().expect("answered");
+            replies.push(self.hub.replies().expect(&reply_to.correlation_id));
+            let payload = serde_json::to_vec(&envelope).expect("encodable");
+            let shard = shard_of(&envelope.room_id, self.bus.shards());
+            self.bus.publish_command(shard, &envelope.command_id, payload).await.expect("published");
+        }
+        replies
+    }
+
+    /// Publish `first`, then, while the file is locked and `first` waits on the lock, `rest`:
+    /// they wait in the room actor together and form a batch once the lock is released.
+    async fn publish_as_a_batch(
+        &self,
+        first: CommandEnvelope,
+        rest: Vec<CommandEnvelope>,
+    ) -> Vec<oneshot::Receiver<CommandOutcome>> {
+        let lock = WriteLock::take(self).await;
+        let mut replies = self.publish_envelopes(vec![first]).await;
+        // The first is in hand (waiting on the lock) before the rest arrive.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        replies.extend(self.publish_envelopes(rest).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        lock.release().await;
+        replies
+    }
+}
+
+#[actix::test]
+async fn a_command_redelivered_inside_a_batch_is_applied_once_and_both_copies_are_answered_alike() {
+    let _serial = SERIAL.lock().await;
+    let node = Node::start(1, 100, NEVER_IDLE).await;
+    let room = node.create_room().await;
+    node.post(&room, "before").await;
+    let (count, sum) = batches();
+
+    let first = envelope(&node, &room, &new_id(), post("first"));
+    let twice = new_id();
+    let rest = vec![
+        envelope(&node, &room, &new_id(), post("a")),
+        envelope(&node, &room, &twice, post("b")),
+        envelope(&node, &room, &new_id(), post("c")),
+        // The broker delivers "b" again (its first delivery was not acked in time, say).
+        envelope(&node, &room, &twice, post("b")),
+        envelope(&node, &room, &new_id(), post("d")),
+    ];
+    let replies = node.publish_as_a_batch(first, rest).await;
+    let mut answers = Vec::new();
+    for reply in replies {
+        answers.push(posted(&answer(reply).await));
+    }
+    assert_eq!(batches().0, count + 1, "the five waited together and went as one batch");
+    assert_eq!(batches().1, sum + 5.0);
+    assert_eq!(answers[2], answers[4], "both copies of b are answered with what b did");
+    let seqs: Vec<i64> = answers.iter().map(|(_, seq)| *seq).collect();
+    assert_eq!(seqs, vec![4, 5, 6, 7, 6, 8]);
+    let events = node.history(&room).await;
+    assert_gapless(&events, 8);
+    let texts: Vec<String> = events[3..].iter().map(message_text).collect();
+    assert_eq!(texts, ["first", "a", "b", "c", "d"], "b is stored once");
+    assert_eq!(stored_copies(&events, &answers[2].0), 1);
+    node.stop_rooms(&[room]).await;
+}
+
+#[actix::test]
+async fn a_batch_holding_a_command_recorded_before_stores_every_other_command_once() {
+    let _serial = SERIAL.lock().await;
+    // A window of one: the repeated command is no longer in memory, only in the store.
+    let node = Node::start(1, 1, NEVER_IDLE).await;
+    let room = node.create_room().await;
+    let old = new_id();
+    let replies = node.publish_envelopes(vec![envelope(&node, &room, &old, post("old"))]).await;
+    let (old_id, old_seq) = posted(&answer(replies.into_iter().next().expect("one")).await);
+    node.post(&room, "since").await;
+    let (count, _) = batches();
+
+    let first = envelope(&node, &room, &new_id(), post("first"));
+    let rest = vec![
+        envelope(&node, &room, &new_id(), post("a")),
+        envelope(&node, &room, &old, post("old")),
+        envelope(&node, &room, &new_id(), post("b")),
+    ];
+    let replies = node.publish_as_a_batch(first, rest).await;
+    let mut answers = Vec::new();
+    for reply in replies {
+        answers.push(posted(&answer(reply).await));
+    }
+    assert_eq!(batches().0, count + 1, "the three went as one batch");
+    assert_eq!(answers[2], (old_id.clone(), old_seq), "the old command is answered from its record");
+    let seqs: Vec<i64> = answers.iter().map(|(_, seq)| *seq).collect();
+    assert_eq!(seqs, vec![5, 6, old_seq, 7], "the others take the seqs that follow, in order");
+    let events = node.history(&room).await;
+    assert_gapless(&events, 7);
+    let texts: Vec<String> = events[2..].iter().map(message_text).collect();
+    assert_eq!(texts, ["old", "since", "first", "a", "b"]);
+    assert_eq!(stored_copies(&events, &old_id), 1, "the old command is not applied again");
+    node.stop_rooms(&[room]).await;
+}
+
+#[actix::test]
+async fn posts_keep_their_order_across_batches() {
+    let _serial = SERIAL.lock().await;
+    let node = Node::start(1, 100, NEVER_IDLE).await;
+    let room = node.create_room().await;
+    node.post(&room, "before").await;
+    let (count, sum) = batches();
+
+    // More than two batches' worth wait at once.
+    let n = 2 * rooms::actors::room::MAX_BATCH + 10;
+    let first = envelope(&node, &room, &new_id(), post("m0"));
+    let rest = (1..n).map(|i| envelope(&node, &room, &new_id(), post(&format!("m{i}")))).collect();
+    let replies = node.publish_as_a_batch(first, rest).await;
+    let mut seqs = Vec::new();
+    for reply in replies {
+        seqs.push(posted(&answer(reply).await).1);
+    }
+    assert!(batches().0 >= count + 3, "at least three batches");
+    assert_eq!(batches().1, sum + (n - 1) as f64, "every post after the first was in a batch");
+    assert_eq!(seqs, (4..4 + n as i64).collect::<Vec<_>>(), "answered in the order sent");
+    let events = node.history(&room).await;
+    assert_gapless(&events, 3 + n as i64);
+    let texts: Vec<String> = events[3..].iter().map(message_text).collect();
+    assert_eq!(texts, (0..n).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    node.stop_rooms(&[room]).await;
+}
+
+#[actix::test]
+async fn a_fenced_batch_writes_nothing_acks_nothing_and_the_newer_owner_applies_each_once() {
+    let _serial = SERIAL.lock().await;
+    let node = Node::start(1, 100, NEVER_IDLE).await;
+    let room = node.create_room().await;
+    node.post(&room, "before").await;
+    let epoch = node.store.max_fence().await.expect("fence");
+    // A newer owner records its epoch right as the first post commits (that post still passed
+    // the fence): the batch behind it is written with a stale epoch.
+    on_the_file(
+        &node,
+        &format!(
+            "CREATE TRIGGER newer_owner AFTER INSERT ON events WHEN NEW.body LIKE '%first%' \
+             BEGIN UPDATE shard_fences SET fence = {} WHERE shard = 0; END",
+            epoch + 1
+        ),
+    )
+    .await;
+    let (count, sum) = batches();
+    let stale = metrics().stale_epoch_rejections.get();
+
+    let first = envelope(&node, &room, &new_id(), post("first"));
+    let rest = (0..10).map(|i| envelope(&node, &room, &new_id(), post(&format!("m{i}")))).collect();
+    let mut replies = node.publish_as_a_batch(first, rest).await.into_iter();
+    assert_eq!(posted(&answer(replies.next().expect("first")).await).1, 4);
+    let gave_up = tokio::time::timeout(TIMEOUT, async { node.gave_up.lock().await.recv().await })
+        .await
+        .expect("the shard says it gave up in time")
+        .expect("a give-up");
+    assert_eq!(gave_up, GaveUp { shard: 0, epoch });
+    node.no_room_actor_left().await;
+    assert_eq!((batches().0, batches().1), (count + 1, sum + 10.0), "the ten went as one batch");
+    assert_eq!(metrics().stale_epoch_rejections.get(), stale + 1, "one write refused: the batch's");
+    assert_eq!(node.history(&room).await.len(), 4, "the fenced batch left nothing");
+    on_the_file(&node, "DROP TRIGGER newer_owner").await;
+
+    // Nothing of the batch was acked: every command is still on the queue, and the newer owner
+    // applies each once.
+    node.shards[0].send(Own { epoch: epoch + 1 }).await.expect("the shard is alive");
+    let mut seqs = Vec::new();
+    for reply in replies {
+        seqs.push(posted(&answer(reply).await).1);
+    }
+    // Commands given back across a move may come back in another order (docs/scaling.md).
+    seqs.sort_unstable();
+    assert_eq!(seqs, (5..15).collect::<Vec<_>>());
+    let events = node.history(&room).await;
+    assert_gapless(&events, 14);
+    let mut texts: Vec<String> = events[4..].iter().map(message_text).collect();
+    texts.sort_unstable_by_key(|t| t[1..].parse::<u32>().unwrap_or(u32::MAX));
+    assert_eq!(texts, (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    node.shards[0].do_send(Fenced);
+    node.no_room_actor_left().await;
+}

@@ -38,10 +38,27 @@ pub enum Outcome {
     /// Written now: answer `result`, deliver `frames` and publish `changes` (for other
     /// services: the LINE gateway's messages).
     Committed { result: CommandResult, frames: Vec<Frame>, changes: Vec<ChangeEvent>, committed_at_ms: i64 },
+    /// The same command twice in one batch: answered with what its first copy did, which
+    /// delivers the events (nothing to deliver again).
+    Repeated(CommandResult),
     /// Not done (the store failed, or a newer owner holds the room): the command is tried
     /// again by a fresh actor. The room actor gives it back to its shard; settled here only as
     /// a fallback, by requeueing.
     Retry,
+}
+
+/// Settle a batch's commands, in order.
+pub async fn settle_all(rc: &RoomContext, done: Vec<(CommandEnvelope, Outcome, Delivery)>) {
+    for (envelope, outcome, delivery) in done {
+        settle(rc, &envelope, outcome, delivery).await;
+    }
+}
+
+/// Answer the caller, if it waits for an answer. Returns true on a broker failure.
+async fn reply(rc: &RoomContext, envelope: &CommandEnvelope, outcome: CommandOutcome) -> bool {
+    let Some(reply_to) = &envelope.reply_to else { return false };
+    let message = NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome };
+    publish(rc, &reply_to.node, &message).await
 }
 
 /// Answer, fan out, settle.
@@ -55,6 +72,13 @@ pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outco
             return;
         }
         Outcome::Answered(answer) => (answer, Vec::new(), Vec::new(), chat_protocol::now_ms()),
+        Outcome::Repeated(result) => {
+            reply(rc, envelope, Ok(result)).await;
+            if let Err(err) = delivery.ack().await {
+                warn!(error = %err, "settling a command failed; it will be redelivered");
+            }
+            return;
+        }
         Outcome::Committed { result, frames, changes, committed_at_ms } => {
             (Ok(result), frames, changes, committed_at_ms)
         }
@@ -76,10 +100,7 @@ pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outco
     if let Some(event) = answer.as_ref().ok().and_then(|result| direct_opened(envelope, result)) {
         publish_failed |= publish_event(rc, &envelope.command_id, event).await;
     }
-    if let Some(reply_to) = &envelope.reply_to {
-        let message = NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome: answer };
-        publish_failed |= publish(rc, &reply_to.node, &message).await;
-    }
+    publish_failed |= reply(rc, envelope, answer).await;
     let settled = if publish_failed { delivery.requeue().await } else { delivery.ack().await };
     if let Err(err) = settled {
         warn!(error = %err, "settling a command failed; it will be redelivered");

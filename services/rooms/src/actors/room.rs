@@ -1,15 +1,26 @@
-//! `RoomActor`: the single writer of one room. Commands arrive in queue order and are handled
-//! one at a time (`AtomicResponse`), top to bottom:
+//! `RoomActor`: the single writer of one room. Commands arrive in queue order and wait in the
+//! actor's own queue (`pending`); one unit of work is in hand at a time, top to bottom:
 //!
 //! 1. **look up** what the decision needs from the store (the message a recall names);
 //! 2. **decide** (`domain`, pure): a refusal or answer that writes nothing, or a plan;
 //! 3. **commit** the plan with this process's fencing epoch, then **absorb** it into the state;
 //! 4. **settle** (`delivery`): answer, fan out, ack (or requeue).
 //!
+//! **Group commit.** Posts that wait together (up to [`MAX_BATCH`]) are one unit: decided in
+//! order, each against the state the earlier ones leave, and committed in one transaction
+//! (`Store::commit_posts`). A command id the store has recorded before is taken out (answered
+//! from its record) and the rest committed again; a fenced or failed write refuses the whole
+//! batch, and every command of it goes back, none acked. Each command is acked by itself once
+//! its batch is committed and its answers and deliveries are on their way. Other commands (and
+//! posts after a batch failed for good, one at a time) go alone. The next unit starts once the
+//! previous one is settled, so a room's deliveries leave in seq order.
+//!
 //! Each step's result is an [`Outcome`]. Idle rooms passivate; a room that cannot go on (its
 //! store failed, a newer owner fenced it out, it does not exist) stops itself the same way,
 //! through its shard, so no queued command is dropped. State is reloaded on the next command.
 
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -23,7 +34,7 @@ use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
 use crate::domain::{self, line_recipients_of, Blocks, MessageRef, Plan, PlannedEvent, RoomState};
 use crate::metrics::metrics;
-use crate::store::{Commit, Fence, StoreError};
+use crate::store::{Commit, Fence, PostCommit, StoreError};
 use crate::views;
 
 /// A command for this room, with the queue delivery to settle once it is done.
@@ -101,7 +112,25 @@ pub struct RoomActor {
     last_active: Instant,
     /// Passivation was asked for and not yet granted.
     passivating: bool,
+    /// Commands received and not yet in hand, oldest first.
+    pending: VecDeque<Apply>,
+    /// A unit of work (one command or a batch of posts) is in hand.
+    busy: bool,
+    /// The shard asked this actor to stop: it does once nothing is pending or in hand.
+    stop_asked: bool,
+    /// A batch failed for good: this many commands go one at a time, to single out the one
+    /// the store refuses.
+    singles: usize,
 }
+
+/// Posts one batch takes at most.
+pub const MAX_BATCH: usize = 64;
+
+/// A unit of work in hand.
+type Work = Pin<Box<dyn ActorFuture<RoomActor, Output = ()>>>;
+
+/// A batch's commands with their outcomes, in the order they came.
+type Settled = Vec<(usize, Apply, Outcome)>;
 
 /// A plan ready to commit, with what the commit needs.
 struct Write {
@@ -125,7 +154,59 @@ impl RoomActor {
             broken: false,
             last_active: Instant::now(),
             passivating: false,
+            pending: VecDeque::new(),
+            busy: false,
+            stop_asked: false,
+            singles: 0,
         }
+    }
+
+    /// Put the next unit of work in hand, if none is and something waits.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        if self.poisoned && !self.pending.is_empty() {
+            // Back to the queue: each return counts toward the delivery limit.
+            for apply in self.pending.drain(..) {
+                actix::spawn(async move {
+                    let _ = apply.delivery.requeue().await;
+                });
+            }
+            self.ask_to_stop();
+        }
+        if self.broken {
+            // Back to the shard, in order; a fresh actor reloads the room after a backoff.
+            while let Some(apply) = self.pending.pop_front() {
+                self.give_back(apply);
+            }
+        }
+        let is_post = |a: &Apply| matches!(a.envelope.command, RoomCommand::Post { .. });
+        let batch = match self.pending.front() {
+            Some(first) if self.singles == 0 && self.state.is_some() && is_post(first) => {
+                self.pending.iter().take(MAX_BATCH).take_while(|a| is_post(a)).count()
+            }
+            _ => 1,
+        };
+        let work = if batch == 1 {
+            let Some(apply) = self.pending.pop_front() else {
+                if self.stop_asked {
+                    ctx.stop();
+                }
+                return;
+            };
+            self.singles = self.singles.saturating_sub(1);
+            self.handle_one(apply)
+        } else {
+            metrics().commit_batch_size.observe(batch as f64);
+            let applies: Vec<(usize, Apply)> = self.pending.drain(..batch).enumerate().collect();
+            self.commit_batch(applies, Vec::new())
+        };
+        self.busy = true;
+        ctx.spawn(work.map(|(), act, ctx| {
+            act.busy = false;
+            act.pump(ctx);
+        }));
     }
 
     /// Ask the shard to stop this actor; it keeps handling (or, broken, giving back) what is
@@ -296,32 +377,29 @@ impl Actor for RoomActor {
 impl Handler<StopRoom> for RoomActor {
     type Result = ();
 
+    /// Stop once what came before this message is done (the shard holds what comes after).
     fn handle(&mut self, _msg: StopRoom, ctx: &mut Self::Context) {
-        ctx.stop();
+        self.stop_asked = true;
+        if !self.busy && self.pending.is_empty() {
+            ctx.stop();
+        }
     }
 }
 
 impl Handler<Apply> for RoomActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Apply, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Apply, ctx: &mut Self::Context) {
         self.last_active = Instant::now();
-        let Apply { envelope, delivery } = msg;
-        if self.poisoned {
-            // Back to the queue: each return counts toward the delivery limit.
-            self.ask_to_stop();
-            return AtomicResponse::new(Box::pin(
-                async move {
-                    let _ = delivery.requeue().await;
-                }
-                .into_actor(self),
-            ));
-        }
-        if self.broken {
-            // Back to the shard, in order; a fresh actor reloads the room after a backoff.
-            self.give_back(Apply { envelope, delivery });
-            return AtomicResponse::new(Box::pin(fut::ready(())));
-        }
+        self.pending.push_back(msg);
+        self.pump(ctx);
+    }
+}
+
+impl RoomActor {
+    /// One command alone: look up, decide, commit, absorb, settle.
+    fn handle_one(&mut self, apply: Apply) -> Work {
+        let Apply { envelope, delivery } = apply;
         if matches!(envelope.command, RoomCommand::BlocksChanged) {
             return self.refresh_blocks(envelope, delivery);
         }
@@ -400,7 +478,161 @@ impl Handler<Apply> for RoomActor {
                 })
             })
             .then(move |(envelope, outcome), act, _ctx| act.finish(envelope, outcome, delivery));
-        AtomicResponse::new(Box::pin(pipeline))
+        Box::pin(pipeline)
+    }
+
+    /// Posts together: decide each in order against the state the earlier ones leave, commit
+    /// them in one transaction, absorb them, settle each. `settled` holds the outcomes already
+    /// known (refusals, repeats, commands recorded before); `applies` are the rest, with their
+    /// place in the batch.
+    fn commit_batch(&mut self, applies: Vec<(usize, Apply)>, mut settled: Settled) -> Work {
+        let base = self.state.as_ref().map_or(0, |s| s.last_seq);
+        let mut writes: Vec<(usize, Apply, Write)> = Vec::new();
+        let mut repeats: Vec<(usize, Apply)> = Vec::new();
+        for (i, apply) in applies {
+            if writes.iter().any(|(_, a, _)| a.envelope.command_id == apply.envelope.command_id) {
+                // The same command twice in one batch (a redelivery): applied once, both answered.
+                repeats.push((i, apply));
+                continue;
+            }
+            match self.decide(&apply.envelope, None) {
+                Ok(write) => {
+                    if let Some(state) = &mut self.state {
+                        state.last_seq += write.plan.events.len() as i64;
+                    }
+                    writes.push((i, apply, write));
+                }
+                Err(outcome) => settled.push((i, apply, outcome)),
+            }
+        }
+        if let Some(state) = &mut self.state {
+            state.last_seq = base;
+        }
+        // One commit, one time: the events' stored time and their frames' agree.
+        let now = writes.first().map_or(0, |(_, _, w)| w.now_ms);
+        for (_, _, write) in &mut writes {
+            write.now_ms = now;
+        }
+        if writes.is_empty() {
+            settled.extend(repeats.into_iter().map(|(i, apply)| (i, apply, Outcome::Retry)));
+            return self.settle_batch(settled);
+        }
+        let (rc, fence, room_id) = (self.rc.clone(), self.fence, self.room_id.clone());
+        let commit = async move {
+            let posts: Vec<PostCommit<'_>> = writes
+                .iter()
+                .map(|(_, apply, write)| PostCommit {
+                    command_id: &apply.envelope.command_id,
+                    plan: &write.plan,
+                    seq: write.last_seq + 1,
+                })
+                .collect();
+            let result = rc.store.commit_posts(fence, &room_id, &posts, now).await;
+            drop(posts);
+            // Commands recorded before are answered from their record.
+            let mut records = Vec::new();
+            if let Err(StoreError::Duplicates(ids)) = &result {
+                for (i, apply, _) in writes.iter().filter(|(_, a, _)| ids.contains(&a.envelope.command_id)) {
+                    records.push((*i, recorded(&rc, &apply.envelope).await));
+                }
+            }
+            (writes, result, records)
+        };
+        let work = commit.into_actor(self).then(move |(writes, result, mut records), act, _ctx| -> Work {
+            match result {
+                Ok(()) => {
+                    let mut results = Vec::with_capacity(writes.len());
+                    for (i, apply, write) in writes {
+                        metrics().commands_accepted.with_label_values(&["post"]).inc();
+                        let outcome = act.absorb(write, &apply.envelope.command_id);
+                        if let Outcome::Committed { result, .. } = &outcome {
+                            results.push((apply.envelope.command_id.clone(), result.clone()));
+                        }
+                        settled.push((i, apply, outcome));
+                    }
+                    for (i, apply) in repeats {
+                        let first = results.iter().find(|(id, _)| *id == apply.envelope.command_id);
+                        let outcome = match first {
+                            Some((_, result)) => Outcome::Repeated(result.clone()),
+                            None => Outcome::Retry,
+                        };
+                        settled.push((i, apply, outcome));
+                    }
+                    act.settle_batch(settled)
+                }
+                Err(StoreError::Duplicates(_)) => {
+                    let mut rest = Vec::new();
+                    for (i, apply, _) in writes {
+                        match records.iter().position(|(j, _)| *j == i) {
+                            Some(at) => {
+                                let outcome = match records.swap_remove(at).1 {
+                                    Ok(result) => {
+                                        metrics().dedup_hits.inc();
+                                        Outcome::Answered(Ok(result))
+                                    }
+                                    Err(err) => act.failed(err),
+                                };
+                                settled.push((i, apply, outcome));
+                            }
+                            None => rest.push((i, apply)),
+                        }
+                    }
+                    rest.extend(repeats);
+                    rest.sort_by_key(|(i, _)| *i);
+                    if act.broken {
+                        settled.extend(rest.into_iter().map(|(i, apply)| (i, apply, Outcome::Retry)));
+                        return act.settle_batch(settled);
+                    }
+                    act.commit_batch(rest, settled)
+                }
+                Err(err) if err.is_permanent() => {
+                    // One of them is refused for good: they go again one at a time, first.
+                    error!(room_id = %act.room_id, error = %err, "a batch was refused, its posts go one at a time");
+                    let mut again: Vec<(usize, Apply)> = writes.into_iter().map(|(i, a, _)| (i, a)).collect();
+                    again.extend(repeats);
+                    again.sort_by_key(|(i, _)| *i);
+                    act.singles = again.len();
+                    for (_, apply) in again.into_iter().rev() {
+                        act.pending.push_front(apply);
+                    }
+                    act.settle_batch(settled)
+                }
+                Err(err) => {
+                    // Fenced out, or the store failed: nothing of the batch was written, all of
+                    // it goes back (none acked).
+                    let retry = act.failed(err);
+                    debug_assert!(matches!(retry, Outcome::Retry));
+                    settled.extend(writes.into_iter().map(|(i, apply, _)| (i, apply, Outcome::Retry)));
+                    settled.extend(repeats.into_iter().map(|(i, apply)| (i, apply, Outcome::Retry)));
+                    act.settle_batch(settled)
+                }
+            }
+        });
+        Box::pin(work)
+    }
+
+    /// Settle a batch's commands in the order they came: what must be tried again goes back to
+    /// the shard, the rest is answered, fanned out and acked.
+    fn settle_batch(&mut self, mut settled: Settled) -> Work {
+        settled.sort_by_key(|(i, _, _)| *i);
+        let mut done = Vec::with_capacity(settled.len());
+        for (_, Apply { envelope, delivery }, outcome) in settled {
+            if let Outcome::Answered(Err(refusal)) = &outcome {
+                metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
+            }
+            match outcome {
+                Outcome::Retry => self.give_back(Apply { envelope, delivery }),
+                outcome => done.push((envelope, outcome, delivery)),
+            }
+        }
+        let stop = self.done_after();
+        let rc = self.rc.clone();
+        let work = async move { delivery::settle_all(&rc, done).await }.into_actor(self).map(move |(), act, _ctx| {
+            if stop {
+                act.ask_to_stop();
+            }
+        });
+        Box::pin(work)
     }
 }
 
@@ -444,7 +676,7 @@ fn line_messages(state: &RoomState, plan: &Plan, last_seq: i64, now_ms: i64) -> 
 impl RoomActor {
     /// `BlocksChanged`: read the members' blocks again; nothing is written, the answer is the
     /// room's last seq. A store failure gives the command back like any failed command.
-    fn refresh_blocks(&mut self, envelope: CommandEnvelope, delivery: Delivery) -> AtomicResponse<Self, ()> {
+    fn refresh_blocks(&mut self, envelope: CommandEnvelope, delivery: Delivery) -> Work {
         let rc = self.rc.clone();
         let room_id = self.room_id.clone();
         let exists = self.state.is_some();
@@ -466,7 +698,7 @@ impl RoomActor {
             };
             act.finish(envelope, outcome, delivery)
         });
-        AtomicResponse::new(Box::pin(pipeline))
+        Box::pin(pipeline)
     }
 
     /// Step 4: answer, fan out, settle; or, when it must be tried again, give it back. Then ask

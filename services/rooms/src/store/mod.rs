@@ -27,7 +27,7 @@ use sqlx::AnyPool;
 use crate::domain::RoomMeta;
 
 pub use read::{EventKind, EventRow, MemberRow, RoomView, SharedRoomMember, TenantRoom};
-pub use write::Commit;
+pub use write::{Commit, PostCommit};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -47,6 +47,8 @@ pub enum StoreError {
     DirectExists,
     #[error("the command was applied before")]
     Duplicate,
+    #[error("{} commands of the batch were applied before", .0.len())]
+    Duplicates(Vec<String>),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("corrupt row: {0}")]
@@ -59,7 +61,9 @@ impl StoreError {
         match self {
             StoreError::Db(db) => db.is_permanent(),
             StoreError::Corrupt(_) => true,
-            StoreError::Stale { .. } | StoreError::DirectExists | StoreError::Duplicate => false,
+            StoreError::Stale { .. } | StoreError::DirectExists | StoreError::Duplicate | StoreError::Duplicates(_) => {
+                false
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use chat_protocol::bus::{CommandEnvelope, MemberKind, MemberSpec, RoomCommand, R
 use chat_protocol::room::RoomInfo;
 use chat_protocol::{new_id, Body, Limits, RoomId, TenantId, UserId};
 
-use super::{Commit, EventKind, Fence, Store, StoreError};
+use super::{Commit, EventKind, Fence, PostCommit, Store, StoreError};
 use crate::domain::{self, MessageRef, RoomState};
 
 /// A SQLite file of its own, removed at the end.
@@ -123,6 +123,39 @@ impl Room {
         Ok(())
     }
 
+    /// Post from each of `senders` in one batch, as the actor does: decided in order, each
+    /// after the ones before it, committed together, then absorbed.
+    async fn post_batch(&mut self, store: &Store, senders: &[UserId], now_ms: i64) {
+        let Some(state) = self.state.as_mut() else { return };
+        let base = state.last_seq;
+        let mut decided = Vec::new();
+        for (i, sender) in senders.iter().enumerate() {
+            let env = CommandEnvelope {
+                command_id: new_id(),
+                room_id: self.id.clone(),
+                actor: sender.clone(),
+                tenant: acme(),
+                reply_to: None,
+                issued_at_ms: now_ms,
+                command: RoomCommand::Post {
+                    body: Body::Text { text: format!("batch {now_ms}.{i}") },
+                    client_msg_id: None,
+                },
+            };
+            if let Ok(plan) = domain::decide(state, &env, &Limits::default(), None) {
+                state.last_seq += 1;
+                decided.push((env.command_id, plan, state.last_seq));
+            }
+        }
+        state.last_seq = base;
+        let posts: Vec<PostCommit<'_>> =
+            decided.iter().map(|(id, plan, seq)| PostCommit { command_id: id, plan, seq: *seq }).collect();
+        store.commit_posts(Fence { shard: 0, epoch: 1 }, &self.id, &posts, now_ms).await.expect("the batch is written");
+        for (_, plan, seq) in &decided {
+            self.state = RoomState::after(self.state.take(), plan, *seq, 100);
+        }
+    }
+
     fn members(&self) -> Vec<UserId> {
         self.state.as_ref().map(|s| s.members.keys().cloned().collect()).unwrap_or_default()
     }
@@ -153,6 +186,26 @@ async fn assert_counts_match_the_history(store: &Store, room: &RoomId) {
 async fn unread_counts_and_last_messages_follow_the_history_whatever_happens_in_the_rooms() {
     let db = TempDb::new();
     let store = Store::connect(&db.settings()).await.expect("store");
+    counts_follow_the_history(&store).await;
+}
+
+/// The same on PostgreSQL (a schema of its own, dropped at the end): the batched posts' SQL is
+/// built at run time, so each database checks its own.
+#[tokio::test]
+async fn unread_counts_and_last_messages_follow_the_history_on_postgresql_too() {
+    let url = std::env::var("E2E_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/chat".into());
+    let schema = format!("e2e_rooms_store_{}", uuid::Uuid::new_v4().simple());
+    let settings =
+        DatabaseSettings { url, schema: schema.clone(), max_connections: 4, idle_in_transaction_timeout_ms: 0 };
+    let store = Store::connect(&settings).await.expect("store");
+    counts_follow_the_history(&store).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&store.pool).await.expect("dropped");
+}
+
+/// Any mix of commands, posts alone and in batches, leaves every member's counters what the
+/// history says.
+async fn counts_follow_the_history(store: &Store) {
+    let store = store.clone();
     let people: Vec<UserId> = (0..5).map(|i| UserId::new(format!("u{i}"))).collect();
     let mut rooms = Vec::new();
     for (name, size) in [("big", 4), ("small", 2)] {
@@ -177,7 +230,17 @@ async fn unread_counts_and_last_messages_follow_the_history_whatever_happens_in_
         let roll = choose.below(100);
         let text = |t: String| Body::Text { text: t };
         let command = match roll {
-            0..=49 => RoomCommand::Post { client_msg_id: None, body: text(format!("step {step}")) },
+            0..=14 => {
+                let mut senders: Vec<UserId> =
+                    (0..2 + choose.below(5)).map(|_| choose.pick(&members).clone()).collect();
+                if choose.below(4) == 0 {
+                    senders.push(UserId::system());
+                }
+                room.post_batch(&store, &senders, now).await;
+                assert_counts_match_the_history(&store, &room.id).await;
+                continue;
+            }
+            15..=49 => RoomCommand::Post { client_msg_id: None, body: text(format!("step {step}")) },
             50..=54 => {
                 let post = RoomCommand::Post { client_msg_id: None, body: text(format!("system {step}")) };
                 room.apply(&store, &UserId::system(), post, now).await;

@@ -373,15 +373,155 @@ impl Store {
     }
 }
 
-/// Count one more message of `sender` in the room and return the sender's count with it: the
-/// member row's counter, or, for a sender who is not a member (the system), from their last
-/// message.
+/// One post of a batch, as `commit_posts` writes it: the command, its plan (one message) and
+/// the seq its message takes.
+pub struct PostCommit<'a> {
+    pub command_id: &'a str,
+    pub plan: &'a Plan,
+    pub seq: i64,
+}
+
+impl Store {
+    /// Write a batch of posts of one room (seqs following each other from the room's last seq),
+    /// fenced by `fence`, in one transaction: one update of the room row, one multi-row insert of
+    /// the command ids and one of the events, one counter update per sender. Nothing is written
+    /// if the fence is stale (`Stale`) or if any command id was recorded before
+    /// (`Duplicates`, naming them: the caller takes them out and commits the rest again).
+    pub async fn commit_posts(
+        &self,
+        fence: Fence,
+        room_id: &RoomId,
+        posts: &[PostCommit<'_>],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (Some(first), Some(last)) = (posts.first(), posts.last()) else { return Ok(()) };
+        let room = room_id.as_str();
+        let messages = posts.len() as i64;
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE rooms SET last_seq = $1, fence = $2, updated_at = $3, message_count = message_count + $4, \
+               last_message_seq = $1 \
+             WHERE id = $5 AND fence <= $2 AND {} RETURNING message_count",
+            shard_is_current(6, 2)
+        );
+        let updated = sqlx::query(&sql)
+            .bind(last.seq)
+            .bind(fence.epoch)
+            .bind(now_ms)
+            .bind(messages)
+            .bind(room)
+            .bind(i32::from(fence.shard))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(updated) = updated else {
+            return Err(StoreError::Stale { room_id: room_id.clone(), epoch: fence.epoch });
+        };
+        let messages_before = updated.try_get::<i64, _>("message_count")? - messages;
+        // The command ids first: a repeat found here costs no event insert.
+        let values = (0..posts.len()).map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 * i + 3, 3 * i + 4, 3 * i + 5));
+        let sql = format!(
+            "INSERT INTO commands (room_id, command_id, result, seq, created_at) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING command_id",
+            values.collect::<Vec<_>>().join(", ")
+        );
+        let mut insert = sqlx::query(&sql).bind(room).bind(now_ms);
+        for p in posts {
+            insert = insert.bind(p.command_id).bind(serde_json::to_string(&p.plan.result)?).bind(p.seq);
+        }
+        let recorded: Vec<String> =
+            insert.fetch_all(&mut *tx).await?.iter().map(|r| r.try_get("command_id")).collect::<Result<_, _>>()?;
+        if recorded.len() < posts.len() {
+            let repeats =
+                posts.iter().map(|p| p.command_id.to_owned()).filter(|id| !recorded.contains(id)).collect::<Vec<_>>();
+            return Err(StoreError::Duplicates(repeats));
+        }
+        // Each sender's running count, one update per sender.
+        let mut per_sender: Vec<(&UserId, i64)> = Vec::new();
+        for p in posts {
+            let sender = post_sender(p)?;
+            match per_sender.iter_mut().find(|(s, _)| *s == sender) {
+                Some((_, n)) => *n += 1,
+                None => per_sender.push((sender, 1)),
+            }
+        }
+        let mut next_count: Vec<(&UserId, i64)> = Vec::with_capacity(per_sender.len());
+        for (sender, n) in per_sender {
+            let after = count_sent_by(&mut tx, room, sender, n).await?;
+            next_count.push((sender, after - n + 1));
+        }
+        let values = (0..posts.len()).map(|i| {
+            let b = 6 * i + 3;
+            format!("($1, ${b}, 'message', ${}, ${}, ${}, 0, $2, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+        });
+        let sql = format!(
+            "INSERT INTO events (room_id, seq, kind, message_id, sender, body, recalled, sent_at, message_count, \
+               sender_message_count) VALUES {}",
+            values.collect::<Vec<_>>().join(", ")
+        );
+        let mut insert = sqlx::query(&sql).bind(room).bind(now_ms);
+        for (i, p) in posts.iter().enumerate() {
+            let Some(PlannedEvent::Message { message_id, sender, body }) = p.plan.events.first() else {
+                return Err(StoreError::Corrupt("a batched post without its message".into()));
+            };
+            let count = next_count.iter_mut().find(|(s, _)| *s == sender).map(|(_, c)| c);
+            let Some(count) = count else { return Err(StoreError::Corrupt("a sender not counted".into())) };
+            let sender_messages = *count;
+            *count += 1;
+            insert = insert
+                .bind(p.seq)
+                .bind(message_id.as_str())
+                .bind(sender.as_str())
+                .bind(serde_json::to_string(body)?)
+                .bind(messages_before + i as i64 + 1)
+                .bind(sender_messages);
+        }
+        insert.execute(&mut *tx).await?;
+        for n in posts.iter().flat_map(|p| &p.plan.notifications) {
+            let row = NotificationRow {
+                id: n.id.clone(),
+                user_id: n.user.clone(),
+                tenant: n.tenant.clone(),
+                kind: n.kind,
+                room_id: Some(room.to_owned()),
+                text: n.text.clone(),
+                created_at_ms: now_ms,
+            };
+            insert_notification(&mut *tx, &row).await?;
+        }
+        debug_assert_eq!(first.seq + messages - 1, last.seq);
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The sender of a batched post (its one message event).
+fn post_sender<'p>(p: &'p PostCommit<'_>) -> Result<&'p UserId, StoreError> {
+    match p.plan.events.as_slice() {
+        [PlannedEvent::Message { sender, .. }] => Ok(sender),
+        _ => Err(StoreError::Corrupt("a batched post must hold exactly one message".into())),
+    }
+}
+
+/// Count one more message of `sender` in the room and return the sender's count with it.
 async fn count_sent(tx: &mut sqlx::Transaction<'_, sqlx::Any>, room: &str, sender: &UserId) -> Result<i64, StoreError> {
+    count_sent_by(tx, room, sender, 1).await
+}
+
+/// Count `n` more messages of `sender` in the room and return the sender's count after them:
+/// the member row's counter, or, for a sender who is not a member (the system), from their
+/// last message.
+async fn count_sent_by(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    room: &str,
+    sender: &UserId,
+    n: i64,
+) -> Result<i64, StoreError> {
     let counted = sqlx::query(
-        "UPDATE members SET sent_count = sent_count + 1 WHERE room_id = $1 AND user_id = $2 RETURNING sent_count",
+        "UPDATE members SET sent_count = sent_count + $3 WHERE room_id = $1 AND user_id = $2 RETURNING sent_count",
     )
     .bind(room)
     .bind(sender.as_str())
+    .bind(n)
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(row) = counted {
@@ -394,5 +534,5 @@ async fn count_sent(tx: &mut sqlx::Transaction<'_, sqlx::Any>, room: &str, sende
     .bind(sender.as_str())
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(last.map(|r| r.try_get::<i64, _>("sender_message_count")).transpose()?.unwrap_or(0) + 1)
+    Ok(last.map(|r| r.try_get::<i64, _>("sender_message_count")).transpose()?.unwrap_or(0) + n)
 }
