@@ -68,6 +68,10 @@ pub async fn connect(settings: &DatabaseSettings, migrator: &Migrator) -> Result
     let pool = AnyPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
+        // No ping per acquire: it is a round trip on every query of the hot path. A connection
+        // that died is found by the query that uses it, which fails like any transient error
+        // (its caller retries), and the pool replaces it.
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             let mut statements = if postgres {
                 vec![format!("SET search_path TO \"{schema}\"")]

@@ -328,17 +328,12 @@ impl Actor for RoomActor {
         let room_id = self.room_id.clone();
         let started = Instant::now();
         let fence = self.fence;
-        // Activation: raise the fence, then load. Commands wait in the mailbox meanwhile.
+        // Activation: raise the fence and load. Commands wait in the mailbox meanwhile.
         let load = async move {
-            if !rc.store.claim(&room_id, fence).await? {
-                return Err(StoreError::Stale { room_id, epoch: fence.epoch });
+            match rc.store.activate(&room_id, fence, rc.dedup_window).await? {
+                Some((state, blocks)) => Ok((Some(state), Blocks::new(blocks))),
+                None => Ok((None, Blocks::default())),
             }
-            let state = rc.store.load_room(&room_id, rc.dedup_window).await?;
-            let blocks = match state {
-                Some(_) => rc.store.room_blocks(&room_id).await?,
-                None => Default::default(),
-            };
-            Ok((state, Blocks::new(blocks)))
         };
         ctx.wait(load.into_actor(self).map(move |loaded, act, _ctx| {
             metrics().activation_seconds.observe(started.elapsed().as_secs_f64());

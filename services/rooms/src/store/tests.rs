@@ -427,9 +427,15 @@ async fn a_write_older_than_the_shards_newest_owner_is_refused_even_in_a_room_it
     assert!(store.raise_shard_fence(new).await.expect("raise"));
     let late = room.post(&store, &alice, old).await;
     assert!(matches!(late, Err(StoreError::Stale { .. })), "a late write of the old owner: {late:?}");
-    assert!(!store.claim(&room.id, old).await.expect("claim"), "the old owner cannot claim it back");
+    let reclaimed = store.activate(&room.id, old, 100).await;
+    assert!(matches!(reclaimed, Err(StoreError::Stale { .. })), "the old owner cannot claim it back");
     assert!(!store.raise_shard_fence(old).await.expect("raise"), "epochs never go back");
-    assert!(store.claim(&room.id, new).await.expect("claim"));
+    let (state, _) = store.activate(&room.id, new, 100).await.expect("activate").expect("the room exists");
+    assert_eq!(state.last_seq, room.last_seq(), "activation loads the room as written");
+    // A room not created yet activates empty under the current epoch, and not under an old one.
+    assert!(store.activate(&RoomId::generate(), new, 100).await.expect("activate").is_none());
+    let unborn = store.activate(&RoomId::generate(), old, 100).await;
+    assert!(matches!(unborn, Err(StoreError::Stale { .. })), "{unborn:?}");
     room.post(&store, &alice, new).await.expect("the new owner writes");
     // Another shard's fence is not this room's business.
     assert!(store.raise_shard_fence(Fence { shard: 1, epoch: 9 }).await.expect("raise"));

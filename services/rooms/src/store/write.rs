@@ -6,7 +6,7 @@
 //! `room_counters` migration): the room's last message seq and message count, each event's
 //! running counts, each member's own message count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chat_protocol::bus::{CommandResult, MemberKind};
 use chat_protocol::{MessageId, RoomId, TenantId, UserId};
@@ -103,29 +103,76 @@ impl Store {
         Ok(row.map(|r| r.try_get::<i64, _>("fence")).transpose()?.unwrap_or(0))
     }
 
-    /// Raise the room's fence to the owner's epoch (activation). False when a newer owner
-    /// holds the room or its shard.
-    pub async fn claim(&self, room_id: &RoomId, fence: Fence) -> Result<bool, StoreError> {
-        let exists = sqlx::query("SELECT fence FROM rooms WHERE id = $1")
-            .bind(room_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = exists else {
-            // Not created yet: the create commit carries the epoch (and checks the shard's).
-            return Ok(self.shard_fence(fence.shard).await? <= fence.epoch);
-        };
-        let current: i64 = row.try_get("fence")?;
-        if current > fence.epoch {
-            return Ok(false);
-        }
-        let sql = format!("UPDATE rooms SET fence = $1 WHERE id = $2 AND fence <= $1 AND {}", shard_is_current(3, 1));
-        let done = sqlx::query(&sql)
+    /// Activate a room for its actor: raise its fence to the owner's epoch and load its state
+    /// (meta, members, the dedup window) and its members' blocks. Two round trips: the fence
+    /// raise returns the room's row, then the members, the window and the blocks are read at
+    /// once (after the raise, so every write of an older owner is in). `Stale` when a newer
+    /// owner holds the room or its shard; `None` for a room not created yet.
+    pub async fn activate(
+        &self,
+        room_id: &RoomId,
+        fence: Fence,
+        dedup: usize,
+    ) -> Result<Option<(RoomState, HashSet<(UserId, UserId)>)>, StoreError> {
+        let sql = format!(
+            "UPDATE rooms SET fence = $1 WHERE id = $2 AND fence <= $1 AND {} \
+             RETURNING id, tenant, kind, name, description, photo_url, direct_key, last_seq",
+            shard_is_current(3, 1)
+        );
+        let room = sqlx::query_as::<_, RoomRow>(&sql)
             .bind(fence.epoch)
             .bind(room_id.as_str())
             .bind(i32::from(fence.shard))
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        let Some(room) = room else {
+            // Not created yet (the create commit carries the epoch and checks the shard's), or
+            // a newer owner holds it.
+            let exists = sqlx::query("SELECT fence FROM rooms WHERE id = $1")
+                .bind(room_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+            if exists || self.shard_fence(fence.shard).await? > fence.epoch {
+                return Err(StoreError::Stale { room_id: room_id.clone(), epoch: fence.epoch });
+            }
+            return Ok(None);
+        };
+        let (members, recent, blocks) = tokio::try_join!(
+            self.members_of(room_id),
+            self.recent_commands(room_id, dedup),
+            self.room_blocks(room_id)
+        )?;
+        let last_seq = room.last_seq;
+        Ok(Some((RoomState { meta: room.into_meta(), last_seq, members, recent }, blocks)))
+    }
+
+    async fn members_of(&self, room_id: &RoomId) -> Result<BTreeMap<UserId, Member>, StoreError> {
+        Ok(sqlx::query_as::<_, MemberStateRow>(
+            "SELECT user_id, tenant, kind, role, joined_seq FROM members WHERE room_id = $1",
+        )
+        .bind(room_id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id, Member { tenant: m.tenant, kind: m.kind, role: m.role, joined_seq: m.joined_seq }))
+        .collect())
+    }
+
+    /// The last `dedup` commands' ids and results, oldest first.
+    async fn recent_commands(&self, room_id: &RoomId, dedup: usize) -> Result<RecentCommands, StoreError> {
+        let mut recent = RecentCommands::new(dedup);
+        let recorded = sqlx::query_as::<_, RecordedRow>(
+            "SELECT command_id, result FROM commands WHERE room_id = $1 ORDER BY seq DESC, created_at DESC LIMIT $2",
+        )
+        .bind(room_id.as_str())
+        .bind(dedup as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in recorded.into_iter().rev() {
+            recent.insert(r.command_id, serde_json::from_str(&r.result)?);
+        }
+        Ok(recent)
     }
 
     /// Load a room's state for its actor: meta, members and the dedup window.
@@ -139,26 +186,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let members = sqlx::query_as::<_, MemberStateRow>(
-            "SELECT user_id, tenant, kind, role, joined_seq FROM members WHERE room_id = $1",
-        )
-        .bind(room_id.as_str())
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|m| (m.user_id, Member { tenant: m.tenant, kind: m.kind, role: m.role, joined_seq: m.joined_seq }))
-        .collect::<BTreeMap<_, _>>();
-        let mut recent = RecentCommands::new(dedup);
-        let recorded = sqlx::query_as::<_, RecordedRow>(
-            "SELECT command_id, result FROM commands WHERE room_id = $1 ORDER BY seq DESC, created_at DESC LIMIT $2",
-        )
-        .bind(room_id.as_str())
-        .bind(dedup as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        for r in recorded.into_iter().rev() {
-            recent.insert(r.command_id, serde_json::from_str(&r.result)?);
-        }
+        let (members, recent) = tokio::try_join!(self.members_of(room_id), self.recent_commands(room_id, dedup))?;
         let last_seq = room.last_seq;
         Ok(Some(RoomState { meta: room.into_meta(), last_seq, members, recent }))
     }
