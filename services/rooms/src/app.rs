@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use chat_auth::Verifier;
 use chat_bus::SharedBus;
 use chat_kit::{Health, HttpService, Readiness};
-use chat_presence::{InProcPresence, RedisPresence, SharedPresence};
+use chat_presence::{CacheConfig, CachedPresence, InProcPresence, RedisPresence, SharedPresence};
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
@@ -51,11 +51,23 @@ pub async fn connect_backends(settings: &Settings, node_id: &str) -> anyhow::Res
     let presence: SharedPresence = if settings.redis.url == "inproc" {
         Arc::new(InProcPresence::new(node_id))
     } else {
-        Arc::new(
-            RedisPresence::connect(&settings.redis.url, &settings.redis.prefix, node_id)
-                .await
-                .context("connecting Redis")?,
-        )
+        let redis = RedisPresence::connect(&settings.redis.url, &settings.redis.prefix, node_id)
+            .await
+            .context("connecting Redis")?;
+        if settings.presence.cache_users == 0 {
+            Arc::new(redis)
+        } else {
+            // Fan-out's lookups from memory, kept fresh by the nodes' presence change events.
+            let config = CacheConfig {
+                max_users: settings.presence.cache_users,
+                max_age: Duration::from_secs(settings.presence.cache_max_age_secs.max(1)),
+            };
+            Arc::new(
+                CachedPresence::new(redis, &settings.redis.url, config)
+                    .await
+                    .context("subscribing to presence changes")?,
+            )
+        }
     };
     Ok(Backends { store, bus, presence, verifier: None })
 }

@@ -5,7 +5,7 @@
 //! Nothing here does I/O. Refusals are `CommandError`s with a `Refusal` code; the API and the
 //! WebSocket session map them to statuses and error frames.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use chat_protocol::bus::{
     CommandEnvelope, CommandError, CommandResult, Excluded, MemberKind, MemberSpec, RoomCommand, RoomKind,
@@ -56,12 +56,22 @@ pub struct RoomState {
     pub recent: RecentCommands,
 }
 
-/// A bounded map of command id -> result, oldest evicted first.
+/// The ids of the room's recent commands (the dedup window), oldest evicted first. Ids only,
+/// as 64-bit hashes: a hit is answered from the command's record in the store (a hash that
+/// collides finds no record there and is decided as new; the store's key on command ids keeps
+/// it from being applied twice either way).
 #[derive(Debug, Clone, Default)]
 pub struct RecentCommands {
     capacity: usize,
-    order: VecDeque<String>,
-    results: HashMap<String, CommandResult>,
+    order: VecDeque<u64>,
+    ids: HashSet<u64>,
+}
+
+fn id_hash(command_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    command_id.hash(&mut h);
+    h.finish()
 }
 
 impl RecentCommands {
@@ -69,17 +79,19 @@ impl RecentCommands {
         Self { capacity: capacity.max(1), ..Default::default() }
     }
 
-    pub fn get(&self, command_id: &str) -> Option<&CommandResult> {
-        self.results.get(command_id)
+    /// True when the command was (very likely) applied here recently.
+    pub fn contains(&self, command_id: &str) -> bool {
+        self.ids.contains(&id_hash(command_id))
     }
 
-    pub fn insert(&mut self, command_id: String, result: CommandResult) {
-        if self.results.insert(command_id.clone(), result).is_none() {
-            self.order.push_back(command_id);
+    pub fn insert(&mut self, command_id: &str) {
+        let id = id_hash(command_id);
+        if self.ids.insert(id) {
+            self.order.push_back(id);
         }
         while self.order.len() > self.capacity {
             if let Some(old) = self.order.pop_front() {
-                self.results.remove(&old);
+                self.ids.remove(&old);
             }
         }
     }
@@ -1086,10 +1098,11 @@ mod tests {
     fn the_dedup_window_is_bounded() {
         let mut recent = RecentCommands::new(2);
         for i in 0..3 {
-            recent.insert(format!("c{i}"), CommandResult::Done { seq: i });
+            recent.insert(&format!("c{i}"));
         }
+        recent.insert("c2");
         assert_eq!(recent.len(), 2);
-        assert!(recent.get("c0").is_none());
-        assert_eq!(recent.get("c2"), Some(&CommandResult::Done { seq: 2 }));
+        assert!(!recent.contains("c0"));
+        assert!(recent.contains("c1") && recent.contains("c2"));
     }
 }

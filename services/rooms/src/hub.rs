@@ -134,20 +134,31 @@ impl Hub {
         &self.replies
     }
 
-    /// Consume this node's queue until it ends.
+    /// Consume this node's queue until it ends (a batch's items in order). Its messages need no
+    /// settling: the queue is consumed without acks.
     pub async fn run(self: Arc<Self>, mut queue: Subscription) {
         while let Some(delivery) = queue.recv().await {
             match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
-                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
-                Ok(NodeMessage::Deliver { recipients, seq, frame, committed_at_ms, room_id }) => {
-                    self.deliver(&recipients, room_id.as_ref(), seq, Arc::from(frame));
-                    let latency_ms = chat_protocol::now_ms().saturating_sub(committed_at_ms).max(0);
-                    metrics().delivery_latency.observe(latency_ms as f64 / 1000.0);
-                }
+                Ok(message) => message.into_items().for_each(|item| self.handle(item)),
                 Err(err) => warn!(error = %err, "undecodable node message dropped"),
             }
+            // A no-op (node queues are consumed without acks), for any bus that acks them.
             let _ = delivery.ack().await;
         }
         debug!("node queue ended");
+    }
+
+    /// One reply or delivery from this node's queue.
+    fn handle(&self, message: NodeMessage) {
+        match message {
+            NodeMessage::Reply { correlation_id, outcome } => self.replies.resolve(&correlation_id, outcome),
+            NodeMessage::Deliver { recipients, seq, frame, committed_at_ms, room_id } => {
+                // The frame's text as the room encoded it: shared by every session, not re-encoded.
+                self.deliver(&recipients, room_id.as_ref(), seq, Arc::from(frame));
+                let latency_ms = chat_protocol::now_ms().saturating_sub(committed_at_ms).max(0);
+                metrics().delivery_latency.observe(latency_ms as f64 / 1000.0);
+            }
+            NodeMessage::Batch { .. } => {} // unrolled by `into_items`
+        }
     }
 }

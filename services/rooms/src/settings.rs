@@ -84,6 +84,12 @@ pub struct PresenceSettings {
     pub sweep_interval_secs: u64,
     /// Entries removed per sweep at most (bounded work per round; the rest wait for the next).
     pub sweep_batch: usize,
+    /// Users whose nodes this node keeps in memory for fan-out (kept fresh by presence change
+    /// events); 0 asks Redis for every recipient of every event.
+    pub cache_users: usize,
+    /// A cached user's nodes are read from Redis again once this old (in case a change event
+    /// was missed).
+    pub cache_max_age_secs: u64,
 }
 
 impl Settings {
@@ -105,5 +111,6 @@ mod tests {
         assert_eq!((s.quota.posts_per_minute, s.quota.posts_burst), (600, 100));
         assert_eq!((s.quota.rooms_per_minute, s.quota.rooms_burst), (10, 20));
         assert_eq!((s.presence.sweep_interval_secs, s.presence.sweep_batch), (10, 1000));
+        assert_eq!((s.presence.cache_users, s.presence.cache_max_age_secs), (100_000, 30));
     }
 }

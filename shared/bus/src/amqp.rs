@@ -1,9 +1,10 @@
-//! RabbitMQ through lapin: publisher confirms, `mandatory`, persistent commands in quorum
-//! queues, manual acks.
+//! RabbitMQ through lapin: persistent commands in quorum queues with publisher confirms,
+//! `mandatory` and manual acks; replies and deliveries to nodes with neither confirms nor acks
+//! (they can be rebuilt: callers retry, clients `sync`), so nothing waits on them.
 //!
 //! Connection recovery is this module's own, not lapin's (`enable_auto_recover` can stay in
 //! "Reconnecting" for good after a broker restart: amqp-rs/lapin#450, seen here too): a failed
-//! connection is replaced as a whole (`Link`: connection, publishing channel, topology declared
+//! connection is replaced as a whole (`Link`: connection, publishing channels, topology declared
 //! again) by whoever notices first, with a capped backoff; consumers set themselves up again on
 //! the newest link.
 
@@ -29,10 +30,15 @@ pub struct AmqpBus {
     topology: Topology,
 }
 
-/// A live connection and its confirming publishing channel, replaced as a whole when it fails.
+/// A live connection and its publishing channels, replaced as a whole when it fails.
 struct Link {
     connection: Connection,
+    /// Commands and change events: confirm mode, `mandatory`.
     publisher: Channel,
+    /// Replies and deliveries to nodes: no confirm mode and no `mandatory`, so the broker
+    /// neither confirms nor returns anything (an unroutable message is dropped) and nothing
+    /// accumulates on the client waiting for either.
+    deliverer: Channel,
     /// Which replacement this is (0: the first).
     generation: u64,
 }
@@ -98,13 +104,14 @@ fn relink_backoff(attempt: u32) -> Duration {
     Duration::from_millis(100).saturating_mul(2u32.saturating_pow(attempt.min(5))).min(Duration::from_secs(2))
 }
 
-/// Connect, open the confirming publisher channel and declare the whole topology.
+/// Connect, open the publishing channels (confirming, and not) and declare the whole topology.
 async fn open_link(url: &str, topology: &Topology, delivery_limit: u32, generation: u64) -> Result<Link, lapin::Error> {
     let connection = Connection::connect(url, ConnectionProperties::default()).await?;
     let publisher = connection.create_channel().await?;
     publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+    let deliverer = connection.create_channel().await?;
     declare(&publisher, topology, delivery_limit).await?;
-    Ok(Link { connection, publisher, generation })
+    Ok(Link { connection, publisher, deliverer, generation })
 }
 
 /// The exchanges, the dead-letter queue and every shard queue (idempotent).
@@ -318,10 +325,23 @@ impl Bus for AmqpBus {
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
-        // Deliveries can be rebuilt from the store (clients sync), so they are not persistent.
+        // Replies and deliveries can be rebuilt (callers retry, clients sync): not persistent,
+        // not confirmed, not `mandatory` (a node that is gone: the broker drops it).
         let properties = BasicProperties::default().with_delivery_mode(1).with_content_type("application/json".into());
         let exchange = self.topology.deliver_exchange();
-        self.publish_confirmed(&exchange, node, &payload, properties).await
+        let link = self.shared.link();
+        let options = BasicPublishOptions::default();
+        // Returns once the frames are written to the connection (the deliverer channel keeps
+        // the calls' order).
+        match link.deliverer.basic_publish(exchange.as_str().into(), node.into(), options, &payload, properties).await {
+            // Not in confirm mode: resolves at once to `NotRequested`. Awaited rather than
+            // dropped, as lapin keeps a dropped confirm for `wait_for_confirms`.
+            Ok(not_requested) => match not_requested.await {
+                Ok(_) => Ok(()),
+                Err(err) => Err(self.interrupted(&link, &err)),
+            },
+            Err(err) => Err(self.interrupted(&link, &err)),
+        }
     }
 
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
@@ -329,7 +349,8 @@ impl Bus for AmqpBus {
     }
 
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
-        self.consume(Source::Node(node.to_owned()), 256).await
+        // No acks, so no prefetch either: the stream's capacity is the consumer's bound.
+        self.consume(Source::Node(node.to_owned()), crate::NODE_BUFFER).await
     }
 
     async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
@@ -378,13 +399,17 @@ mod tests {
     }
 }
 
+/// The bound of a node's queue, in messages and in bytes of their bodies.
+const NODE_QUEUE_MAX_LENGTH: i32 = 100_000;
+const NODE_QUEUE_MAX_BYTES: i32 = 256 * 1024 * 1024;
+
 /// What a consumer reads, and so how its queue is declared.
 #[derive(Debug, Clone)]
 enum Source {
     /// A shard's quorum queue (single active consumer, delivery limit, dead-letter exchange).
     Shard(u16),
     /// A node's queue: exclusive, so it goes with the node's connection and a crashed node
-    /// leaves nothing.
+    /// leaves nothing. Consumed without acks, and bounded (`NODE_QUEUE_MAX_*`, oldest dropped).
     Node(String),
     /// Change events: `shared` is one durable quorum queue for the whole service (with the
     /// delivery limit of commands), otherwise the consumer's own exclusive queue.
@@ -392,6 +417,11 @@ enum Source {
 }
 
 impl Source {
+    /// Consumed without acks: the broker counts a message delivered as it sends it.
+    fn no_ack(&self) -> bool {
+        matches!(self, Source::Node(_))
+    }
+
     fn queue(&self, t: &Topology) -> String {
         match self {
             Source::Shard(shard) => t.shard_queue(*shard),
@@ -414,7 +444,17 @@ impl Source {
                 args.insert("x-dead-letter-exchange".into(), text(&t.dead_letter_exchange()));
                 (durable, t.command_exchange(), t.shard_key(*shard))
             }
-            Source::Node(node) => (exclusive, t.deliver_exchange(), node.clone()),
+            Source::Node(node) => {
+                // Consumed without acks, it holds messages only while the connection to its node
+                // is slow (the broker cannot write to the socket): bounded all the same, the
+                // oldest dropped first (they can be rebuilt, and the newest matter most). Safe to
+                // change: an exclusive queue never outlives its connection (and node ids carry a
+                // boot id), so no broker holds one declared with other arguments.
+                args.insert("x-max-length".into(), AMQPValue::LongInt(NODE_QUEUE_MAX_LENGTH));
+                args.insert("x-max-length-bytes".into(), AMQPValue::LongInt(NODE_QUEUE_MAX_BYTES));
+                args.insert("x-overflow".into(), text("drop-head"));
+                (exclusive, t.deliver_exchange(), node.clone())
+            }
             Source::Events { shared: true, .. } => {
                 // A poison event (one that keeps failing) goes to the dead-letter queue after
                 // `delivery_limit` attempts instead of looping forever.
@@ -463,15 +503,13 @@ impl Setup {
             true => self.source.declare(&channel, &self.shared.topology, self.shared.delivery_limit).await?,
             false => self.queue(),
         };
-        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                ShortString::from(""),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let no_ack = self.source.no_ack();
+        if !no_ack {
+            channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        }
+        let options = BasicConsumeOptions { no_ack, ..Default::default() };
+        let consumer =
+            channel.basic_consume(queue.as_str().into(), ShortString::from(""), options, FieldTable::default()).await?;
         Ok((channel, consumer, link.generation))
     }
 
@@ -516,8 +554,14 @@ enum Ended {
 }
 
 /// Hand the consumer's deliveries to the stream until one of them ends.
+///
+/// Without acks the broker sends as fast as it can and lapin buffers without a bound, so the
+/// stream must not push back: a delivery that finds the stream full is dropped (with a
+/// warning), which keeps lapin's buffer drained and the stream's capacity the bound.
 async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer, tx: &mpsc::Sender<Delivery>) -> Ended {
     let guard = Arc::new(ChannelGuard { channel: channel.clone() });
+    let no_ack = setup.source.no_ack();
+    let mut dropped = 0u64;
     loop {
         let next = tokio::select! {
             next = consumer.next() => next,
@@ -534,6 +578,16 @@ async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer,
                 warn!(queue = %setup.queue(), "consumer ended by the broker");
                 return Ended::Broken;
             }
+            Some(Ok(delivery)) if no_ack => match tx.try_send(Delivery::unacked(delivery.data)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped += 1;
+                    if dropped.is_power_of_two() {
+                        warn!(queue = %setup.queue(), dropped, "consumer behind, node messages dropped");
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Ended::Cancelled,
+            },
             Some(Ok(delivery)) => {
                 let redelivered = delivery.redelivered;
                 let settle = Box::new(AmqpSettle { acker: delivery.acker, _channel: guard.clone() });

@@ -1,8 +1,10 @@
 //! The in-process bus of the standalone binary: the same routing as the RabbitMQ topology
-//! (one queue per shard with a single consumer, one queue per node, unroutable is an error),
-//! without durability: a crash of the process loses what was queued, as nothing else runs.
+//! (one queue per shard with a single consumer, one bounded queue per node whose messages need
+//! no settling and are dropped when the node is gone or behind), without durability: a crash of
+//! the process loses what was queued, as nothing else runs.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -27,6 +29,8 @@ pub struct InProcBus {
     /// consumer goes (so a shard handed back and forth is consumed again).
     shard_queues: Arc<Mutex<Vec<Queue>>>,
     nodes: Mutex<HashMap<String, mpsc::Sender<Delivery>>>,
+    /// Node messages dropped because their node's consumer was behind.
+    dropped: AtomicU64,
 }
 
 impl InProcBus {
@@ -42,6 +46,7 @@ impl InProcBus {
             event_queues: Mutex::new(HashMap::new()),
             shard_queues: Arc::new(Mutex::new(queues)),
             nodes: Mutex::new(HashMap::new()),
+            dropped: AtomicU64::new(0),
         }
     }
 
@@ -56,7 +61,7 @@ impl InProcBus {
 
 /// Settling in process: requeue puts the payload at the back of its queue, up to the limit.
 struct InProcSettle {
-    requeue_to: Option<mpsc::UnboundedSender<Queued>>,
+    requeue_to: mpsc::UnboundedSender<Queued>,
     payload: Vec<u8>,
     /// Deliveries so far, this one included.
     deliveries: u32,
@@ -69,17 +74,14 @@ impl Settle for InProcSettle {
     }
 
     async fn requeue(&self) -> Result<(), BusError> {
-        match &self.requeue_to {
-            Some(_) if self.deliveries >= DELIVERY_LIMIT => {
-                tracing::warn!(
-                    deliveries = self.deliveries,
-                    "message past its delivery limit, dropped (no dead-letter queue in process)"
-                );
-                Ok(())
-            }
-            Some(tx) => tx.send((self.payload.clone(), self.deliveries)).map_err(|_| BusError::Closed),
-            None => Ok(()),
+        if self.deliveries >= DELIVERY_LIMIT {
+            tracing::warn!(
+                deliveries = self.deliveries,
+                "message past its delivery limit, dropped (no dead-letter queue in process)"
+            );
+            return Ok(());
         }
+        self.requeue_to.send((self.payload.clone(), self.deliveries)).map_err(|_| BusError::Closed)
     }
 
     async fn reject(&self) -> Result<(), BusError> {
@@ -96,15 +98,24 @@ impl Bus for InProcBus {
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
-        let tx = {
-            let nodes = self.nodes.lock().map_err(|_| BusError::Closed)?;
-            nodes.get(node).cloned()
+        let mut nodes = self.nodes.lock().map_err(|_| BusError::Closed)?;
+        let Some(tx) = nodes.get(node) else {
+            tracing::debug!(node, "node message to a node that is gone, dropped");
+            return Ok(());
         };
-        let Some(tx) = tx else {
-            return Err(BusError::Unroutable { routing_key: node.to_owned() });
-        };
-        let settle = Box::new(InProcSettle { requeue_to: None, payload: Vec::new(), deliveries: 1 });
-        tx.send(Delivery::new(payload, false, settle)).await.map_err(|_| BusError::Closed)
+        match tx.try_send(Delivery::unacked(payload)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(node, dropped, "node consumer behind, node messages dropped");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                nodes.remove(node);
+            }
+        }
+        Ok(())
     }
 
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError> {
@@ -126,11 +137,8 @@ impl Bus for InProcBus {
                 };
                 let Some((payload, delivered)) = payload else { break };
                 let deliveries = delivered + 1;
-                let settle = Box::new(InProcSettle {
-                    requeue_to: Some(requeue_to.clone()),
-                    payload: payload.clone(),
-                    deliveries,
-                });
+                let settle =
+                    Box::new(InProcSettle { requeue_to: requeue_to.clone(), payload: payload.clone(), deliveries });
                 // Refused (the consumer went): the delivery requeues itself as it drops.
                 if tx.send(Delivery::new(payload, delivered > 0, settle)).await.is_err() {
                     break;
@@ -146,7 +154,7 @@ impl Bus for InProcBus {
     }
 
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
-        let (tx, rx) = mpsc::channel(256);
+        let (tx, rx) = mpsc::channel(usize::from(crate::NODE_BUFFER));
         self.nodes.lock().map_err(|_| BusError::Closed)?.insert(node.to_owned(), tx);
         Ok(rx)
     }
@@ -166,11 +174,8 @@ impl Bus for InProcBus {
         tokio::spawn(async move {
             while let Some((payload, delivered)) = source.recv().await {
                 let deliveries = delivered + 1;
-                let settle = Box::new(InProcSettle {
-                    requeue_to: Some(source_tx.clone()),
-                    payload: payload.clone(),
-                    deliveries,
-                });
+                let settle =
+                    Box::new(InProcSettle { requeue_to: source_tx.clone(), payload: payload.clone(), deliveries });
                 if tx.send(Delivery::new(payload, delivered > 0, settle)).await.is_err() {
                     break;
                 }
@@ -269,12 +274,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn publishing_to_an_unknown_node_is_unroutable() {
+    async fn node_messages_to_a_node_that_is_gone_or_behind_are_dropped() {
         let bus = InProcBus::new(1);
-        let err = bus.publish_to_node("nobody", vec![1]).await.unwrap_err();
-        assert!(matches!(err, BusError::Unroutable { .. }));
+        bus.publish_to_node("nobody", vec![1]).await.expect("dropped, not an error");
         let mut sub = bus.consume_node("n1").await.unwrap();
-        bus.publish_to_node("n1", vec![7]).await.unwrap();
-        assert_eq!(sub.recv().await.unwrap().payload, vec![7]);
+        let capacity = usize::from(crate::NODE_BUFFER);
+        for i in 0..capacity + 10 {
+            bus.publish_to_node("n1", (i as u32).to_be_bytes().to_vec()).await.expect("never waits, never fails");
+        }
+        for i in 0..capacity {
+            let delivery = sub.recv().await.unwrap();
+            assert_eq!(delivery.payload, (i as u32).to_be_bytes().to_vec(), "in publish order");
+            delivery.requeue().await.expect("settling a node message does nothing");
+        }
+        assert!(sub.try_recv().is_err(), "the ones past the bound were dropped, nothing requeued");
+        drop(sub);
+        bus.publish_to_node("n1", vec![2]).await.expect("a node that went: dropped");
+        assert!(bus.nodes.lock().unwrap().is_empty(), "forgotten");
     }
 }

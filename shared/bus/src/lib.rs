@@ -86,11 +86,14 @@ pub trait Settle: Send + Sync {
 /// One message taken from a queue. Settle it exactly once. Dropped unsettled (a bug, or a
 /// task that died), it requeues itself: an unsettled delivery would otherwise hold one of its
 /// consumer's prefetch slots until the channel closes, and enough of them stall the consumer.
+///
+/// A delivery from a queue consumed without acks (a node's queue) was settled as it was sent:
+/// settling it does nothing (and is no error), dropping it too.
 pub struct Delivery {
     pub payload: Vec<u8>,
     /// A hint only: true when the broker delivered it before.
     pub redelivered: bool,
-    /// `None` once settled.
+    /// `None` once settled, or for a delivery that needs no settling.
     settle: Option<Box<dyn Settle>>,
 }
 
@@ -99,20 +102,35 @@ impl Delivery {
         Self { payload, redelivered, settle: Some(settle) }
     }
 
-    fn take(mut self) -> Result<Box<dyn Settle>, BusError> {
-        self.settle.take().ok_or(BusError::Closed)
+    /// A delivery from a queue consumed without acks: nothing to settle.
+    pub fn unacked(payload: Vec<u8>) -> Self {
+        Self { payload, redelivered: false, settle: None }
+    }
+
+    fn take(mut self) -> Option<Box<dyn Settle>> {
+        self.settle.take()
     }
 
     pub async fn ack(self) -> Result<(), BusError> {
-        self.take()?.ack().await
+        match self.take() {
+            Some(settle) => settle.ack().await,
+            None => Ok(()),
+        }
     }
 
+    /// Give it back to its queue. Does nothing for a delivery consumed without acks: it is gone.
     pub async fn requeue(self) -> Result<(), BusError> {
-        self.take()?.requeue().await
+        match self.take() {
+            Some(settle) => settle.requeue().await,
+            None => Ok(()),
+        }
     }
 
     pub async fn reject(self) -> Result<(), BusError> {
-        self.take()?.reject().await
+        match self.take() {
+            Some(settle) => settle.reject().await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -139,6 +157,11 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
+/// The capacity of a node queue's stream (`Bus::consume_node`): node messages are consumed
+/// without acks, so past this many waiting for the node's consumer, the newest are dropped
+/// (sessions fill the gap from the store at the room's next push; callers time out and retry).
+pub(crate) const NODE_BUFFER: u16 = 1024;
+
 /// The broker's confirm of a publish that is already on its way.
 pub type Confirm = futures_util::future::BoxFuture<'static, Result<(), BusError>>;
 
@@ -160,13 +183,22 @@ pub trait Bus: Send + Sync + 'static {
     /// without waiting for the confirm of the previous.
     async fn send_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<Confirm, BusError>;
 
-    /// Publish to one gateway node's queue. `Unroutable` means the node is gone.
+    /// Publish a reply or a delivery (a `NodeMessage`) to one gateway node's queue, without
+    /// waiting for the broker: no publisher confirm, no `mandatory`. Returns once the publish
+    /// is handed to the connection; one caller's publishes reach the node in the order of the
+    /// calls (one publishing channel). What is lost on the way (a node that is gone, a
+    /// connection that fails, a node queue at its bound) is dropped without an error: replies
+    /// and deliveries can be rebuilt (callers time out and retry, clients `sync`). An error
+    /// only means the publish could not be handed over (the connection is down).
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError>;
 
     /// Consume a shard's command queue (single active consumer; manual settle).
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError>;
 
-    /// Create this node's queue and consume it. The queue lives as long as the node.
+    /// Create this node's queue and consume it, without acks: its deliveries need no settling
+    /// (settling one does nothing). The queue lives as long as the node and is bounded: past
+    /// its bound, or when its consumer falls behind, messages are dropped (oldest first on the
+    /// broker, newest in the consumer's buffer), with a warning.
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError>;
 
     /// Messages waiting in each shard queue (ready, not yet delivered), for metrics.

@@ -159,13 +159,21 @@ impl CommandClient {
     async fn run(self: Arc<Self>, mut queue: Subscription) {
         while let Some(delivery) = queue.recv().await {
             match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
-                Ok(NodeMessage::Reply { correlation_id, outcome }) => self.replies.resolve(&correlation_id, outcome),
-                Ok(NodeMessage::Deliver { .. }) => debug!("delivery on a node without sessions dropped"),
+                Ok(message) => {
+                    for item in message.into_items() {
+                        match item {
+                            NodeMessage::Reply { correlation_id, outcome } => {
+                                self.replies.resolve(&correlation_id, outcome)
+                            }
+                            NodeMessage::Deliver { .. } => debug!("delivery on a node without sessions dropped"),
+                            NodeMessage::Batch { .. } => {} // unrolled by `into_items`
+                        }
+                    }
+                }
                 Err(err) => warn!(error = %err, "undecodable node message dropped"),
             }
-            if let Err(err) = delivery.ack().await {
-                warn!(error = %err, "node message not acknowledged");
-            }
+            // A no-op (node queues are consumed without acks), for any bus that acks them.
+            let _ = delivery.ack().await;
         }
         self.consuming.store(false, Ordering::SeqCst);
         warn!(node_id = %self.node_id, "node queue ended; answers from rooms no longer arrive");

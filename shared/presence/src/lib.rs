@@ -9,7 +9,12 @@
 //! has expired are ignored, and removed by any live node's sweep ([`run_sweeper`]). A node that
 //! finds its own liveness key gone (it was thought dead and may have been swept) writes its
 //! entries again.
+//!
+//! Each node also publishes on `presence:changes` when a user's first session on it opens and
+//! when the last one closes; [`CachedPresence`] keeps `locate`'s answers in memory and follows
+//! those changes, so a steady fan-out asks Redis nothing.
 
+mod cached;
 mod inproc;
 mod redis_presence;
 
@@ -20,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chat_protocol::UserId;
 
+pub use cached::{CacheConfig, CacheStats, CachedPresence};
 pub use inproc::InProcPresence;
 pub use redis_presence::RedisPresence;
 

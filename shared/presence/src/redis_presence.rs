@@ -12,8 +12,11 @@ use crate::{NodeMap, Presence, PresenceError};
 
 /// How long a node stays live without a heartbeat.
 const NODE_TTL: Duration = Duration::from_secs(15);
-/// How long the set of live nodes is trusted before asking Redis again.
+/// How long a node's liveness (alive or not) is trusted before asking Redis again.
 const LIVE_CACHE: Duration = Duration::from_secs(1);
+/// Liveness answers kept at most before the old ones are dropped (node ids carry a boot id, so
+/// every restart adds one).
+const LIVE_CACHE_NODES: usize = 256;
 /// Entries one sweep script removes at most (one short step of Redis's single thread).
 const SWEEP_STEP: usize = 200;
 
@@ -29,11 +32,61 @@ if #users > 0 then redis.call('SREM', KEYS[2], unpack(users)) end
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
 return #users";
 
+/// A session opened: count it (KEYS[1] the user's hash, ARGV[1] this node), list the user in the
+/// node's set (KEYS[2], ARGV[2] the user) and, when it is the user's first session on this node,
+/// publish the change (channel ARGV[3], message ARGV[4]). One atomic step: a subscriber that
+/// reads the hash after the change was published sees it, one that read it before gets the
+/// message after its answer was sent.
+const OPEN_SCRIPT: &str = r"
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('SADD', KEYS[2], ARGV[2])
+if n == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return n";
+
+/// A session closed: decrement, and once no session is left drop the field, the user from the
+/// node's set, and publish the change (same arguments as [`OPEN_SCRIPT`]).
+const CLOSE_SCRIPT: &str = r"
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
+return n";
+
+/// A change of presence, as published on the changes channel: `user` has (`online`) or no longer
+/// has sessions on `node`. Encoded as `+` or `-`, the node, a newline, the user (node ids have
+/// no newline; user ids may hold anything).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub online: bool,
+    pub node: String,
+    pub user: UserId,
+}
+
+impl Change {
+    pub(crate) fn encode(online: bool, node: &str, user: &UserId) -> String {
+        format!("{}{node}\n{user}", if online { '+' } else { '-' })
+    }
+
+    pub(crate) fn decode(message: &[u8]) -> Option<Change> {
+        let text = std::str::from_utf8(message).ok()?;
+        let online = match text.as_bytes().first()? {
+            b'+' => true,
+            b'-' => false,
+            _ => return None,
+        };
+        let (node, user) = text[1..].split_once('\n')?;
+        Some(Change { online, node: node.to_owned(), user: UserId::from(user.to_owned()) })
+    }
+}
+
 pub struct RedisPresence {
     conn: ConnectionManager,
     prefix: String,
     node: String,
-    live_nodes: Mutex<Option<(Instant, HashSet<String>)>>,
+    /// Node -> when its liveness key was last checked, and whether it existed.
+    live_nodes: Mutex<HashMap<String, (Instant, bool)>>,
     /// This node's sessions per user, to write the entries again if they were swept while this
     /// node was thought dead (its liveness key had expired).
     local: Mutex<HashMap<UserId, u64>>,
@@ -51,7 +104,7 @@ impl RedisPresence {
             conn,
             prefix: prefix.to_owned(),
             node: node.to_owned(),
-            live_nodes: Mutex::new(None),
+            live_nodes: Mutex::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
         };
         presence.heartbeat().await?;
@@ -82,6 +135,11 @@ impl RedisPresence {
         format!("{}presence:nodes", self.prefix)
     }
 
+    /// The pub/sub channel where every node publishes its users' changes (see [`Change`]).
+    pub(crate) fn changes_channel(&self) -> String {
+        format!("{}presence:changes", self.prefix)
+    }
+
     /// Count a session of `user` opening (+1) or closing (-1) in the local copy.
     fn count_local(&self, user: &UserId, opened: bool) {
         let Ok(mut local) = self.local.lock() else { return };
@@ -110,6 +168,8 @@ impl RedisPresence {
         for (user, count) in &entries {
             pipe.hset(self.user_key(user), &self.node, *count).ignore();
             pipe.sadd(self.node_users_key(), user.as_str()).ignore();
+            // Caches that read the hash while our entries were swept learn they are back.
+            pipe.publish(self.changes_channel(), Change::encode(true, &self.node, user)).ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await.map_err(redis_err)
@@ -132,82 +192,68 @@ impl RedisPresence {
         Ok(usize::try_from(removed).ok())
     }
 
-    fn cached_live(&self, nodes: &HashSet<String>) -> Option<HashSet<String>> {
-        let guard = self.live_nodes.lock().ok()?;
-        let (at, live) = guard.as_ref()?;
-        let fresh = at.elapsed() < LIVE_CACHE && nodes.iter().all(|n| live.contains(n));
-        fresh.then(|| live.clone())
-    }
-
-    async fn live(&self, nodes: HashSet<String>) -> Result<HashSet<String>, PresenceError> {
-        if let Some(live) = self.cached_live(&nodes) {
-            return Ok(live);
-        }
-        let names: Vec<String> = nodes.into_iter().collect();
-        let mut pipe = redis::pipe();
-        for n in &names {
-            pipe.exists(self.node_key(n));
-        }
-        let mut conn = self.conn.clone();
-        let alive: Vec<bool> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
-        let live: HashSet<String> = names.into_iter().zip(alive).filter_map(|(n, ok)| ok.then_some(n)).collect();
-        if let Ok(mut guard) = self.live_nodes.lock() {
-            *guard = Some((Instant::now(), live.clone()));
-        }
-        Ok(live)
-    }
-}
-
-#[async_trait]
-impl Presence for RedisPresence {
-    async fn session_opened(&self, user: &UserId) -> Result<(), PresenceError> {
-        let mut conn = self.conn.clone();
-        redis::pipe()
-            .hincr(self.user_key(user), &self.node, 1)
-            .ignore()
-            .sadd(self.node_users_key(), user.as_str())
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        // Counted only once written: a session whose write failed is not closed in presence.
-        self.count_local(user, true);
-        Ok(())
-    }
-
-    async fn session_closed(&self, user: &UserId) -> Result<(), PresenceError> {
-        self.count_local(user, false);
-        // Decrement, and drop the field once no session is left (atomic in one script).
-        let script = redis::Script::new(
-            r"local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-              if n <= 0 then
-                redis.call('HDEL', KEYS[1], ARGV[1])
-                redis.call('SREM', KEYS[2], ARGV[2])
-              end
-              return n",
-        );
-        let mut conn = self.conn.clone();
-        script
-            .key(self.user_key(user))
-            .key(self.node_users_key())
-            .arg(&self.node)
-            .arg(user.as_str())
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map(|_| ())
-            .map_err(redis_err)
-    }
-
-    async fn locate(&self, users: &[UserId]) -> Result<NodeMap, PresenceError> {
+    /// The nodes of each user (one `HKEYS` per user, one round trip), live or not.
+    pub(crate) async fn fetch_nodes(&self, users: &[UserId]) -> Result<Vec<Vec<String>>, PresenceError> {
         if users.is_empty() {
-            return Ok(NodeMap::new());
+            return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for user in users {
             pipe.hkeys(self.user_key(user));
         }
         let mut conn = self.conn.clone();
-        let nodes_per_user: Vec<Vec<String>> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+        pipe.query_async(&mut conn).await.map_err(redis_err)
+    }
+
+    /// Those of `nodes` whose liveness key exists; each node's answer is trusted for
+    /// [`LIVE_CACHE`], so this asks Redis (one `EXISTS` per node, one round trip) at most that
+    /// often per node.
+    pub(crate) async fn live(&self, nodes: HashSet<String>) -> Result<HashSet<String>, PresenceError> {
+        let now = Instant::now();
+        let mut live = HashSet::new();
+        let mut unknown = Vec::new();
+        {
+            let known = self.live_nodes.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
+            for node in nodes {
+                match known.get(&node) {
+                    Some((at, alive)) if now.duration_since(*at) < LIVE_CACHE => {
+                        if *alive {
+                            live.insert(node);
+                        }
+                    }
+                    _ => unknown.push(node),
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(live);
+        }
+        let mut pipe = redis::pipe();
+        for n in &unknown {
+            pipe.exists(self.node_key(n));
+        }
+        let mut conn = self.conn.clone();
+        let alive: Vec<bool> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+        let now = Instant::now();
+        let mut known = self.live_nodes.lock().map_err(|_| PresenceError::Redis("poisoned".into()))?;
+        if known.len() > LIVE_CACHE_NODES {
+            known.retain(|_, (at, _)| now.duration_since(*at) < LIVE_CACHE);
+        }
+        for (node, alive) in unknown.into_iter().zip(alive) {
+            known.insert(node.clone(), (now, alive));
+            if alive {
+                live.insert(node);
+            }
+        }
+        Ok(live)
+    }
+
+    /// Users grouped by the live node among theirs (`nodes_per_user` in the order of `users`).
+    pub(crate) async fn group_live(
+        &self,
+        users: &[UserId],
+        nodes_per_user: Vec<Vec<String>>,
+    ) -> Result<NodeMap, PresenceError> {
         let all: HashSet<String> = nodes_per_user.iter().flatten().cloned().collect();
         if all.is_empty() {
             return Ok(NodeMap::new());
@@ -220,6 +266,47 @@ impl Presence for RedisPresence {
             }
         }
         Ok(map)
+    }
+}
+
+#[async_trait]
+impl Presence for RedisPresence {
+    async fn session_opened(&self, user: &UserId) -> Result<(), PresenceError> {
+        let mut conn = self.conn.clone();
+        redis::Script::new(OPEN_SCRIPT)
+            .key(self.user_key(user))
+            .key(self.node_users_key())
+            .arg(&self.node)
+            .arg(user.as_str())
+            .arg(self.changes_channel())
+            .arg(Change::encode(true, &self.node, user))
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        // Counted only once written: a session whose write failed is not closed in presence.
+        self.count_local(user, true);
+        Ok(())
+    }
+
+    async fn session_closed(&self, user: &UserId) -> Result<(), PresenceError> {
+        self.count_local(user, false);
+        let mut conn = self.conn.clone();
+        redis::Script::new(CLOSE_SCRIPT)
+            .key(self.user_key(user))
+            .key(self.node_users_key())
+            .arg(&self.node)
+            .arg(user.as_str())
+            .arg(self.changes_channel())
+            .arg(Change::encode(false, &self.node, user))
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(redis_err)
+    }
+
+    async fn locate(&self, users: &[UserId]) -> Result<NodeMap, PresenceError> {
+        let nodes_per_user = self.fetch_nodes(users).await?;
+        self.group_live(users, nodes_per_user).await
     }
 
     async fn heartbeat(&self) -> Result<(), PresenceError> {

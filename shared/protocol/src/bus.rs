@@ -2,6 +2,7 @@
 //! to gateway nodes (`gw.deliver`, routing key = node id): command replies and deliveries.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::body::Body;
 use crate::ids::{MessageId, RoomId, TenantId, UserId};
@@ -143,8 +144,13 @@ impl From<LimitError> for CommandError {
 
 pub type CommandOutcome = Result<CommandResult, CommandError>;
 
-/// Everything a gateway node receives on its queue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Everything a gateway node receives on its queue. Consumers read a message with
+/// [`NodeMessage::into_items`], which unrolls batches.
+///
+/// Serialized internally tagged (`"type"`); deserialized through a plain struct (`NodeWire`)
+/// because serde buffers an internally tagged enum's fields, which a raw JSON value (the
+/// delivered frame) does not survive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeMessage {
     Reply {
@@ -162,11 +168,160 @@ pub enum NodeMessage {
         /// sessions need not parse the frame to keep a room's pushes in order.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<i64>,
-        /// The serialized `ServerFrame`, encoded once by the room.
-        frame: String,
+        /// The `ServerFrame`, encoded once by the room and embedded as it is (raw JSON: neither
+        /// escaped into a string nor parsed back on the node).
+        frame: RawFrame,
         /// When the room committed the event, to measure delivery latency.
         committed_at_ms: i64,
     },
+    /// Several replies and deliveries for one node in one publish, handled in order.
+    Batch {
+        items: Vec<NodeMessage>,
+    },
+}
+
+impl NodeMessage {
+    /// The replies and deliveries this message carries, in order: itself, or a batch's items
+    /// (nested batches unrolled too).
+    pub fn into_items(self) -> NodeItems {
+        NodeItems { first: Some(self), rest: Vec::new() }
+    }
+}
+
+/// The replies and deliveries of one [`NodeMessage`], batches unrolled, in order.
+#[derive(Debug)]
+pub struct NodeItems {
+    first: Option<NodeMessage>,
+    /// The batches being unrolled, innermost last.
+    rest: Vec<std::vec::IntoIter<NodeMessage>>,
+}
+
+impl Iterator for NodeItems {
+    type Item = NodeMessage;
+
+    fn next(&mut self) -> Option<NodeMessage> {
+        loop {
+            let next = match self.first.take() {
+                Some(message) => message,
+                None => {
+                    let batch = self.rest.last_mut()?;
+                    match batch.next() {
+                        Some(message) => message,
+                        None => {
+                            self.rest.pop();
+                            continue;
+                        }
+                    }
+                }
+            };
+            match next {
+                NodeMessage::Batch { items } => self.rest.push(items.into_iter()),
+                message => return Some(message),
+            }
+        }
+    }
+}
+
+/// A serialized `ServerFrame` carried as raw JSON: serialized as the JSON it holds, deserialized
+/// without building anything from it.
+#[derive(Debug, Clone)]
+pub struct RawFrame(Box<RawValue>);
+
+impl RawFrame {
+    /// A frame already serialized (`serde_json::to_string` of a `ServerFrame`). The text is
+    /// checked to be one JSON value (a scan, nothing is built); an error if it is not.
+    pub fn from_json(json: String) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(json).map(Self)
+    }
+
+    /// Serialize `frame` straight into a raw frame (nothing to check).
+    pub fn encode<T: Serialize + ?Sized>(frame: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(frame).map(Self)
+    }
+
+    /// The frame's JSON text, as it goes to a client.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawFrame {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl From<RawFrame> for std::sync::Arc<str> {
+    fn from(frame: RawFrame) -> Self {
+        std::sync::Arc::from(frame.get())
+    }
+}
+
+impl Serialize for RawFrame {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawFrame {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        if raw.get().starts_with('"') {
+            // The former format (a frame is an object): its JSON escaped in a string, from a
+            // room not yet upgraded. Read once, rather than push a string to clients.
+            let json: String = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+            return Self::from_json(json).map_err(D::Error::custom);
+        }
+        Ok(Self(raw))
+    }
+}
+
+/// Which `NodeMessage` a `NodeWire` is.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum NodeKind {
+    Reply,
+    Deliver,
+    Batch,
+}
+
+/// Every field of every `NodeMessage`, read straight from the JSON (no buffering, so the raw
+/// frame survives), then checked against the `type`.
+#[derive(Deserialize)]
+struct NodeWire {
+    #[serde(rename = "type")]
+    kind: NodeKind,
+    correlation_id: Option<String>,
+    outcome: Option<CommandOutcome>,
+    room_id: Option<RoomId>,
+    recipients: Option<Vec<UserId>>,
+    seq: Option<i64>,
+    frame: Option<RawFrame>,
+    committed_at_ms: Option<i64>,
+    items: Option<Vec<NodeMessage>>,
+}
+
+impl<'de> Deserialize<'de> for NodeMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = NodeWire::deserialize(deserializer)?;
+        let missing = |field: &'static str| D::Error::missing_field(field);
+        Ok(match wire.kind {
+            NodeKind::Reply => NodeMessage::Reply {
+                correlation_id: wire.correlation_id.ok_or_else(|| missing("correlation_id"))?,
+                outcome: wire.outcome.ok_or_else(|| missing("outcome"))?,
+            },
+            NodeKind::Deliver => NodeMessage::Deliver {
+                room_id: wire.room_id,
+                recipients: wire.recipients.ok_or_else(|| missing("recipients"))?,
+                seq: wire.seq,
+                frame: wire.frame.ok_or_else(|| missing("frame"))?,
+                committed_at_ms: wire.committed_at_ms.ok_or_else(|| missing("committed_at_ms"))?,
+            },
+            NodeKind::Batch => NodeMessage::Batch { items: wire.items.ok_or_else(|| missing("items"))? },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +337,60 @@ mod tests {
         let msg = NodeMessage::Reply { correlation_id: "c".into(), outcome: ok };
         let json = serde_json::to_string(&msg).unwrap();
         assert_eq!(serde_json::from_str::<NodeMessage>(&json).unwrap(), msg);
+    }
+
+    fn deliver(seq: i64) -> NodeMessage {
+        NodeMessage::Deliver {
+            room_id: Some("r1".into()),
+            recipients: vec!["u1@acme".into()],
+            seq: Some(seq),
+            frame: RawFrame::from_json(format!(r#"{{"type":"event","seq":{seq},"text":"a \"quote\""}}"#)).unwrap(),
+            committed_at_ms: 5,
+        }
+    }
+
+    #[test]
+    fn a_delivered_frame_is_embedded_as_raw_json() {
+        let msg = deliver(7);
+        let json = serde_json::to_string(&msg).unwrap();
+        assert!(json.contains(r#""frame":{"type":"event","seq":7,"text":"a \"quote\""}"#), "{json}");
+        assert!(json.starts_with(r#"{"type":"deliver","#), "{json}");
+        let back = serde_json::from_slice::<NodeMessage>(json.as_bytes()).unwrap();
+        assert_eq!(back, msg);
+        let NodeMessage::Deliver { frame, .. } = back else { panic!("a delivery") };
+        assert_eq!(&*std::sync::Arc::<str>::from(frame), r#"{"type":"event","seq":7,"text":"a \"quote\""}"#);
+        // The new format as a node reads it off the wire, frame as an object.
+        let wire = r#"{"type":"deliver","recipients":["u2@acme"],"frame":{"type":"notice"},"committed_at_ms":1}"#;
+        let NodeMessage::Deliver { frame, room_id, seq, .. } = serde_json::from_str(wire).unwrap() else {
+            panic!("a delivery")
+        };
+        assert_eq!((frame.get(), room_id, seq), (r#"{"type":"notice"}"#, None, None));
+        // The former format, the frame's JSON in a string, still reads as the frame.
+        let former = r#"{"type":"deliver","recipients":[],"frame":"{\"type\":\"notice\"}","committed_at_ms":1}"#;
+        let NodeMessage::Deliver { frame, .. } = serde_json::from_str(former).unwrap() else { panic!("a delivery") };
+        assert_eq!(frame.get(), r#"{"type":"notice"}"#);
+        assert!(RawFrame::from_json("not json".into()).is_err());
+        assert!(serde_json::from_str::<NodeMessage>(r#"{"type":"deliver","recipients":[]}"#).is_err());
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_unrolls_in_order() {
+        let reply =
+            |c: &str| NodeMessage::Reply { correlation_id: c.into(), outcome: Ok(CommandResult::Done { seq: 1 }) };
+        let batch = NodeMessage::Batch {
+            items: vec![
+                reply("c1"),
+                deliver(1),
+                NodeMessage::Batch { items: vec![deliver(2), NodeMessage::Batch { items: vec![] }, reply("c2")] },
+                deliver(3),
+            ],
+        };
+        let json = serde_json::to_vec(&batch).unwrap();
+        let back: NodeMessage = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, batch);
+        let items: Vec<NodeMessage> = back.into_items().collect();
+        assert_eq!(items, vec![reply("c1"), deliver(1), deliver(2), reply("c2"), deliver(3)]);
+        assert_eq!(deliver(9).into_items().collect::<Vec<_>>(), vec![deliver(9)]);
     }
 
     #[test]

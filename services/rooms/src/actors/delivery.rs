@@ -211,13 +211,24 @@ pub async fn fan_out(rc: &RoomContext, room_id: Option<&RoomId>, frame: &Frame, 
             HashMap::new()
         }
     };
+    if nodes.is_empty() {
+        return false;
+    }
+    // Embedded as raw JSON in every node's delivery: checked once here, never escaped or parsed.
+    let raw = match chat_protocol::bus::RawFrame::from_json(frame.text.clone()) {
+        Ok(raw) => raw,
+        Err(err) => {
+            warn!(error = %err, "frame is not JSON, live delivery skipped");
+            return false;
+        }
+    };
     let mut failed = false;
     for (node, users) in nodes {
         let message = NodeMessage::Deliver {
             room_id: room_id.cloned(),
             recipients: users,
             seq: frame.seq,
-            frame: frame.text.clone(),
+            frame: raw.clone(),
             committed_at_ms,
         };
         metrics().fanout_publishes.inc();

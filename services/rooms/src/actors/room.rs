@@ -15,13 +15,13 @@
 //! posts after a batch failed for good, one at a time) go alone. The next unit starts once the
 //! previous one is settled, so a room's deliveries leave in seq order.
 //!
-//! Each step's result is an [`Outcome`]. Idle rooms passivate; a room that cannot go on (its
-//! store failed, a newer owner fenced it out, it does not exist) stops itself the same way,
-//! through its shard, so no queued command is dropped. State is reloaded on the next command.
+//! Each step's result is an [`Outcome`]. Idle rooms are stopped by their shard's sweep; a room
+//! that cannot go on (its store failed, a newer owner fenced it out, it does not exist) asks its
+//! shard to stop it, so no queued command is dropped. State is reloaded on the next command.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use chat_bus::Delivery;
@@ -108,8 +108,6 @@ pub struct RoomActor {
     fenced: bool,
     /// Activation failed for good (see `RoomStopped::poisoned`).
     poisoned: bool,
-    /// When the last command arrived (passivation measures idleness from it).
-    last_active: Instant,
     /// Passivation was asked for and not yet granted.
     passivating: bool,
     /// Commands received and not yet in hand, oldest first.
@@ -152,7 +150,6 @@ impl RoomActor {
             state: None,
             blocks: Blocks::default(),
             broken: false,
-            last_active: Instant::now(),
             passivating: false,
             pending: VecDeque::new(),
             busy: false,
@@ -228,10 +225,6 @@ impl RoomActor {
     /// Step 2: decide. `Err` is an outcome that writes nothing (a refusal, a no-op, or a
     /// result from the dedup window).
     fn decide(&self, env: &CommandEnvelope, target: Option<MessageRef>) -> Result<Write, Outcome> {
-        if let Some(result) = self.state.as_ref().and_then(|s| s.recent.get(&env.command_id)) {
-            metrics().dedup_hits.inc();
-            return Err(Outcome::Answered(Ok(result.clone())));
-        }
         let refused = |e: CommandError| Outcome::Answered(Err(e));
         let plan = match &self.state {
             None if matches!(env.command, RoomCommand::Create { .. }) => {
@@ -257,7 +250,7 @@ impl RoomActor {
         let Some(state) = &mut self.state else {
             return Outcome::Answered(Ok(plan.result));
         };
-        state.recent.insert(command_id.to_owned(), plan.result.clone());
+        state.recent.insert(command_id);
         let mut recipients = state.session_recipients();
         recipients.extend(plan.removed.iter().cloned());
         let blocks = &self.blocks;
@@ -353,12 +346,6 @@ impl Actor for RoomActor {
                 }
             }
         }));
-        let every = (self.rc.passivate_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
-        ctx.run_interval(every, |act, _ctx| {
-            if act.last_active.elapsed() >= act.rc.passivate_after {
-                act.ask_to_stop();
-            }
-        });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -385,7 +372,6 @@ impl Handler<Apply> for RoomActor {
     type Result = ();
 
     fn handle(&mut self, msg: Apply, ctx: &mut Self::Context) {
-        self.last_active = Instant::now();
         self.pending.push_back(msg);
         self.pump(ctx);
     }
@@ -398,18 +384,26 @@ impl RoomActor {
         if matches!(envelope.command, RoomCommand::BlocksChanged) {
             return self.refresh_blocks(envelope, delivery);
         }
-        // Step 1: what the decision needs from the store.
+        // Step 1: what the decision needs from the store: a command of the dedup window's is
+        // answered from its record; a recall needs its message.
         let lookup = {
             let rc = self.rc.clone();
             let room_id = self.room_id.clone();
+            let seen = self.state.as_ref().is_some_and(|s| s.recent.contains(&envelope.command_id));
+            let command_id = envelope.command_id.clone();
             let recall = match (&envelope.command, &self.state) {
                 (RoomCommand::Recall { message_id }, Some(_)) => Some(message_id.clone()),
                 _ => None,
             };
             async move {
+                if seen {
+                    if let Some(result) = rc.store.command_result(&room_id, &command_id).await? {
+                        return Ok(Err(result));
+                    }
+                }
                 match recall {
-                    Some(id) => rc.store.message_ref(&room_id, &id).await,
-                    None => Ok(None),
+                    Some(id) => rc.store.message_ref(&room_id, &id).await.map(Ok),
+                    None => Ok(Ok(None)),
                 }
             }
         };
@@ -417,7 +411,11 @@ impl RoomActor {
             .into_actor(self)
             .then(|target, act, _ctx| {
                 let decided = match target {
-                    Ok(target) => act.decide(&envelope, target),
+                    Ok(Ok(target)) => act.decide(&envelope, target),
+                    Ok(Err(recorded)) => {
+                        metrics().dedup_hits.inc();
+                        Err(Outcome::Answered(Ok(recorded)))
+                    }
                     Err(err) => Err(act.failed(err)),
                 };
                 let (rc, fence) = (act.rc.clone(), act.fence);

@@ -110,6 +110,9 @@ struct Room {
     held: Vec<Apply>,
     /// Failed stops in a row (the backoff grows with it); reset by a stop that was no failure.
     failures: u32,
+    /// When a command was last routed to it (the sweep stops rooms idle past
+    /// `passivate_after`).
+    last_routed: Option<Instant>,
 }
 
 impl Room {
@@ -159,6 +162,7 @@ impl ShardActor {
         };
         let room_id = apply.envelope.room_id.clone();
         let room = self.rooms.entry(room_id.clone()).or_default();
+        room.last_routed = Some(Instant::now());
         if let (Some(actor), false) = (&room.actor, room.stopping) {
             actor.do_send(apply);
             return;
@@ -278,6 +282,29 @@ impl ShardActor {
 
 impl Actor for ShardActor {
     type Context = Context<Self>;
+
+    /// Idle rooms are stopped by one sweep per shard, not a timer per room actor.
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let every = (self.rc.passivate_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        ctx.run_interval(every, |act, _ctx| act.sweep());
+    }
+}
+
+impl ShardActor {
+    /// Stop the room actors no command was routed to for `passivate_after` (passivation: the
+    /// shard holds their commands from now on, as when a room asks to stop).
+    fn sweep(&mut self) {
+        let idle_after = self.rc.passivate_after;
+        for room in self.rooms.values_mut() {
+            if room.stopping || room.last_routed.is_some_and(|at| at.elapsed() < idle_after) {
+                continue;
+            }
+            if let Some(actor) = room.actor.take() {
+                actor.do_send(StopRoom);
+                room.stopping = true;
+            }
+        }
+    }
 }
 
 impl Handler<Own> for ShardActor {

@@ -49,7 +49,6 @@ struct MemberStateRow {
 
 #[derive(sqlx::FromRow)]
 struct RecordedRow {
-    command_id: String,
     result: String,
 }
 
@@ -159,18 +158,18 @@ impl Store {
         .collect())
     }
 
-    /// The last `dedup` commands' ids and results, oldest first.
+    /// The last `dedup` commands' ids, oldest first.
     async fn recent_commands(&self, room_id: &RoomId, dedup: usize) -> Result<RecentCommands, StoreError> {
         let mut recent = RecentCommands::new(dedup);
-        let recorded = sqlx::query_as::<_, RecordedRow>(
-            "SELECT command_id, result FROM commands WHERE room_id = $1 ORDER BY seq DESC, created_at DESC LIMIT $2",
+        let ids = sqlx::query(
+            "SELECT command_id FROM commands WHERE room_id = $1 ORDER BY seq DESC, created_at DESC LIMIT $2",
         )
         .bind(room_id.as_str())
         .bind(dedup as i64)
         .fetch_all(&self.pool)
         .await?;
-        for r in recorded.into_iter().rev() {
-            recent.insert(r.command_id, serde_json::from_str(&r.result)?);
+        for row in ids.iter().rev() {
+            recent.insert(&row.try_get::<String, _>("command_id")?);
         }
         Ok(recent)
     }
@@ -197,13 +196,12 @@ impl Store {
         room_id: &RoomId,
         command_id: &str,
     ) -> Result<Option<CommandResult>, StoreError> {
-        let row = sqlx::query_as::<_, RecordedRow>(
-            "SELECT command_id, result FROM commands WHERE room_id = $1 AND command_id = $2",
-        )
-        .bind(room_id.as_str())
-        .bind(command_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query_as::<_, RecordedRow>("SELECT result FROM commands WHERE room_id = $1 AND command_id = $2")
+                .bind(room_id.as_str())
+                .bind(command_id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| serde_json::from_str(&r.result)).transpose().map_err(StoreError::from)
     }
 
