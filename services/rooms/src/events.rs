@@ -130,7 +130,7 @@ impl EventContext {
             warn!(error = %err, "notification not stored; the event will be redelivered");
             return false;
         }
-        let Ok(text) = serde_json::to_string(&views::notification_frame(&row)) else { return true };
+        let Ok(text) = chat_protocol::bus::RawFrame::encode(&views::notification_frame(&row)) else { return true };
         let frame = Frame { recipients: vec![user.clone()], text, seq: None };
         // Stored: a failed push is made up for by the user's next notification list or sync.
         delivery::fan_out(&self.rooms, None, &frame, row.created_at_ms).await;

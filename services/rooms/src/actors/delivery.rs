@@ -5,11 +5,10 @@
 //! is answered from its record and its message delivered again, never applied again. Clients
 //! drop duplicates by seq.
 
-use std::collections::HashMap;
-
 use chat_bus::{BusError, Delivery};
+use chat_presence::NodeMap;
 use chat_protocol::bus::{
-    CommandEnvelope, CommandOutcome, CommandResult, MemberKind, NodeMessage, RoomCommand, RoomKind,
+    CommandEnvelope, CommandOutcome, CommandResult, MemberKind, NodeMessage, RawFrame, RoomCommand, RoomKind,
 };
 use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::{RoomId, UserId};
@@ -25,7 +24,8 @@ use crate::views;
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub recipients: Vec<UserId>,
-    pub text: String,
+    /// Encoded once, embedded as is in every node's delivery.
+    pub text: RawFrame,
     /// The event's seq in its room; `None` for a frame that has none (a notification).
     pub seq: Option<i64>,
 }
@@ -47,63 +47,125 @@ pub enum Outcome {
     Retry,
 }
 
-/// Settle a batch's commands, in order.
+/// Settle a unit of work's commands (one, or a batch of posts) in order, with one publish per
+/// node: every delivery and reply for a node goes in one `NodeMessage::Batch`, in the order of
+/// the commands (each command's deliveries, then its reply). Each command is then acked, or,
+/// if anything failed to go out, requeued (it comes back, is answered from its record and its
+/// message delivered again, never applied again).
 pub async fn settle_all(rc: &RoomContext, done: Vec<(CommandEnvelope, Outcome, Delivery)>) {
+    let mut out = NodeMessages::default();
+    let mut failed = false;
+    let mut deliveries = Vec::with_capacity(done.len());
     for (envelope, outcome, delivery) in done {
-        settle(rc, &envelope, outcome, delivery).await;
+        let room_id = &envelope.room_id;
+        let (answer, frames, changes, committed_at_ms) = match outcome {
+            Outcome::Retry => {
+                if let Err(err) = delivery.requeue().await {
+                    warn!(error = %err, "requeueing a command failed; it will be redelivered");
+                }
+                continue;
+            }
+            Outcome::Answered(answer) => {
+                // A post answered from its record (a redelivery, or the client sending again):
+                // its first delivery may have been lost, so deliver it again.
+                if let Ok(CommandResult::Posted { seq, .. }) = &answer {
+                    failed |= redeliver(rc, &envelope.command_id, room_id, *seq).await;
+                }
+                (answer, Vec::new(), Vec::new(), 0)
+            }
+            Outcome::Repeated(result) => (Ok(result), Vec::new(), Vec::new(), 0),
+            Outcome::Committed { result, frames, changes, committed_at_ms } => {
+                (Ok(result), frames, changes, committed_at_ms)
+            }
+        };
+        for (i, change) in changes.into_iter().enumerate() {
+            failed |= publish_event(rc, &format!("{}:{i}", envelope.command_id), change).await;
+        }
+        for frame in &frames {
+            out.deliver(rc, Some(room_id), frame, committed_at_ms).await;
+        }
+        if let Some(event) = answer.as_ref().ok().and_then(|result| direct_opened(&envelope, result)) {
+            failed |= publish_event(rc, &envelope.command_id, event).await;
+        }
+        if let Some(reply_to) = &envelope.reply_to {
+            out.push(
+                &reply_to.node,
+                NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome: answer },
+            );
+        }
+        deliveries.push(delivery);
+    }
+    failed |= out.publish(rc).await;
+    for delivery in deliveries {
+        let settled = if failed { delivery.requeue().await } else { delivery.ack().await };
+        if let Err(err) = settled {
+            warn!(error = %err, "settling a command failed; it will be redelivered");
+        }
     }
 }
 
-/// Answer the caller, if it waits for an answer. Returns true on a broker failure.
-async fn reply(rc: &RoomContext, envelope: &CommandEnvelope, outcome: CommandOutcome) -> bool {
-    let Some(reply_to) = &envelope.reply_to else { return false };
-    let message = NodeMessage::Reply { correlation_id: reply_to.correlation_id.clone(), outcome };
-    publish(rc, &reply_to.node, &message).await
+/// What a unit of work sends each node, in order, and where the recipients of the last frame
+/// were found (the frames of a batch usually go to the same members: located once).
+#[derive(Default)]
+struct NodeMessages {
+    per_node: Vec<(String, Vec<NodeMessage>)>,
+    located: Option<(Vec<UserId>, NodeMap)>,
 }
 
-/// Answer, fan out, settle.
-pub async fn settle(rc: &RoomContext, envelope: &CommandEnvelope, outcome: Outcome, delivery: Delivery) {
-    let room_id = &envelope.room_id;
-    let (answer, frames, changes, committed_at_ms) = match outcome {
-        Outcome::Retry => {
-            if let Err(err) = delivery.requeue().await {
-                warn!(error = %err, "requeueing a command failed; it will be redelivered");
+impl NodeMessages {
+    fn push(&mut self, node: &str, message: NodeMessage) {
+        match self.per_node.iter_mut().find(|(n, _)| n == node) {
+            Some((_, items)) => items.push(message),
+            None => self.per_node.push((node.to_owned(), vec![message])),
+        }
+    }
+
+    /// Queue `frame` for the nodes hosting sessions of its recipients.
+    async fn deliver(&mut self, rc: &RoomContext, room_id: Option<&RoomId>, frame: &Frame, committed_at_ms: i64) {
+        let nodes = match &self.located {
+            Some((recipients, nodes)) if *recipients == frame.recipients => nodes.clone(),
+            _ => {
+                let nodes = locate(rc, &frame.recipients).await;
+                self.located = Some((frame.recipients.clone(), nodes.clone()));
+                nodes
             }
-            return;
-        }
-        Outcome::Answered(answer) => (answer, Vec::new(), Vec::new(), chat_protocol::now_ms()),
-        Outcome::Repeated(result) => {
-            reply(rc, envelope, Ok(result)).await;
-            if let Err(err) = delivery.ack().await {
-                warn!(error = %err, "settling a command failed; it will be redelivered");
-            }
-            return;
-        }
-        Outcome::Committed { result, frames, changes, committed_at_ms } => {
-            (Ok(result), frames, changes, committed_at_ms)
-        }
-    };
-    let mut publish_failed = false;
-    for (i, change) in changes.into_iter().enumerate() {
-        publish_failed |= publish_event(rc, &format!("{}:{i}", envelope.command_id), change).await;
-    }
-    if frames.is_empty() {
-        // A post answered from its record (a redelivery, or the client sending again): its
-        // first delivery may have been lost, so deliver it again.
-        if let Ok(CommandResult::Posted { seq, .. }) = &answer {
-            publish_failed |= redeliver(rc, &envelope.command_id, room_id, *seq).await;
+        };
+        for (node, users) in nodes {
+            let message = NodeMessage::Deliver {
+                room_id: room_id.cloned(),
+                recipients: users,
+                seq: frame.seq,
+                frame: frame.text.clone(),
+                committed_at_ms,
+            };
+            self.push(&node, message);
         }
     }
-    for frame in &frames {
-        publish_failed |= fan_out(rc, Some(room_id), frame, committed_at_ms).await;
+
+    /// One publish per node. Returns true on a broker failure.
+    async fn publish(self, rc: &RoomContext) -> bool {
+        let mut failed = false;
+        for (node, mut items) in self.per_node {
+            let message = match items.len() {
+                1 => items.remove(0),
+                _ => NodeMessage::Batch { items },
+            };
+            metrics().fanout_publishes.inc();
+            failed |= publish(rc, &node, &message).await;
+        }
+        failed
     }
-    if let Some(event) = answer.as_ref().ok().and_then(|result| direct_opened(envelope, result)) {
-        publish_failed |= publish_event(rc, &envelope.command_id, event).await;
-    }
-    publish_failed |= reply(rc, envelope, answer).await;
-    let settled = if publish_failed { delivery.requeue().await } else { delivery.ack().await };
-    if let Err(err) = settled {
-        warn!(error = %err, "settling a command failed; it will be redelivered");
+}
+
+/// The nodes hosting sessions of `users`. Presence is soft state: without it nobody gets a
+/// live push, everyone syncs.
+async fn locate(rc: &RoomContext, users: &[UserId]) -> NodeMap {
+    match rc.presence.locate(users).await {
+        Ok(nodes) => nodes,
+        Err(err) => {
+            warn!(error = %err, "presence lookup failed, live delivery skipped");
+            NodeMap::new()
+        }
     }
 }
 
@@ -163,7 +225,7 @@ async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i6
     let line_recipients: Vec<UserId> = of_kind(MemberKind::LineUser).collect();
     let mut failed = false;
     for row in rows.iter().filter(|r| r.kind == EventKind::Message) {
-        let Ok(text) = serde_json::to_string(&views::event_frame(room_id, row)) else { continue };
+        let Ok(text) = RawFrame::encode(&views::event_frame(room_id, row)) else { continue };
         let frame = Frame { recipients: blocks.recipients_of(&row.sender(), &recipients), text, seq: Some(row.seq) };
         failed |= fan_out(rc, Some(room_id), &frame, row.sent_at_ms).await;
         let sender = row.sender();
@@ -203,38 +265,9 @@ async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i6
 /// One publish per node hosting sessions of the frame's recipients. Returns true on a broker
 /// failure (a node that is gone is not a failure: its users will sync).
 pub async fn fan_out(rc: &RoomContext, room_id: Option<&RoomId>, frame: &Frame, committed_at_ms: i64) -> bool {
-    let nodes = match rc.presence.locate(&frame.recipients).await {
-        Ok(nodes) => nodes,
-        Err(err) => {
-            // Presence is soft state: without it nobody gets a live push, everyone syncs.
-            warn!(error = %err, "presence lookup failed, live delivery skipped");
-            HashMap::new()
-        }
-    };
-    if nodes.is_empty() {
-        return false;
-    }
-    // Embedded as raw JSON in every node's delivery: checked once here, never escaped or parsed.
-    let raw = match chat_protocol::bus::RawFrame::from_json(frame.text.clone()) {
-        Ok(raw) => raw,
-        Err(err) => {
-            warn!(error = %err, "frame is not JSON, live delivery skipped");
-            return false;
-        }
-    };
-    let mut failed = false;
-    for (node, users) in nodes {
-        let message = NodeMessage::Deliver {
-            room_id: room_id.cloned(),
-            recipients: users,
-            seq: frame.seq,
-            frame: raw.clone(),
-            committed_at_ms,
-        };
-        metrics().fanout_publishes.inc();
-        failed |= publish(rc, &node, &message).await;
-    }
-    failed
+    let mut out = NodeMessages::default();
+    out.deliver(rc, room_id, frame, committed_at_ms).await;
+    out.publish(rc).await
 }
 
 /// Publish to one node's queue. A node that is gone (unroutable) is not a failure.

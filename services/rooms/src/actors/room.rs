@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use chat_bus::Delivery;
-use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, RoomCommand};
+use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, RawFrame, RoomCommand};
 use chat_protocol::events::ChangeEvent;
 use chat_protocol::{now_ms, RoomId};
 use tracing::{debug, error, warn};
@@ -262,7 +262,7 @@ impl RoomActor {
                     PlannedEvent::Message { sender, .. } => blocks.recipients_of(sender, &recipients),
                     PlannedEvent::System(_) => recipients.clone(),
                 };
-                serde_json::to_string(&frame).ok().map(|text| Frame { recipients, text, seq: Some(seq) })
+                RawFrame::encode(&frame).ok().map(|text| Frame { recipients, text, seq: Some(seq) })
             })
             .collect();
         frames.extend(plan.notifications.iter().filter_map(|n| {
@@ -275,7 +275,7 @@ impl RoomActor {
                 text: n.text.clone(),
                 created_at_ms: now_ms,
             };
-            let text = serde_json::to_string(&views::notification_frame(&row)).ok()?;
+            let text = RawFrame::encode(&views::notification_frame(&row)).ok()?;
             Some(Frame { recipients: vec![n.user.clone()], text, seq: None })
         }));
         let changes = line_messages(state, &plan, last_seq, now_ms);
@@ -712,7 +712,7 @@ impl RoomActor {
                 self.give_back(Apply { envelope, delivery });
                 None
             }
-            outcome => Some(async move { delivery::settle(&rc, &envelope, outcome, delivery).await }),
+            outcome => Some(async move { delivery::settle_all(&rc, vec![(envelope, outcome, delivery)]).await }),
         };
         async move {
             if let Some(settled) = settled {
