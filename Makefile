@@ -28,8 +28,8 @@ test: backends build lint ## install/start the backends, then run unit, end-to-e
 	bash tests/scripts/browser.sh
 
 bench: backends ## the benchmark suite, short (minutes); FULL=1 for the full run; results in bench-results/
-	$(CARGO) build --release --locked -p rooms -p authz -p line-gateway -p chat-tools
-	./target/release/chatbench run $(if $(FULL),--full,) --out bench-results
+	$(CARGO) build --release --locked -p rooms -p authz -p line-gateway -p standalone -p chat-tools
+	./target/release/chatbench run $(if $(FULL),--full,) --bin-dir target/release --out bench-results
 
 lint: ## rustfmt, clippy (warnings are errors) and no module cycles within a crate
 	$(CARGO) fmt --all --check

@@ -1,13 +1,17 @@
 //! chatbench: the engine's benchmark suite. It drives the real rooms service (release build)
-//! against the real RabbitMQ, Redis and PostgreSQL, and a bare WebSocket broadcast server (the
-//! floor) in the same run, with many simulated users over the engine's WebSocket protocol. For
-//! the LINE figure, authz and the LINE gateway run beside rooms, and the LINE platform simulator
-//! (`line_sim`) sends the LINE user's webhooks.
+//! against the real RabbitMQ, Redis and PostgreSQL, the standalone binary (every service in one
+//! process, embedded backends) and a bare WebSocket broadcast server (the floor) in the same
+//! run, with many simulated users over the engine's WebSocket protocol. For the LINE figure,
+//! authz and the LINE gateway run beside rooms, and the LINE platform simulator (`line_sim`)
+//! sends the LINE user's webhooks.
 //!
-//! `chatbench run [--full] [--out DIR] [--only NAME,...]` writes `DIR/results.json`,
-//! `DIR/results.md` and SVG plots; `--only` runs just the named scenarios (see [`SCENARIOS`]).
-//! `chatbench report DIR` rewrites the table from `DIR/results.json`. `chatbench floor PORT` is
-//! the floor server (started by `run` on port 0; it prints the port it bound).
+//! `chatbench run [--full] [--out DIR] [--only NAME,...] [--bin-dir DIR]` writes
+//! `DIR/results.json`, `DIR/results.md` and SVG plots; `--only` runs just the named scenarios
+//! (see [`SCENARIOS`]; `latency` includes the floor's and the standalone's, `throughput` the
+//! standalone's); `--bin-dir` is where the services' binaries are (default `target/release`;
+//! `target/debug` for a smoke run). `chatbench report DIR` rewrites the table from
+//! `DIR/results.json`. `chatbench floor PORT` is the floor server (started by `run` on port 0;
+//! it prints the port it bound).
 
 mod client;
 mod floor;
@@ -31,6 +35,7 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("--only: no scenario {unknown:?} (there are: {})", SCENARIOS.join(", "));
             }
             let want = Want(only);
+            target::set_bin_dir(value("--bin-dir").unwrap_or_else(|| target::DEFAULT_BIN_DIR.into()).into());
             actix_rt::System::new().block_on(run(full, &want, std::path::PathBuf::from(out)))
         }
         Some("report") => {
@@ -42,7 +47,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => anyhow::bail!(
-            "usage: chatbench run [--full] [--out DIR] [--only NAME,...] | chatbench report DIR | chatbench floor PORT"
+            "usage: chatbench run [--full] [--out DIR] [--only NAME,...] [--bin-dir DIR] | chatbench report DIR | chatbench floor PORT"
         ),
     }
 }
@@ -62,6 +67,40 @@ impl Want {
     fn any(&self, names: &[&str]) -> bool {
         names.iter().any(|n| self.this(n))
     }
+}
+
+/// The offered rates of the throughput scenario (msg/s): in the full run high enough to see
+/// whether one room takes 5,000 msg/s.
+fn ladder(full: bool) -> Vec<f64> {
+    if full {
+        vec![200.0, 500.0, 1000.0, 2000.0, 3000.0, 5000.0, 7000.0]
+    } else {
+        vec![200.0, 500.0, 1000.0, 2000.0, 5000.0]
+    }
+}
+
+/// The standalone binary as a target: the latency scenario at the same rates as the
+/// microservice set, and the throughput ladder in a 10-member room. Its one process is all the
+/// CPU a message costs (its backends are embedded).
+async fn standalone(full: bool, want: &Want, secs: f64) -> anyhow::Result<Value> {
+    let t = target::Target::standalone("standalone").await?;
+    let procs = sys::Processes { groups: vec![("standalone".into(), vec![t.pid])] };
+    let mut out = serde_json::Map::new();
+    if want.this("latency") {
+        let mut latency = Vec::new();
+        for rate in [10.0, 200.0] {
+            let v = scenarios::latency(&t, &procs, rate, secs).await?;
+            log("standalone latency", &v);
+            latency.push(v);
+        }
+        out.insert("latency".into(), Value::Array(latency));
+    }
+    if want.this("throughput") {
+        let v = scenarios::throughput(&t, &procs, 10, &ladder(full), if full { 5.0 } else { 2.0 }).await?;
+        log("standalone throughput", &v);
+        out.insert("throughput".into(), Value::Array(vec![v]));
+    }
+    Ok(Value::Object(out))
 }
 
 fn log(what: &str, v: &Value) {
@@ -92,14 +131,10 @@ async fn run(full: bool, want: &Want, out: std::path::PathBuf) -> anyhow::Result
         }
 
         if want.this("throughput") {
-            let (members, rates): (Vec<usize>, Vec<f64>) = if full {
-                (vec![2, 10, 100, 1000], vec![200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0])
-            } else {
-                (vec![2, 10, 100], vec![200.0, 500.0, 1000.0, 2000.0])
-            };
+            let members = if full { vec![2, 10, 100, 1000] } else { vec![2, 10, 100] };
             let mut tp = Vec::new();
             for m in members {
-                let rates: Vec<f64> = rates.iter().copied().filter(|r| r * m as f64 <= 400_000.0).collect();
+                let rates: Vec<f64> = ladder(full).into_iter().filter(|r| r * m as f64 <= 400_000.0).collect();
                 let v = scenarios::throughput(&engine, &procs, m, &rates, if full { 5.0 } else { 2.0 }).await?;
                 log("throughput", &v);
                 tp.push(v);
@@ -134,6 +169,17 @@ async fn run(full: bool, want: &Want, out: std::path::PathBuf) -> anyhow::Result
         }
     }
 
+    if want.any(&["latency", "throughput"]) {
+        let v = match standalone(full, want, secs).await {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("standalone: not measured: {e:#}");
+                json!({"error": format!("{e:#}")})
+            }
+        };
+        s.insert("standalone".into(), v);
+    }
+
     if want.this("footprint") {
         let fresh = target::Target::rooms("footprint", 300).await?;
         let v = scenarios::footprint(&fresh, if full { 5000 } else { 1000 }, if full { 2000 } else { 300 }).await?;
@@ -161,7 +207,8 @@ async fn run(full: bool, want: &Want, out: std::path::PathBuf) -> anyhow::Result
         "date": std::process::Command::new("date").arg("-u").arg("+%Y-%m-%dT%H:%M:%SZ").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default(),
         "mode": if full { "full" } else { "short" },
         "machine": sys::machine(),
-        "target": "rooms service (release) on RabbitMQ 3.10 + PostgreSQL 15 + Redis 7, one node; floor: bare tokio WebSocket broadcast; LINE: rooms + authz + line-gateway (release) on the same backends, the LINE platform simulator (line-sim) in LINE's place",
+        "target": "rooms service on RabbitMQ 3.10 + PostgreSQL 15 + Redis 7, one node; standalone: every service in one process, in-process bus and presence, SQLite; floor: bare tokio WebSocket broadcast; LINE: rooms + authz + line-gateway on the same backends, the LINE platform simulator (line-sim) in LINE's place",
+        "bin_dir": target::bin_dir().display().to_string(),
         "scenarios": Value::Object(s),
     });
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;

@@ -52,7 +52,7 @@ fn f(v: &Value) -> String {
     match v.as_f64() {
         Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
         Some(x) => format!("{x:.3}").trim_end_matches('0').trim_end_matches('.').to_owned(),
-        None => v.to_string(),
+        None => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
     }
 }
 
@@ -71,6 +71,62 @@ fn row(out: &mut String, figure: &str, value: &Value, target: &str, meets: Optio
     let _ = writeln!(out, "| {figure} | {} | {target} | {verdict} |", f(value));
 }
 
+/// The figures' targets (issue 13): a bound, and whether it is an upper (`<=`) or lower (`>=`)
+/// one.
+mod targets {
+    pub const LATENCY_P50_MS: f64 = 1.5;
+    pub const LATENCY_P99_MS: f64 = 4.0;
+    pub const VS_FLOOR: f64 = 1.5;
+    pub const THROUGHPUT_10: f64 = 5000.0;
+    pub const CPU_AT_200_US: f64 = 800.0;
+    pub const CPU_AT_5000_US: f64 = 150.0;
+    pub const BROADCAST_10K_P95_MS: f64 = 80.0;
+    pub const IDLE_SESSION_B: f64 = 8192.0;
+    pub const IDLE_ROOM_B: f64 = 1536.0;
+    pub const COLD_P99_MS: f64 = 4.0;
+    pub const REDIS_PER_MSG_100: f64 = 2.0;
+}
+
+/// A row whose figure has an upper bound.
+fn at_most(out: &mut String, figure: &str, value: &Value, bound: f64) {
+    let meets = value.as_f64().map(|v| v <= bound);
+    row(out, figure, value, &format!("<= {}", f(&Value::from(bound))), Some(meets.unwrap_or(false)));
+}
+
+/// A row whose figure has a lower bound.
+fn at_least(out: &mut String, figure: &str, value: &Value, bound: f64) {
+    let meets = value.as_f64().map(|v| v >= bound);
+    row(out, figure, value, &format!(">= {}", f(&Value::from(bound))), Some(meets.unwrap_or(false)));
+}
+
+/// The latency step at `rate` of a list of latency results.
+fn at_rate(latency: &Value, rate: f64) -> Option<&Value> {
+    latency.as_array()?.iter().find(|l| l["rate"].as_f64() == Some(rate))
+}
+
+/// The throughput result of the room of `members`.
+fn tp_of(throughput: &Value, members: u64) -> Option<&Value> {
+    throughput.as_array()?.iter().find(|t| t["members"].as_u64() == Some(members))
+}
+
+/// The step of a throughput result whose CPU per message stands for `rate`: that rate's step
+/// when it kept up, else the highest rate that kept up (and whether it is a stand-in).
+fn cpu_step(tp: &Value, rate: f64) -> Option<(&Value, bool)> {
+    let steps = tp["steps"].as_array()?;
+    let kept: Vec<&Value> = steps.iter().filter(|s| crate::scenarios::kept_up(s)).collect();
+    if let Some(s) = kept.iter().find(|s| s["rate"].as_f64() == Some(rate)) {
+        return Some((s, false));
+    }
+    kept.into_iter()
+        .max_by(|a, b| a["rate"].as_f64().partial_cmp(&b["rate"].as_f64()).unwrap_or(std::cmp::Ordering::Equal))
+        .map(|s| (s, true))
+}
+
+/// "p50 / p99" of a latency object, from the intended time or (`from_send`) the actual send.
+fn p50_p99(lat: &Value) -> Value {
+    Value::from(format!("{} / {}", f(&lat["p50_ms"]), f(&lat["p99_ms"])))
+}
+
 pub fn markdown(r: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -80,78 +136,107 @@ pub fn markdown(r: &Value) -> String {
         r["mode"].as_str().unwrap_or(""),
         r["machine"].as_str().unwrap_or("")
     );
+    let _ = writeln!(
+        out,
+        "Figures of the microservice set (rooms on RabbitMQ, PostgreSQL, Redis) unless named. Latency runs \
+         from each message's intended send time (open loop); \"from the actual send\" from when it went out.\n"
+    );
     let _ = writeln!(out, "| figure | measured | target | |\n|---|---|---|---|");
     let s = &r["scenarios"];
     for lat in s["latency"].as_array().into_iter().flatten() {
         let rate = f(&lat["rate"]);
-        let p50 = &lat["latency"]["p50_ms"];
-        let p99 = &lat["latency"]["p99_ms"];
+        let l = &lat["latency"];
         let at200 = lat["rate"].as_f64() == Some(200.0);
+        if at200 {
+            at_most(&mut out, &format!("latency p50 at {rate} msg/s (ms)"), &l["p50_ms"], targets::LATENCY_P50_MS);
+            at_most(&mut out, &format!("latency p99 at {rate} msg/s (ms)"), &l["p99_ms"], targets::LATENCY_P99_MS);
+        } else {
+            row(&mut out, &format!("latency p50 at {rate} msg/s (ms)"), &l["p50_ms"], "", None);
+            row(&mut out, &format!("latency p99 at {rate} msg/s (ms)"), &l["p99_ms"], "", None);
+        }
+        row(&mut out, &format!("latency p99.9 at {rate} msg/s (ms)"), &l["p999_ms"], "", None);
         row(
             &mut out,
-            &format!("latency p50 at {rate} msg/s (ms)"),
-            p50,
-            if at200 { "<= 1" } else { "" },
-            at200.then(|| p50.as_f64().unwrap_or(f64::MAX) <= 1.0),
-        );
-        row(
-            &mut out,
-            &format!("latency p99 at {rate} msg/s (ms)"),
-            p99,
-            if at200 { "<= 5" } else { "" },
-            at200.then(|| p99.as_f64().unwrap_or(f64::MAX) <= 5.0),
-        );
-        row(&mut out, &format!("latency p99.9 at {rate} msg/s (ms)"), &lat["latency"]["p999_ms"], "", None);
-        row(
-            &mut out,
-            &format!("CPU per message at {rate} msg/s, all processes (us)"),
-            &lat["per_message"]["cpu_us"],
-            "<= 100",
-            Some(lat["per_message"]["cpu_us"].as_f64().unwrap_or(f64::MAX) <= 100.0),
-        );
-    }
-    if let (Some(engine), Some(floor)) =
-        (s["latency"].as_array().and_then(|a| a.last()), s["floor_latency"].as_object())
-    {
-        let e = engine["latency"]["p50_ms"].as_f64().unwrap_or(0.0);
-        let fl = floor["latency"]["p50_ms"].as_f64().unwrap_or(0.0).max(0.001);
-        row(
-            &mut out,
-            "latency p50 vs the floor (x)",
-            &Value::from((e / fl * 10.0).round() / 10.0),
-            "<= 3",
-            Some(e / fl <= 3.0),
-        );
-        row(
-            &mut out,
-            "floor latency p50 / p99 at the same rate (ms)",
-            &Value::from(format!("{} / {}", f(&floor["latency"]["p50_ms"]), f(&floor["latency"]["p99_ms"]))),
+            &format!("latency p50 / p99 at {rate} msg/s from the actual send (ms)"),
+            &p50_p99(&l["from_send"]),
             "",
             None,
         );
+        let lag = &l["send_lag"];
+        row(
+            &mut out,
+            &format!("send lag behind the intended time at {rate} msg/s, p50 / p99 / max (us)"),
+            &Value::from(format!("{} / {} / {}", f(&lag["p50_us"]), f(&lag["p99_us"]), f(&lag["max_us"]))),
+            "",
+            None,
+        );
+        let cpu = &lat["per_message"]["cpu_us"];
+        if at200 {
+            at_most(
+                &mut out,
+                &format!("CPU per message at {rate} msg/s, all processes (us)"),
+                cpu,
+                targets::CPU_AT_200_US,
+            );
+            row(
+                &mut out,
+                &format!("Redis commands per message, 3-member room at {rate} msg/s"),
+                &lat["per_message"]["redis_commands"],
+                "",
+                None,
+            );
+        } else {
+            row(&mut out, &format!("CPU per message at {rate} msg/s, all processes (us)"), cpu, "", None);
+        }
+    }
+    if let (Some(engine), Some(floor)) = (at_rate(&s["latency"], 200.0), s["floor_latency"].as_object()) {
+        let e = engine["latency"]["p50_ms"].as_f64().unwrap_or(0.0);
+        let fl = floor["latency"]["p50_ms"].as_f64().unwrap_or(0.0).max(0.001);
+        at_most(
+            &mut out,
+            "latency p50 at 200 msg/s vs the floor's (x)",
+            &Value::from((e / fl * 100.0).round() / 100.0),
+            targets::VS_FLOOR,
+        );
+        row(&mut out, "floor latency p50 / p99 at the same rate (ms)", &p50_p99(&floor["latency"]), "", None);
     }
     for tp in s["throughput"].as_array().into_iter().flatten() {
         let m = f(&tp["members"]);
         let best = &tp["max_accepted_per_s_at_p99_50ms"];
-        let ten = tp["members"].as_u64() == Some(10);
+        let figure = format!("accepted msg/s, {m} members, p99 <= 50 ms");
+        if tp["members"].as_u64() == Some(10) {
+            at_least(&mut out, &figure, best, targets::THROUGHPUT_10);
+        } else {
+            row(&mut out, &figure, best, "", None);
+        }
+        let sent: u64 = tp["steps"].as_array().into_iter().flatten().filter_map(|s| s["messages"].as_u64()).sum();
         row(
             &mut out,
-            &format!("accepted msg/s, {m} members, p99 <= 50 ms"),
-            best,
-            if ten { ">= 10000" } else { "" },
-            ten.then(|| best.as_f64().unwrap_or(0.0) >= 10_000.0),
+            &format!("{m} members, whole ladder: refused / lost / sent"),
+            &Value::from(format!("{} / {} / {sent}", f(&tp["refused"]), f(&tp["lost"]))),
+            "",
+            None,
+        );
+    }
+    if let Some(tp) = tp_of(&s["throughput"], 10) {
+        cpu_at_5000(&mut out, tp, "");
+    }
+    if let Some(step) = tp_of(&s["throughput"], 100).and_then(|tp| tp["steps"].get(0)) {
+        at_most(
+            &mut out,
+            &format!("Redis commands per message, 100-member room at {} msg/s", f(&step["rate"])),
+            &step["per_message"]["redis_commands"],
+            targets::REDIS_PER_MSG_100,
         );
     }
     for bc in s["broadcast"].as_array().into_iter().flatten() {
         let m = f(&bc["members"]);
-        let big = bc["members"].as_u64() == Some(10_000);
-        row(
-            &mut out,
-            &format!("broadcast to {m} members, p95 completion (ms)"),
-            &bc["completion_p95_ms"],
-            if big { "<= 100" } else { "" },
-            big.then(|| bc["completion_p95_ms"].as_f64().unwrap_or(f64::MAX) <= 100.0),
-        );
+        let figure = format!("broadcast to {m} members, p95 completion (ms)");
+        if bc["members"].as_u64() == Some(10_000) {
+            at_most(&mut out, &figure, &bc["completion_p95_ms"], targets::BROADCAST_10K_P95_MS);
+        } else {
+            row(&mut out, &figure, &bc["completion_p95_ms"], "", None);
+        }
         row(&mut out, &format!("CPU per delivery, {m} members (us)"), &bc["per_delivery"]["cpu_us"], "", None);
     }
     for mr in s["many_rooms"].as_array().into_iter().flatten() {
@@ -164,27 +249,12 @@ pub fn markdown(r: &Value) -> String {
         );
     }
     if let Some(fp) = s["footprint"].as_object() {
-        let sess = &fp["bytes_per_idle_session"];
-        row(
-            &mut out,
-            "bytes per idle WebSocket session",
-            sess,
-            "<= 8192",
-            Some(sess.as_f64().unwrap_or(f64::MAX) <= 8192.0),
-        );
-        let room = &fp["bytes_per_idle_room_actor"];
-        row(&mut out, "bytes per idle room actor", room, "<= 1536", Some(room.as_f64().unwrap_or(f64::MAX) <= 1536.0));
+        at_most(&mut out, "bytes per idle WebSocket session", &fp["bytes_per_idle_session"], targets::IDLE_SESSION_B);
+        at_most(&mut out, "bytes per idle room actor", &fp["bytes_per_idle_room_actor"], targets::IDLE_ROOM_B);
         row(&mut out, "Redis bytes per online user", &fp["redis_bytes_per_online_user"], "", None);
     }
     if let Some(a) = s["activation"].as_object() {
-        let cold = &a["cold_p99_ms"];
-        row(
-            &mut out,
-            "cold activation, first delivery p99 (ms)",
-            cold,
-            "<= 5",
-            Some(cold.as_f64().unwrap_or(f64::MAX) <= 5.0),
-        );
+        at_most(&mut out, "cold activation, first delivery p99 (ms)", &a["cold_p99_ms"], targets::COLD_P99_MS);
         row(&mut out, "warm, first delivery p99 (ms)", &a["warm_p99_ms"], "", None);
         row(&mut out, "activations per second", &a["activations_per_s"], "", None);
     }
@@ -212,13 +282,7 @@ pub fn markdown(r: &Value) -> String {
         );
         row(&mut out, &format!("LINE messages delivered per second at {rate} msg/s"), &lw["delivered_per_s"], "", None);
         let answered = &lw["webhook_answered"]["p99_ms"];
-        row(
-            &mut out,
-            &format!("LINE webhook answered p99 at {rate} msg/s (ms)"),
-            answered,
-            "<= 2000",
-            Some(answered.as_f64().unwrap_or(f64::MAX) <= 2000.0),
-        );
+        at_most(&mut out, &format!("LINE webhook answered p99 at {rate} msg/s (ms)"), answered, 2000.0);
         row(
             &mut out,
             &format!("CPU per LINE message at {rate} msg/s, all processes (us)"),
@@ -227,9 +291,19 @@ pub fn markdown(r: &Value) -> String {
             None,
         );
     }
+    side_by_side(&mut out, s);
+    ladders(&mut out, s);
     let lost: u64 = collect(s, "lost");
     let dup: u64 = collect(s, "duplicated");
-    let _ = writeln!(out, "\nVerification: {lost} lost, {dup} duplicated across all scenarios.");
+    let refused: u64 = collect(s, "refused");
+    let _ = writeln!(
+        out,
+        "\nVerification: {lost} lost (accepted, never received), {dup} duplicated across all scenarios; \
+         {refused} refused by the server (error frames, or webhooks not answered 200), counted apart."
+    );
+    if let Some(e) = s["standalone"]["error"].as_str() {
+        let _ = writeln!(out, "\nThe standalone was not measured: {e}");
+    }
     let invalid = s["line_webhook"]
         .as_array()
         .into_iter()
@@ -243,11 +317,171 @@ pub fn markdown(r: &Value) -> String {
     out
 }
 
+/// The CPU per message at 5,000 msg/s in the 10-member room (or at the highest rate it kept
+/// up with, said so in the label), against its target.
+fn cpu_at_5000(out: &mut String, tp: &Value, who: &str) {
+    match cpu_step(tp, 5000.0) {
+        Some((step, stand_in)) => {
+            let rate = f(&step["rate"]);
+            let label = if stand_in {
+                format!(
+                    "{who}CPU per message at {rate} msg/s, 10-member room, all processes (us) (the highest rate \
+                     accepted: 5,000 msg/s was not)"
+                )
+            } else {
+                format!("{who}CPU per message at {rate} msg/s, 10-member room, all processes (us)")
+            };
+            at_most(out, &label, &step["per_message"]["cpu_us"], targets::CPU_AT_5000_US);
+        }
+        None => row(
+            out,
+            &format!(
+                "{who}CPU per message at 5000 msg/s, 10-member room (no rate accepted without refusals or losses)"
+            ),
+            &Value::from("-"),
+            &format!("<= {}", targets::CPU_AT_5000_US),
+            Some(false),
+        ),
+    }
+}
+
+/// The microservice set, the standalone and the floor in one table (the same run).
+fn side_by_side(out: &mut String, s: &Value) {
+    let sa = &s["standalone"];
+    if sa["latency"].as_array().is_none() && sa["throughput"].as_array().is_none() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n### The microservice set, the standalone and the floor (same run)\n\n\
+         The standalone: every service in one process, in-process bus and presence, SQLite; its CPU is its one \
+         process's.\n\n| figure | microservice set | standalone | floor |\n|---|---|---|---|"
+    );
+    let cell = |v: &Value| if v.is_null() { String::new() } else { f(v) };
+    let line = |out: &mut String, figure: &str, a: &Value, b: &Value, c: &Value| {
+        let _ = writeln!(out, "| {figure} | {} | {} | {} |", cell(a), cell(b), cell(c));
+    };
+    let floor = &s["floor_latency"];
+    for rate in [10.0, 200.0] {
+        let (e, st) = (at_rate(&s["latency"], rate), at_rate(&sa["latency"], rate));
+        if e.is_none() && st.is_none() {
+            continue;
+        }
+        let fl = if floor["rate"].as_f64() == Some(rate) { Some(floor) } else { None };
+        let get = |x: Option<&Value>, path: &[&str]| {
+            let mut v = x.unwrap_or(&Value::Null);
+            for k in path {
+                v = &v[*k];
+            }
+            v.clone()
+        };
+        let r = f(&Value::from(rate));
+        for (label, path) in [
+            ("latency p50", &["latency", "p50_ms"][..]),
+            ("latency p99", &["latency", "p99_ms"][..]),
+            ("latency p99.9", &["latency", "p999_ms"][..]),
+            ("latency p50 from the actual send", &["latency", "from_send", "p50_ms"][..]),
+            ("latency p99 from the actual send", &["latency", "from_send", "p99_ms"][..]),
+        ] {
+            line(out, &format!("{label} at {r} msg/s (ms)"), &get(e, path), &get(st, path), &get(fl, path));
+        }
+        let cpu = ["per_message", "cpu_us"];
+        line(
+            out,
+            &format!("CPU per message at {r} msg/s, all processes (us)"),
+            &get(e, &cpu),
+            &get(st, &cpu),
+            &get(fl, &cpu),
+        );
+        if let Some(fl) = fl {
+            let fp50 = fl["latency"]["p50_ms"].as_f64().unwrap_or(0.0).max(0.001);
+            let ratio = |x: Option<&Value>| {
+                x.and_then(|x| x["latency"]["p50_ms"].as_f64())
+                    .map_or(Value::Null, |p| Value::from((p / fp50 * 100.0).round() / 100.0))
+            };
+            line(out, &format!("latency p50 at {r} msg/s vs the floor's (x)"), &ratio(e), &ratio(st), &Value::from(1));
+        }
+    }
+    let (e, st) = (tp_of(&s["throughput"], 10), tp_of(&sa["throughput"], 10));
+    if e.is_some() || st.is_some() {
+        let best = |x: Option<&Value>| x.map_or(Value::Null, |t| t["max_accepted_per_s_at_p99_50ms"].clone());
+        line(out, "accepted msg/s, 10 members, p99 <= 50 ms", &best(e), &best(st), &Value::Null);
+        let cpu = |x: Option<&Value>| {
+            x.and_then(|t| cpu_step(t, 5000.0)).map_or(Value::Null, |(s, stand_in)| {
+                Value::from(format!(
+                    "{} (at {} msg/s{})",
+                    f(&s["per_message"]["cpu_us"]),
+                    f(&s["rate"]),
+                    if stand_in { ", the highest accepted" } else { "" }
+                ))
+            })
+        };
+        line(out, "CPU per message near 5,000 msg/s, 10 members (us)", &cpu(e), &cpu(st), &Value::Null);
+    }
+    if let Some(tp) = st {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Against the microservice set's targets, for comparison:\n\n| figure | measured | target | |\n|---|---|---|---|");
+        if let Some(l) = at_rate(&sa["latency"], 200.0) {
+            at_most(out, "standalone: latency p50 at 200 msg/s (ms)", &l["latency"]["p50_ms"], targets::LATENCY_P50_MS);
+            at_most(out, "standalone: latency p99 at 200 msg/s (ms)", &l["latency"]["p99_ms"], targets::LATENCY_P99_MS);
+            at_most(
+                out,
+                "standalone: CPU per message at 200 msg/s (us)",
+                &l["per_message"]["cpu_us"],
+                targets::CPU_AT_200_US,
+            );
+        }
+        at_least(
+            out,
+            "standalone: accepted msg/s, 10 members, p99 <= 50 ms",
+            &tp["max_accepted_per_s_at_p99_50ms"],
+            targets::THROUGHPUT_10,
+        );
+        cpu_at_5000(out, tp, "standalone: ");
+    }
+}
+
+/// Every step of every throughput ladder: offered, accepted, latency, refused, lost, CPU.
+fn ladders(out: &mut String, s: &Value) {
+    let mut rows = String::new();
+    for (who, list) in [("microservice set", &s["throughput"]), ("standalone", &s["standalone"]["throughput"])] {
+        for tp in list.as_array().into_iter().flatten() {
+            for step in tp["steps"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    rows,
+                    "| {who} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    f(&tp["members"]),
+                    f(&step["rate"]),
+                    f(&step["accepted_per_s"]),
+                    f(&step["latency"]["p50_ms"]),
+                    f(&step["latency"]["p99_ms"]),
+                    f(&step["refused"]),
+                    f(&step["lost"]),
+                    f(&step["messages"]),
+                    f(&step["per_message"]["cpu_us"]),
+                );
+            }
+        }
+    }
+    if !rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Throughput ladders\n\nRefused: answered with an error frame (e.g. `too_many_in_flight`); lost: \
+             accepted, never received. CPU per accepted message.\n\n\
+             | target | members | offered msg/s | accepted msg/s | p50 (ms) | p99 (ms) | refused | lost | sent | CPU us/msg |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n{rows}"
+        );
+    }
+}
+
+/// The sum of every `key` in `v`; an object that has `key` is not looked into further for it
+/// (a scenario's total stands for its steps').
 fn collect(v: &Value, key: &str) -> u64 {
     match v {
-        Value::Object(m) => {
-            m.iter().map(|(k, x)| if k == key { x.as_u64().unwrap_or(0) } else { collect(x, key) }).sum()
-        }
+        Value::Object(m) => match m.get(key) {
+            Some(x) => x.as_u64().unwrap_or(0),
+            None => m.values().map(|x| collect(x, key)).sum(),
+        },
         Value::Array(a) => a.iter().map(|x| collect(x, key)).sum(),
         _ => 0,
     }

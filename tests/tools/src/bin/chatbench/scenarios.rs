@@ -1,5 +1,6 @@
 //! The scenarios. Each returns a JSON object of its figures; every one that sends messages
-//! also reports `lost` and `duplicated` from the per-receiver verification.
+//! also reports `lost` (accepted, never received) and `duplicated` from the per-receiver
+//! verification, and the open-loop ones `refused` (answered with an error frame).
 
 use std::time::{Duration, Instant};
 
@@ -34,14 +35,14 @@ async fn sessions(
 
 /// 1: WebSocket-to-WebSocket latency in a 3-member room at a fixed rate.
 pub async fn latency(t: &Target, procs: &Processes, rate: f64, secs: f64) -> anyhow::Result<Value> {
-    let members = users(&format!("lat{}x", rate as u64), 3);
+    let members = t.users(&format!("lat{}x", rate as u64), 3).await?;
     let room = t.room(&members, "latency").await?;
     let rec = Recorder::new();
     let mut sinks = sessions(t, &room, &members, &rec).await?;
     // Warm the room (activation) before measuring.
     client::send_text(&mut sinks[0], &room, "warmup").await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    rec.borrow_mut().latency_us.reset();
+    rec.borrow_mut().reset_latency();
     let before = Counters::take(procs);
     let count = (rate * secs) as usize;
     let keys = client::open_loop(&mut sinks[0], &room, &format!("l{}", rate as u64), rate, count, &rec).await;
@@ -50,11 +51,24 @@ pub async fn latency(t: &Target, procs: &Processes, rate: f64, secs: f64) -> any
     client::close_all(&mut sinks).await;
     let r = rec.borrow();
     let (lost, dup) = r.verify(&[1, 2], &keys);
+    let (refused, refused_by_code) = r.refusals(&keys);
     Ok(json!({"rate": rate, "messages": count, "latency": r.percentiles(), "lost": lost, "duplicated": dup,
+              "refused": refused, "refused_by_code": refused_by_code,
               "per_message": before.per(&after, count as f64)}))
 }
 
+/// Whether a throughput step kept up with its offered rate: nothing refused or lost, and at
+/// least 90 % of the offered rate accepted.
+pub fn kept_up(step: &Value) -> bool {
+    let rate = step["rate"].as_f64().unwrap_or(f64::MAX);
+    step["refused"].as_u64() == Some(0)
+        && step["lost"].as_u64() == Some(0)
+        && step["accepted_per_s"].as_f64().unwrap_or(0.0) >= 0.9 * rate
+}
+
 /// 2: one room of `members`, a ladder of rates; the highest rate whose p99 stays within 50 ms.
+/// Each step counts what the server refused (error frames, e.g. `too_many_in_flight`) apart
+/// from what it accepted and never delivered (`lost`); the ladder stops past saturation.
 pub async fn throughput(
     t: &Target,
     procs: &Processes,
@@ -62,7 +76,7 @@ pub async fn throughput(
     rates: &[f64],
     secs: f64,
 ) -> anyhow::Result<Value> {
-    let members = users(&format!("tp{members_n}x"), members_n);
+    let members = t.users(&format!("tp{members_n}x"), members_n).await?;
     let room = t.room(&members, "throughput").await?;
     let rec = Recorder::new();
     let mut sinks = sessions(t, &room, &members, &rec).await?;
@@ -70,36 +84,43 @@ pub async fn throughput(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let receivers: Vec<usize> = (1..members_n).collect();
     let mut steps = Vec::new();
-    let (mut lost_all, mut dup_all) = (0, 0);
+    let (mut lost_all, mut dup_all, mut refused_all) = (0, 0, 0);
     for &rate in rates {
-        rec.borrow_mut().latency_us.reset();
-        let acks_before = rec.borrow().acks;
+        rec.borrow_mut().reset_latency();
         let before = Counters::take(procs);
         let count = (rate * secs) as usize;
         let started = Instant::now();
         let keys =
             client::open_loop(&mut sinks[0], &room, &format!("t{members_n}r{}", rate as u64), rate, count, &rec).await;
+        let sending = started.elapsed().as_secs_f64();
         client::drain(&rec, &receivers, &keys, Duration::from_secs(20)).await;
-        let elapsed = started.elapsed().as_secs_f64();
         let after = Counters::take(procs);
         let r = rec.borrow();
         let (lost, dup) = r.verify(&receivers, &keys);
+        let (refused, refused_by_code) = r.refusals(&keys);
+        let (acked, last_ack) = r.acked_of(&keys);
         lost_all += lost;
         dup_all += dup;
+        refused_all += refused;
         let p99 = r.latency_us.value_at_quantile(0.99) as f64 / 1000.0;
-        let accepted = (r.acks - acks_before) as f64 / elapsed;
-        steps.push(json!({"rate": rate, "accepted_per_s": accepted.round(), "deliveries_per_s": (accepted * receivers.len() as f64).round(),
-                          "latency": r.percentiles(), "p99_ok": p99 <= 50.0, "lost": lost, "duplicated": dup,
-                          "per_message": before.per(&after, count as f64)}));
-        if p99 > 200.0 {
-            break; // far past saturation: higher rates only queue up
+        // Accepted (acked) per second, from the first intended send to the last ack (at least
+        // the sending time).
+        let span = last_ack.map_or(sending, |l| l.saturating_duration_since(started).as_secs_f64().max(sending));
+        let accepted = acked as f64 / span.max(1e-3);
+        steps.push(json!({"rate": rate, "messages": count, "accepted": acked, "accepted_per_s": accepted.round(),
+                          "deliveries_per_s": (accepted * receivers.len() as f64).round(),
+                          "latency": r.percentiles(), "p99_ok": p99 <= 50.0 && lost == 0,
+                          "refused": refused, "refused_by_code": refused_by_code,
+                          "unanswered": count.saturating_sub(acked + refused), "lost": lost, "duplicated": dup,
+                          "per_message": before.per(&after, acked.max(1) as f64)}));
+        if p99 > 200.0 || refused * 20 > count {
+            break; // far past saturation: higher rates only queue up or are refused
         }
     }
     let best =
         steps.iter().filter(|s| s["p99_ok"] == true).filter_map(|s| s["accepted_per_s"].as_f64()).fold(0.0, f64::max);
-    Ok(
-        json!({"members": members_n, "max_accepted_per_s_at_p99_50ms": best, "steps": steps, "lost": lost_all, "duplicated": dup_all}),
-    )
+    Ok(json!({"members": members_n, "max_accepted_per_s_at_p99_50ms": best, "steps": steps,
+              "lost": lost_all, "duplicated": dup_all, "refused": refused_all}))
 }
 
 /// 3: time until the last member of a big room has a message.
@@ -170,11 +191,9 @@ pub async fn many_rooms(
     let mut keys_by_room: Vec<Vec<String>> = vec![Vec::new(); rooms_n];
     for i in 0..count {
         let due = start + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(due.into()).await;
         let r = i % rooms_n;
         let key = format!("m{rooms_n}-{i}");
-        rec.borrow_mut().intended.insert(key.clone(), due);
-        client::send_text(&mut senders[r], &rooms[r], &key).await?;
+        client::send_at(&mut senders[r], &rooms[r], &key, due, client::spins(interval), &rec).await;
         keys_by_room[r].push(key);
     }
     let all: Vec<String> = keys_by_room.iter().flatten().cloned().collect();
@@ -195,8 +214,10 @@ pub async fn many_rooms(
     let after = Counters::take(procs);
     client::close_all(&mut receivers).await;
     client::close_all(&mut senders).await;
+    let (refused, refused_by_code) = rec.borrow().refusals(&all);
     Ok(json!({"rooms": rooms_n, "rate": total_rate, "messages": all.len(), "latency": rec.borrow().percentiles(),
-              "lost": lost, "duplicated": dup, "per_delivery": before.per(&after, all.len() as f64),
+              "lost": lost, "duplicated": dup, "refused": refused, "refused_by_code": refused_by_code,
+              "per_delivery": before.per(&after, all.len() as f64),
               "rooms_active": t.metric("rooms_active").await}))
 }
 
@@ -439,7 +460,7 @@ pub async fn line_webhook(t: &LineTarget, procs: &Processes, rates: &[f64], secs
 
     let mut steps = Vec::new();
     for &rate in rates {
-        rec.borrow_mut().latency_us.reset();
+        rec.borrow_mut().reset_latency();
         let answered = std::rc::Rc::new(std::cell::RefCell::new(hdrhistogram::Histogram::<u64>::new(3)?));
         let refused = std::rc::Rc::new(std::cell::Cell::new(0_usize));
         let count = (rate * secs) as usize;
@@ -451,18 +472,32 @@ pub async fn line_webhook(t: &LineTarget, procs: &Processes, rates: &[f64], secs
         let mut posts = Vec::with_capacity(count);
         for i in 0..count {
             let due = start + interval.mul_f64(i as f64);
-            tokio::time::sleep_until(due.into()).await;
             let key = format!("lw{}-{i}", rate as u64);
             let request = webhook(vec![text(&key)]);
             rec.borrow_mut().intended.insert(key.clone(), due);
+            let now = client::wait_until(due, client::spins(interval)).await;
+            {
+                let mut r = rec.borrow_mut();
+                r.sent.insert(key.clone(), now);
+                let _ = r.send_lag_us.record((now.saturating_duration_since(due).as_micros() as u64).max(1));
+            }
+            let (sim, answered, refused, rec) = (sim.clone(), answered.clone(), refused.clone(), rec.clone());
+            let posted = key.clone();
             keys.push(key);
-            let (sim, answered, refused) = (sim.clone(), answered.clone(), refused.clone());
             posts.push(actix_rt::spawn(async move {
                 match sim.send_webhook(&request).await {
                     Ok(r) if r.status == 200 => {
                         let _ = answered.borrow_mut().record((due.elapsed().as_micros() as u64).max(1));
                     }
-                    _ => refused.set(refused.get() + 1),
+                    // Not accepted: counted as refused, not lost.
+                    Ok(r) => {
+                        refused.set(refused.get() + 1);
+                        rec.borrow_mut().refused.insert(posted, format!("webhook_{}", r.status));
+                    }
+                    Err(_) => {
+                        refused.set(refused.get() + 1);
+                        rec.borrow_mut().refused.insert(posted, "webhook_failed".into());
+                    }
                 }
             }));
         }

@@ -1,9 +1,14 @@
 //! The systems under test: the rooms service against the real RabbitMQ, Redis and PostgreSQL
 //! (its own vhost, schema and key prefix, removed afterwards); the same with authz and the LINE
-//! gateway beside it and the LINE platform simulator in LINE's place; and the floor server.
+//! gateway beside it and the LINE platform simulator in LINE's place; the standalone binary
+//! (every service in one process, embedded backends: in-process bus and presence, SQLite in a
+//! temporary directory); and the floor server.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "chatbench-secret-chatbench-secret-0123456789";
@@ -19,9 +24,27 @@ pub struct Target {
     pub base: String,
     pub ws: String,
     pub pid: u32,
+    /// How its users get tokens.
+    auth: Auth,
     /// Kept for its `Drop`: the processes, vhost, schemas and keys of this target.
     _owned: Owned,
 }
+
+/// How a target's users authenticate.
+enum Auth {
+    /// HS256 tokens minted here with [`SECRET`] (the rooms service on its own).
+    Minted,
+    /// No tokens (the floor).
+    None,
+    /// The standalone's authz: users are made in tenant `acme` by its demo admin and log in;
+    /// their tokens (EdDSA, 15 minutes) by user id.
+    Accounts { admin_token: String, tokens: RefCell<HashMap<String, String>> },
+}
+
+/// The tenant of the standalone's benchmark users (a demo tenant; its admin makes them).
+const STANDALONE_TENANT: &str = "acme";
+/// The password of every benchmark user of the standalone.
+const STANDALONE_PASSWORD: &str = "chatbench-user-pass";
 
 fn quiet(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
@@ -48,9 +71,34 @@ async fn wait_port(child: &mut Child, log: &Path, secs: u64) -> anyhow::Result<u
     e2e::try_wait_port(child, log, secs).await.map_err(anyhow::Error::msg)
 }
 
-/// A release binary next to this one.
-fn release_bin(name: &str) -> anyhow::Result<PathBuf> {
-    Ok(std::env::current_exe()?.with_file_name(name))
+/// Where the services' binaries are (`--bin-dir`; set once, before any target starts).
+static BIN_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// The default of `--bin-dir`.
+pub const DEFAULT_BIN_DIR: &str = "target/release";
+
+/// Take the services' binaries from `dir` (`--bin-dir`).
+pub fn set_bin_dir(dir: PathBuf) {
+    let _ = BIN_DIR.set(dir);
+}
+
+/// The directory of the services' binaries (`--bin-dir`, `target/release` by default).
+pub fn bin_dir() -> PathBuf {
+    BIN_DIR.get().map_or_else(|| PathBuf::from(DEFAULT_BIN_DIR), Clone::clone)
+}
+
+/// A service binary of the `--bin-dir` directory.
+fn service_bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// How to build a missing binary.
+fn build_hint(bin: &str) -> String {
+    if bin_dir().ends_with("debug") {
+        format!("build it: cargo build -p {bin}")
+    } else {
+        format!("build it: cargo build --release -p {bin}, or point --bin-dir at its directory")
+    }
 }
 
 /// The sum of the samples of metric `name` (every label set) at `base`/metrics.
@@ -98,10 +146,10 @@ impl Owned {
         }
     }
 
-    /// Start release binary `bin` on port 0 with `env`, its output to `<tag>-<bin>.log` in the
+    /// Start service binary `bin` on port 0 with `env`, its output to `<tag>-<bin>.log` in the
     /// temp dir; wait for its port and readiness. Its pid and port.
     async fn start(&mut self, bin: &str, tag: &str, env: &[(&str, String)]) -> anyhow::Result<(u32, u16)> {
-        let path = release_bin(bin)?;
+        let path = service_bin(bin);
         let log_path = std::env::temp_dir().join(format!("{tag}-{bin}.log"));
         let log = std::fs::File::create(&log_path)?;
         let child = Command::new(&path)
@@ -110,7 +158,7 @@ impl Owned {
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
-            .map_err(|e| anyhow::anyhow!("{}: {e} (build it: cargo build --release -p {bin})", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e} ({})", path.display(), build_hint(bin)))?;
         let pid = child.id();
         self.children.push(child);
         let child = self.children.last_mut().expect("just pushed");
@@ -187,7 +235,7 @@ fn rooms_env(name: &str, amqp: &str, passivate_after_secs: u64) -> Vec<(&'static
 }
 
 impl Target {
-    /// The rooms service (release build next to this binary), `passivate_after_secs` as given.
+    /// The rooms service (of `--bin-dir`), `passivate_after_secs` as given.
     pub async fn rooms(tag: &str, passivate_after_secs: u64) -> anyhow::Result<Target> {
         let name = format!("bench_{tag}_{}", std::process::id());
         let mut owned = Owned::default();
@@ -204,8 +252,84 @@ impl Target {
             base: format!("http://127.0.0.1:{port}"),
             ws: format!("ws://127.0.0.1:{port}/v1/ws"),
             pid,
+            auth: Auth::Minted,
             _owned: owned,
         }
+    }
+
+    /// The standalone binary (of `--bin-dir`): every service in one process on one port (0: a
+    /// free one), the in-process bus and presence, SQLite files in a temporary directory
+    /// (removed afterwards), its demo data seeded. Users are made through its authz
+    /// ([`Target::users`]); the demo admin's token comes from the `demo.env` it writes.
+    pub async fn standalone(tag: &str) -> anyhow::Result<Target> {
+        let name = format!("bench_{tag}_{}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut owned = Owned::default();
+        owned.dirs.push(dir.clone());
+        let env = [
+            ("CHAT_RUN_DIR", dir.display().to_string()),
+            ("CHAT__DATABASE__URL", format!("sqlite://{}/rooms.sqlite?mode=rwc", dir.display())),
+            ("CHAT__NODE__ID", name.clone()),
+            ("CHAT__QUOTA__POSTS_PER_MINUTE", "0".to_owned()),
+            ("CHAT__QUOTA__ROOMS_PER_MINUTE", "0".to_owned()),
+            ("CHAT__LIMITS__MAX_MEMBERS", "20000".to_owned()),
+            ("CHAT__TELEMETRY__LOG_FORMAT", "json".to_owned()),
+            ("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info".to_owned()),
+        ];
+        let (pid, port) = owned.start("standalone", &name, &env).await?;
+        let demo = std::fs::read_to_string(dir.join("demo.env"))
+            .map_err(|e| anyhow::anyhow!("the standalone's demo.env in {}: {e}", dir.display()))?;
+        let admin_token = demo
+            .lines()
+            .find_map(|l| l.strip_prefix("ACME_ADMIN_TOKEN="))
+            .ok_or_else(|| anyhow::anyhow!("no ACME_ADMIN_TOKEN in the standalone's demo.env"))?
+            .to_owned();
+        let mut t = Target::engine(name, port, pid, owned);
+        t.auth = Auth::Accounts { admin_token, tokens: RefCell::new(HashMap::new()) };
+        Ok(t)
+    }
+
+    /// `n` users of this target named `prefix0`, `prefix1`, ...: their user ids. The standalone's
+    /// are made by its tenant admin and log in (their tokens kept for [`Target::token`]).
+    pub async fn users(&self, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+        let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+        let Auth::Accounts { admin_token, tokens } = &self.auth else { return Ok(names) };
+        let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        let mut ids = Vec::with_capacity(n);
+        for username in names {
+            let id = format!("{username}@{STANDALONE_TENANT}");
+            if !tokens.borrow().contains_key(&id) {
+                let mut res = client
+                    .post(format!("{}/v1/admin/users", self.base))
+                    .insert_header(("Authorization", format!("Bearer {admin_token}")))
+                    .send_json(&serde_json::json!({"username": username, "password": STANDALONE_PASSWORD}))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("create user {username}: {e}"))?;
+                let body = res.body().limit(1 << 20).await?;
+                // 409: made by an earlier scenario of this run.
+                anyhow::ensure!(
+                    res.status().is_success() || res.status().as_u16() == 409,
+                    "create user {username}: {} {}",
+                    res.status(),
+                    String::from_utf8_lossy(&body)
+                );
+                let mut res = client
+                    .post(format!("{}/v1/auth/login", self.base))
+                    .send_json(&serde_json::json!({"tenant": STANDALONE_TENANT, "username": username,
+                                                    "password": STANDALONE_PASSWORD}))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("login {username}: {e}"))?;
+                let body: serde_json::Value = res.json().limit(1 << 20).await?;
+                let token = body["access_token"]
+                    .as_str()
+                    .ok_or_else(|| anyhow::anyhow!("login {username}: {} {body}", res.status()))?;
+                tokens.borrow_mut().insert(id.clone(), token.to_owned());
+            }
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// The floor server, as a child process of this binary.
@@ -236,15 +360,20 @@ impl Target {
             base: format!("http://127.0.0.1:{port}"),
             ws: format!("ws://127.0.0.1:{port}/"),
             pid,
+            auth: Auth::None,
             _owned: owned,
         })
     }
 
     pub fn is_floor(&self) -> bool {
-        self.name == "floor"
+        matches!(self.auth, Auth::None)
     }
 
+    /// An access token of `user` (for the standalone: one of [`Target::users`]).
     pub fn token(&self, user: &str) -> String {
+        if let Auth::Accounts { tokens, .. } = &self.auth {
+            return tokens.borrow().get(user).cloned().unwrap_or_default();
+        }
         let settings = chat_auth::AuthSettings {
             jwt_secret: secrecy::SecretString::from(SECRET.to_owned()),
             jwks_url: String::new(),
@@ -276,9 +405,9 @@ impl Target {
             .insert_header(("Authorization", format!("Bearer {}", self.token(&members[0]))))
             .send_json(&serde_json::json!({"members": first, "name": name}))
             .await
-            .map_err(|e| anyhow::anyhow!("create room: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{}: create room: {e}", self.name))?;
         let body: serde_json::Value = res.json().limit(1 << 24).await?;
-        let id = body["id"].as_str().ok_or_else(|| anyhow::anyhow!("create room: {body}"))?.to_owned();
+        let id = body["id"].as_str().ok_or_else(|| anyhow::anyhow!("{}: create room: {body}", self.name))?.to_owned();
         for chunk in members[members.len().min(201)..].chunks(500) {
             let mut res = client
                 .post(format!("{}/v1/rooms/{id}/members", self.base))
@@ -327,11 +456,11 @@ impl LineTarget {
             ("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info".to_owned()),
         ]);
         // The demo tenants and members (acme's admin and alice, passwords `<name>-demo-pass`).
-        let seeded = Command::new(release_bin("authz")?)
+        let seeded = Command::new(service_bin("authz"))
             .arg("seed-demo")
             .envs(authz_env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
-            .map_err(|e| anyhow::anyhow!("authz seed-demo: {e} (build it: cargo build --release -p authz)"))?;
+            .map_err(|e| anyhow::anyhow!("authz seed-demo: {e} ({})", build_hint("authz")))?;
         anyhow::ensure!(seeded.status.success(), "authz seed-demo: {}", String::from_utf8_lossy(&seeded.stderr));
         let (authz_pid, authz_port) = owned.start("authz", &name, &authz_env).await?;
         let authz = format!("http://127.0.0.1:{authz_port}");
