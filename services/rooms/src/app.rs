@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::access::RoomKinds;
 use crate::actors::session::SessionContext;
 use crate::actors::shard::{Own, Release, ShardActor};
-use crate::actors::{RoomContext, ShardTable};
+use crate::actors::{RoomContext, ShardTable, SharedRoomContext};
 use crate::api::cluster::Ops;
 use crate::authz::AuthzClient;
 use crate::cluster::{self, Cluster, Leases};
@@ -119,12 +119,18 @@ impl RoomsCore {
             n => n,
         };
         let arbiters: Vec<Arbiter> = (0..n_arbiters).map(|_| Arbiter::new()).collect();
+        // Each arbiter's room actors write through connections of their own (see
+        // `Store::for_one_arbiter`), sharing the configured connection budget.
+        let per_arbiter = (settings.database.max_connections / n_arbiters as u32).max(2);
+        let contexts: Vec<SharedRoomContext> =
+            arbiters.iter().map(|_| Arc::new(rc.with_store(rc.store.for_one_arbiter(per_arbiter)))).collect();
         let mut shards = Vec::new();
         for shard in 0..bus.shards() {
-            let rc = rc.clone();
-            let prefetch = settings.amqp.prefetch;
-            let arbiter = &arbiters[usize::from(shard) % arbiters.len()];
-            shards.push(ShardActor::start_in_arbiter(&arbiter.handle(), move |_| ShardActor::new(shard, prefetch, rc)));
+            let at = usize::from(shard) % arbiters.len();
+            let (rc, prefetch) = (contexts[at].clone(), settings.amqp.prefetch);
+            shards.push(ShardActor::start_in_arbiter(&arbiters[at].handle(), move |_| {
+                ShardActor::new(shard, prefetch, rc)
+            }));
         }
         let (cluster, leases) = own_shards(settings, &node_id, &store, &shards, rc.shards.clone(), gave_up_rx).await?;
         let ops = web::Data::new(Ops { leases, bus: bus.clone(), settings: settings.cluster.clone() });

@@ -28,6 +28,22 @@ pub struct RoomContext {
     pub gave_up: mpsc::Sender<GaveUp>,
 }
 
+impl RoomContext {
+    /// The same context with another store (an arbiter's own connections).
+    pub fn with_store(&self, store: Store) -> RoomContext {
+        RoomContext {
+            store,
+            bus: self.bus.clone(),
+            presence: self.presence.clone(),
+            limits: self.limits.clone(),
+            dedup_window: self.dedup_window,
+            passivate_after: self.passivate_after,
+            shards: self.shards.clone(),
+            gave_up: self.gave_up.clone(),
+        }
+    }
+}
+
 /// A shard stopped on its own while it held a lease: a write of it was fenced out (a newer owner
 /// exists), or its epoch could not be recorded in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

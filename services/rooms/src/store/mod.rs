@@ -142,6 +142,20 @@ impl Store {
         Ok(Self { pool: chat_db::connect(settings, &MIGRATOR).await? })
     }
 
+    /// A store of its own for the room actors of one arbiter (PostgreSQL): a pool with the same
+    /// settings whose connections are opened lazily, by the first tasks that use them, so their
+    /// sockets belong to that arbiter's runtime and a commit's I/O wakes no other thread. SQLite
+    /// (one writer per file anyway) keeps the shared pool.
+    pub fn for_one_arbiter(&self, max_connections: u32) -> Store {
+        let options = self.pool.connect_options();
+        if !options.database_url.scheme().starts_with("postgres") {
+            return self.clone();
+        }
+        let pool =
+            self.pool.options().clone().max_connections(max_connections.max(1)).connect_lazy_with((*options).clone());
+        Store { pool }
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
