@@ -1,6 +1,8 @@
 //! RabbitMQ through lapin: persistent commands in quorum queues with publisher confirms,
-//! `mandatory` and manual acks; replies and deliveries to nodes with neither confirms nor acks
-//! (they can be rebuilt: callers retry, clients `sync`), so nothing waits on them.
+//! `mandatory` and manual acks; replies and deliveries to nodes without confirms or `mandatory`
+//! (they can be rebuilt: callers retry, clients `sync`), so no publisher waits on them. Node
+//! queues are still consumed with acks and a prefetch: that is their consumer's bound (lapin
+//! buffers whatever the broker sends without one, and without acks the broker sends it all).
 //!
 //! Connection recovery is this module's own, not lapin's (`enable_auto_recover` can stay in
 //! "Reconnecting" for good after a broker restart: amqp-rs/lapin#450, seen here too): a failed
@@ -349,7 +351,7 @@ impl Bus for AmqpBus {
     }
 
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError> {
-        // No acks, so no prefetch either: the stream's capacity is the consumer's bound.
+        // A large prefetch: the hub handles a message in microseconds and acks it at once.
         self.consume(Source::Node(node.to_owned()), crate::NODE_BUFFER).await
     }
 
@@ -409,7 +411,7 @@ enum Source {
     /// A shard's quorum queue (single active consumer, delivery limit, dead-letter exchange).
     Shard(u16),
     /// A node's queue: exclusive, so it goes with the node's connection and a crashed node
-    /// leaves nothing. Consumed without acks, and bounded (`NODE_QUEUE_MAX_*`, oldest dropped).
+    /// leaves nothing. Bounded (`NODE_QUEUE_MAX_*`, oldest dropped).
     Node(String),
     /// Change events: `shared` is one durable quorum queue for the whole service (with the
     /// delivery limit of commands), otherwise the consumer's own exclusive queue.
@@ -417,11 +419,6 @@ enum Source {
 }
 
 impl Source {
-    /// Consumed without acks: the broker counts a message delivered as it sends it.
-    fn no_ack(&self) -> bool {
-        matches!(self, Source::Node(_))
-    }
-
     fn queue(&self, t: &Topology) -> String {
         match self {
             Source::Shard(shard) => t.shard_queue(*shard),
@@ -445,9 +442,9 @@ impl Source {
                 (durable, t.command_exchange(), t.shard_key(*shard))
             }
             Source::Node(node) => {
-                // Consumed without acks, it holds messages only while the connection to its node
-                // is slow (the broker cannot write to the socket): bounded all the same, the
-                // oldest dropped first (they can be rebuilt, and the newest matter most). Safe to
+                // It holds messages only while its node's consumer is behind (past its prefetch):
+                // bounded all the same, the oldest dropped first (they can be rebuilt, and the
+                // newest matter most). Safe to
                 // change: an exclusive queue never outlives its connection (and node ids carry a
                 // boot id), so no broker holds one declared with other arguments.
                 args.insert("x-max-length".into(), AMQPValue::LongInt(NODE_QUEUE_MAX_LENGTH));
@@ -503,11 +500,8 @@ impl Setup {
             true => self.source.declare(&channel, &self.shared.topology, self.shared.delivery_limit).await?,
             false => self.queue(),
         };
-        let no_ack = self.source.no_ack();
-        if !no_ack {
-            channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
-        }
-        let options = BasicConsumeOptions { no_ack, ..Default::default() };
+        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let options = BasicConsumeOptions::default();
         let consumer =
             channel.basic_consume(queue.as_str().into(), ShortString::from(""), options, FieldTable::default()).await?;
         Ok((channel, consumer, link.generation))
@@ -554,14 +548,8 @@ enum Ended {
 }
 
 /// Hand the consumer's deliveries to the stream until one of them ends.
-///
-/// Without acks the broker sends as fast as it can and lapin buffers without a bound, so the
-/// stream must not push back: a delivery that finds the stream full is dropped (with a
-/// warning), which keeps lapin's buffer drained and the stream's capacity the bound.
 async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer, tx: &mpsc::Sender<Delivery>) -> Ended {
     let guard = Arc::new(ChannelGuard { channel: channel.clone() });
-    let no_ack = setup.source.no_ack();
-    let mut dropped = 0u64;
     loop {
         let next = tokio::select! {
             next = consumer.next() => next,
@@ -578,16 +566,6 @@ async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer,
                 warn!(queue = %setup.queue(), "consumer ended by the broker");
                 return Ended::Broken;
             }
-            Some(Ok(delivery)) if no_ack => match tx.try_send(Delivery::unacked(delivery.data)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    dropped += 1;
-                    if dropped.is_power_of_two() {
-                        warn!(queue = %setup.queue(), dropped, "consumer behind, node messages dropped");
-                    }
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return Ended::Cancelled,
-            },
             Some(Ok(delivery)) => {
                 let redelivered = delivery.redelivered;
                 let settle = Box::new(AmqpSettle { acker: delivery.acker, _channel: guard.clone() });

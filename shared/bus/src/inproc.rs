@@ -1,10 +1,9 @@
 //! The in-process bus of the standalone binary: the same routing as the RabbitMQ topology
 //! (one queue per shard with a single consumer, one bounded queue per node whose messages need
-//! no settling and are dropped when the node is gone or behind), without durability: a crash of
-//! the process loses what was queued, as nothing else runs.
+//! no settling: dropped when the node is gone, waited for when its queue is full), without
+//! durability: a crash of the process loses what was queued, as nothing else runs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -29,8 +28,6 @@ pub struct InProcBus {
     /// consumer goes (so a shard handed back and forth is consumed again).
     shard_queues: Arc<Mutex<Vec<Queue>>>,
     nodes: Mutex<HashMap<String, mpsc::Sender<Delivery>>>,
-    /// Node messages dropped because their node's consumer was behind.
-    dropped: AtomicU64,
 }
 
 impl InProcBus {
@@ -46,7 +43,6 @@ impl InProcBus {
             event_queues: Mutex::new(HashMap::new()),
             shard_queues: Arc::new(Mutex::new(queues)),
             nodes: Mutex::new(HashMap::new()),
-            dropped: AtomicU64::new(0),
         }
     }
 
@@ -98,20 +94,20 @@ impl Bus for InProcBus {
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
-        let mut nodes = self.nodes.lock().map_err(|_| BusError::Closed)?;
-        let Some(tx) = nodes.get(node) else {
-            tracing::debug!(node, "node message to a node that is gone, dropped");
-            return Ok(());
-        };
-        match tx.try_send(Delivery::unacked(payload)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    tracing::warn!(node, dropped, "node consumer behind, node messages dropped");
+        let tx = {
+            let nodes = self.nodes.lock().map_err(|_| BusError::Closed)?;
+            match nodes.get(node) {
+                Some(tx) => tx.clone(),
+                None => {
+                    tracing::debug!(node, "node message to a node that is gone, dropped");
+                    return Ok(());
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+        };
+        // In process there is no broker to keep what the node has not taken yet: wait for room
+        // (the node's consumer is this process's own hub), instead of dropping.
+        if tx.send(Delivery::unacked(payload)).await.is_err() {
+            if let Ok(mut nodes) = self.nodes.lock() {
                 nodes.remove(node);
             }
         }
@@ -274,20 +270,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn node_messages_to_a_node_that_is_gone_or_behind_are_dropped() {
-        let bus = InProcBus::new(1);
+    async fn node_messages_to_a_node_that_is_gone_are_dropped_and_a_full_node_queue_makes_its_publisher_wait() {
+        let bus = std::sync::Arc::new(InProcBus::new(1));
         bus.publish_to_node("nobody", vec![1]).await.expect("dropped, not an error");
         let mut sub = bus.consume_node("n1").await.unwrap();
         let capacity = usize::from(crate::NODE_BUFFER);
-        for i in 0..capacity + 10 {
-            bus.publish_to_node("n1", (i as u32).to_be_bytes().to_vec()).await.expect("never waits, never fails");
+        for i in 0..capacity {
+            bus.publish_to_node("n1", (i as u32).to_be_bytes().to_vec()).await.expect("room for it");
         }
+        // The queue is full: the next publish waits until the node takes one.
+        let waiting = {
+            let bus = bus.clone();
+            tokio::spawn(async move { bus.publish_to_node("n1", vec![0xff]).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the publisher waits while the node's queue is full");
         for i in 0..capacity {
             let delivery = sub.recv().await.unwrap();
             assert_eq!(delivery.payload, (i as u32).to_be_bytes().to_vec(), "in publish order");
             delivery.requeue().await.expect("settling a node message does nothing");
         }
-        assert!(sub.try_recv().is_err(), "the ones past the bound were dropped, nothing requeued");
+        waiting.await.unwrap().expect("published once there was room");
+        assert_eq!(sub.recv().await.unwrap().payload, vec![0xff], "nothing dropped");
         drop(sub);
         bus.publish_to_node("n1", vec![2]).await.expect("a node that went: dropped");
         assert!(bus.nodes.lock().unwrap().is_empty(), "forgotten");

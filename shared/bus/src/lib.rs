@@ -87,8 +87,8 @@ pub trait Settle: Send + Sync {
 /// task that died), it requeues itself: an unsettled delivery would otherwise hold one of its
 /// consumer's prefetch slots until the channel closes, and enough of them stall the consumer.
 ///
-/// A delivery from a queue consumed without acks (a node's queue) was settled as it was sent:
-/// settling it does nothing (and is no error), dropping it too.
+/// A delivery of the in-process bus's node queues needs no settling: settling it does nothing
+/// (and is no error), dropping it too.
 pub struct Delivery {
     pub payload: Vec<u8>,
     /// A hint only: true when the broker delivered it before.
@@ -102,7 +102,7 @@ impl Delivery {
         Self { payload, redelivered, settle: Some(settle) }
     }
 
-    /// A delivery from a queue consumed without acks: nothing to settle.
+    /// A delivery that needs no settling (the in-process node queues).
     pub fn unacked(payload: Vec<u8>) -> Self {
         Self { payload, redelivered: false, settle: None }
     }
@@ -118,7 +118,7 @@ impl Delivery {
         }
     }
 
-    /// Give it back to its queue. Does nothing for a delivery consumed without acks: it is gone.
+    /// Give it back to its queue. Does nothing for a delivery that needs no settling.
     pub async fn requeue(self) -> Result<(), BusError> {
         match self.take() {
             Some(settle) => settle.requeue().await,
@@ -157,9 +157,9 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
-/// The capacity of a node queue's stream (`Bus::consume_node`): node messages are consumed
-/// without acks, so past this many waiting for the node's consumer, the newest are dropped
-/// (sessions fill the gap from the store at the room's next push; callers time out and retry).
+/// Node messages a node's consumer holds at most (`Bus::consume_node`): the prefetch of its
+/// RabbitMQ consumer, the capacity of its in-process queue. Past it, publishers wait (in
+/// process) or the broker keeps them, within the node queue's own bound.
 pub(crate) const NODE_BUFFER: u16 = 1024;
 
 /// The broker's confirm of a publish that is already on its way.
@@ -189,16 +189,16 @@ pub trait Bus: Send + Sync + 'static {
     /// calls (one publishing channel). What is lost on the way (a node that is gone, a
     /// connection that fails, a node queue at its bound) is dropped without an error: replies
     /// and deliveries can be rebuilt (callers time out and retry, clients `sync`). An error
-    /// only means the publish could not be handed over (the connection is down).
+    /// only means the publish could not be handed over (the connection is down). In process,
+    /// it waits while the node's queue is full (backpressure instead of a drop).
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError>;
 
     /// Consume a shard's command queue (single active consumer; manual settle).
     async fn consume_shard(&self, shard: u16, prefetch: u16) -> Result<Subscription, BusError>;
 
-    /// Create this node's queue and consume it, without acks: its deliveries need no settling
-    /// (settling one does nothing). The queue lives as long as the node and is bounded: past
-    /// its bound, or when its consumer falls behind, messages are dropped (oldest first on the
-    /// broker, newest in the consumer's buffer), with a warning.
+    /// Create this node's queue and consume it (at most `NODE_BUFFER` unsettled; the consumer
+    /// acks each message once handled). The queue lives as long as the node and is bounded:
+    /// past its bound the broker drops the oldest.
     async fn consume_node(&self, node: &str) -> Result<Subscription, BusError>;
 
     /// Messages waiting in each shard queue (ready, not yet delivered), for metrics.
