@@ -5,7 +5,8 @@
 //! Nothing here does I/O. Refusals are `CommandError`s with a `Refusal` code; the API and the
 //! WebSocket session map them to statuses and error frames.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::borrow::Borrow;
+use std::collections::{HashSet, VecDeque};
 
 use chat_protocol::bus::{
     CommandEnvelope, CommandError, CommandResult, Excluded, MemberKind, MemberSpec, RoomCommand, RoomKind,
@@ -51,9 +52,106 @@ pub struct RoomMeta {
 pub struct RoomState {
     pub meta: RoomMeta,
     pub last_seq: i64,
-    pub members: BTreeMap<UserId, Member>,
+    pub members: Members,
     /// Recent command ids and their recorded results (the dedup window).
     pub recent: RecentCommands,
+}
+
+/// A room's members, sorted by id in one exactly sized vector: a map's interface at a fraction
+/// of a `BTreeMap`'s memory for the small rooms most rooms are (a B-tree leaf holds room for
+/// eleven entries whatever the count). Lookups are binary searches; joins and leaves, rare,
+/// shift the entries after them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members(Vec<(UserId, Member)>);
+
+impl Members {
+    fn find<Q: Ord + ?Sized>(&self, user: &Q) -> Result<usize, usize>
+    where
+        UserId: Borrow<Q>,
+    {
+        self.0.binary_search_by(|(id, _)| id.borrow().cmp(user))
+    }
+
+    pub fn get<Q: Ord + ?Sized>(&self, user: &Q) -> Option<&Member>
+    where
+        UserId: Borrow<Q>,
+    {
+        self.find(user).ok().map(|at| &self.0[at].1)
+    }
+
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, user: &Q) -> Option<&mut Member>
+    where
+        UserId: Borrow<Q>,
+    {
+        self.find(user).ok().map(|at| &mut self.0[at].1)
+    }
+
+    pub fn contains_key<Q: Ord + ?Sized>(&self, user: &Q) -> bool
+    where
+        UserId: Borrow<Q>,
+    {
+        self.find(user).is_ok()
+    }
+
+    pub fn insert(&mut self, user: UserId, member: Member) {
+        match self.find(&user) {
+            Ok(at) => self.0[at].1 = member,
+            Err(at) => self.0.insert(at, (user, member)),
+        }
+    }
+
+    pub fn remove<Q: Ord + ?Sized>(&mut self, user: &Q) -> Option<Member>
+    where
+        UserId: Borrow<Q>,
+    {
+        let member = self.find(user).ok().map(|at| self.0.remove(at).1);
+        if self.0.capacity() > 2 * self.0.len() + 4 {
+            self.0.shrink_to_fit();
+        }
+        member
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Members in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&UserId, &Member)> {
+        self.0.iter().map(|(id, m)| (id, m))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &UserId> {
+        self.0.iter().map(|(id, _)| id)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Member> {
+        self.0.iter().map(|(_, m)| m)
+    }
+}
+
+impl FromIterator<(UserId, Member)> for Members {
+    fn from_iter<I: IntoIterator<Item = (UserId, Member)>>(iter: I) -> Self {
+        let mut all: Vec<(UserId, Member)> = iter.into_iter().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.dedup_by(|a, b| a.0 == b.0);
+        all.shrink_to_fit();
+        Members(all)
+    }
+}
+
+impl<Q: Ord + ?Sized> std::ops::Index<&Q> for Members
+where
+    UserId: Borrow<Q>,
+{
+    type Output = Member;
+
+    fn index(&self, user: &Q) -> &Member {
+        self.get(user).expect("a member of the room")
+    }
 }
 
 /// The ids of the room's recent commands (the dedup window), oldest evicted first. Ids only,
@@ -620,7 +718,7 @@ impl RoomState {
             (None, Some(meta)) => RoomState {
                 meta: meta.clone(),
                 last_seq: 0,
-                members: BTreeMap::new(),
+                members: Members::default(),
                 recent: RecentCommands::new(dedup),
             },
             (None, None) => return None,
@@ -1092,6 +1190,30 @@ mod tests {
         let plan =
             decide(&room, &env("a", "acme", RoomCommand::UpdateInfo { info: good }), &Limits::default(), None).unwrap();
         assert_eq!(plan.info.unwrap().name.as_deref(), Some("g"), "fields not given stay as they are");
+    }
+
+    #[test]
+    fn members_are_a_sorted_map() {
+        let m = |seq: i64| Member {
+            tenant: TenantId::new("acme"),
+            kind: MemberKind::Member,
+            role: Role::Member,
+            joined_seq: seq,
+        };
+        let mut members: Members =
+            [("c", 1), ("a", 2), ("b", 3), ("a", 4)].into_iter().map(|(u, s)| (UserId::new(u), m(s))).collect();
+        assert_eq!(members.keys().map(|u| u.as_str()).collect::<Vec<_>>(), ["a", "b", "c"], "sorted, one entry per id");
+        members.insert(UserId::new("ab"), m(5));
+        members.insert(UserId::new("b"), m(6));
+        assert_eq!(members.keys().map(|u| u.as_str()).collect::<Vec<_>>(), ["a", "ab", "b", "c"]);
+        assert_eq!(members["b"].joined_seq, 6, "an insert of a present id replaces it");
+        assert_eq!(members.remove("a").map(|m| m.joined_seq), Some(2));
+        assert!(members.remove("a").is_none() && !members.contains_key("a"));
+        if let Some(c) = members.get_mut("c") {
+            c.role = Role::Master;
+        }
+        assert_eq!(members.get("c").map(|m| m.role), Some(Role::Master));
+        assert_eq!(members.len(), 3);
     }
 
     #[test]

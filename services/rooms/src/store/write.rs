@@ -6,14 +6,14 @@
 //! `room_counters` migration): the room's last message seq and message count, each event's
 //! running counts, each member's own message count.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use chat_protocol::bus::{CommandResult, MemberKind};
 use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 use sqlx::Row;
 
 use super::{insert_notification, Fence, NotificationRow, RoomRow, Store, StoreError};
-use crate::domain::{Member, MessageRef, Plan, PlannedEvent, RecentCommands, Role, RoomMeta, RoomState};
+use crate::domain::{Member, Members, MessageRef, Plan, PlannedEvent, RecentCommands, Role, RoomMeta, RoomState};
 
 /// Everything one command writes, in one transaction.
 pub struct Commit<'a> {
@@ -146,7 +146,7 @@ impl Store {
         Ok(Some((RoomState { meta: room.into_meta(), last_seq, members, recent }, blocks)))
     }
 
-    async fn members_of(&self, room_id: &RoomId) -> Result<BTreeMap<UserId, Member>, StoreError> {
+    async fn members_of(&self, room_id: &RoomId) -> Result<Members, StoreError> {
         Ok(sqlx::query_as::<_, MemberStateRow>(
             "SELECT user_id, tenant, kind, role, joined_seq FROM members WHERE room_id = $1",
         )
