@@ -187,6 +187,8 @@ impl RoomActor {
         };
         let work = if batch == 1 {
             let Some(apply) = self.pending.pop_front() else {
+                // Idle: keep no buffer behind (a command is a few hundred bytes).
+                self.pending = VecDeque::new();
                 if self.stop_asked {
                     ctx.stop();
                 }

@@ -118,7 +118,8 @@ struct Room {
 impl Room {
     /// Give every command this room holds back to the queue, in order.
     fn requeue_all(&mut self) {
-        for apply in self.given_back.drain(..).chain(self.held.drain(..)) {
+        // Taken, not drained: an idle room keeps no buffer behind.
+        for apply in std::mem::take(&mut self.given_back).into_iter().chain(std::mem::take(&mut self.held)) {
             requeue(apply.delivery);
         }
     }
@@ -189,7 +190,8 @@ impl ShardActor {
         let fence = Fence { shard: self.shard, epoch };
         let room = self.rooms.entry(room_id.clone()).or_default();
         let actor = RoomActor::new(room_id, self.rc.clone(), parent, fence).start();
-        for apply in room.given_back.drain(..).chain(room.held.drain(..)) {
+        // Taken, not drained: an idle room keeps no buffer behind.
+        for apply in std::mem::take(&mut room.given_back).into_iter().chain(std::mem::take(&mut room.held)) {
             actor.do_send(apply);
         }
         room.actor = Some(actor);
