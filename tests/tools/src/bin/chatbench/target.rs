@@ -217,6 +217,9 @@ fn backend_env(name: &str, schema: &str, amqp: &str) -> Vec<(&'static str, Strin
 }
 
 /// The rooms service's environment in target `name`, `passivate_after_secs` as given.
+/// Frames in flight per session the benchmark's targets allow (the default is 128).
+const BENCH_MAX_IN_FLIGHT: &str = "1024";
+
 fn rooms_env(name: &str, amqp: &str, passivate_after_secs: u64) -> Vec<(&'static str, String)> {
     let mut env = backend_env(name, name, amqp);
     env.extend([
@@ -228,6 +231,10 @@ fn rooms_env(name: &str, amqp: &str, passivate_after_secs: u64) -> Vec<(&'static
         // The benchmark's senders post far beyond a person's budget on purpose.
         ("CHAT__QUOTA__POSTS_PER_MINUTE", "0".to_owned()),
         ("CHAT__QUOTA__ROOMS_PER_MINUTE", "0".to_owned()),
+        // One client session sends a whole room's load (up to 7,000 msg/s): past the default
+        // 128 frames in flight per session it would be refused at tens of milliseconds of
+        // latency. The bound is per session; real rooms get their load from many.
+        ("CHAT__WS__MAX_IN_FLIGHT", BENCH_MAX_IN_FLIGHT.to_owned()),
         // Warnings, and the `listening` line with the port (chat_kit's, or rooms' own).
         ("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info,rooms::app=info".to_owned()),
     ]);
@@ -274,6 +281,7 @@ impl Target {
             ("CHAT__NODE__ID", name.clone()),
             ("CHAT__QUOTA__POSTS_PER_MINUTE", "0".to_owned()),
             ("CHAT__QUOTA__ROOMS_PER_MINUTE", "0".to_owned()),
+            ("CHAT__WS__MAX_IN_FLIGHT", BENCH_MAX_IN_FLIGHT.to_owned()),
             ("CHAT__LIMITS__MAX_MEMBERS", "20000".to_owned()),
             ("CHAT__TELEMETRY__LOG_FORMAT", "json".to_owned()),
             ("CHAT__TELEMETRY__LOG_LEVEL", "warn,chat_kit::service=info".to_owned()),
