@@ -268,15 +268,7 @@ impl RoomActor {
             })
             .collect();
         frames.extend(plan.notifications.iter().filter_map(|n| {
-            let row = crate::store::NotificationRow {
-                id: n.id.clone(),
-                user_id: n.user.clone(),
-                tenant: n.tenant.clone(),
-                kind: n.kind,
-                room_id: Some(self.room_id.to_string()),
-                text: n.text.clone(),
-                created_at_ms: now_ms,
-            };
+            let row = crate::store::NotificationRow::planned(n, self.room_id.as_str(), now_ms);
             let text = RawFrame::encode(&views::notification_frame(&row)).ok()?;
             Some(Frame { recipients: vec![n.user.clone()], text, seq: None })
         }));

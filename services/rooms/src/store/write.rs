@@ -13,7 +13,7 @@ use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 use sqlx::Row;
 
 use super::{insert_notification, Fence, NotificationRow, RoomRow, Store, StoreError};
-use crate::domain::{Member, Members, MessageRef, Plan, PlannedEvent, RecentCommands, Role, RoomMeta, RoomState};
+use crate::domain::{Member, Members, MessageRef, Plan, PlannedNotification, PlannedEvent, RecentCommands, Role, RoomMeta, RoomState};
 
 /// Everything one command writes, in one transaction.
 pub struct Commit<'a> {
@@ -383,19 +383,25 @@ impl Store {
             return Err(StoreError::Duplicate);
         }
         for n in &plan.notifications {
-            let row = NotificationRow {
-                id: n.id.clone(),
-                user_id: n.user.clone(),
-                tenant: n.tenant.clone(),
-                kind: n.kind,
-                room_id: Some(room.to_owned()),
-                text: n.text.clone(),
-                created_at_ms: c.now_ms,
-            };
-            insert_notification(&mut *tx, &row).await?;
+            insert_notification(&mut *tx, &NotificationRow::planned(n, room, c.now_ms)).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl NotificationRow {
+    /// The row of a notification a command leaves in `room`.
+    pub fn planned(n: &PlannedNotification, room: &str, now_ms: i64) -> Self {
+        NotificationRow {
+            id: n.id.clone(),
+            user_id: n.user.clone(),
+            tenant: n.tenant.clone(),
+            kind: n.kind,
+            room_id: Some(room.to_owned()),
+            text: n.text.clone(),
+            created_at_ms: now_ms,
+        }
     }
 }
 
@@ -503,16 +509,7 @@ impl Store {
         }
         insert.execute(&mut *tx).await?;
         for n in posts.iter().flat_map(|p| &p.plan.notifications) {
-            let row = NotificationRow {
-                id: n.id.clone(),
-                user_id: n.user.clone(),
-                tenant: n.tenant.clone(),
-                kind: n.kind,
-                room_id: Some(room.to_owned()),
-                text: n.text.clone(),
-                created_at_ms: now_ms,
-            };
-            insert_notification(&mut *tx, &row).await?;
+            insert_notification(&mut *tx, &NotificationRow::planned(n, room, now_ms)).await?;
         }
         debug_assert_eq!(first.seq + messages - 1, last.seq);
         tx.commit().await?;
