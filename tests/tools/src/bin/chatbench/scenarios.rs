@@ -193,7 +193,7 @@ pub async fn many_rooms(
         let due = start + interval.mul_f64(i as f64);
         let r = i % rooms_n;
         let key = format!("m{rooms_n}-{i}");
-        client::send_at(&mut senders[r], &rooms[r], &key, due, client::spins(interval), &rec).await;
+        client::send_at(&mut senders[r], &rooms[r], &key, due, client::precise(interval), &rec).await;
         keys_by_room[r].push(key);
     }
     let all: Vec<String> = keys_by_room.iter().flatten().cloned().collect();
@@ -490,7 +490,7 @@ pub async fn line_webhook(t: &LineTarget, procs: &Processes, rates: &[f64], secs
             let key = format!("lw{}-{i}", rate as u64);
             let request = webhook(vec![text(&key)]);
             rec.borrow_mut().intended.insert(key.clone(), due);
-            let now = client::wait_until(due, client::spins(interval)).await;
+            let now = client::wait_until(due, client::precise(interval)).await;
             {
                 let mut r = rec.borrow_mut();
                 r.sent.insert(key.clone(), now);
