@@ -13,7 +13,9 @@ use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 use sqlx::Row;
 
 use super::{insert_notification, Fence, NotificationRow, RoomRow, Store, StoreError};
-use crate::domain::{Member, Members, MessageRef, Plan, PlannedNotification, PlannedEvent, RecentCommands, Role, RoomMeta, RoomState};
+use crate::domain::{
+    Member, Members, MessageRef, Plan, PlannedEvent, PlannedNotification, RecentCommands, Role, RoomMeta, RoomState,
+};
 
 /// Everything one command writes, in one transaction.
 pub struct Commit<'a> {
