@@ -449,7 +449,7 @@ fn ladders(out: &mut String, s: &Value) {
             for step in tp["steps"].as_array().into_iter().flatten() {
                 let _ = writeln!(
                     rows,
-                    "| {who} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {who} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     f(&tp["members"]),
                     f(&step["rate"]),
                     f(&step["accepted_per_s"]),
@@ -457,6 +457,7 @@ fn ladders(out: &mut String, s: &Value) {
                     f(&step["latency"]["p99_ms"]),
                     f(&step["refused"]),
                     f(&step["lost"]),
+                    f(&step["slow_consumer_closes"]),
                     f(&step["messages"]),
                     f(&step["per_message"]["cpu_us"]),
                 );
@@ -466,10 +467,12 @@ fn ladders(out: &mut String, s: &Value) {
     if !rows.is_empty() {
         let _ = writeln!(
             out,
-            "\n### Throughput ladders\n\nRefused: answered with an error frame (e.g. `too_many_in_flight`); lost: \
-             accepted, never received. CPU per accepted message.\n\n\
-             | target | members | offered msg/s | accepted msg/s | p50 (ms) | p99 (ms) | refused | lost | sent | CPU us/msg |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n{rows}"
+            "\n### Throughput ladders\n\nRefused: answered with an error frame (e.g. `too_many_in_flight`), or not \
+             sent because the server had closed the sender's socket (`send_failed`); lost: accepted, never \
+             received; slow closes: sessions the server closed because this client did not read them fast \
+             enough (what they miss counts as lost). CPU per accepted message.\n\n\
+             | target | members | offered msg/s | accepted msg/s | p50 (ms) | p99 (ms) | refused | lost | slow closes | sent | CPU us/msg |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n{rows}"
         );
     }
 }

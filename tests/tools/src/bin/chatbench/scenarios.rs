@@ -88,6 +88,7 @@ pub async fn throughput(
     for &rate in rates {
         rec.borrow_mut().reset_latency();
         let before = Counters::take(procs);
+        let slow_before = t.metric(SLOW_CLOSES).await;
         let count = (rate * secs) as usize;
         let started = Instant::now();
         let keys =
@@ -95,6 +96,9 @@ pub async fn throughput(
         let sending = started.elapsed().as_secs_f64();
         client::drain(&rec, &receivers, &keys, Duration::from_secs(20)).await;
         let after = Counters::take(procs);
+        // Sessions the server closed because this client did not read fast enough (their
+        // outbound queue was full): what such a session misses counts as lost here.
+        let slow_closes = t.metric(SLOW_CLOSES).await - slow_before;
         let r = rec.borrow();
         let (lost, dup) = r.verify(&receivers, &keys);
         let (refused, refused_by_code) = r.refusals(&keys);
@@ -110,7 +114,7 @@ pub async fn throughput(
         steps.push(json!({"rate": rate, "messages": count, "accepted": acked, "accepted_per_s": accepted.round(),
                           "deliveries_per_s": (accepted * receivers.len() as f64).round(),
                           "latency": r.percentiles(), "p99_ok": p99 <= 50.0 && lost == 0,
-                          "refused": refused, "refused_by_code": refused_by_code,
+                          "refused": refused, "refused_by_code": refused_by_code, "slow_consumer_closes": slow_closes,
                           "unanswered": count.saturating_sub(acked + refused), "lost": lost, "duplicated": dup,
                           "per_message": before.per(&after, acked.max(1) as f64)}));
         if p99 > 200.0 || refused * 20 > count {
@@ -122,6 +126,9 @@ pub async fn throughput(
     Ok(json!({"members": members_n, "max_accepted_per_s_at_p99_50ms": best, "steps": steps,
               "lost": lost_all, "duplicated": dup_all, "refused": refused_all}))
 }
+
+/// The rooms metric counting sessions closed as slow consumers.
+const SLOW_CLOSES: &str = "rooms_ws_slow_consumer_closes_total";
 
 /// 3: time until the last member of a big room has a message.
 pub async fn broadcast(t: &Target, procs: &Processes, members_n: usize, messages: usize) -> anyhow::Result<Value> {
