@@ -71,16 +71,21 @@ impl Recorder {
         self.send_lag_us.reset();
     }
 
-    /// Lost: expected (receiver, key) pairs never received, of the keys the server did not
-    /// refuse (accepted, or never answered); duplicated: received more than once.
+    /// Lost: expected (receiver, key) pairs never received, of the keys the server accepted
+    /// (acked, a webhook answered 200, or received by anyone) and did not refuse; duplicated:
+    /// received more than once.
     pub fn verify(&self, receivers: &[usize], keys: &[String]) -> (usize, usize) {
         let mut lost = 0;
         let mut dup = 0;
         for k in keys {
+            // Accepted: the server acked it, or committed it (someone received it). A send the
+            // server never took (its sender's socket was closed with it unread) is not a loss.
+            let accepted =
+                self.acked.contains_key(k) || receivers.iter().any(|r| self.received.contains_key(&(*r, k.clone())));
             let refused = self.refused.contains_key(k);
             for r in receivers {
                 match self.received.get(&(*r, k.clone())) {
-                    None if !refused => lost += 1,
+                    None if accepted && !refused => lost += 1,
                     Some(n) if *n > 1 => dup += (*n - 1) as usize,
                     _ => {}
                 }

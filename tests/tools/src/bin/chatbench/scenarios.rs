@@ -510,6 +510,8 @@ pub async fn line_webhook(t: &LineTarget, procs: &Processes, rates: &[f64], secs
                 match sim.send_webhook(&request).await {
                     Ok(r) if r.status == 200 => {
                         let _ = answered.borrow_mut().record((due.elapsed().as_micros() as u64).max(1));
+                        // Accepted: the gateway stored the event (its loss counts as lost).
+                        rec.borrow_mut().acked.insert(posted, Instant::now());
                     }
                     // Not accepted: counted as refused, not lost.
                     Ok(r) => {
