@@ -113,7 +113,7 @@ fn tp_of(throughput: &Value, members: u64) -> Option<&Value> {
 /// when it kept up, else the highest rate that kept up (and whether it is a stand-in).
 fn cpu_step(tp: &Value, rate: f64) -> Option<(&Value, bool)> {
     let steps = tp["steps"].as_array()?;
-    let kept: Vec<&Value> = steps.iter().filter(|s| crate::scenarios::kept_up(s)).collect();
+    let kept: Vec<&Value> = steps.iter().filter(|s| kept_up(s)).collect();
     if let Some(s) = kept.iter().find(|s| s["rate"].as_f64() == Some(rate)) {
         return Some((s, false));
     }
@@ -537,4 +537,13 @@ pub fn svg_plot(title: &str, x_label: &str, y_label: &str, points: &[(f64, f64)]
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// Whether a throughput step kept up with its offered rate: nothing refused or lost, and at
+/// least 90 % of the offered rate accepted.
+pub fn kept_up(step: &Value) -> bool {
+    let rate = step["rate"].as_f64().unwrap_or(f64::MAX);
+    step["refused"].as_u64() == Some(0)
+        && step["lost"].as_u64() == Some(0)
+        && step["accepted_per_s"].as_f64().unwrap_or(0.0) >= 0.9 * rate
 }

@@ -57,15 +57,6 @@ pub async fn latency(t: &Target, procs: &Processes, rate: f64, secs: f64) -> any
               "per_message": before.per(&after, count as f64)}))
 }
 
-/// Whether a throughput step kept up with its offered rate: nothing refused or lost, and at
-/// least 90 % of the offered rate accepted.
-pub fn kept_up(step: &Value) -> bool {
-    let rate = step["rate"].as_f64().unwrap_or(f64::MAX);
-    step["refused"].as_u64() == Some(0)
-        && step["lost"].as_u64() == Some(0)
-        && step["accepted_per_s"].as_f64().unwrap_or(0.0) >= 0.9 * rate
-}
-
 /// 2: one room of `members`, a ladder of rates; the highest rate whose p99 stays within 50 ms.
 /// Each step counts what the server refused (error frames, e.g. `too_many_in_flight`) apart
 /// from what it accepted and never delivered (`lost`); the ladder stops past saturation.
