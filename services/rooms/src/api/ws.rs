@@ -1,5 +1,6 @@
-//! `GET /v1/ws`: authenticate before the upgrade (401 otherwise), then hand the connection
-//! to a `SessionActor`, which closes itself when the token expires.
+//! `GET /v1/ws`: authenticate before the upgrade (401 otherwise), then answer the handshake with
+//! the body of a new session (its task reads the request's payload), which closes itself when
+//! the token expires.
 
 use std::sync::Arc;
 
@@ -18,10 +19,9 @@ pub async fn connect(
 ) -> Result<HttpResponse, ApiError> {
     let principal = verifier.authenticate(&req).await.map_err(ApiError::from)?;
     let expires_at_secs = Some(principal.expires_at_secs);
-    let (response, ws, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::new(Refusal::NotAWebsocket, e.to_string()))?;
-    let max = sc.ws.max_frame_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    session::start(principal, expires_at_secs, sc.get_ref().clone(), ws, stream);
-    Ok(response)
+    let mut handshake =
+        actix_http::ws::handshake(req.head()).map_err(|e| ApiError::new(Refusal::NotAWebsocket, e.to_string()))?;
+    let body = session::start(principal, expires_at_secs, sc.get_ref().clone(), body.into_inner());
+    let response = handshake.message_body(body).map_err(|e| ApiError::new(Refusal::Internal, e.to_string()))?;
+    Ok(HttpResponse::from(response))
 }
