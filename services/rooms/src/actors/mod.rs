@@ -1,5 +1,6 @@
 //! The actors of the rooms service: one `ShardActor` per shard (the registry of its rooms),
-//! one `RoomActor` per active room, one `SessionActor` per WebSocket.
+//! one `RoomActor` per active room, and one session task per WebSocket (`session`, not an
+//! actor: one future polling the socket, the hub's pushes and the session's work).
 //!
 //! Layers point one way: `shard` starts and routes to `room`; `room` decides with `domain`,
 //! writes through `store` and leaves answering, fan-out and settling to `delivery`; a room
