@@ -71,6 +71,15 @@ impl Recorder {
         self.send_lag_us.reset();
     }
 
+    /// Expected (receiver, key) pairs not received yet, of the keys the server did not refuse
+    /// (whether it accepted them yet or not): what a drain waits for.
+    pub fn missing(&self, receivers: &[usize], keys: &[String]) -> usize {
+        keys.iter()
+            .filter(|k| !self.refused.contains_key(*k))
+            .map(|k| receivers.iter().filter(|r| !self.received.contains_key(&(**r, k.to_string()))).count())
+            .sum()
+    }
+
     /// Lost: expected (receiver, key) pairs never received, of the keys the server accepted
     /// (acked, a webhook answered 200, or received by anyone) and did not refuse; duplicated:
     /// received more than once.
@@ -271,7 +280,7 @@ pub async fn open_loop(
 pub async fn drain(rec: &Rc<RefCell<Recorder>>, receivers: &[usize], keys: &[String], max: Duration) {
     let deadline = Instant::now() + max;
     loop {
-        if rec.borrow().verify(receivers, keys).0 == 0 || Instant::now() > deadline {
+        if rec.borrow().missing(receivers, keys) == 0 || Instant::now() > deadline {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
