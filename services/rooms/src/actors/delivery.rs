@@ -5,7 +5,7 @@
 //! is answered from its record and its message delivered again, never applied again. Clients
 //! drop duplicates by seq.
 
-use chat_bus::{BusError, Delivery};
+use chat_bus::Delivery;
 use chat_presence::NodeMap;
 use chat_protocol::bus::{
     CommandEnvelope, CommandOutcome, CommandResult, MemberKind, NodeMessage, RawFrame, RoomCommand, RoomKind,
@@ -270,7 +270,8 @@ pub async fn fan_out(rc: &RoomContext, room_id: Option<&RoomId>, frame: &Frame, 
     out.publish(rc).await
 }
 
-/// Publish to one node's queue. A node that is gone (unroutable) is not a failure.
+/// Publish to one node's queue (a node that is gone drops it: no error). True on a broker
+/// failure.
 async fn publish(rc: &RoomContext, node: &str, message: &NodeMessage) -> bool {
     let payload = match serde_json::to_vec(message) {
         Ok(payload) => payload,
@@ -280,7 +281,7 @@ async fn publish(rc: &RoomContext, node: &str, message: &NodeMessage) -> bool {
         }
     };
     match rc.bus.publish_to_node(node, payload).await {
-        Ok(()) | Err(BusError::Unroutable { .. }) => false,
+        Ok(()) => false,
         Err(err) => {
             warn!(node, error = %err, "node message not published");
             true

@@ -464,7 +464,7 @@ impl RoomActor {
                     (envelope, outcome)
                 })
             })
-            .then(move |(envelope, outcome), act, _ctx| act.finish(envelope, outcome, delivery));
+            .then(move |(envelope, outcome), act, _ctx| act.settle_one(envelope, outcome, delivery));
         Box::pin(pipeline)
     }
 
@@ -598,8 +598,14 @@ impl RoomActor {
         Box::pin(work)
     }
 
-    /// Settle a batch's commands in the order they came: what must be tried again goes back to
-    /// the shard, the rest is answered, fanned out and acked.
+    /// Step 4 for one command: see `settle_batch`.
+    fn settle_one(&mut self, envelope: CommandEnvelope, outcome: Outcome, delivery: Delivery) -> Work {
+        self.settle_batch(vec![(0, Apply { envelope, delivery }, outcome)])
+    }
+
+    /// Step 4: settle a unit's commands in the order they came: what must be tried again goes
+    /// back to the shard, the rest is answered, fanned out and acked. Then ask to stop if this
+    /// actor should not go on.
     fn settle_batch(&mut self, mut settled: Settled) -> Work {
         settled.sort_by_key(|(i, _, _)| *i);
         let mut done = Vec::with_capacity(settled.len());
@@ -683,42 +689,9 @@ impl RoomActor {
                 (Ok(_), _) => Outcome::Answered(Err(CommandError::room_not_found())),
                 (Err(err), _) => act.failed(err),
             };
-            act.finish(envelope, outcome, delivery)
+            act.settle_one(envelope, outcome, delivery)
         });
         Box::pin(pipeline)
-    }
-
-    /// Step 4: answer, fan out, settle; or, when it must be tried again, give it back. Then ask
-    /// to stop if this actor should not go on.
-    fn finish(
-        &mut self,
-        envelope: CommandEnvelope,
-        outcome: Outcome,
-        delivery: Delivery,
-    ) -> impl ActorFuture<Self, Output = ()> + 'static {
-        if let Outcome::Answered(Err(refusal)) = &outcome {
-            metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
-        }
-        let stop = self.done_after();
-        let rc = self.rc.clone();
-        let settled = match outcome {
-            Outcome::Retry => {
-                self.give_back(Apply { envelope, delivery });
-                None
-            }
-            outcome => Some(async move { delivery::settle_all(&rc, vec![(envelope, outcome, delivery)]).await }),
-        };
-        async move {
-            if let Some(settled) = settled {
-                settled.await;
-            }
-        }
-        .into_actor(self)
-        .map(move |(), act, _ctx| {
-            if stop {
-                act.ask_to_stop();
-            }
-        })
     }
 }
 

@@ -332,7 +332,7 @@ async fn the_migration_counts_a_history_written_before_the_counters() {
     let store = Store::connect(&settings).await.expect("migrated store");
     assert_counts_match_the_history(&store, &room).await;
     // And the room goes on from the backfilled counters.
-    let state = store.load_room(&room, 100).await.expect("load");
+    let state = store.activate(&room, Fence { shard: 0, epoch: 1 }, 100).await.expect("activate").map(|(s, _)| s);
     let mut going_on = Room { id: room.clone(), state };
     for (i, who) in ["u1", "u2", "u1", "u3"].into_iter().enumerate() {
         let post = RoomCommand::Post { client_msg_id: None, body: Body::Text { text: format!("new {i}") } };

@@ -176,22 +176,6 @@ impl Store {
         Ok(recent)
     }
 
-    /// Load a room's state for its actor: meta, members and the dedup window.
-    pub async fn load_room(&self, room_id: &RoomId, dedup: usize) -> Result<Option<RoomState>, StoreError> {
-        let Some(room) = sqlx::query_as::<_, RoomRow>(
-            "SELECT id, tenant, kind, name, description, photo_url, direct_key, last_seq FROM rooms WHERE id = $1",
-        )
-        .bind(room_id.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let (members, recent) = tokio::try_join!(self.members_of(room_id), self.recent_commands(room_id, dedup))?;
-        let last_seq = room.last_seq;
-        Ok(Some(RoomState { meta: room.into_meta(), last_seq, members, recent }))
-    }
-
     /// The recorded result of a command older than the in-memory window.
     pub async fn command_result(
         &self,
