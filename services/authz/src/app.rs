@@ -11,7 +11,7 @@ use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::TenantId;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
-use tracing::warn;
+use tracing::{warn, Instrument};
 
 use crate::keys::KeyRing;
 use crate::relay::Relay;
@@ -103,7 +103,8 @@ impl AuthzCore {
         let core = Arc::clone(self);
         tokio::spawn(async move {
             while let Some(delivery) = events.recv().await {
-                core.absorb(delivery).await;
+                let span = delivery.process_span();
+                core.absorb(delivery).instrument(span).await;
             }
         });
         let keys = self.keys.clone();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chat_protocol::authz::{DecideRequest, DecideResponse, Verdict};
 use chat_protocol::{TenantId, UserId};
 use secrecy::ExposeSecret;
+use tracing::Instrument;
 
 use crate::settings::AuthzSettings;
 
@@ -82,12 +83,13 @@ impl AuthzClient {
         }
         let client = awc::Client::builder().timeout(DECIDE_TIMEOUT).disable_redirects().finish();
         let body = DecideRequest { tenant: tenant.clone(), actor: actor.clone(), users };
-        let mut res = client
+        let request = client
             .post(format!("{}/internal/v1/decide", self.settings.url.trim_end_matches('/')))
-            .insert_header(("X-Internal-Token", self.settings.internal_token.expose_secret()))
-            .send_json(&body)
-            .await
-            .map_err(|err| AuthzUnavailable(err.to_string()))?;
+            .insert_header(("X-Internal-Token", self.settings.internal_token.expose_secret()));
+        let (request, span) = chat_kit::outbound::traced(request, "authz", "/internal/v1/decide");
+        let mut res =
+            request.send_json(&body).instrument(span.clone()).await.map_err(|err| AuthzUnavailable(err.to_string()))?;
+        chat_kit::outbound::record_status(&span, res.status().as_u16());
         if !res.status().is_success() {
             return Err(AuthzUnavailable(format!("status {}", res.status())));
         }

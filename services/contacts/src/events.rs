@@ -14,7 +14,7 @@ use chat_bus::{Delivery, Subscription};
 use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::room::RoomKind;
 use chat_protocol::{now_ms, RoomId, TenantId, UserId};
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 use crate::metrics::metrics;
 use crate::service::validation;
@@ -55,7 +55,8 @@ fn kind_label(event: &ChangeEvent) -> &'static str {
 /// Consume events until the subscription ends.
 pub async fn run(core: Arc<ContactsCore>, mut events: Subscription) {
     while let Some(delivery) = events.recv().await {
-        handle(&core, delivery).await;
+        let span = delivery.process_span();
+        handle(&core, delivery).instrument(span).await;
     }
     warn!("the event subscription ended");
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chat_bus::{Delivery, Subscription};
 use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::now_ms;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use crate::metrics::metrics;
 use crate::outbox::LineMessage;
@@ -55,7 +55,8 @@ fn kind_label(event: &ChangeEvent) -> &'static str {
 /// Consume events until the subscription ends.
 pub async fn run(core: Arc<LineCore>, mut events: Subscription) {
     while let Some(delivery) = events.recv().await {
-        handle(&core, delivery).await;
+        let span = delivery.process_span();
+        handle(&core, delivery).instrument(span).await;
     }
     warn!("the event subscription ended");
 }

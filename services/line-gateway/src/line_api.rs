@@ -13,6 +13,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::media::ByteStream;
@@ -128,10 +129,12 @@ impl LineApi {
         if message_id.is_empty() || !message_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return ContentOutcome::Refused("not a LINE message id".into());
         }
+        let span = line_span("GET", "/v2/bot/message/{messageId}/content");
         let sent = client
             .get(format!("{}/v2/bot/message/{message_id}/content", self.data_base_url))
             .insert_header(("Authorization", format!("Bearer {}", token.expose_secret())))
             .send()
+            .instrument(span.clone())
             .await;
         let mut res = match sent {
             Ok(res) => res,
@@ -142,6 +145,7 @@ impl LineApi {
         };
         let status = res.status().as_u16();
         count("content", &status.to_string());
+        chat_kit::outbound::record_status(&span, status);
         match status {
             202 => ContentOutcome::Preparing,
             200..=299 => {
@@ -177,11 +181,13 @@ impl LineApi {
         messages: &[Value],
     ) -> PushOutcome {
         let body = json!({"to": to, "messages": messages});
+        let span = line_span("POST", "/v2/bot/message/push");
         let sent = client
             .post(format!("{}/v2/bot/message/push", self.base_url))
             .insert_header(("Authorization", format!("Bearer {}", token.expose_secret())))
             .insert_header(("X-Line-Retry-Key", retry_key.to_string()))
             .send_json(&body)
+            .instrument(span.clone())
             .await;
         let mut res = match sent {
             Ok(res) => res,
@@ -192,6 +198,7 @@ impl LineApi {
         };
         let status = res.status().as_u16();
         count("push", &status.to_string());
+        chat_kit::outbound::record_status(&span, status);
         let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let retry_after = header("retry-after");
         let accepted = header("x-line-accepted-request-id");
@@ -205,7 +212,7 @@ impl LineApi {
             return ProfileOutcome::Unavailable("not a LINE user id".into());
         }
         let url = format!("{}/v2/bot/profile/{user_id}", self.base_url);
-        match self.get_json::<Profile>(client, token, "profile", url).await {
+        match self.get_json::<Profile>(client, token, ("profile", "/v2/bot/profile/{userId}"), url).await {
             ProfileOutcome::Found(profile) if profile.display_name.is_empty() => {
                 ProfileOutcome::Unavailable("no display name".into())
             }
@@ -234,7 +241,8 @@ impl LineApi {
             return ProfileOutcome::Unavailable("not a LINE id".into());
         }
         let url = format!("{}/v2/bot/{kind}/{group_id}/member/{user_id}", self.base_url);
-        match self.get_json::<Profile>(client, token, "group_member_profile", url).await {
+        let endpoint = ("group_member_profile", "/v2/bot/{group|room}/{groupId}/member/{userId}");
+        match self.get_json::<Profile>(client, token, endpoint, url).await {
             ProfileOutcome::Found(profile) if profile.display_name.is_empty() => {
                 ProfileOutcome::Unavailable("no display name".into())
             }
@@ -254,19 +262,21 @@ impl LineApi {
             return ProfileOutcome::Unavailable("not a LINE group id".into());
         }
         let url = format!("{}/v2/bot/group/{group_id}/summary", self.base_url);
-        self.get_json::<GroupSummary>(client, token, "group_summary", url).await
+        self.get_json::<GroupSummary>(client, token, ("group_summary", "/v2/bot/group/{groupId}/summary"), url).await
     }
 
-    /// GET a JSON object of the Messaging API, counted under `endpoint`.
+    /// GET a JSON object of the Messaging API, counted under `endpoint` (its metric label,
+    /// and its path template for the span).
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         client: &awc::Client,
         token: &SecretString,
-        endpoint: &str,
+        (endpoint, route): (&str, &str),
         url: String,
     ) -> ProfileOutcome<T> {
-        let sent =
-            client.get(url).insert_header(("Authorization", format!("Bearer {}", token.expose_secret()))).send().await;
+        let span = line_span("GET", route);
+        let request = client.get(url).insert_header(("Authorization", format!("Bearer {}", token.expose_secret())));
+        let sent = request.send().instrument(span.clone()).await;
         let mut res = match sent {
             Ok(res) => res,
             Err(err) => {
@@ -276,6 +286,7 @@ impl LineApi {
         };
         let status = res.status().as_u16();
         count(endpoint, &status.to_string());
+        chat_kit::outbound::record_status(&span, status);
         let answer = res.body().limit(ANSWER_LIMIT).await.map(|b| b.to_vec()).unwrap_or_default();
         match status {
             200..=299 => match serde_json::from_slice::<T>(&answer) {
@@ -286,6 +297,11 @@ impl LineApi {
             _ => ProfileOutcome::Unavailable(format!("LINE answered {status}: {}", error_message(&answer))),
         }
     }
+}
+
+/// The client span of a call to LINE. No trace context goes to LINE: it is not ours to carry.
+fn line_span(method: &str, route: &str) -> tracing::Span {
+    chat_telemetry::client_span(method, "api.line.me", route)
 }
 
 fn count(endpoint: &str, status: &str) {

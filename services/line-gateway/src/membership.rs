@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chat_protocol::RoomId;
+use tracing::Instrument;
 
 /// How long rooms may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,12 +32,12 @@ impl RoomMembership {
             return Ok(false);
         }
         let client = awc::Client::builder().timeout(TIMEOUT).disable_redirects().finish();
-        let res = client
+        let request = client
             .get(format!("{}/v1/rooms/{}", self.url, room_id.as_str()))
-            .insert_header(("Authorization", format!("Bearer {token}")))
-            .send()
-            .await
-            .map_err(|err| RoomsUnavailable(err.to_string()))?;
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        let (request, span) = chat_kit::outbound::traced(request, "rooms", "/v1/rooms/{room_id}");
+        let res = request.send().instrument(span.clone()).await.map_err(|err| RoomsUnavailable(err.to_string()))?;
+        chat_kit::outbound::record_status(&span, res.status().as_u16());
         match res.status().as_u16() {
             200 => Ok(true),
             401 | 403 | 404 => Ok(false),

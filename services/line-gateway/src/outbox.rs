@@ -40,7 +40,7 @@ use chat_protocol::frames::NotificationKind;
 use chat_protocol::ids::LINE_USER_PREFIX;
 use chat_protocol::{now_ms, Body, MessageId, RoomId, TenantId, UserId};
 use serde_json::Value;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 use uuid::Uuid;
 
 use crate::line_api::PushOutcome;
@@ -125,6 +125,8 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
     }
     let window = Duration::from_millis(core.settings.line.batch_window_ms);
     let window_ms = millis(window);
+    // The rows' pushes continue the trace of this event, whenever they go.
+    let trace = chat_telemetry::TraceParent::current();
     let mut inserted = false;
     for (line_user_id, group_channel) in &recipients {
         let line_user_id = line_user_id.as_str();
@@ -179,6 +181,7 @@ pub async fn enqueue(core: &LineCore, message: &LineMessage) -> Result<(), Store
             status,
             last_error: error.as_ref().map(|(_, reason)| reason.as_str()),
             due_at: now_ms() + window_ms,
+            trace_parent: trace.traceparent(),
         };
         let now = now_ms();
         if group_channel.is_none() && unreachable.is_none() {
@@ -350,8 +353,28 @@ struct Push {
     total: usize,
 }
 
-/// Push the next request of a claimed row (with the rows batched behind it) and settle it.
+/// Push the next request of a claimed row (with the rows batched behind it) and settle it,
+/// in a span that continues the trace of the event the row was made from.
 pub(crate) async fn send(core: &LineCore, client: &awc::Client, row: OutboundRow) {
+    let span = match chat_telemetry::tracing_on() {
+        false => tracing::Span::none(),
+        true => {
+            let span = tracing::info_span!(
+                "outbox send",
+                otel.name = "outbox send",
+                line.message_id = %row.key.message_id,
+                line.channel_id = %row.channel_id,
+            );
+            if let Some(parent) = &row.trace_parent {
+                chat_telemetry::TraceParent::from_traceparent(parent).adopt(&span);
+            }
+            span
+        }
+    };
+    send_claimed(core, client, row).instrument(span).await
+}
+
+async fn send_claimed(core: &LineCore, client: &awc::Client, row: OutboundRow) {
     let push = match prepare(core, &row).await {
         Ok(Some(push)) => push,
         Ok(None) => return,

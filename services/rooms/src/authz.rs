@@ -17,6 +17,7 @@ use chat_protocol::room::ExclusionReason;
 use chat_protocol::{TenantId, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,12 +186,13 @@ impl AuthzClient {
     ) -> Result<DecideResponse, AuthzUnavailable> {
         let client = awc::Client::builder().timeout(Duration::from_secs(2)).disable_redirects().finish();
         let body = DecideRequest { tenant: tenant.clone(), actor: actor.clone(), users };
-        let mut res = client
+        let request = client
             .post(format!("{}/internal/v1/decide", self.settings.url))
-            .insert_header(("X-Internal-Token", self.settings.internal_token.expose_secret()))
-            .send_json(&body)
-            .await
-            .map_err(|e| AuthzUnavailable(e.to_string()))?;
+            .insert_header(("X-Internal-Token", self.settings.internal_token.expose_secret()));
+        let (request, span) = chat_kit::outbound::traced(request, "authz", "/internal/v1/decide");
+        let mut res =
+            request.send_json(&body).instrument(span.clone()).await.map_err(|e| AuthzUnavailable(e.to_string()))?;
+        chat_kit::outbound::record_status(&span, res.status().as_u16());
         if !res.status().is_success() {
             return Err(AuthzUnavailable(format!("status {}", res.status())));
         }

@@ -18,7 +18,7 @@ use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::ExclusionReason;
 use chat_protocol::{Refusal, RoomId, TenantId, UserId};
 use futures_util::{stream, StreamExt};
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use crate::actors::delivery::{self, Frame};
 use crate::actors::RoomContext;
@@ -249,7 +249,8 @@ impl EventContext {
 /// The shared worker: applies each change once per cluster.
 pub async fn run_shared(ctx: Arc<EventContext>, mut events: Subscription) {
     while let Some(delivery) = events.recv().await {
-        let settled = match ctx.handle(&delivery.payload).await {
+        let span = delivery.process_span();
+        let settled = match ctx.handle(&delivery.payload).instrument(span).await {
             Handled::Done => delivery.ack().await,
             // Tried again later; after the delivery limit it is dead-lettered.
             Handled::Retry => delivery.requeue().await,

@@ -348,10 +348,10 @@ impl Hub {
     /// settling: the queue is consumed without acks.
     pub async fn run(self: Arc<Self>, mut queue: Subscription) {
         while let Some(delivery) = queue.recv().await {
-            match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
+            delivery.process_span().in_scope(|| match serde_json::from_slice::<NodeMessage>(&delivery.payload) {
                 Ok(message) => message.into_items().for_each(|item| self.handle(item)),
                 Err(err) => warn!(error = %err, "undecodable node message dropped"),
-            }
+            });
             // A no-op (node queues are consumed without acks), for any bus that acks them.
             let _ = delivery.ack().await;
         }

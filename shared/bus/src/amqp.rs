@@ -23,7 +23,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 use crate::{BrokerSettings, Bus, BusError, Confirm, Delivery, Settle, Subscription, Topology};
 
@@ -317,31 +317,42 @@ impl Settle for AmqpSettle {
 #[async_trait]
 impl Bus for AmqpBus {
     async fn send_command(&self, shard: u16, command_id: &str, payload: Vec<u8>) -> Result<Confirm, BusError> {
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(command_id.into());
         let exchange = self.topology.command_exchange();
         let key = self.topology.shard_key(shard);
-        self.publish_started(&exchange, &key, &payload, properties).await
+        let (span, trace) = crate::trace::send(&exchange, &key, Some(command_id), payload.len());
+        let properties = with_trace(
+            BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into())
+                .with_message_id(command_id.into()),
+            &trace,
+        );
+        self.publish_started(&exchange, &key, &payload, properties).instrument(span).await
     }
 
     async fn publish_to_node(&self, node: &str, payload: Vec<u8>) -> Result<(), BusError> {
         // Replies and deliveries can be rebuilt (callers retry, clients sync): not persistent,
         // not confirmed, not `mandatory` (a node that is gone: the broker drops it).
-        let properties = BasicProperties::default().with_delivery_mode(1).with_content_type("application/json".into());
         let exchange = self.topology.deliver_exchange();
+        let (span, trace) = crate::trace::send(&exchange, node, None, payload.len());
+        let properties = with_trace(
+            BasicProperties::default().with_delivery_mode(1).with_content_type("application/json".into()),
+            &trace,
+        );
         let link = self.shared.link();
         let options = BasicPublishOptions::default();
         // Returns once the frames are written to the connection (the deliverer channel keeps
         // the calls' order).
-        match link.deliverer.basic_publish(exchange.as_str().into(), node.into(), options, &payload, properties).await {
+        let published = async {
             // Not in confirm mode: resolves at once to `NotRequested`. Awaited rather than
             // dropped, as lapin keeps a dropped confirm for `wait_for_confirms`.
-            Ok(not_requested) => match not_requested.await {
-                Ok(_) => Ok(()),
-                Err(err) => Err(self.interrupted(&link, &err)),
-            },
+            link.deliverer
+                .basic_publish(exchange.as_str().into(), node.into(), options, &payload, properties)
+                .await?
+                .await
+        };
+        match published.instrument(span).await {
+            Ok(_) => Ok(()),
             Err(err) => Err(self.interrupted(&link, &err)),
         }
     }
@@ -356,9 +367,14 @@ impl Bus for AmqpBus {
     }
 
     async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
-        let properties = BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into());
+        let exchange = self.topology.events_exchange();
+        let (span, trace) = crate::trace::send(&exchange, "", None, payload.len());
+        let properties = with_trace(
+            BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into()),
+            &trace,
+        );
         // An event nobody subscribes to yet is not an error: fanout returns it as unroutable.
-        match self.publish_confirmed(&self.topology.events_exchange(), "", &payload, properties).await {
+        match self.publish_confirmed(&exchange, "", &payload, properties).instrument(span).await {
             Err(BusError::Unroutable { .. }) => Ok(()),
             other => other,
         }
@@ -550,6 +566,7 @@ enum Ended {
 /// Hand the consumer's deliveries to the stream until one of them ends.
 async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer, tx: &mpsc::Sender<Delivery>) -> Ended {
     let guard = Arc::new(ChannelGuard { channel: channel.clone() });
+    let queue: Arc<str> = setup.queue().into();
     loop {
         let next = tokio::select! {
             next = consumer.next() => next,
@@ -568,8 +585,10 @@ async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer,
             }
             Some(Ok(delivery)) => {
                 let redelivered = delivery.redelivered;
+                let trace = trace_of(&delivery.properties);
                 let settle = Box::new(AmqpSettle { acker: delivery.acker, _channel: guard.clone() });
-                if tx.send(Delivery::new(delivery.data, redelivered, settle)).await.is_err() {
+                let delivery = Delivery::new(delivery.data, redelivered, settle).traced(trace, &queue);
+                if tx.send(delivery).await.is_err() {
                     return Ended::Cancelled; // nobody listens any more; the delivery requeued itself
                 }
             }
@@ -579,4 +598,25 @@ async fn forward(setup: &Setup, channel: Channel, mut consumer: lapin::Consumer,
             }
         }
     }
+}
+
+/// The message properties with the trace context in their headers (unchanged when empty).
+fn with_trace(properties: BasicProperties, trace: &chat_telemetry::TraceParent) -> BasicProperties {
+    if trace.is_empty() {
+        return properties;
+    }
+    let mut headers = FieldTable::default();
+    for (name, value) in trace.headers() {
+        headers.insert(name.into(), AMQPValue::LongString(value.into()));
+    }
+    properties.with_headers(headers)
+}
+
+/// The trace context a message came with (empty while tracing is off, or without one).
+fn trace_of(properties: &BasicProperties) -> chat_telemetry::TraceParent {
+    let Some(headers) = properties.headers() else { return chat_telemetry::TraceParent::default() };
+    chat_telemetry::TraceParent::from_headers(|name| match headers.inner().get(name) {
+        Some(AMQPValue::LongString(value)) => std::str::from_utf8(value.as_bytes()).ok(),
+        _ => None,
+    })
 }

@@ -9,10 +9,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use chat_telemetry::TraceParent;
+
 use crate::{Bus, BusError, Confirm, Delivery, Settle, Subscription};
 
-/// A queued message: the payload and how many times it was delivered already.
-type Queued = (Vec<u8>, u32);
+/// A queued message: the payload, how many times it was delivered already, and the trace
+/// context it was sent in.
+type Queued = (Vec<u8>, u32, TraceParent);
 type Queue = (mpsc::UnboundedSender<Queued>, Option<mpsc::UnboundedReceiver<Queued>>);
 
 /// Deliveries of one message at most, as the broker's `x-delivery-limit`: a message that keeps
@@ -61,6 +64,7 @@ struct InProcSettle {
     payload: Vec<u8>,
     /// Deliveries so far, this one included.
     deliveries: u32,
+    trace: TraceParent,
 }
 
 #[async_trait]
@@ -77,7 +81,7 @@ impl Settle for InProcSettle {
             );
             return Ok(());
         }
-        self.requeue_to.send((self.payload.clone(), self.deliveries)).map_err(|_| BusError::Closed)
+        self.requeue_to.send((self.payload.clone(), self.deliveries, self.trace.clone())).map_err(|_| BusError::Closed)
     }
 
     async fn reject(&self) -> Result<(), BusError> {
@@ -89,7 +93,7 @@ impl Settle for InProcSettle {
 #[async_trait]
 impl Bus for InProcBus {
     async fn send_command(&self, shard: u16, _command_id: &str, payload: Vec<u8>) -> Result<Confirm, BusError> {
-        self.shard_sender(shard)?.send((payload, 0)).map_err(|_| BusError::Closed)?;
+        self.shard_sender(shard)?.send((payload, 0, TraceParent::current())).map_err(|_| BusError::Closed)?;
         Ok(Box::pin(std::future::ready(Ok(()))))
     }
 
@@ -106,7 +110,8 @@ impl Bus for InProcBus {
         };
         // In process there is no broker to keep what the node has not taken yet: wait for room
         // (the node's consumer is this process's own hub), instead of dropping.
-        if tx.send(Delivery::unacked(payload)).await.is_err() {
+        let delivery = Delivery::unacked(payload).traced(TraceParent::current(), &node_queue_name());
+        if tx.send(delivery).await.is_err() {
             if let Ok(mut nodes) = self.nodes.lock() {
                 nodes.remove(node);
             }
@@ -125,18 +130,23 @@ impl Bus for InProcBus {
         };
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
         let queues = self.shard_queues.clone();
+        let name: Arc<str> = format!("shard.{shard}").into();
         tokio::spawn(async move {
             loop {
                 let payload = tokio::select! {
                     payload = source.recv() => payload,
                     () = tx.closed() => None,
                 };
-                let Some((payload, delivered)) = payload else { break };
+                let Some((payload, delivered, trace)) = payload else { break };
                 let deliveries = delivered + 1;
-                let settle =
-                    Box::new(InProcSettle { requeue_to: requeue_to.clone(), payload: payload.clone(), deliveries });
+                let settle = Box::new(InProcSettle {
+                    requeue_to: requeue_to.clone(),
+                    payload: payload.clone(),
+                    deliveries,
+                    trace: trace.clone(),
+                });
                 // Refused (the consumer went): the delivery requeues itself as it drops.
-                if tx.send(Delivery::new(payload, delivered > 0, settle)).await.is_err() {
+                if tx.send(Delivery::new(payload, delivered > 0, settle).traced(trace, &name)).await.is_err() {
                     break;
                 }
             }
@@ -157,8 +167,9 @@ impl Bus for InProcBus {
 
     async fn publish_event(&self, payload: Vec<u8>) -> Result<(), BusError> {
         let queues = self.event_queues.lock().map_err(|_| BusError::Closed)?;
+        let trace = TraceParent::current();
         for tx in queues.values() {
-            let _ = tx.send((payload.clone(), 0));
+            let _ = tx.send((payload.clone(), 0, trace.clone()));
         }
         Ok(())
     }
@@ -167,12 +178,17 @@ impl Bus for InProcBus {
         let (source_tx, mut source) = mpsc::unbounded_channel::<Queued>();
         self.event_queues.lock().map_err(|_| BusError::Closed)?.insert(queue.to_owned(), source_tx.clone());
         let (tx, rx) = mpsc::channel(32);
+        let name: Arc<str> = format!("events.{queue}").into();
         tokio::spawn(async move {
-            while let Some((payload, delivered)) = source.recv().await {
+            while let Some((payload, delivered, trace)) = source.recv().await {
                 let deliveries = delivered + 1;
-                let settle =
-                    Box::new(InProcSettle { requeue_to: source_tx.clone(), payload: payload.clone(), deliveries });
-                if tx.send(Delivery::new(payload, delivered > 0, settle)).await.is_err() {
+                let settle = Box::new(InProcSettle {
+                    requeue_to: source_tx.clone(),
+                    payload: payload.clone(),
+                    deliveries,
+                    trace: trace.clone(),
+                });
+                if tx.send(Delivery::new(payload, delivered > 0, settle).traced(trace, &name)).await.is_err() {
                     break;
                 }
             }
@@ -195,6 +211,12 @@ impl Bus for InProcBus {
     fn shards(&self) -> u16 {
         self.shards
     }
+}
+
+/// The name node deliveries carry in process (one node: this process).
+fn node_queue_name() -> Arc<str> {
+    static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| Arc::from("node")).clone()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod amqp;
 mod inproc;
 mod replies;
 mod topology;
+mod trace;
 
 use std::sync::Arc;
 
@@ -93,18 +94,37 @@ pub struct Delivery {
     pub payload: Vec<u8>,
     /// A hint only: true when the broker delivered it before.
     pub redelivered: bool,
+    /// The trace context the message came with (empty while tracing is off).
+    pub trace: chat_telemetry::TraceParent,
+    /// The queue it came from (for its span), when the bus names it.
+    queue: Option<Arc<str>>,
     /// `None` once settled, or for a delivery that needs no settling.
     settle: Option<Box<dyn Settle>>,
 }
 
 impl Delivery {
     pub fn new(payload: Vec<u8>, redelivered: bool, settle: Box<dyn Settle>) -> Self {
-        Self { payload, redelivered, settle: Some(settle) }
+        Self { payload, redelivered, trace: Default::default(), queue: None, settle: Some(settle) }
     }
 
     /// A delivery that needs no settling (the in-process node queues).
     pub fn unacked(payload: Vec<u8>) -> Self {
-        Self { payload, redelivered: false, settle: None }
+        Self { payload, redelivered: false, trace: Default::default(), queue: None, settle: None }
+    }
+
+    /// The same delivery, with the trace context it came with and the queue it came from.
+    pub fn traced(mut self, trace: chat_telemetry::TraceParent, queue: &Arc<str>) -> Self {
+        self.trace = trace;
+        self.queue = Some(queue.clone());
+        self
+    }
+
+    /// A consumer span (`process <queue>`) for handling this delivery, continuing the trace
+    /// the message came with; a disabled span while tracing is off. Handle the delivery
+    /// inside it (`Instrument::instrument`, or `entered()` around synchronous work).
+    pub fn process_span(&self) -> tracing::Span {
+        let queue = self.queue.as_deref().unwrap_or("in-process");
+        trace::process(queue, &self.trace, self.payload.len(), self.redelivered)
     }
 
     fn take(mut self) -> Option<Box<dyn Settle>> {

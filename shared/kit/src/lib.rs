@@ -4,9 +4,16 @@
 pub mod error;
 pub mod health;
 pub mod http_metrics;
+pub mod openapi;
+pub mod outbound;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
+
+/// The allocator of static (musl) builds: see Cargo.toml.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub use error::{json_config, path_config, query_config, serde_code, ApiError};
 pub use health::{Health, Readiness};

@@ -436,10 +436,14 @@ impl Service {
         s
     }
 
+    /// The log of its current run.
+    pub fn log_path(&self) -> PathBuf {
+        bin_dir().join("e2e-logs").join(format!("{}-{}-{}.log", self.name, self.bin, self.restarts))
+    }
+
     async fn spawn(&mut self) {
-        let logs = bin_dir().join("e2e-logs");
-        std::fs::create_dir_all(&logs).expect("log dir");
-        let log_path = logs.join(format!("{}-{}-{}.log", self.name, self.bin, self.restarts));
+        std::fs::create_dir_all(bin_dir().join("e2e-logs")).expect("log dir");
+        let log_path = self.log_path();
         let mut cmd = Command::new(bin(self.bin));
         cmd.env("CHAT__HTTP__WORKERS", "2").env("RUST_LOG", "info");
         for (k, v) in &self.env {

@@ -65,6 +65,8 @@ pub struct NewOutbound<'a> {
     pub last_error: Option<&'a str>,
     /// When the row may first be claimed (ms): the end of its batching window.
     pub due_at: i64,
+    /// The W3C traceparent of the work that made the row (tracing on), for its push's span.
+    pub trace_parent: Option<&'a str>,
 }
 
 /// An outbound row.
@@ -89,6 +91,8 @@ pub struct OutboundRow {
     pub batch_key: Option<String>,
     /// When the row last changed (ms): for a failed row, when it was given up.
     pub updated_at_ms: i64,
+    /// The W3C traceparent of the work that made the row, if it was traced.
+    pub trace_parent: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -110,11 +114,12 @@ struct OutboundRecord {
     notified: i64,
     batch_key: Option<String>,
     updated_at: i64,
+    trace_parent: Option<String>,
 }
 
 const OUTBOUND_COLUMNS: &str = "o.message_id, o.line_user_id, o.channel_id, o.room_id, o.tenant, o.sender, \
      o.messages, o.retry_key, o.status, o.chunks_sent, o.attempts, o.next_attempt_at, o.last_error, \
-     o.accepted_request_id, o.notified, o.batch_key, o.updated_at";
+     o.accepted_request_id, o.notified, o.batch_key, o.updated_at, o.trace_parent";
 
 impl TryFrom<OutboundRecord> for OutboundRow {
     type Error = StoreError;
@@ -137,6 +142,7 @@ impl TryFrom<OutboundRecord> for OutboundRow {
             notified: r.notified != 0,
             batch_key: r.batch_key,
             updated_at_ms: r.updated_at,
+            trace_parent: r.trace_parent,
         })
     }
 }
@@ -164,8 +170,8 @@ impl Store {
         let failed = row.status == OutboundStatus::Failed;
         let done = sqlx::query(
             "INSERT INTO outbound (message_id, line_user_id, channel_id, room_id, seq, tenant, sender, messages, \
-             retry_key, status, last_error, notified, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             retry_key, status, last_error, notified, next_attempt_at, created_at, updated_at, trace_parent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
              ON CONFLICT (message_id, line_user_id) DO NOTHING",
         )
         .bind(row.key.message_id.as_str())
@@ -182,6 +188,7 @@ impl Store {
         .bind(i64::from(!failed))
         .bind(if failed { 0 } else { row.due_at })
         .bind(now)
+        .bind(row.trace_parent)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

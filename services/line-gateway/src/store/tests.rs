@@ -229,6 +229,7 @@ fn outbound_row<'a>(
         status: OutboundStatus::Pending,
         last_error: None,
         due_at: 0,
+        trace_parent: None,
     }
 }
 

@@ -12,7 +12,7 @@ use chat_protocol::bus::{
 };
 use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::{RoomId, UserId};
-use tracing::warn;
+use tracing::{warn, Instrument, Span};
 
 use super::context::RoomContext;
 use crate::domain::{line_recipients_of, Blocks};
@@ -47,16 +47,27 @@ pub enum Outcome {
     Retry,
 }
 
+/// A command whose work is over, to settle (a `Retry` here is requeued, as a fallback).
+pub struct Done {
+    pub envelope: CommandEnvelope,
+    pub outcome: Outcome,
+    pub delivery: Delivery,
+    /// The command's span: what is published for it is published inside it.
+    pub span: Span,
+}
+
 /// Settle a unit of work's commands (one, or a batch of posts) in order, with one publish per
 /// node: every delivery and reply for a node goes in one `NodeMessage::Batch`, in the order of
 /// the commands (each command's deliveries, then its reply). Each command is then acked, or,
 /// if anything failed to go out, requeued (it comes back, is answered from its record and its
 /// message delivered again, never applied again).
-pub async fn settle_all(rc: &RoomContext, done: Vec<(CommandEnvelope, Outcome, Delivery)>) {
+pub async fn settle_all(rc: &RoomContext, done: Vec<Done>) {
     let mut out = NodeMessages::default();
     let mut failed = false;
     let mut deliveries = Vec::with_capacity(done.len());
-    for (envelope, outcome, delivery) in done {
+    // The node publishes go out under the first command's span (one publish, many commands).
+    let unit_span = done.first().map_or_else(Span::none, |d| d.span.clone());
+    for Done { envelope, outcome, delivery, span } in done {
         let room_id = &envelope.room_id;
         let (answer, frames, changes, committed_at_ms) = match outcome {
             Outcome::Retry => {
@@ -79,13 +90,13 @@ pub async fn settle_all(rc: &RoomContext, done: Vec<(CommandEnvelope, Outcome, D
             }
         };
         for (i, change) in changes.into_iter().enumerate() {
-            failed |= publish_event(rc, &format!("{}:{i}", envelope.command_id), change).await;
+            failed |= publish_event(rc, &format!("{}:{i}", envelope.command_id), change).instrument(span.clone()).await;
         }
         for frame in &frames {
             out.deliver(rc, Some(room_id), frame, committed_at_ms).await;
         }
         if let Some(event) = answer.as_ref().ok().and_then(|result| direct_opened(&envelope, result)) {
-            failed |= publish_event(rc, &envelope.command_id, event).await;
+            failed |= publish_event(rc, &envelope.command_id, event).instrument(span.clone()).await;
         }
         if let Some(reply_to) = &envelope.reply_to {
             out.push(
@@ -95,7 +106,7 @@ pub async fn settle_all(rc: &RoomContext, done: Vec<(CommandEnvelope, Outcome, D
         }
         deliveries.push(delivery);
     }
-    failed |= out.publish(rc).await;
+    failed |= out.publish(rc).instrument(unit_span).await;
     for delivery in deliveries {
         let settled = if failed { delivery.requeue().await } else { delivery.ack().await };
         if let Err(err) = settled {

@@ -28,7 +28,7 @@ use chat_bus::Delivery;
 use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, RawFrame, RoomCommand};
 use chat_protocol::events::ChangeEvent;
 use chat_protocol::{now_ms, RoomId};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, warn, Instrument, Span};
 
 use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
@@ -43,6 +43,45 @@ use crate::views;
 pub struct Apply {
     pub envelope: CommandEnvelope,
     pub delivery: Delivery,
+    /// The command's span (`room <command>`, under the delivery's `process` span); a disabled
+    /// span while tracing is off. Its work runs inside it, wherever the command goes.
+    pub span: tracing::Span,
+}
+
+impl Apply {
+    pub fn new(envelope: CommandEnvelope, delivery: Delivery) -> Self {
+        let span = match chat_telemetry::tracing_on() {
+            false => tracing::Span::none(),
+            true => {
+                let process = delivery.process_span();
+                tracing::info_span!(
+                    parent: &process,
+                    "room command",
+                    otel.name = format!("room {}", envelope.command.name()),
+                    room.id = %envelope.room_id,
+                    room.command.id = %envelope.command_id,
+                    room.command.kind = envelope.command.name(),
+                )
+            }
+        };
+        Self { envelope, delivery, span }
+    }
+}
+
+/// The span of a commit (one command's, or a batch's under its first post, linked to the
+/// others).
+fn commit_span(parent: &tracing::Span, room_id: &RoomId, commands: usize) -> tracing::Span {
+    if !chat_telemetry::tracing_on() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        parent: parent,
+        "room commit",
+        otel.name = "room commit",
+        room.id = %room_id,
+        room.commit.commands = commands,
+        db.system.name = "postgresql",
+    )
 }
 
 /// Stop now (passivation granted by the shard).
@@ -374,9 +413,9 @@ impl Handler<Apply> for RoomActor {
 impl RoomActor {
     /// One command alone: look up, decide, commit, absorb, settle.
     fn handle_one(&mut self, apply: Apply) -> Work {
-        let Apply { envelope, delivery } = apply;
+        let Apply { envelope, delivery, span } = apply;
         if matches!(envelope.command, RoomCommand::BlocksChanged) {
-            return self.refresh_blocks(envelope, delivery);
+            return self.refresh_blocks(envelope, delivery, span);
         }
         // Step 1: what the decision needs from the store: a command of the dedup window's is
         // answered from its record; a recall needs its message.
@@ -400,19 +439,22 @@ impl RoomActor {
                     None => Ok(Ok(None)),
                 }
             }
+            .instrument(span.clone())
         };
+        let settle_span = span.clone();
         let pipeline = lookup
             .into_actor(self)
-            .then(|target, act, _ctx| {
-                let decided = match target {
+            .then(move |target, act, _ctx| {
+                let decided = span.in_scope(|| match target {
                     Ok(Ok(target)) => act.decide(&envelope, target),
                     Ok(Err(recorded)) => {
                         metrics().dedup_hits.inc();
                         Err(Outcome::Answered(Ok(recorded)))
                     }
                     Err(err) => Err(act.failed(err)),
-                };
+                });
                 let (rc, fence) = (act.rc.clone(), act.fence);
+                let commit_span = commit_span(&span, &act.room_id, 1);
                 // Step 3: commit what was decided.
                 async move {
                     let committed = match decided {
@@ -425,7 +467,7 @@ impl RoomActor {
                                 command_id: &envelope.command_id,
                                 now_ms: write.now_ms,
                             };
-                            let result = rc.store.commit(fence, &commit).await;
+                            let result = rc.store.commit(fence, &commit).instrument(commit_span).await;
                             // A conflict is answered from what the store already holds.
                             let looked_up = match &result {
                                 Err(StoreError::Duplicate) => Some(recorded(&rc, &envelope).await),
@@ -442,6 +484,7 @@ impl RoomActor {
                     };
                     (envelope, committed)
                 }
+                .instrument(span)
                 .into_actor(act)
                 .map(|(envelope, committed), act, _ctx| {
                     let outcome = match committed {
@@ -464,7 +507,7 @@ impl RoomActor {
                     (envelope, outcome)
                 })
             })
-            .then(move |(envelope, outcome), act, _ctx| act.settle_one(envelope, outcome, delivery));
+            .then(move |(envelope, outcome), act, _ctx| act.settle_one(envelope, outcome, delivery, settle_span));
         Box::pin(pipeline)
     }
 
@@ -505,6 +548,12 @@ impl RoomActor {
             return self.settle_batch(settled);
         }
         let (rc, fence, room_id) = (self.rc.clone(), self.fence, self.room_id.clone());
+        let span = commit_span(&writes[0].1.span, &room_id, writes.len());
+        if chat_telemetry::tracing_on() {
+            for (_, apply, _) in &writes[1..] {
+                chat_telemetry::TraceParent::of(&apply.span).link(&span);
+            }
+        }
         let commit = async move {
             let posts: Vec<PostCommit<'_>> = writes
                 .iter()
@@ -524,7 +573,8 @@ impl RoomActor {
                 }
             }
             (writes, result, records)
-        };
+        }
+        .instrument(span);
         let work = commit.into_actor(self).then(move |(writes, result, mut records), act, _ctx| -> Work {
             match result {
                 Ok(()) => {
@@ -599,8 +649,8 @@ impl RoomActor {
     }
 
     /// Step 4 for one command: see `settle_batch`.
-    fn settle_one(&mut self, envelope: CommandEnvelope, outcome: Outcome, delivery: Delivery) -> Work {
-        self.settle_batch(vec![(0, Apply { envelope, delivery }, outcome)])
+    fn settle_one(&mut self, envelope: CommandEnvelope, outcome: Outcome, delivery: Delivery, span: Span) -> Work {
+        self.settle_batch(vec![(0, Apply { envelope, delivery, span }, outcome)])
     }
 
     /// Step 4: settle a unit's commands in the order they came: what must be tried again goes
@@ -609,13 +659,13 @@ impl RoomActor {
     fn settle_batch(&mut self, mut settled: Settled) -> Work {
         settled.sort_by_key(|(i, _, _)| *i);
         let mut done = Vec::with_capacity(settled.len());
-        for (_, Apply { envelope, delivery }, outcome) in settled {
+        for (_, Apply { envelope, delivery, span }, outcome) in settled {
             if let Outcome::Answered(Err(refusal)) = &outcome {
                 metrics().commands_rejected.with_label_values(&[refusal.code.as_str()]).inc();
             }
             match outcome {
-                Outcome::Retry => self.give_back(Apply { envelope, delivery }),
-                outcome => done.push((envelope, outcome, delivery)),
+                Outcome::Retry => self.give_back(Apply { envelope, delivery, span }),
+                outcome => done.push(delivery::Done { envelope, outcome, delivery, span }),
             }
         }
         let stop = self.done_after();
@@ -669,7 +719,7 @@ fn line_messages(state: &RoomState, plan: &Plan, last_seq: i64, now_ms: i64) -> 
 impl RoomActor {
     /// `BlocksChanged`: read the members' blocks again; nothing is written, the answer is the
     /// room's last seq. A store failure gives the command back like any failed command.
-    fn refresh_blocks(&mut self, envelope: CommandEnvelope, delivery: Delivery) -> Work {
+    fn refresh_blocks(&mut self, envelope: CommandEnvelope, delivery: Delivery, span: Span) -> Work {
         let rc = self.rc.clone();
         let room_id = self.room_id.clone();
         let exists = self.state.is_some();
@@ -689,7 +739,7 @@ impl RoomActor {
                 (Ok(_), _) => Outcome::Answered(Err(CommandError::room_not_found())),
                 (Err(err), _) => act.failed(err),
             };
-            act.settle_one(envelope, outcome, delivery)
+            act.settle_one(envelope, outcome, delivery, span)
         });
         Box::pin(pipeline)
     }

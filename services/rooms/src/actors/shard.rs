@@ -403,7 +403,7 @@ impl StreamHandler<Delivery> for ShardActor {
                 return;
             }
         };
-        self.route(Apply { envelope, delivery }, ctx);
+        self.route(Apply::new(envelope, delivery), ctx);
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {

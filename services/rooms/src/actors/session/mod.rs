@@ -61,15 +61,17 @@ use bytes::Bytes;
 use chat_auth::Principal;
 use chat_protocol::bus::{CommandError, CommandResult, RoomCommand};
 use chat_protocol::frames::{ClientFrame, ServerFrame};
-use chat_protocol::{is_valid_client_id, post_command_id, Body, Refusal, RoomId};
+use chat_protocol::{is_valid_client_id, post_command_id, Body, Limits, Refusal, RoomId};
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument, Span};
 
 pub use self::context::SessionContext;
 use self::holds::Holds;
-use self::socket::{Inbound, Reader, Socket};
+use self::socket::Socket;
+/// The reader, for the fuzz target of the client's frames (`fuzz/`) and its replay test.
+pub use self::socket::{Inbound, Reader};
 use self::sync::{SyncAnswer, SyncFailed, SyncKind};
 use crate::access;
 use crate::dispatch::Submitted;
@@ -100,6 +102,8 @@ struct PendingSend {
     room_id: RoomId,
     client_msg_id: String,
     body: Body,
+    /// The frame's span (tracing on): the send runs in it, even when it waits its turn.
+    span: Span,
 }
 
 /// The answer of work the session started, back in the session's task.
@@ -166,6 +170,38 @@ fn now_secs() -> u64 {
 
 fn close(code: CloseCode, text: &str) -> Option<CloseReason> {
     Some(CloseReason { code, description: Some(text.into()) })
+}
+
+/// A client's text message read as a frame, or the error frame's refusal it gets instead.
+/// `text` is what the reader gave (`Inbound::Text`: checked to be UTF-8).
+pub fn client_frame(text: &[u8]) -> Result<ClientFrame, CommandError> {
+    let text = std::str::from_utf8(text).unwrap_or_default();
+    serde_json::from_str::<ClientFrame>(text).map_err(|err| {
+        let text = err.to_string();
+        let code = if err.is_syntax() || err.is_eof() {
+            Refusal::MalformedJson
+        } else if text.contains("unknown variant") {
+            Refusal::UnknownType
+        } else if text.contains("unknown field") {
+            Refusal::UnknownField
+        } else {
+            Refusal::InvalidFrame
+        };
+        CommandError::new(code, text)
+    })
+}
+
+/// The checks of a `send` frame made before any work starts: its client_msg_id, its body's
+/// limits, and a room id that can name a room.
+pub fn check_send(limits: &Limits, room_id: &RoomId, client_msg_id: &str, body: &Body) -> Result<(), CommandError> {
+    if !is_valid_client_id(client_msg_id) {
+        return Err(CommandError::new(Refusal::InvalidClientMsgId, "client_msg_id must be 1-64 of [A-Za-z0-9._@-]"));
+    }
+    limits.check_body(body)?;
+    if uuid::Uuid::parse_str(room_id.as_str()).is_err() {
+        return Err(CommandError::room_not_found());
+    }
+    Ok(())
 }
 
 /// The next answer of the work in progress (pending while there is none).
@@ -405,8 +441,13 @@ impl Session {
     }
 
     /// Run `work` in the background; its answer comes back to `on_done`.
+    /// It runs in the current span (the frame's, while tracing is on).
     fn spawn(&mut self, work: impl Future<Output = Done> + 'static) {
-        self.ops.get_or_insert_with(FuturesUnordered::new).push(Box::pin(work));
+        let work: LocalBoxFuture<'static, Done> = match chat_telemetry::tracing_on() {
+            true => Box::pin(work.instrument(Span::current())),
+            false => Box::pin(work),
+        };
+        self.ops.get_or_insert_with(FuturesUnordered::new).push(work);
     }
 
     fn on_inbound(&mut self, next: Option<Result<Inbound, CloseReason>>) {
@@ -426,23 +467,12 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &[u8]) {
-        // The reader has checked the text is UTF-8.
-        let text = std::str::from_utf8(text).unwrap_or_default();
-        match serde_json::from_str::<ClientFrame>(text) {
-            Ok(frame) => self.on_frame(frame),
-            Err(err) => {
-                let text = err.to_string();
-                let code = if err.is_syntax() || err.is_eof() {
-                    Refusal::MalformedJson
-                } else if text.contains("unknown variant") {
-                    Refusal::UnknownType
-                } else if text.contains("unknown field") {
-                    Refusal::UnknownField
-                } else {
-                    Refusal::InvalidFrame
-                };
-                self.error(CommandError::new(code, text), None);
+        match client_frame(text) {
+            Ok(frame) => {
+                let span = frame_span(&frame);
+                span.in_scope(|| self.on_frame(frame));
             }
+            Err(err) => self.error(err, None),
         }
     }
 
@@ -489,15 +519,10 @@ impl Session {
     }
 
     fn on_send(&mut self, room_id: RoomId, client_msg_id: String, body: Body) {
-        if !is_valid_client_id(&client_msg_id) {
-            let err = CommandError::new(Refusal::InvalidClientMsgId, "client_msg_id must be 1-64 of [A-Za-z0-9._@-]");
-            return self.error(err, None);
-        }
-        if let Err(e) = self.sc.limits.check_body(&body) {
-            return self.error(e.into(), Some(client_msg_id));
-        }
-        if uuid::Uuid::parse_str(room_id.as_str()).is_err() {
-            return self.error(CommandError::room_not_found(), Some(client_msg_id));
+        if let Err(err) = check_send(&self.sc.limits, &room_id, &client_msg_id, &body) {
+            // An invalid client_msg_id is not echoed back.
+            let echo = (err.code != Refusal::InvalidClientMsgId).then_some(client_msg_id);
+            return self.error(err, echo);
         }
         if !self.admit(Some(client_msg_id.clone())) {
             return;
@@ -508,7 +533,7 @@ impl Session {
             let err = CommandError::new(Refusal::RateLimited, format!("too many messages; retry in {secs} s"));
             return self.error(err, Some(client_msg_id));
         }
-        let job = PendingSend { room_id, client_msg_id, body };
+        let job = PendingSend { room_id, client_msg_id, body, span: Span::current() };
         match self.sends.get_mut(&job.room_id) {
             Some(waiting) => waiting.push_back(job),
             None => {
@@ -522,7 +547,8 @@ impl Session {
     /// (so a session's sends into a room are queued in the order they arrived, pipelined), and
     /// answer it when the room does.
     fn run_send(&mut self, job: PendingSend) {
-        let PendingSend { room_id, client_msg_id, body } = job;
+        let PendingSend { room_id, client_msg_id, body, span } = job;
+        let _in_frame = span.enter();
         let sc = self.sc.clone();
         let p = self.principal.clone();
         let command_id = post_command_id(&p.user_id, &client_msg_id);
@@ -673,6 +699,27 @@ impl Session {
 }
 
 /// What the client gets for a send: its ack, or the error naming it.
+/// The span of one client frame (`ws <type>`), the root of what it causes; a disabled span
+/// while tracing is off.
+fn frame_span(frame: &ClientFrame) -> Span {
+    if !chat_telemetry::tracing_on() {
+        return Span::none();
+    }
+    let (kind, room) = match frame {
+        ClientFrame::Ping {} => ("ping", None),
+        ClientFrame::Send { room_id, .. } => ("send", Some(room_id)),
+        ClientFrame::Sync { .. } => ("sync", None),
+        ClientFrame::Read { room_id, .. } => ("read", Some(room_id)),
+    };
+    tracing::info_span!(
+        "ws frame",
+        otel.name = format!("ws {kind}"),
+        otel.kind = "server",
+        ws.frame.type = kind,
+        room.id = room.map(RoomId::as_str),
+    )
+}
+
 fn answer_frame(room_id: RoomId, client_msg_id: String, res: Result<CommandResult, CommandError>) -> ServerFrame {
     let err = match res {
         Ok(CommandResult::Posted { message_id, seq }) => {
