@@ -23,9 +23,13 @@ up: backends build ## the four services as separate processes against the local 
 down: ## stop what `make up` started
 	bash tests/scripts/down.sh
 
-test: backends build lint ## install/start the backends, then run unit, end-to-end and browser tests
+test: backends build lint ## install/start the backends, then run unit, end-to-end and browser tests, and the ops checks in their short form (supply chain, Kubernetes, OpenAPI, fuzzing, images)
 	bash tests/scripts/e2e.sh
 	bash tests/scripts/browser.sh
+	bash tests/scripts/deny.sh
+	bash tests/scripts/k8s-check.sh
+	bash tests/scripts/fuzz.sh
+	bash tests/scripts/images.sh
 
 bench: backends ## the benchmark suite, short (minutes); FULL=1 for the full run; results in bench-results/
 	$(CARGO) build --release --locked -p rooms -p authz -p line-gateway -p standalone -p chat-tools
