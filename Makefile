@@ -28,6 +28,7 @@ test: backends build lint ## install/start the backends, then run unit, end-to-e
 	bash tests/scripts/browser.sh
 	bash tests/scripts/deny.sh
 	bash tests/scripts/k8s-check.sh
+	bash tests/scripts/schemathesis.sh
 	bash tests/scripts/fuzz.sh
 	bash tests/scripts/images.sh
 

@@ -10,6 +10,7 @@ mod api;
 mod app;
 mod keys;
 mod metrics;
+pub mod openapi;
 mod password;
 mod relay;
 pub mod service;
@@ -41,7 +42,12 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
     let (store, bus) = connect(&settings).await?;
     let http = settings.http.clone();
     let core = AuthzCore::start(settings, store, bus).await?;
-    chat_kit::run_basic_service(SERVICE, &http, configure(&core), shutdown).await?;
+    let routes = configure(&core);
+    let routes = move |cfg: &mut actix_web::web::ServiceConfig| {
+        routes(cfg);
+        chat_kit::openapi::serve(cfg, openapi::document);
+    };
+    chat_kit::run_basic_service(SERVICE, &http, routes, shutdown).await?;
     Ok(())
 }
 

@@ -2,16 +2,19 @@
 //! serialises its typed answer; refusals become codes and statuses in one place
 //! (`From<ContactsError> for ApiError`).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
 use chat_auth::Principal;
-use chat_kit::ApiError;
+use chat_kit::openapi::ErrorBody;
+use chat_kit::{ApiError, Object};
 use chat_protocol::{Refusal, RoomId, TenantId, UserId};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::service::{
     ContactsCore, ContactsError, Invite, ListRequest, NewContact, NotesPatch, Page, ProfilePatch, ProfileView,
 };
-use crate::store::{Contact, StoreError};
+use crate::store::{Contact, ContactKind, StoreError};
 
 type Res = Result<HttpResponse, ApiError>;
 type Core = web::Data<ContactsCore>;
@@ -26,20 +29,27 @@ const EDITABLE_PROFILE_FIELDS: [&str; 3] = ["about", "phone", "website"];
 /// How long a client may keep an invite image.
 const IMAGE_CACHE_CONTROL: &str = "private, max-age=300";
 
+/// Mount the routes (`/v1/openapi.json` is mounted by the caller: the standalone serves one
+/// merged document).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/contacts", web::get().to(list_contacts))
-        .route("/v1/contacts", web::post().to(add_contact))
-        .route("/v1/contacts/line-friends", web::get().to(line_friends))
-        .route("/v1/contacts/{id}", web::get().to(get_contact))
-        .route("/v1/contacts/{id}", web::patch().to(update_contact))
-        .route("/v1/contacts/{id}", web::delete().to(remove_contact))
-        .route("/v1/contacts/{id}/block", web::put().to(block))
-        .route("/v1/contacts/{id}/block", web::delete().to(unblock))
-        .route("/v1/me/line-profile", web::get().to(line_profile))
-        .route("/v1/me/line-profile", web::patch().to(update_line_profile))
-        .route("/v1/me/line-invite", web::get().to(line_invite))
-        .route(QR_PNG_PATH, web::get().to(invite_qr))
-        .route(CARD_PNG_PATH, web::get().to(invite_card));
+    register(&mut ServiceConfig::new(cfg));
+}
+
+/// Every route, each registered with its OpenAPI operation (`crate::openapi` collects them).
+pub fn register(cfg: &mut ServiceConfig) {
+    cfg.service(list_contacts)
+        .service(add_contact)
+        .service(line_friends)
+        .service(get_contact)
+        .service(update_contact)
+        .service(remove_contact)
+        .service(block)
+        .service(unblock)
+        .service(line_profile)
+        .service(update_line_profile)
+        .service(line_invite)
+        .service(invite_qr)
+        .service(invite_card);
 }
 
 // ----- errors -----
@@ -91,6 +101,25 @@ impl From<ContactsError> for ApiError {
     }
 }
 
+/// PostgreSQL cannot hold U+0000 in text: a value with it can be neither stored nor matched,
+/// so it is refused here rather than failing the query (a 500 before).
+fn storable(value: &str, refusal: impl FnOnce() -> ContactsError) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(refusal().into());
+    }
+    Ok(())
+}
+
+/// A contact id with U+0000 names no contact.
+fn contact_id(id: &str) -> Result<&str, ApiError> {
+    storable(id, || ContactsError::ContactNotFound)?;
+    Ok(id)
+}
+
+fn query_text(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    storable(value.unwrap_or_default(), || ContactsError::InvalidQuery(format!("{field} cannot contain U+0000")))
+}
+
 // ----- contacts -----
 
 /// `Some(value)` for a field that is present (even `null`), so that `Option<Option<T>>`
@@ -104,9 +133,10 @@ where
 }
 
 /// A contact as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ContactBody<'a> {
     id: &'a str,
+    #[schema(value_type = ContactKind)]
     kind: &'static str,
     user: &'a UserId,
     tenant: Option<&'a TenantId>,
@@ -149,43 +179,83 @@ impl<'a> From<&'a Contact> for ContactBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ContactsPage<'a> {
     contacts: Vec<ContactBody<'a>>,
     next: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LineFriendsPage<'a> {
     line_friends: Vec<ContactBody<'a>>,
     next: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    #[param(value_type = Option<ContactKind>)]
     kind: Option<String>,
+    /// Search text, at most 100 characters.
+    #[param(max_length = 100, pattern = "^[^\\u0000]*$")]
     q: Option<String>,
+    /// 1 to `contacts.page_max` (200 by default); 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    #[param(pattern = "^[^\\u0000]*$")]
     after: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
+    /// 1 to `contacts.page_max` (200 by default); 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    #[param(pattern = "^[^\\u0000]*$")]
     after: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "contacts",
+    summary = "the caller's external contacts (Clients and Partners), a page at a time",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of contacts", body = ContactsPage),
+        (status = 400, description = "bad query (invalid_query, unknown_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/contacts")]
 async fn list_contacts(principal: Principal, query: web::Query<ListQuery>, core: Core) -> Res {
     let ListQuery { kind, q, limit, after } = query.into_inner();
+    query_text("q", q.as_deref())?;
+    query_text("after", after.as_deref())?;
     let Page { contacts, next } = core.list_contacts(&principal, ListRequest { kind, q, limit, after }).await?;
     Ok(HttpResponse::Ok()
         .json(ContactsPage { contacts: contacts.iter().map(ContactBody::from).collect(), next: next.as_deref() }))
 }
 
+#[utoipa::path(
+    tag = "contacts",
+    summary = "LINE users who added the caller as a friend",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "a page of LINE friends", body = LineFriendsPage),
+        (status = 400, description = "bad query (invalid_query, unknown_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/contacts/line-friends")]
 async fn line_friends(principal: Principal, query: web::Query<PageQuery>, core: Core) -> Res {
     let PageQuery { limit, after } = query.into_inner();
+    query_text("after", after.as_deref())?;
     let Page { contacts, next } = core.line_friends(&principal, limit, after).await?;
     Ok(HttpResponse::Ok().json(LineFriendsPage {
         line_friends: contacts.iter().map(ContactBody::from).collect(),
@@ -201,54 +271,167 @@ struct NewContactBody {
     line_user: Option<String>,
 }
 
-async fn add_contact(principal: Principal, body: web::Json<NewContactBody>, core: Core) -> Res {
-    let NewContactBody { tenant, username, line_user } = body.into_inner();
+/// Either `tenant` and `username` (1-64 of `[A-Za-z0-9._-]` each), or `line_user`.
+impl utoipa::PartialSchema for NewContactBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let schema = serde_json::json!({
+            "description": "either a workspace user (tenant and username) or a LINE user",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["tenant", "username"],
+                    "properties": {
+                        "tenant": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                        "username": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                        "line_user": {"type": "null"}
+                    },
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "required": ["line_user"],
+                    "properties": {
+                        "line_user": {"type": "string", "pattern": "^[^\\u0000]*$"},
+                        "tenant": {"type": "null"},
+                        "username": {"type": "null"}
+                    },
+                    "additionalProperties": false
+                }
+            ]
+        });
+        serde_json::from_value(schema).unwrap_or_default()
+    }
+}
+
+impl ToSchema for NewContactBody {}
+
+#[utoipa::path(
+    tag = "contacts",
+    summary = "add an external workspace user (needs an active trust) or a LINE friend; creates the 1:1 room",
+    request_body = NewContactBody,
+    responses(
+        (status = 201, description = "added", body = ContactBody),
+        (status = 200, description = "a contact already", body = ContactBody),
+        (status = 400, description = "invalid body, tenant (invalid_tenant: also the caller's own), username (invalid_username) or fields (invalid_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "no active trust with that tenant (external_not_authorized), or no LINE permission (line_not_authorized)", body = ErrorBody),
+        (status = 404, description = "no such user (user_not_found)", body = ErrorBody),
+        (status = 409, description = "no LINE Official Account bound to the caller (line_account_not_set_up)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 503, description = "authz, a room or the bus did not answer (authz_unavailable, command_timeout, unavailable): retrying is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/contacts")]
+async fn add_contact(principal: Principal, body: web::Json<Object<NewContactBody>>, core: Core) -> Res {
+    let NewContactBody { tenant, username, line_user } = body.into_inner().0;
     let new = NewContact::from_fields(tenant, username, line_user)?;
     let (contact, created) = core.add_contact(&principal, new).await?;
     let body = ContactBody::from(&contact);
     Ok(if created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
 }
 
+#[utoipa::path(
+    tag = "contacts",
+    summary = "one contact",
+    params(("id" = String, Path, description = "the contact")),
+    responses((status = 200, description = "the contact", body = ContactBody), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 404, description = "no such contact of the caller (contact_not_found)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[get("/v1/contacts/{id}")]
 async fn get_contact(principal: Principal, path: web::Path<String>, core: Core) -> Res {
-    let contact = core.contact(&principal, &path).await?;
+    let contact = core.contact(&principal, contact_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(ContactBody::from(&contact)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NotesBody {
+    /// At most 100 characters, no control characters.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     name: Option<Option<String>>,
+    /// At most 32 of digits, spaces and `+-()`, with a digit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 32, pattern = "^[0-9 +()-]*[0-9][0-9 +()-]*$")]
     phone: Option<Option<String>>,
+    /// At most 254 characters: a local part, `@`, a domain with a dot inside.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 254, pattern = "^[^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F]+@[^@.\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F][^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F]*\\.[^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F]*[^@.\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\u0000-\\u001F\\u007F-\\u009F]$")]
     email: Option<Option<String>>,
 }
 
-async fn update_contact(principal: Principal, path: web::Path<String>, body: web::Json<NotesBody>, core: Core) -> Res {
-    let NotesBody { name, phone, email } = body.into_inner();
-    let contact = core.update_notes(&principal, &path, NotesPatch { name, phone, email }).await?;
+#[utoipa::path(
+    tag = "contacts",
+    summary = "edit the additional information (absent: unchanged; null: cleared)",
+    params(("id" = String, Path, description = "the contact")),
+    request_body = NotesBody,
+    responses(
+        (status = 200, description = "the contact", body = ContactBody),
+        (status = 400, description = "invalid body or field (field_too_long, invalid_phone, invalid_email)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 404, description = "no such contact of the caller (contact_not_found)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/contacts/{id}")]
+async fn update_contact(
+    principal: Principal,
+    path: web::Path<String>,
+    body: web::Json<Object<NotesBody>>,
+    core: Core,
+) -> Res {
+    let NotesBody { name, phone, email } = body.into_inner().0;
+    let contact = core.update_notes(&principal, contact_id(&path)?, NotesPatch { name, phone, email }).await?;
     Ok(HttpResponse::Ok().json(ContactBody::from(&contact)))
 }
 
+#[utoipa::path(
+    tag = "contacts",
+    summary = "remove from contacts (the room history stays)",
+    params(("id" = String, Path, description = "the contact")),
+    responses((status = 204, description = "removed"), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 404, description = "no such contact of the caller (contact_not_found)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[delete("/v1/contacts/{id}")]
 async fn remove_contact(principal: Principal, path: web::Path<String>, core: Core) -> Res {
-    core.remove_contact(&principal, &path).await?;
+    core.remove_contact(&principal, contact_id(&path)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    tag = "contacts",
+    summary = "block messages from this contact",
+    params(("id" = String, Path, description = "the contact")),
+    responses((status = 200, description = "the contact", body = ContactBody), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 404, description = "no such contact of the caller (contact_not_found)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[put("/v1/contacts/{id}/block")]
 async fn block(principal: Principal, path: web::Path<String>, core: Core) -> Res {
-    let contact = core.block(&principal, &path).await?;
+    let contact = core.block(&principal, contact_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(ContactBody::from(&contact)))
 }
 
+#[utoipa::path(
+    tag = "contacts",
+    summary = "unblock this contact",
+    params(("id" = String, Path, description = "the contact")),
+    responses((status = 200, description = "the contact", body = ContactBody), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 404, description = "no such contact of the caller (contact_not_found)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[delete("/v1/contacts/{id}/block")]
 async fn unblock(principal: Principal, path: web::Path<String>, core: Core) -> Res {
-    let contact = core.unblock(&principal, &path).await?;
+    let contact = core.unblock(&principal, contact_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(ContactBody::from(&contact)))
 }
 
 // ----- LINE profile -----
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LineProfile)]
 struct ProfileBody<'a> {
     user: &'a UserId,
     name: &'a str,
@@ -259,6 +442,8 @@ struct ProfileBody<'a> {
     about: Option<&'a str>,
     phone: Option<&'a str>,
     website: Option<&'a str>,
+    /// The fields `PATCH /v1/me/line-profile` takes.
+    #[schema(value_type = Vec<String>)]
     editable: [&'static str; 3],
 }
 
@@ -279,22 +464,36 @@ impl<'a> From<&'a ProfileView> for ProfileBody<'a> {
 }
 
 /// The editable fields, and the shown ones that are not editable (refused with their reason).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProfilePatchBody {
+    /// At most 500 characters.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "^[^\\u0000]*$")]
     about: Option<Option<String>>,
+    /// At most 32 of digits, spaces and `+-()`, with a digit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 32, pattern = "^[0-9 +()-]*[0-9][0-9 +()-]*$")]
     phone: Option<Option<String>>,
+    /// An absolute http(s) URL with a host, at most 2048 characters.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[A-Za-z]+(\\.[A-Za-z]+)*(:[0-9]{1,4})?([/?#][!-~]*)?$")]
     website: Option<Option<String>>,
+    /// Not editable here: left out of the document, refused with its reason.
     #[serde(default, deserialize_with = "present")]
+    #[schema(ignore)]
     status_message: Option<serde_json::Value>,
+    /// Not editable here: left out of the document, refused with its reason.
     #[serde(default, deserialize_with = "present")]
+    #[schema(ignore)]
     name: Option<serde_json::Value>,
+    /// Not editable here: left out of the document, refused with its reason.
     #[serde(default, deserialize_with = "present")]
+    #[schema(ignore)]
     company: Option<serde_json::Value>,
+    /// Not editable here: left out of the document, refused with its reason.
     #[serde(default, deserialize_with = "present")]
+    #[schema(ignore)]
     photo_url: Option<serde_json::Value>,
 }
 
@@ -312,24 +511,51 @@ impl ProfilePatchBody {
     }
 }
 
+#[utoipa::path(
+    tag = "line profile",
+    summary = "what LINE users see of the caller",
+    responses((status = 200, description = "the profile", body = ProfileBody), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 503, description = "authz, a room or the bus did not answer (authz_unavailable, command_timeout, unavailable): retrying is safe", body = ErrorBody), (status = 403, description = "the caller may not use LINE (line_not_authorized)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[get("/v1/me/line-profile")]
 async fn line_profile(principal: Principal, core: Core) -> Res {
     let view = core.line_profile(&principal).await?;
     Ok(HttpResponse::Ok().json(ProfileBody::from(&view)))
 }
 
-async fn update_line_profile(principal: Principal, body: web::Json<ProfilePatchBody>, core: Core) -> Res {
-    let patch = body.into_inner().into_patch()?;
+#[utoipa::path(
+    tag = "line profile",
+    summary = "edit about, phone, website (photo, name and the company status line are not editable here)",
+    request_body = ProfilePatchBody,
+    responses(
+        (status = 200, description = "the profile", body = ProfileBody),
+        (status = 400, description = "invalid body or field (field_too_long, invalid_phone, invalid_url), a workspace field (unknown_field) or the status message (status_message_not_editable)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "the caller may not use LINE (line_not_authorized)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 503, description = "authz, a room or the bus did not answer (authz_unavailable, command_timeout, unavailable): retrying is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/me/line-profile")]
+async fn update_line_profile(principal: Principal, body: web::Json<Object<ProfilePatchBody>>, core: Core) -> Res {
+    let patch = body.into_inner().0.into_patch()?;
+    for text in [&patch.about, &patch.phone, &patch.website].into_iter().flatten().flatten() {
+        storable(text, || ContactsError::InvalidField("text cannot contain U+0000".into()))?;
+    }
     let view = core.update_line_profile(&principal, patch).await?;
     Ok(HttpResponse::Ok().json(ProfileBody::from(&view)))
 }
 
 // ----- LINE invite -----
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct InviteBody<'a> {
     /// The caller's user id: the same as their workspace id.
     my_id: &'a UserId,
     /// `ready`, or `line_account_not_set_up` while no LINE Official Account is bound.
+    #[schema(value_type = String, pattern = "^(ready|line_account_not_set_up)$")]
     status: &'static str,
     add_friend_url: Option<&'a str>,
     qr_png: &'static str,
@@ -349,6 +575,13 @@ impl<'a> From<&'a Invite> for InviteBody<'a> {
     }
 }
 
+#[utoipa::path(
+    tag = "line profile",
+    summary = "the caller's id and add-friend URL, and where the invite images are",
+    responses((status = 200, description = "the invite", body = InviteBody), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 503, description = "authz, a room or the bus did not answer (authz_unavailable, command_timeout, unavailable): retrying is safe", body = ErrorBody), (status = 403, description = "the caller may not use LINE (line_not_authorized)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[get("/v1/me/line-invite")]
 async fn line_invite(principal: Principal, core: Core) -> Res {
     let invite = core.line_invite(&principal).await?;
     Ok(HttpResponse::Ok().json(InviteBody::from(&invite)))
@@ -358,10 +591,36 @@ fn png(bytes: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok().content_type("image/png").insert_header(("Cache-Control", IMAGE_CACHE_CONTROL)).body(bytes)
 }
 
+#[utoipa::path(
+    tag = "line profile",
+    summary = "the add-friend QR code (PNG)",
+    responses(
+        (status = 200, description = "the image", content_type = "image/png", body = Vec<u8>, headers(("Cache-Control" = String))),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "the caller may not use LINE (line_not_authorized)", body = ErrorBody),
+        (status = 409, description = "no LINE Official Account bound to the caller yet (line_account_not_set_up)", body = ErrorBody),
+        (status = 503, description = "authz, a room or the bus did not answer (authz_unavailable, command_timeout, unavailable): retrying is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/me/line-invite/qr.png")]
 async fn invite_qr(principal: Principal, core: Core) -> Res {
     Ok(png(core.invite_qr_png(&principal).await?))
 }
 
+#[utoipa::path(
+    tag = "line profile",
+    summary = "the profile card (PNG)",
+    responses(
+        (status = 200, description = "the image", content_type = "image/png", body = Vec<u8>, headers(("Cache-Control" = String))),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "the caller may not use LINE (line_not_authorized)", body = ErrorBody),
+        (status = 409, description = "no LINE Official Account bound to the caller yet (line_account_not_set_up)", body = ErrorBody),
+        (status = 503, description = "authz, a room or the bus did not answer (authz_unavailable, command_timeout, unavailable): retrying is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/me/line-invite/card.png")]
 async fn invite_card(principal: Principal, core: Core) -> Res {
     Ok(png(core.invite_card_png(&principal).await?))
 }

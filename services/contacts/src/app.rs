@@ -138,7 +138,12 @@ pub async fn run(service: &'static str, settings: Settings, shutdown: impl Futur
     let http = settings.http.clone();
     let core = ContactsCore::start(settings, store, bus).await?;
     let readiness = Readiness::default();
-    let server = HttpService::bind(&http, core.health(service, readiness.clone()), configure(&core))?;
+    let routes = configure(&core);
+    let routes = move |cfg: &mut web::ServiceConfig| {
+        routes(cfg);
+        chat_kit::openapi::serve(cfg, crate::openapi::document);
+    };
+    let server = HttpService::bind(&http, core.health(service, readiness.clone()), routes)?;
     readiness.set(true);
     server.run_until_stopped(shutdown, async move { readiness.set(false) }).await?;
     Ok(())

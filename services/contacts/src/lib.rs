@@ -13,6 +13,7 @@ mod authz;
 mod events;
 pub mod invite;
 mod metrics;
+pub mod openapi;
 mod rooms;
 pub mod service;
 mod settings;

@@ -4,13 +4,16 @@
 //! one place (`From<LineError> for ApiError`). Answers never hold a secret or a token.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chat_auth::Principal;
-use chat_kit::ApiError;
+use chat_kit::openapi::ErrorBody;
+use chat_kit::{ApiError, Object};
 use chat_protocol::ids::LINE_USER_PREFIX;
 use chat_protocol::{MessageId, Refusal, RoomId, UserId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::media::INLINE_IMAGE_TYPES;
 use crate::metrics::metrics;
@@ -21,22 +24,28 @@ use crate::webhook::SIGNATURE_HEADER;
 type Res = Result<HttpResponse, ApiError>;
 type Core = web::Data<LineCore>;
 
-/// The routes; the webhook's body is read raw, up to `webhook_max_bytes`.
+/// Mount the routes; the webhook's body is read raw, up to `webhook_max_bytes`.
+/// (`/v1/openapi.json` is mounted by the caller: the standalone serves one merged document.)
 pub fn routes(cfg: &mut web::ServiceConfig, webhook_max_bytes: usize) {
-    cfg.route("/v1/admin/line/channels", web::get().to(list_channels))
-        .route("/v1/admin/line/channels/{user_id}", web::put().to(bind_channel))
-        .route("/v1/admin/line/channels/{user_id}", web::delete().to(unbind_channel))
-        .route("/v1/admin/line/dead-letters", web::get().to(list_dead_letters))
-        .route("/v1/admin/line/dead-letters/{message_id}/{line_user}/resend", web::post().to(resend_dead_letter))
-        .route("/v1/line/media", web::post().to(upload_media))
-        .route("/v1/line/media/{media_id}", web::get().to(get_media))
-        .route("/line/media/{media_id}", web::get().to(linked_media))
-        .route("/line/media/{media_id}/preview", web::get().to(linked_preview))
-        .route("/v1/line/profiles", web::get().to(line_profiles))
+    register(&mut ServiceConfig::new(cfg), webhook_max_bytes);
+}
+
+/// Every route, each registered with its OpenAPI operation (`crate::openapi` collects them).
+pub fn register(cfg: &mut ServiceConfig, webhook_max_bytes: usize) {
+    cfg.service(list_channels)
+        .service(bind_channel)
+        .service(unbind_channel)
+        .service(list_dead_letters)
+        .service(resend_dead_letter)
+        .service(upload_media)
+        .service(get_media)
+        .service(linked_media)
+        .service(linked_preview)
+        .service(line_profiles)
         .service(
-            web::resource("/line/webhook/{channel_id}")
+            utoipa_actix_web::scope("/line/webhook")
                 .app_data(web::PayloadConfig::new(webhook_max_bytes))
-                .route(web::post().to(webhook)),
+                .service(webhook),
         );
 }
 
@@ -95,6 +104,19 @@ impl From<LineError> for ApiError {
 /// `GET /v1/line/media/{media_id}`: a LINE user's medium, streamed from the media store with
 /// its content type; private to the browser's cache for an hour. Anything but an image is
 /// offered as a download (`attachment`), and nothing is sniffed.
+#[utoipa::path(
+    tag = "media",
+    summary = "a LINE user's medium, for a member of its room (images inline, anything else as a download)",
+    params(("media_id" = String, Path)),
+    responses(
+        (status = 200, description = "the medium, with its content type", content_type = "*/*", body = Vec<u8>, headers(("Cache-Control" = String), ("X-Content-Type-Options" = String, description = "nosniff"), ("Content-Security-Policy" = String))),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 404, description = "no such medium, or not in a room of the caller (not_found)", body = ErrorBody),
+        (status = 503, description = "authz, rooms or the bus did not answer (authz_unavailable, unavailable): retrying is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/line/media/{media_id}")]
 async fn get_media(principal: Principal, req: HttpRequest, path: web::Path<String>, core: Core) -> Res {
     let media = core.media_for(&principal, bearer(&req), &path).await?;
     Ok(serve(media, "private, max-age=3600"))
@@ -109,7 +131,8 @@ fn bearer(req: &HttpRequest) -> &str {
         .unwrap_or_default()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UploadQuery {
     room_id: RoomId,
@@ -117,7 +140,7 @@ struct UploadQuery {
 }
 
 /// The answer to an upload: what the member posts next (`body`, a message body with the URL).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UploadedBody {
     media_id: String,
     url: String,
@@ -131,6 +154,23 @@ struct UploadedBody {
 /// `POST /v1/line/media?room_id=&name=`: a member's image or file for a room they are in,
 /// the body raw with its `Content-Type`, at most `media.max_bytes`; 201 with its engine URL
 /// and the message body to post. Sent to LINE users, it goes as a signed link.
+#[utoipa::path(
+    tag = "media",
+    summary = "upload an image or file for a room the caller is in: 201 with its URL and the message body to post",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "*/*", description = "the file, raw, with its Content-Type"),
+    responses(
+        (status = 201, description = "kept", body = UploadedBody),
+        (status = 400, description = "bad query (invalid_query) or name (invalid_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 404, description = "no such room for the caller (room_not_found)", body = ErrorBody),
+        (status = 413, description = "over media.max_bytes (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "no valid Content-Type (unsupported_media_type)", body = ErrorBody),
+        (status = 503, description = "authz, rooms or the bus did not answer (authz_unavailable, unavailable): retrying is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/line/media")]
 async fn upload_media(
     principal: Principal,
     req: HttpRequest,
@@ -139,6 +179,10 @@ async fn upload_media(
     core: Core,
 ) -> Res {
     let query = query.map_err(|err| ApiError::new(Refusal::InvalidQuery, err.to_string()))?.into_inner();
+    // Room ids are UUIDs: any other is no room of the caller's (and never reaches rooms).
+    if uuid::Uuid::parse_str(query.room_id.as_str()).is_err() {
+        return Err(LineError::RoomNotFound.into());
+    }
     let max = core.media.max_bytes;
     let declared = req
         .headers()
@@ -164,7 +208,8 @@ async fn upload_media(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LinkQuery {
     expires: u64,
@@ -173,6 +218,18 @@ struct LinkQuery {
 
 /// `GET /line/media/{media_id}?expires=&signature=`: a member's medium for LINE (no token:
 /// the link is signed); `404` when altered, `410 link_expired` when past its time.
+#[utoipa::path(
+    tag = "media",
+    summary = "a member's medium, for LINE: the link is signed",
+    params(("media_id" = String, Path), LinkQuery),
+    responses(
+        (status = 200, description = "the medium", content_type = "*/*", body = Vec<u8>, headers(("Cache-Control" = String), ("X-Content-Type-Options" = String, description = "nosniff"), ("Content-Security-Policy" = String))),
+        (status = 404, description = "no such medium, or the link was altered (not_found)", body = ErrorBody),
+        (status = 410, description = "the link is past its time (link_expired)", body = ErrorBody),
+    ),
+    security(()),
+)]
+#[get("/line/media/{media_id}")]
 async fn linked_media(
     path: web::Path<String>,
     query: Result<web::Query<LinkQuery>, actix_web::Error>,
@@ -182,6 +239,18 @@ async fn linked_media(
 }
 
 /// `GET /line/media/{media_id}/preview?expires=&signature=`: its preview (at most 1 MB).
+#[utoipa::path(
+    tag = "media",
+    summary = "its preview (at most 1 MB)",
+    params(("media_id" = String, Path), LinkQuery),
+    responses(
+        (status = 200, description = "the medium", content_type = "*/*", body = Vec<u8>, headers(("Cache-Control" = String), ("X-Content-Type-Options" = String, description = "nosniff"), ("Content-Security-Policy" = String))),
+        (status = 404, description = "no such medium, or the link was altered (not_found)", body = ErrorBody),
+        (status = 410, description = "the link is past its time (link_expired)", body = ErrorBody),
+    ),
+    security(()),
+)]
+#[get("/line/media/{media_id}/preview")]
 async fn linked_preview(
     path: web::Path<String>,
     query: Result<web::Query<LinkQuery>, actix_web::Error>,
@@ -233,7 +302,7 @@ fn attachment(name: Option<&str>) -> String {
 // ----- channels -----
 
 /// A binding as the API shows it: no secret, no token.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ChannelBody<'a> {
     user_id: &'a UserId,
     channel_id: &'a str,
@@ -258,33 +327,83 @@ impl<'a> From<&'a Channel> for ChannelBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ChannelsBody<'a> {
     channels: Vec<ChannelBody<'a>>,
 }
 
 /// `PUT /v1/admin/line/channels/{user_id}`. The credentials are `SecretString`s from the start.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BindingBody {
+    #[schema(pattern = "^[0-9]{1,20}$")]
     channel_id: String,
+    /// 1 to 512 printable ASCII characters, not only spaces.
+    #[schema(value_type = String, format = Password, max_length = 512, pattern = "^ *[!-~][ -~]*$")]
     channel_secret: SecretString,
+    /// 1 to 512 printable ASCII characters, not only spaces.
+    #[schema(value_type = String, format = Password, max_length = 512, pattern = "^ *[!-~][ -~]*$")]
     access_token: SecretString,
+    #[schema(pattern = "^@[A-Za-z0-9._-]{1,32}$")]
     basic_id: String,
 }
 
-async fn bind_channel(principal: Principal, path: web::Path<String>, body: web::Json<BindingBody>, core: Core) -> Res {
-    let BindingBody { channel_id, channel_secret, access_token, basic_id } = body.into_inner();
+#[utoipa::path(
+    tag = "channels",
+    summary = "bind a member to a LINE Official Account; secrets are never returned or logged",
+    params(("user_id" = String, Path, description = "the member")),
+    request_body = BindingBody,
+    responses(
+        (status = 200, description = "the binding (no secret)", body = ChannelBody),
+        (status = 400, description = "invalid body or field (invalid_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "tenant admins only (forbidden), or the member may not use LINE (line_not_authorized)", body = ErrorBody),
+        (status = 404, description = "no such member in the tenant (user_not_found)", body = ErrorBody),
+        (status = 409, description = "the channel is bound to another member (channel_exists)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 503, description = "authz, rooms or the bus did not answer (authz_unavailable, unavailable): retrying is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[put("/v1/admin/line/channels/{user_id}")]
+async fn bind_channel(
+    principal: Principal,
+    path: web::Path<String>,
+    body: web::Json<Object<BindingBody>>,
+    core: Core,
+) -> Res {
+    let BindingBody { channel_id, channel_secret, access_token, basic_id } = body.into_inner().0;
     let new = NewChannel { channel_id, channel_secret, access_token, basic_id };
     let channel = core.bind_channel(&principal, &path, new).await?;
     Ok(HttpResponse::Ok().json(ChannelBody::from(&channel)))
 }
 
+#[utoipa::path(
+    tag = "channels",
+    summary = "the tenant's bindings, secrets redacted, with quota and last error",
+    responses((status = 200, description = "the bindings", body = ChannelsBody), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 403, description = "tenant admins only (forbidden)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[get("/v1/admin/line/channels")]
 async fn list_channels(principal: Principal, core: Core) -> Res {
     let channels = core.channels(&principal).await?;
     Ok(HttpResponse::Ok().json(ChannelsBody { channels: channels.iter().map(ChannelBody::from).collect() }))
 }
 
+#[utoipa::path(
+    tag = "channels",
+    summary = "unbind a member's LINE Official Account",
+    params(("user_id" = String, Path, description = "the member")),
+    responses(
+        (status = 204, description = "unbound"),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "tenant admins only (forbidden)", body = ErrorBody),
+        (status = 404, description = "no binding for that member (channel_not_found)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[delete("/v1/admin/line/channels/{user_id}")]
 async fn unbind_channel(principal: Principal, path: web::Path<String>, core: Core) -> Res {
     core.unbind_channel(&principal, &path).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -292,14 +411,17 @@ async fn unbind_channel(principal: Principal, path: web::Path<String>, core: Cor
 
 // ----- LINE users' profiles -----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ProfilesQuery {
-    /// Comma-separated `line:<id>`s.
+    /// Comma-separated `line:<id>`s, at most 100.
+    #[param(pattern = "^[^,]*(,[^,]*){0,99}$")]
     users: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LineUserProfile)]
 struct ProfileBody<'a> {
     user: &'a UserId,
     display_name: &'a str,
@@ -308,6 +430,18 @@ struct ProfileBody<'a> {
 
 /// `GET /v1/line/profiles?users=line:U1,line:U2`: the LINE display names and pictures a channel
 /// of the caller's company knows (others are left out).
+#[utoipa::path(
+    tag = "profiles",
+    summary = "the LINE display names and pictures a channel of the caller's company knows (others are left out)",
+    params(ProfilesQuery),
+    responses(
+        (status = 200, description = "the profiles", body = ProfilesBody),
+        (status = 400, description = "bad query (invalid_query, unknown_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/line/profiles")]
 async fn line_profiles(principal: Principal, query: web::Query<ProfilesQuery>, core: Core) -> Res {
     let users: Vec<UserId> = query.users.split(',').map(str::trim).filter(|u| !u.is_empty()).map(UserId::new).collect();
     let profiles = core.line_profiles(&principal, &users).await?;
@@ -315,13 +449,13 @@ async fn line_profiles(principal: Principal, query: web::Query<ProfilesQuery>, c
         .iter()
         .map(|p| ProfileBody { user: &p.user, display_name: &p.display_name, picture_url: p.picture_url.as_deref() })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "profiles": body })))
+    Ok(HttpResponse::Ok().json(ProfilesBody { profiles: body }))
 }
 
 // ----- dead letters -----
 
 /// An undelivered message as the API shows it (no message content).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeadLetterBody<'a> {
     message_id: &'a MessageId,
     room_id: &'a RoomId,
@@ -348,11 +482,13 @@ impl<'a> From<&'a OutboundRow> for DeadLetterBody<'a> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeadLetterQuery {
     /// Where the previous page ended (its `next`).
     cursor: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -361,6 +497,19 @@ const DEAD_LETTER_PAGE: i64 = 50;
 
 /// `GET /v1/admin/line/dead-letters?cursor=&limit=`: the tenant's undelivered messages, newest
 /// first; `next` (a cursor) pages on.
+#[utoipa::path(
+    tag = "dead letters",
+    summary = "the tenant's undelivered messages, newest first",
+    params(DeadLetterQuery),
+    responses(
+        (status = 200, description = "a page", body = DeadLettersBody),
+        (status = 400, description = "bad query or cursor (invalid_query, invalid_field, unknown_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "tenant admins only (forbidden)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/admin/line/dead-letters")]
 async fn list_dead_letters(principal: Principal, query: web::Query<DeadLetterQuery>, core: Core) -> Res {
     let limit = query.limit.unwrap_or(DEAD_LETTER_PAGE);
     let cursor = query.cursor.as_deref().map(str::parse::<DeadLetterCursor>).transpose()?;
@@ -368,20 +517,68 @@ async fn list_dead_letters(principal: Principal, query: web::Query<DeadLetterQue
     let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
     let next = full.then(|| rows.last().map(|row| DeadLetterCursor::after(row).to_string())).flatten();
     let dead_letters: Vec<DeadLetterBody> = rows.iter().map(DeadLetterBody::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"dead_letters": dead_letters, "next": next})))
+    Ok(HttpResponse::Ok().json(DeadLettersBody { dead_letters, next }))
 }
 
 /// `POST /v1/admin/line/dead-letters/{message_id}/{line_user}/resend`: 202, queued again.
+#[utoipa::path(
+    tag = "dead letters",
+    summary = "queue an undelivered message again",
+    params(("message_id" = String, Path), ("line_user" = String, Path, description = "line:<LINE user id>")),
+    responses(
+        (status = 202, description = "queued again", body = Queued),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "tenant admins only (forbidden)", body = ErrorBody),
+        (status = 404, description = "no such dead letter (not_found)", body = ErrorBody),
+        (status = 409, description = "it cannot be sent again as it is (not_resendable)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/admin/line/dead-letters/{message_id}/{line_user}/resend")]
 async fn resend_dead_letter(principal: Principal, path: web::Path<(String, String)>, core: Core) -> Res {
     let (message_id, line_user) = path.into_inner();
     core.resend(&principal, &message_id, &line_user).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({"queued": true})))
+    Ok(HttpResponse::Accepted().json(Queued { queued: true }))
+}
+
+/// `GET /v1/line/profiles`.
+#[derive(Serialize, ToSchema)]
+struct ProfilesBody<'a> {
+    profiles: Vec<ProfileBody<'a>>,
+}
+
+/// `GET /v1/admin/line/dead-letters`: a page, and the cursor of the next one.
+#[derive(Serialize, ToSchema)]
+struct DeadLettersBody<'a> {
+    dead_letters: Vec<DeadLetterBody<'a>>,
+    next: Option<String>,
+}
+
+/// `POST .../resend`.
+#[derive(Serialize, ToSchema)]
+struct Queued {
+    queued: bool,
 }
 
 // ----- webhook -----
 
 /// `POST /line/webhook/{channel_id}`: 413 over the limit (before anything else), then the
 /// channel, the signature, the envelope; 200 once the events are stored.
+#[utoipa::path(
+    tag = "webhook",
+    summary = "the LINE Platform's webhook: signed with the channel secret",
+    params(("channel_id" = String, Path, description = "the bound channel"), ("x-line-signature" = String, Header, description = "base64 HMAC-SHA256 of the body with the channel secret")),
+    request_body(content = Object, description = "LINE's webhook envelope: destination and events"),
+    responses(
+        (status = 200, description = "the events are stored"),
+        (status = 400, description = "not a webhook envelope (malformed_json, missing_field)", body = ErrorBody),
+        (status = 401, description = "the signature is missing or does not match (invalid_signature)", body = ErrorBody),
+        (status = 404, description = "no channel bound under this id (channel_not_found)", body = ErrorBody),
+        (status = 413, description = "over line.webhook_max_bytes (payload_too_large)", body = ErrorBody),
+    ),
+    security(("line_signature" = [])),
+)]
+#[post("/{channel_id}")]
 async fn webhook(
     req: HttpRequest,
     path: web::Path<String>,

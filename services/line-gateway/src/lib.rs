@@ -28,6 +28,7 @@ pub mod media;
 pub mod media_links;
 mod membership;
 mod metrics;
+pub mod openapi;
 pub mod outbound;
 mod outbox;
 mod preview;

@@ -347,7 +347,12 @@ impl Application {
         let backends = connect_backends(&settings, &node_id).await?;
         let core = Arc::new(RoomsCore::start(&settings, node_id, backends).await?);
         let readiness = Readiness::default();
-        let server = HttpService::bind(&settings.http, core.health("rooms", readiness.clone()), core.configure())?;
+        let routes = core.configure();
+        let routes = move |cfg: &mut web::ServiceConfig| {
+            routes(cfg);
+            chat_kit::openapi::serve(cfg, crate::openapi::document);
+        };
+        let server = HttpService::bind(&settings.http, core.health("rooms", readiness.clone()), routes)?;
         info!(port = server.port(), node_id = %core.node_id(), "rooms started");
         readiness.set(true);
         Ok(Self { server, core, readiness })

@@ -14,6 +14,7 @@ pub mod domain;
 mod events;
 pub mod hub;
 pub mod metrics;
+pub mod openapi;
 pub mod quota;
 pub mod settings;
 pub mod store;

@@ -61,10 +61,12 @@ pub fn notification_frame(n: &NotificationRow) -> ServerFrame {
 }
 
 /// A room in lists and details, with its markers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RoomJson {
     pub id: RoomId,
     pub kind: chat_protocol::bus::RoomKind,
+    /// `line`, `external`: what the kind shows in the room list.
+    #[schema(value_type = Vec<String>)]
     pub markers: Vec<&'static str>,
     pub name: Option<String>,
     pub description: Option<String>,
@@ -94,11 +96,12 @@ pub fn room_json(view: &RoomView) -> RoomJson {
 }
 
 /// A member in a room's details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberJson {
     pub user: chat_protocol::UserId,
     pub tenant: chat_protocol::TenantId,
     pub kind: chat_protocol::bus::MemberKind,
+    #[schema(value_type = crate::domain::Role)]
     pub role: &'static str,
     pub read_seq: i64,
 }

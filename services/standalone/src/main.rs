@@ -4,6 +4,7 @@
 
 mod demo;
 mod line_user;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -119,6 +120,9 @@ async fn main() -> anyhow::Result<()> {
             .configure(authz_routes.clone())
             .configure(contacts_routes.clone())
             .configure(line_routes.clone())
+            // One document for every service's paths (after them: it answers 405 to the methods
+            // they do not route).
+            .configure(|cfg| chat_kit::openapi::serve(cfg, openapi::document))
             // The web client at `/` (the demo's way in for a person).
             .configure(web_client::configure);
     };

@@ -131,14 +131,14 @@ struct Inner {
 
 /// A user whose tokens issued at or before `at_secs` (Unix seconds) are refused: a disabled
 /// user, as `/internal/v1/revocations` lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Revocation {
     pub user: UserId,
     pub at_secs: u64,
 }
 
 /// The answer of `/internal/v1/revocations?since=<unix secs>`: the revocations made since then.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Revocations {
     pub revocations: Vec<Revocation>,
 }

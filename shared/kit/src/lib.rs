@@ -4,6 +4,7 @@
 pub mod error;
 pub mod health;
 pub mod http_metrics;
+pub mod json_object;
 pub mod openapi;
 pub mod outbound;
 pub mod service;
@@ -17,6 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub use error::{json_config, path_config, query_config, serde_code, ApiError};
 pub use health::{Health, Readiness};
+pub use json_object::Object;
 pub use service::{run_basic_service, HttpService};
 pub use settings::{
     load_layered, load_settings, parse_layers, DatabaseSettings, HttpSettings, RedisSettings, SettingsError,

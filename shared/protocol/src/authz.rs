@@ -7,7 +7,7 @@ use crate::ids::{TenantId, UserId};
 use crate::room::ExclusionReason;
 
 /// `POST /internal/v1/decide`: may `actor` (of `tenant`) have these users in a room?
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     pub tenant: TenantId,
@@ -16,7 +16,7 @@ pub struct DecideRequest {
 }
 
 /// One user's verdict. `tenant` is `None` when the user does not exist (or is disabled).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verdict {
     pub user: UserId,
     pub tenant: Option<TenantId>,
@@ -36,7 +36,7 @@ pub struct Verdict {
     pub tenant_name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecideResponse {
     /// Whether the actor may connect to LINE now.
     pub actor_line: bool,

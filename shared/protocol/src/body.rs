@@ -6,36 +6,61 @@ use crate::ids::{MessageId, UserId};
 use crate::room::{ExclusionReason, RoomKind};
 
 /// A message body as clients send it. Unknown types and unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Body {
     Text {
+        /// Not blank, at most `limits.max_text_chars` (10 000 by default).
+        #[schema(
+            max_length = 10000,
+            pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$"
+        )]
         text: String,
     },
     Sticker {
+        /// 1 to 64 bytes.
+        #[schema(min_length = 1, max_length = 64, pattern = "^[^\\u0000]*$")]
         package_id: String,
+        /// 1 to 64 bytes.
+        #[schema(min_length = 1, max_length = 64, pattern = "^[^\\u0000]*$")]
         sticker_id: String,
     },
     Image {
+        /// An absolute http(s) URL, at most `limits.max_url_chars` (2048 by default).
+        #[schema(
+            max_length = 2048,
+            pattern = "^https?://[^\\u0000\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+        )]
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 255, pattern = "^[^\\u0000]*$")]
         name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_int::option_u64")]
         size: Option<u64>,
     },
     File {
+        /// An absolute http(s) URL, at most `limits.max_url_chars` (2048 by default).
+        #[schema(
+            max_length = 2048,
+            pattern = "^https?://[^\\u0000\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+        )]
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 255, pattern = "^[^\\u0000]*$")]
         name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_int::option_u64")]
         size: Option<u64>,
     },
     Location {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 255, pattern = "^[^\\u0000]*$")]
         title: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 255, pattern = "^[^\\u0000]*$")]
         address: Option<String>,
+        #[schema(minimum = -90, maximum = 90)]
         latitude: f64,
+        #[schema(minimum = -180, maximum = 180)]
         longitude: f64,
     },
 }
@@ -58,7 +83,7 @@ impl Body {
 }
 
 /// A system event of a room. It takes a `seq` in the room like a message does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RoomEvent {
     RoomCreated {

@@ -96,7 +96,7 @@ impl RoomCommand {
 }
 
 /// A member left out of an invitation, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Excluded {
     pub user: UserId,
     pub reason: ExclusionReason,

@@ -17,6 +17,15 @@ macro_rules! id_type {
         #[serde(transparent)]
         pub struct $name(String);
 
+        /// A string (no store keeps U+0000, so no id holds it).
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::openapi::id_string(stringify!($name))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl $name {
             pub fn new(id: impl Into<String>) -> Self {
                 Self(id.into())

@@ -7,7 +7,9 @@ pub mod bus;
 pub mod events;
 pub mod frames;
 pub mod ids;
+pub mod json_int;
 pub mod limits;
+pub mod openapi;
 pub mod refusal;
 pub mod room;
 
@@ -28,7 +30,8 @@ pub struct UnknownValue {
 
 /// Declares an enum kept as text (in the store, on the wire): serde and strum derives with
 /// snake_case names, `as_str`, `Display`, and `TryFrom<String>` that refuses an unknown name
-/// rather than defaulting. The calling crate depends on `serde` and `strum`.
+/// rather than defaulting, and an OpenAPI schema (a string enum of the names). The calling crate
+/// depends on `serde` and `strum`.
 ///
 /// ```
 /// chat_protocol::text_enum! {
@@ -68,6 +71,16 @@ macro_rules! text_enum {
                 self.into()
             }
         }
+
+        /// A string enum of the snake_case names (the OpenAPI documents).
+        impl $crate::openapi::utoipa::PartialSchema for $name {
+            fn schema() -> $crate::openapi::utoipa::openapi::RefOr<$crate::openapi::utoipa::openapi::schema::Schema> {
+                let names = <Self as strum::IntoEnumIterator>::iter().map(Self::as_str);
+                $crate::openapi::string_enum(concat!(stringify!($name), " (snake_case)"), names)
+            }
+        }
+
+        impl $crate::openapi::utoipa::ToSchema for $name {}
 
         impl TryFrom<String> for $name {
             type Error = $crate::UnknownValue;

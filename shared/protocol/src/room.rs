@@ -76,7 +76,7 @@ crate::text_enum! {
 
 /// A room's descriptive fields. In a command each is optional (absent: unchanged); in a room's
 /// state they are the current values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoomInfo {
     #[serde(default)]
     pub name: Option<String>,

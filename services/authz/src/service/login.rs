@@ -51,9 +51,9 @@ impl AuthzCore {
     /// unknown user costs as much as a wrong password, and a disabled one is refused alike.
     pub async fn login(&self, credentials: Credentials, origin: &Origin) -> Result<IssuedToken, AuthzError> {
         let Credentials { tenant, username, password } = credentials;
-        if tenant.as_str().len() > MAX_NAME_LEN
-            || username.len() > MAX_NAME_LEN
-            || password.expose_secret().len() > MAX_PASSWORD_LEN
+        if tenant.as_str().chars().count() > MAX_NAME_LEN
+            || username.chars().count() > MAX_NAME_LEN
+            || password.expose_secret().chars().count() > MAX_PASSWORD_LEN
         {
             return Err(AuthzError::LoginFieldTooLong);
         }

@@ -17,7 +17,7 @@ use super::state::AuthzCore;
 use crate::store::{AuditAction, Tx};
 
 /// The state of a trust as one side sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrustStatus {
     /// Both sides granted.
@@ -29,7 +29,7 @@ pub enum TrustStatus {
 }
 
 /// A tenant we granted trust to, or that granted trust to us.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Trust {
     pub tenant: TenantId,
     pub status: TrustStatus,

@@ -55,10 +55,10 @@ fn check_username(name: &str) -> Result<(), AuthzError> {
     Ok(())
 }
 
-/// 8 to 256 characters (at most 256 bytes).
+/// 8 to 256 characters (as the API document says: JSON Schema lengths count characters).
 fn check_password(password: &SecretString) -> Result<(), AuthzError> {
-    let text = password.expose_secret();
-    if text.chars().count() < 8 || text.len() > 256 {
+    let length = password.expose_secret().chars().count();
+    if !(8..=256).contains(&length) {
         return Err(AuthzError::InvalidPassword);
     }
     Ok(())

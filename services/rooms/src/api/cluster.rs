@@ -2,11 +2,13 @@
 //! and draining a member. They answer only to the `cluster.admin_token` bearer; to anyone else,
 //! and when no token is configured, they do not exist (404).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chat_kit::openapi::ErrorBody;
 use chat_kit::ApiError;
 use chat_protocol::Refusal;
 use secrecy::ExposeSecret;
 
+use crate::cluster::view::ClusterView;
 use crate::cluster::{view, ClusterSettings, Leases};
 
 /// What the ops endpoints need; `leases` is `None` in the standalone (no cluster).
@@ -41,6 +43,14 @@ fn unavailable(err: impl std::fmt::Display) -> ApiError {
 }
 
 /// `GET /internal/v1/cluster`: members and shards.
+#[utoipa::path(
+    tag = "cluster",
+    operation_id = "cluster_view",
+    summary = "the cluster: members with their heartbeats, shards with their owners",
+    responses((status = 200, description = "the view", body = ClusterView), (status = 404, description = "without the cluster admin token, or without a cluster (the standalone), this endpoint does not exist (not_found)", body = ErrorBody)),
+    security(("cluster_admin" = [])),
+)]
+#[get("/internal/v1/cluster")]
 pub async fn show(req: HttpRequest, ops: web::Data<Ops>) -> Result<HttpResponse, ApiError> {
     let leases = ops.authorised(&req)?;
     let view = view::build(leases, &ops.bus, ops.settings.member_ttl_ms as i64).await.map_err(unavailable)?;
@@ -49,6 +59,18 @@ pub async fn show(req: HttpRequest, ops: web::Data<Ops>) -> Result<HttpResponse,
 
 /// `POST /internal/v1/cluster/members/{pod}/drain`: the live member(s) of that pod hand their
 /// shards over and take none until they leave. 404 when no live member has that pod.
+#[utoipa::path(
+    tag = "cluster",
+    operation_id = "cluster_drain",
+    summary = "drain the live member(s) of a pod: they hand their shards over",
+    params(("pod" = String, Path, description = "a pod name or a member id")),
+    responses(
+        (status = 202, description = "draining", body = Draining),
+        (status = 404, description = "no such endpoint without the token (not_found), or no live member of that pod", body = ErrorBody),
+    ),
+    security(("cluster_admin" = [])),
+)]
+#[post("/internal/v1/cluster/members/{pod}/drain")]
 pub async fn drain(req: HttpRequest, ops: web::Data<Ops>, pod: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let leases = ops.authorised(&req)?;
     let view = view::build(leases, &ops.bus, ops.settings.member_ttl_ms as i64).await.map_err(unavailable)?;
@@ -60,5 +82,11 @@ pub async fn drain(req: HttpRequest, ops: web::Data<Ops>, pod: web::Path<String>
     for member in &targets {
         leases.drain(member).await.map_err(unavailable)?;
     }
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "draining": targets })))
+    Ok(HttpResponse::Accepted().json(Draining { draining: targets.into_iter().map(str::to_owned).collect() }))
+}
+
+/// The members that were told to drain.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Draining {
+    draining: Vec<String>,
 }

@@ -11,26 +11,33 @@ mod ws;
 use actix_web::web;
 use chat_kit::ApiError;
 use chat_protocol::bus::CommandError;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::dispatch::DispatchError;
 
-/// Mount the routes. App data (store, dispatcher, verifier, limits) is added by the caller.
+/// Mount the routes. App data (store, dispatcher, verifier, limits) is added by the caller;
+/// `/v1/openapi.json` too (the standalone serves one merged document).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/ws", web::get().to(ws::connect))
-        .route("/v1/rooms", web::post().to(rooms::create))
-        .route("/v1/rooms", web::get().to(rooms::list))
-        .route("/v1/rooms/{room_id}", web::get().to(rooms::get))
-        .route("/v1/rooms/{room_id}", web::patch().to(rooms::update))
-        .route("/v1/rooms/{room_id}/members", web::post().to(rooms::add_members))
-        .route("/v1/rooms/{room_id}/members/{user}", web::delete().to(rooms::remove_member))
-        .route("/v1/rooms/{room_id}/leave", web::post().to(rooms::leave))
-        .route("/v1/rooms/{room_id}/messages", web::post().to(rooms::post_message))
-        .route("/v1/rooms/{room_id}/messages", web::get().to(rooms::history))
-        .route("/v1/rooms/{room_id}/messages/{message_id}", web::delete().to(rooms::recall))
-        .route("/v1/rooms/{room_id}/read", web::post().to(rooms::read))
-        .route("/v1/notifications", web::get().to(rooms::notifications))
-        .route("/internal/v1/cluster", web::get().to(cluster::show))
-        .route("/internal/v1/cluster/members/{pod}/drain", web::post().to(cluster::drain));
+    register(&mut ServiceConfig::new(cfg));
+}
+
+/// Every route, each registered with its OpenAPI operation (`crate::openapi` collects them).
+pub fn register(cfg: &mut ServiceConfig) {
+    cfg.service(ws::connect)
+        .service(rooms::create)
+        .service(rooms::list)
+        .service(rooms::show)
+        .service(rooms::update)
+        .service(rooms::add_members)
+        .service(rooms::remove_member)
+        .service(rooms::leave)
+        .service(rooms::post_message)
+        .service(rooms::history)
+        .service(rooms::recall)
+        .service(rooms::read)
+        .service(rooms::notifications)
+        .service(cluster::show)
+        .service(cluster::drain);
 }
 
 /// A command that failed on its way, or was refused by its room.

@@ -4,14 +4,16 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chat_auth::Principal;
-use chat_kit::ApiError;
+use chat_kit::openapi::ErrorBody;
+use chat_kit::{ApiError, Object};
 use chat_protocol::bus::{CommandResult, Excluded, MemberKind, MemberSpec, RoomCommand};
+use chat_protocol::frames::ServerFrame;
 use chat_protocol::room::RoomInfo;
 use chat_protocol::{is_valid_client_id, post_command_id, Body, Limits, MessageId, Refusal, RoomId, UserId};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::idempotency;
 use crate::access::{may_post, resolve_members};
@@ -40,25 +42,70 @@ fn check_user_id(id: &UserId) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
+    /// The other members (the caller joins anyway); 1:1 with one, a group with several.
+    #[schema(value_type = Vec<MemberId>, min_items = 1)]
     members: Vec<UserId>,
+    /// At most 100 characters once trimmed; blank is no name.
+    #[schema(max_length = 100, pattern = "^[^\\u0000]*$")]
     name: Option<String>,
+    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
+    /// An absolute http(s) URL; empty clears the photo.
+    #[schema(
+        max_length = 2048,
+        pattern = "^(|https?://[^\\u0000\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)$"
+    )]
     photo_url: Option<String>,
 }
 
+/// A member id as a request names it: 1 to 128 characters, no control characters (a schema
+/// only: requests carry `UserId`s).
+struct MemberId;
+
+impl utoipa::PartialSchema for MemberId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("a user id: 1 to 128 characters, no control characters"))
+            .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$"))
+            .into()
+    }
+}
+
+impl ToSchema for MemberId {}
+
 /// `POST /v1/rooms`: members are user ids; other tenants' members and LINE users join only as
 /// far as authz allows (the excluded are listed with their reason).
+#[utoipa::path(
+    tag = "rooms",
+    summary = "create a room; a 1:1 room is unique per pair (creating it again answers the existing one)",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9._@-]{1,64}$", description = "a retry with the same key is applied once")),
+    request_body = CreateRoom,
+    responses(
+        (status = 201, description = "created", body = RoomDetails),
+        (status = 200, description = "the pair's existing 1:1 room", body = RoomDetails),
+        (status = 400, description = "invalid body, members (invalid_members, too_many_members), info (name_too_long, description_too_long, invalid_url) or Idempotency-Key (invalid_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "no requested member may join (not_authorized)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 429, description = "over the caller's quota (rate_limited)", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds until a retry may succeed"))),
+        (status = 503, description = "the room or authz did not answer in time, or the bus is down (command_timeout, unavailable, authz_unavailable): retrying with the same key is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/rooms")]
 pub async fn create(
     req: HttpRequest,
     p: Principal,
-    body: web::Json<CreateRoom>,
+    body: web::Json<Object<CreateRoom>>,
     sc: web::Data<Arc<SessionContext>>,
 ) -> Res {
     let (store, dispatcher, limits) = (&sc.store, &sc.dispatcher, &sc.limits);
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     let info = RoomInfo { name: body.name, description: body.description, photo_url: body.photo_url };
     limits.check_info(&info)?;
     let mut ids: BTreeSet<UserId> = BTreeSet::new();
@@ -117,11 +164,13 @@ pub async fn create(
 }
 
 /// A room with its members, as `POST /v1/rooms` and `GET /v1/rooms/{id}` answer it.
-#[derive(Serialize)]
-struct RoomDetails<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct RoomDetails<'a> {
     #[serde(flatten)]
     room: RoomJson,
     members: Vec<MemberJson>,
+    /// Who was left out, with the reason (creating a room; empty otherwise).
+    #[schema(value_type = Vec<Excluded>)]
     excluded: &'a [Excluded],
 }
 
@@ -136,7 +185,8 @@ async fn room_response(store: &Store, room_id: &RoomId, p: &Principal, created: 
     Ok(if created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Comma-separated user ids: only rooms whose participants are exactly these (and the
@@ -144,6 +194,18 @@ pub struct ListQuery {
     members: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "rooms",
+    summary = "the caller's rooms (at most 500), or those whose participants are exactly `members` and the caller",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "the rooms, most recent first", body = RoomList),
+        (status = 400, description = "bad query (invalid_query, unknown_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/rooms")]
 pub async fn list(p: Principal, q: web::Query<ListQuery>, store: web::Data<Store>) -> Res {
     let rooms = store.list_rooms(&p.user_id, &p.tenant, 500).await?;
     let rooms = match &q.members {
@@ -159,33 +221,71 @@ pub async fn list(p: Principal, q: web::Query<ListQuery>, store: web::Data<Store
                 .collect()
         }
     };
-    Ok(HttpResponse::Ok().json(json!({"rooms": rooms.iter().map(views::room_json).collect::<Vec<_>>()})))
+    Ok(HttpResponse::Ok().json(RoomList { rooms: rooms.iter().map(views::room_json).collect() }))
 }
 
-pub async fn get(p: Principal, path: web::Path<String>, store: web::Data<Store>) -> Res {
+#[utoipa::path(
+    tag = "rooms",
+    summary = "a room with its members",
+    params(("room_id" = String, Path, description = "the room (a UUID)")),
+    responses((status = 200, description = "the room", body = RoomDetails), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))), (status = 404, description = "no such room, or the caller is not in it (room_not_found)", body = ErrorBody)),
+    security(("bearer" = [])),
+)]
+#[get("/v1/rooms/{room_id}")]
+pub async fn show(p: Principal, path: web::Path<String>, store: web::Data<Store>) -> Res {
     let id = room_id(&path)?;
     room_response(&store, &id, &p, false, &[]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoom {
+    /// Not blank, at most 100 characters once trimmed.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$"
+    )]
     name: Option<String>,
+    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
+    /// An absolute http(s) URL; empty clears the photo.
+    #[schema(
+        max_length = 2048,
+        pattern = "^(|https?://[^\\u0000\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)$"
+    )]
     photo_url: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "rooms",
+    summary = "rename a room, edit its description or photo (absent fields stay)",
+    params(("room_id" = String, Path, description = "the room (a UUID)"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9._@-]{1,64}$", description = "a retry with the same key is applied once")),
+    request_body = UpdateRoom,
+    responses(
+        (status = 200, description = "the room", body = RoomDetails),
+        (status = 400, description = "invalid body, info (name_too_long, description_too_long, invalid_url) or Idempotency-Key", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "not the Group Master of an external group (not_group_master)", body = ErrorBody),
+        (status = 404, description = "no such room, or the caller is not in it (room_not_found)", body = ErrorBody),
+        (status = 409, description = "a 1:1 room cannot be renamed (not_allowed_for_kind), or a LINE room is closed (line_room_closed)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 503, description = "the room or authz did not answer in time, or the bus is down (command_timeout, unavailable, authz_unavailable): retrying with the same key is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/rooms/{room_id}")]
 pub async fn update(
     req: HttpRequest,
     p: Principal,
     path: web::Path<String>,
-    body: web::Json<UpdateRoom>,
+    body: web::Json<Object<UpdateRoom>>,
     store: web::Data<Store>,
     dispatcher: web::Data<Dispatcher>,
     limits: web::Data<Limits>,
 ) -> Res {
     let id = room_id(&path)?;
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     let info = RoomInfo { name: body.name, description: body.description, photo_url: body.photo_url };
     limits.check_info(&info)?;
     let command_id = idempotency::command_id(&req, &p.user_id, "update_info")?;
@@ -193,24 +293,45 @@ pub async fn update(
     room_response(&store, &id, &p, false, &[]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembers {
+    #[schema(value_type = Vec<MemberId>)]
     users: Vec<UserId>,
 }
 
+#[utoipa::path(
+    tag = "rooms",
+    summary = "invite users; those who may not join come back in `excluded` with the reason",
+    params(("room_id" = String, Path, description = "the room (a UUID)"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9._@-]{1,64}$", description = "a retry with the same key is applied once")),
+    request_body = AddMembers,
+    responses(
+        (status = 200, description = "who was added, who was left out", body = MembersAdded),
+        (status = 400, description = "invalid body, member ids (invalid_members, too_many_members) or Idempotency-Key", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "not the Group Master of an external group (not_group_master)", body = ErrorBody),
+        (status = 404, description = "no such room, or the caller is not in it (room_not_found)", body = ErrorBody),
+        (status = 409, description = "a 1:1 room cannot be widened (not_allowed_for_kind), or a LINE room is closed (line_room_closed)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 503, description = "the room or authz did not answer in time, or the bus is down (command_timeout, unavailable, authz_unavailable): retrying with the same key is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/rooms/{room_id}/members")]
 pub async fn add_members(
     req: HttpRequest,
     p: Principal,
     path: web::Path<String>,
-    body: web::Json<AddMembers>,
+    body: web::Json<Object<AddMembers>>,
     sc: web::Data<Arc<SessionContext>>,
 ) -> Res {
     let id = room_id(&path)?;
-    for u in &body.users {
+    let users = body.into_inner().0.users;
+    for u in &users {
         check_user_id(u)?;
     }
-    let mut resolved = resolve_members(&p, &body.users, &sc.authz).await?;
+    let mut resolved = resolve_members(&p, &users, &sc.authz).await?;
     if sc.kinds.get(&sc.store, &id).await?.is_some_and(|k| k.is_line()) || resolved.has_line_users() {
         resolved.keep_out_of_line();
     }
@@ -223,9 +344,25 @@ pub async fn add_members(
         return Err(ApiError::internal(&"unexpected result"));
     };
     excluded.extend(by_room);
-    Ok(HttpResponse::Ok().json(json!({"added": added, "excluded": excluded, "seq": seq})))
+    Ok(HttpResponse::Ok().json(MembersAdded { added, excluded, seq }))
 }
 
+#[utoipa::path(
+    tag = "rooms",
+    summary = "remove a member (the Group Master, in external group rooms)",
+    params(("room_id" = String, Path, description = "the room (a UUID)"), ("user" = String, Path, description = "the member's user id"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9._@-]{1,64}$", description = "a retry with the same key is applied once")),
+    responses(
+        (status = 200, description = "removed: the seq of the room event", body = SeqBody),
+        (status = 400, description = "invalid Idempotency-Key (invalid_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "not allowed to remove members here (not_group_master, forbidden)", body = ErrorBody),
+        (status = 404, description = "no such room for the caller (room_not_found), or no such member (member_not_found)", body = ErrorBody),
+        (status = 409, description = "not in a room of this kind (not_allowed_for_kind), or a LINE room is closed (line_room_closed)", body = ErrorBody),
+        (status = 503, description = "the room or authz did not answer in time, or the bus is down (command_timeout, unavailable, authz_unavailable): retrying with the same key is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[delete("/v1/rooms/{room_id}/members/{user}")]
 pub async fn remove_member(
     req: HttpRequest,
     p: Principal,
@@ -237,40 +374,78 @@ pub async fn remove_member(
     let command = RoomCommand::RemoveMember { user: UserId::new(user) };
     let command_id = idempotency::command_id(&req, &p.user_id, "remove_member")?;
     let result = dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, command).await?;
-    Ok(HttpResponse::Ok().json(result_json(&result)))
+    done(result)
 }
 
+#[utoipa::path(
+    tag = "rooms",
+    summary = "leave a room",
+    params(("room_id" = String, Path, description = "the room (a UUID)"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9._@-]{1,64}$", description = "a retry with the same key is applied once")),
+    responses(
+        (status = 200, description = "left: the seq of the room event", body = SeqBody),
+        (status = 400, description = "invalid Idempotency-Key (invalid_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 404, description = "no such room, or the caller is not in it (room_not_found)", body = ErrorBody),
+        (status = 409, description = "not in a room of this kind (not_allowed_for_kind)", body = ErrorBody),
+        (status = 503, description = "the room or authz did not answer in time, or the bus is down (command_timeout, unavailable, authz_unavailable): retrying with the same key is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/rooms/{room_id}/leave")]
 pub async fn leave(req: HttpRequest, p: Principal, path: web::Path<String>, dispatcher: web::Data<Dispatcher>) -> Res {
     let id = room_id(&path)?;
     let command_id = idempotency::command_id(&req, &p.user_id, "leave")?;
     let result = dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, RoomCommand::Leave).await?;
-    Ok(HttpResponse::Ok().json(result_json(&result)))
+    done(result)
 }
 
-fn result_json(result: &CommandResult) -> serde_json::Value {
-    match result {
-        CommandResult::Done { seq } => json!({"seq": seq}),
-        other => serde_json::to_value(other).unwrap_or_default(),
-    }
+/// The answer of a command that ends in one room event: its seq.
+fn done(result: CommandResult) -> Res {
+    let CommandResult::Done { seq } = result else {
+        return Err(ApiError::internal(&"unexpected result"));
+    };
+    Ok(HttpResponse::Ok().json(SeqBody { seq }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
+    /// The sender's key for this message: the same key again is the same message.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     client_msg_id: String,
     body: Body,
 }
 
 /// `POST /v1/rooms/{id}/messages`: 201 with `{message_id, seq}`; the same `client_msg_id`
 /// from the same sender returns the same answer and stores nothing new.
+#[utoipa::path(
+    tag = "messages",
+    summary = "post a message; the same client_msg_id again answers the same message",
+    params(("room_id" = String, Path, description = "the room (a UUID)")),
+    request_body = PostMessage,
+    responses(
+        (status = 201, description = "posted (or posted before with this client_msg_id)", body = Posted),
+        (status = 400, description = "invalid body, client_msg_id (invalid_client_msg_id), empty message (message_empty), or a sticker LINE users cannot get (sticker_not_sendable)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "the caller may no longer post here (line_not_authorized, external_not_authorized)", body = ErrorBody),
+        (status = 404, description = "no such room, or the caller is not in it (room_not_found)", body = ErrorBody),
+        (status = 409, description = "a LINE room with no LINE participant left (line_room_closed)", body = ErrorBody),
+        (status = 413, description = "the message or the body is too long (message_too_long, payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+        (status = 429, description = "over the caller's quota (rate_limited)", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds until a retry may succeed"))),
+        (status = 503, description = "the room or authz did not answer in time, or the bus is down (command_timeout, unavailable, authz_unavailable): retrying with the same key is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/rooms/{room_id}/messages")]
 pub async fn post_message(
     p: Principal,
     path: web::Path<String>,
-    body: web::Json<PostMessage>,
+    body: web::Json<Object<PostMessage>>,
     sc: web::Data<Arc<SessionContext>>,
 ) -> Res {
     let id = room_id(&path)?;
-    let PostMessage { client_msg_id, body } = body.into_inner();
+    let PostMessage { client_msg_id, body } = body.into_inner().0;
     if !is_valid_client_id(&client_msg_id) {
         return Err(ApiError::new(Refusal::InvalidClientMsgId, "client_msg_id must be 1-64 of [A-Za-z0-9._@-]"));
     }
@@ -283,17 +458,35 @@ pub async fn post_message(
     let CommandResult::Posted { message_id, seq } = result else {
         return Err(ApiError::internal(&"unexpected result"));
     };
-    Ok(HttpResponse::Created().json(json!({"message_id": message_id, "seq": seq})))
+    Ok(HttpResponse::Created().json(Posted { message_id, seq }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
+    /// Events after this seq.
     after: Option<i64>,
+    /// Events before this seq.
     before: Option<i64>,
+    /// 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    tag = "messages",
+    summary = "a room's history by sequence number",
+    params(("room_id" = String, Path, description = "the room (a UUID)"), HistoryQuery),
+    responses(
+        (status = 200, description = "messages and room events, by seq", body = History),
+        (status = 400, description = "bad query: limit is 1..=500 (invalid_query, unknown_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 404, description = "no such room, or the caller is not in it (room_not_found)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/rooms/{room_id}/messages")]
 pub async fn history(
     p: Principal,
     path: web::Path<String>,
@@ -310,9 +503,25 @@ pub async fn history(
     }
     let rows = store.history(&id, Some(&p.user_id), q.after, q.before, limit).await?;
     let events: Vec<_> = rows.iter().map(|r| views::event_frame(&id, r)).collect();
-    Ok(HttpResponse::Ok().json(json!({"events": events})))
+    Ok(HttpResponse::Ok().json(History { events }))
 }
 
+#[utoipa::path(
+    tag = "messages",
+    summary = "recall one's own message (refused in rooms with LINE members)",
+    params(("room_id" = String, Path, description = "the room (a UUID)"), ("message_id" = String, Path, description = "the message"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9._@-]{1,64}$", description = "a retry with the same key is applied once")),
+    responses(
+        (status = 200, description = "recalled: the seq of the room event", body = SeqBody),
+        (status = 400, description = "invalid Idempotency-Key (invalid_field)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "another member's message, or a room with LINE members (recall_not_allowed)", body = ErrorBody),
+        (status = 404, description = "no such room for the caller (room_not_found), or no such message (message_not_found)", body = ErrorBody),
+        (status = 409, description = "recalled before (already_recalled)", body = ErrorBody),
+        (status = 503, description = "the room or authz did not answer in time, or the bus is down (command_timeout, unavailable, authz_unavailable): retrying with the same key is safe", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[delete("/v1/rooms/{room_id}/messages/{message_id}")]
 pub async fn recall(
     req: HttpRequest,
     p: Principal,
@@ -324,23 +533,101 @@ pub async fn recall(
     let command = RoomCommand::Recall { message_id: MessageId::new(message_id) };
     let command_id = idempotency::command_id(&req, &p.user_id, "recall")?;
     let result = dispatcher.execute(&id, &p.user_id, &p.tenant, command_id, command).await?;
-    Ok(HttpResponse::Ok().json(result_json(&result)))
+    done(result)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadMarker {
+    #[serde(deserialize_with = "chat_protocol::json_int::i64")]
     seq: i64,
 }
 
-pub async fn read(p: Principal, path: web::Path<String>, body: web::Json<ReadMarker>, store: web::Data<Store>) -> Res {
+#[utoipa::path(
+    tag = "messages",
+    summary = "move the caller's read marker (it never goes back)",
+    params(("room_id" = String, Path, description = "the room (a UUID)")),
+    request_body = ReadMarker,
+    responses(
+        (status = 200, description = "the read marker now", body = ReadSeq),
+        (status = 400, description = "the body is not valid JSON of this shape (malformed_json, unknown_field, missing_field, invalid_field, unknown_type)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 404, description = "no such room, or the caller is not in it (room_not_found)", body = ErrorBody),
+        (status = 413, description = "the body is over the size limit (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "the body is not application/json (unsupported_media_type)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/rooms/{room_id}/read")]
+pub async fn read(
+    p: Principal,
+    path: web::Path<String>,
+    body: web::Json<Object<ReadMarker>>,
+    store: web::Data<Store>,
+) -> Res {
     let id = room_id(&path)?;
-    let marker = store.mark_read(&id, &p.user_id, &p.tenant, body.seq).await?.ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(json!({"read_seq": marker})))
+    let marker = store.mark_read(&id, &p.user_id, &p.tenant, body.into_inner().0.seq).await?.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(ReadSeq { read_seq: marker }))
 }
 
+#[utoipa::path(
+    tag = "notifications",
+    summary = "the caller's notifications (the last 100)",
+    responses((status = 200, description = "the notifications", body = Notifications), (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer")))),
+    security(("bearer" = [])),
+)]
+#[get("/v1/notifications")]
 pub async fn notifications(p: Principal, store: web::Data<Store>) -> Res {
     let rows = store.notifications(&p.user_id, &p.tenant, 100).await?;
     let items: Vec<_> = rows.iter().map(views::notification_frame).collect();
-    Ok(HttpResponse::Ok().json(json!({"notifications": items})))
+    Ok(HttpResponse::Ok().json(Notifications { notifications: items }))
+}
+
+// ----- answers -----
+
+/// `GET /v1/rooms`.
+#[derive(Serialize, ToSchema)]
+pub struct RoomList {
+    rooms: Vec<RoomJson>,
+}
+
+/// `POST /v1/rooms/{id}/members`.
+#[derive(Serialize, ToSchema)]
+pub struct MembersAdded {
+    added: Vec<UserId>,
+    /// Left out by authz or by the room's rules, with the reason.
+    excluded: Vec<Excluded>,
+    /// The seq of the room event; none when nobody was added.
+    seq: Option<i64>,
+}
+
+/// The seq of the room event a command wrote (remove, leave, recall).
+#[derive(Serialize, ToSchema)]
+pub struct SeqBody {
+    seq: i64,
+}
+
+/// `POST /v1/rooms/{id}/messages`.
+#[derive(Serialize, ToSchema)]
+pub struct Posted {
+    message_id: MessageId,
+    seq: i64,
+}
+
+/// `GET /v1/rooms/{id}/messages`: `message` and `room_event` frames.
+#[derive(Serialize, ToSchema)]
+pub struct History {
+    events: Vec<ServerFrame>,
+}
+
+/// `POST /v1/rooms/{id}/read`.
+#[derive(Serialize, ToSchema)]
+pub struct ReadSeq {
+    read_seq: i64,
+}
+
+/// `GET /v1/notifications`: `notification` frames, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct Notifications {
+    notifications: Vec<ServerFrame>,
 }

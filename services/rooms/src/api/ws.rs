@@ -4,13 +4,25 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chat_auth::Verifier;
+use chat_kit::openapi::ErrorBody;
 use chat_kit::ApiError;
 use chat_protocol::Refusal;
 
 use crate::actors::session::{self, SessionContext};
 
+#[utoipa::path(
+    tag = "websocket",
+    summary = "the WebSocket of live frames (see API.md): authenticated before the upgrade",
+    responses(
+        (status = 101, description = "switched to the WebSocket protocol"),
+        (status = 400, description = "not a WebSocket handshake (not_a_websocket)", body = ErrorBody),
+        (status = 401, description = "no valid bearer token (unauthorized, token_expired, invalid_token)", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/ws")]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,

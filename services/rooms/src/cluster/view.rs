@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::leases::{LeaseError, Leases};
 use super::plan::pod_of;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterView {
     pub members: Vec<MemberView>,
     pub shards: Vec<ShardView>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub member: String,
     pub pod: String,
@@ -27,7 +27,7 @@ pub struct MemberView {
     pub rooms_active: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShardView {
     pub shard: u16,
     pub owner: Option<String>,
