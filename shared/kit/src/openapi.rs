@@ -285,6 +285,35 @@ pub async fn unrouted(doc: &OpenApi, configure: impl FnOnce(&mut web::ServiceCon
     missing
 }
 
+/// Everything wrong with a service's document, for its unit test to assert empty: what
+/// `problems` finds, fewer than `at_least` operations, the operations `register` does not route
+/// (see `unrouted`), and a served document (`serve`) that is not the generated one.
+pub async fn verify(
+    document: fn() -> OpenApi,
+    register: impl FnOnce(&mut utoipa_actix_web::service_config::ServiceConfig) + 'static,
+    at_least: usize,
+) -> Vec<String> {
+    use actix_web::test;
+    let doc = document();
+    let mut found = problems(&doc);
+    let count = operations(&doc).len();
+    if count < at_least {
+        found.push(format!("{count} operations documented, expected at least {at_least}"));
+    }
+    let configure = move |cfg: &mut web::ServiceConfig| {
+        register(&mut utoipa_actix_web::service_config::ServiceConfig::new(cfg));
+        serve(cfg, document);
+    };
+    found.extend(unrouted(&doc, configure).await.into_iter().map(|op| format!("{op}: not routed")));
+    let app = test::init_service(actix_web::App::new().configure(|cfg| serve(cfg, document))).await;
+    let request = test::TestRequest::get().uri(OPENAPI_PATH).to_request();
+    let served: serde_json::Value = test::call_and_read_body_json(&app, request).await;
+    if serde_json::to_value(&doc).ok() != Some(served) {
+        found.push(format!("{OPENAPI_PATH} serves another document than the generated one"));
+    }
+    found
+}
+
 /// `path` with each `{param}` replaced by a UUID (a valid room id, and a plain string).
 fn fill_path(path: &str) -> String {
     let mut out = String::new();
