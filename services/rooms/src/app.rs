@@ -28,6 +28,7 @@ use crate::metrics::metrics;
 use crate::quota::Quotas;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::turn::Turn;
 
 /// The store, the bus and presence: real ones, or the standalone's in-process ones.
 pub struct Backends {
@@ -111,6 +112,7 @@ impl RoomsCore {
             limits: settings.limits.clone(),
             dedup_window: settings.rooms.dedup_window,
             passivate_after: Duration::from_secs(settings.rooms.passivate_after_secs.max(1)),
+            ring_timeout: Duration::from_secs(settings.calls.ring_timeout_secs.max(1)),
             shards: ShardTable::new(bus.shards()),
             gave_up: gave_up_tx,
         });
@@ -152,6 +154,7 @@ impl RoomsCore {
             limits: settings.limits.clone(),
             ws: settings.ws.clone(),
             quotas: quotas.clone(),
+            turn: Arc::new(Turn::new(&settings.calls)),
         });
         spawn_background(bus.clone(), presence.clone());
         actix_web::rt::spawn(quotas.run_housekeeping(Duration::from_secs(settings.quota.forget_idle_every_secs)));

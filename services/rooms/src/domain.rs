@@ -8,9 +8,11 @@
 use std::borrow::Borrow;
 use std::collections::{HashSet, VecDeque};
 
+use crate::calls::{self, CallChange, CallRoom};
 use chat_protocol::bus::{
     CommandEnvelope, CommandError, CommandResult, Excluded, MemberKind, MemberSpec, RoomCommand, RoomKind,
 };
+use chat_protocol::call::{Call, CallId};
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::{ExclusionReason, RoomInfo};
 use chat_protocol::{new_id, Body, Limits, MessageId, Refusal, RoomEvent, RoomId, TenantId, UserId};
@@ -55,6 +57,8 @@ pub struct RoomState {
     pub members: Members,
     /// Recent command ids and their recorded results (the dedup window).
     pub recent: RecentCommands,
+    /// The room's call, if one is going on (`calls`).
+    pub call: Option<Call>,
 }
 
 /// A room's members, sorted by id in one exactly sized vector: a map's interface at a fraction
@@ -236,6 +240,8 @@ pub struct Plan {
     /// The seq of a recalled message.
     pub recall_seq: Option<i64>,
     pub notifications: Vec<PlannedNotification>,
+    /// The room's call changes (stored with the commit, then shown to the members).
+    pub call: Option<CallChange>,
 }
 
 /// A message looked up for a recall.
@@ -262,12 +268,13 @@ impl Plan {
             info: None,
             recall_seq: None,
             notifications: Vec::new(),
+            call: None,
         }
     }
 
     /// True when the plan writes nothing (a repeated create, an exclusion of someone gone).
     pub fn is_noop(&self) -> bool {
-        self.events.is_empty() && self.create.is_none()
+        self.events.is_empty() && self.create.is_none() && self.call.is_none()
     }
 
     /// The room's meta after this plan: the new room's, or the current one with the new info.
@@ -401,6 +408,52 @@ pub fn decide(
     limits: &Limits,
     recall_target: Option<&MessageRef>,
 ) -> Result<Plan, CommandError> {
+    let mut plan = decide_command(state, env, limits, recall_target)?;
+    // Members who leave the room leave its call (an exclusion may end it at once).
+    if let Some(call) = state.call.as_ref().filter(|_| !plan.removed.is_empty()) {
+        let revoked = matches!(env.command, RoomCommand::Exclude { .. });
+        if let Some(gone) = calls::members_gone(call, &plan.removed, revoked, env.issued_at_ms) {
+            plan.events.extend(gone.events.into_iter().map(PlannedEvent::System));
+            plan.call = gone.change;
+        }
+    }
+    Ok(plan)
+}
+
+/// A call command (`calls`): the room's members, its kind and its call decide. Only members
+/// (not LINE users) call; the system only times the ringing out.
+pub fn decide_call(
+    state: &RoomState,
+    env: &CommandEnvelope,
+    ring_timeout_ms: i64,
+    now_ms: i64,
+) -> Result<Plan, CommandError> {
+    let is_member =
+        state.members.get(&env.actor).is_some_and(|m| m.tenant == env.tenant && m.kind == MemberKind::Member);
+    let timeout = matches!(env.command, RoomCommand::CallRingTimeout { .. });
+    if !(is_member || (timeout && env.actor.is_system())) {
+        return Err(CommandError::room_not_found());
+    }
+    let members = state.session_recipients();
+    let line = state.meta.kind.is_line() || state.members.values().any(|m| m.kind == MemberKind::LineUser);
+    let room = CallRoom { line, members: &members, call: state.call.as_ref(), ring_timeout_ms };
+    let decided = calls::decide(&room, &env.actor, &env.command, now_ms, || CallId::new(new_id()))?;
+    let mut result = decided.result;
+    if let CommandResult::Done { seq } = &mut result {
+        *seq = state.last_seq + decided.events.len() as i64;
+    }
+    let mut plan = Plan::new(result);
+    plan.events = decided.events.into_iter().map(PlannedEvent::System).collect();
+    plan.call = decided.change;
+    Ok(plan)
+}
+
+fn decide_command(
+    state: &RoomState,
+    env: &CommandEnvelope,
+    limits: &Limits,
+    recall_target: Option<&MessageRef>,
+) -> Result<Plan, CommandError> {
     let system = env.actor.is_system();
     let caller = state.members.get(&env.actor);
     // Tenant and membership: anything else is answered as if the room did not exist.
@@ -419,6 +472,14 @@ pub fn decide(
         }
         // The room actor reads the blocks itself; nothing to write.
         RoomCommand::BlocksChanged => Ok(Plan::new(CommandResult::Done { seq: state.last_seq })),
+        // Decided by `decide_call` (the room actor sends them there).
+        RoomCommand::CallStart { .. }
+        | RoomCommand::CallAnswer { .. }
+        | RoomCommand::CallDecline { .. }
+        | RoomCommand::CallCancel { .. }
+        | RoomCommand::CallHangup { .. }
+        | RoomCommand::CallSignal { .. }
+        | RoomCommand::CallRingTimeout { .. } => Err(CommandError::internal()),
         RoomCommand::Post { body, .. } => {
             limits.check_body(body)?;
             let to_line = state.members.values().any(|m| m.kind == MemberKind::LineUser);
@@ -720,6 +781,7 @@ impl RoomState {
                 last_seq: 0,
                 members: Members::default(),
                 recent: RecentCommands::new(dedup),
+                call: None,
             },
             (None, None) => return None,
         };
@@ -743,6 +805,9 @@ impl RoomState {
         }
         if let Some(info) = &plan.info {
             self.meta.info = info.clone();
+        }
+        if let Some(change) = &plan.call {
+            self.call = change.after.clone();
         }
     }
 

@@ -131,7 +131,7 @@ impl EventContext {
             return false;
         }
         let Ok(text) = chat_protocol::bus::RawFrame::encode(&views::notification_frame(&row)) else { return true };
-        let frame = Frame { recipients: vec![user.clone()], text, seq: None };
+        let frame = Frame { recipients: vec![user.clone()], text, seq: None, device: None };
         // Stored: a failed push is made up for by the user's next notification list or sync.
         delivery::fan_out(&self.rooms, None, &frame, row.created_at_ms).await;
         true

@@ -339,6 +339,25 @@ impl Hub {
         pushed
     }
 
+    /// Push a frame (of `room`) to one session of these users (a call's signaling goes to the
+    /// one device in the call). Returns 1 if it was queued, else 0.
+    pub fn deliver_to_session(&self, recipients: &[UserId], session: u64, room: Option<&RoomId>, frame: &str) -> usize {
+        let Ok(sessions) = self.sessions.read() else {
+            return 0;
+        };
+        let target = recipients.iter().flat_map(|u| sessions.get(u).into_iter().flatten()).find(|s| s.id == session);
+        let Some(s) = target else { return 0 };
+        let push = Arc::new(Push { room: room.cloned(), seq: None, frame: WireFrame::text(frame) });
+        match s.handle.offer(&push) {
+            Offer::Queued => 1,
+            Offer::Full => {
+                s.handle.close(GoingAway::Slow);
+                0
+            }
+            Offer::Ended => 0,
+        }
+    }
+
     /// The callers of this node waiting for a command's answer.
     pub fn replies(&self) -> &Replies {
         &self.replies
@@ -362,9 +381,12 @@ impl Hub {
     fn handle(&self, message: NodeMessage) {
         match message {
             NodeMessage::Reply { correlation_id, outcome } => self.replies.resolve(&correlation_id, outcome),
-            NodeMessage::Deliver { recipients, seq, frame, committed_at_ms, room_id } => {
+            NodeMessage::Deliver { recipients, seq, frame, committed_at_ms, room_id, session } => {
                 // The frame's text as the room encoded it, framed once for every session.
-                self.deliver(&recipients, room_id.as_ref(), seq, frame.get());
+                match session {
+                    Some(session) => self.deliver_to_session(&recipients, session, room_id.as_ref(), frame.get()),
+                    None => self.deliver(&recipients, room_id.as_ref(), seq, frame.get()),
+                };
                 let latency_ms = chat_protocol::now_ms().saturating_sub(committed_at_ms).max(0);
                 metrics().delivery_latency.observe(latency_ms as f64 / 1000.0);
             }

@@ -7,6 +7,7 @@ pub mod actors;
 pub(crate) mod api;
 mod app;
 pub mod authz;
+pub mod calls;
 pub mod cli;
 pub mod cluster;
 pub mod dispatch;
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod quota;
 pub mod settings;
 pub mod store;
+pub mod turn;
 mod views;
 
 pub use app::{connect_backends, node_id, Application, Backends, RoomsCore};

@@ -29,6 +29,12 @@ pub struct Metrics {
     pub lease_renew_seconds: Histogram,
     pub leases_lost: IntCounter,
     pub shard_acquisitions: IntCounter,
+    pub calls_started: IntCounterVec,
+    pub calls_answered: IntCounter,
+    pub calls_missed: IntCounter,
+    pub calls_ended: IntCounterVec,
+    pub call_duration: Histogram,
+    pub call_signals: IntCounter,
 }
 
 fn startup<T>(r: prometheus::Result<T>) -> T {
@@ -140,7 +146,36 @@ pub fn metrics() -> &'static Metrics {
             "rooms_shard_acquisitions_total",
             "shard leases this node acquired"
         )),
+        calls_started: startup(prometheus::register_int_counter_vec!(
+            "rooms_calls_started_total",
+            "calls started, by media (audio, video)",
+            &["media"]
+        )),
+        calls_answered: startup(prometheus::register_int_counter!(
+            "rooms_calls_answered_total",
+            "calls a second participant joined"
+        )),
+        calls_missed: startup(prometheus::register_int_counter!(
+            "rooms_calls_missed_total",
+            "calls that rang out with nobody answering"
+        )),
+        calls_ended: startup(prometheus::register_int_counter_vec!(
+            "rooms_calls_ended_total",
+            "calls ended, by reason (completed, missed, declined, cancelled, revoked)",
+            &["reason"]
+        )),
+        call_duration: startup(prometheus::register_histogram!(
+            "rooms_call_duration_seconds",
+            "answered calls, from the answer to the end",
+            CALL_DURATION_BUCKETS.to_vec()
+        )),
+        call_signals: startup(prometheus::register_int_counter!(
+            "rooms_call_signals_total",
+            "WebRTC signals (offers, answers, ICE candidates) relayed between call participants"
+        )),
     })
 }
+
+const CALL_DURATION_BUCKETS: &[f64] = &[5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0];
 
 const HANDOFF_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0];

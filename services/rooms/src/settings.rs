@@ -1,11 +1,14 @@
 //! The rooms service's typed settings (`config/default.toml`, then `CHAT_CONFIG`, then
 //! `CHAT__SECTION__KEY`). Unknown keys stop the boot.
 
+use std::time::Duration;
+
 use chat_auth::AuthSettings;
 use chat_bus::BrokerSettings;
 use chat_kit::{DatabaseSettings, HttpSettings, RedisSettings};
 use chat_protocol::Limits;
 use chat_telemetry::TelemetrySettings;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -25,6 +28,7 @@ pub struct Settings {
     pub ws: WsSettings,
     pub quota: QuotaSettings,
     pub presence: PresenceSettings,
+    pub calls: CallSettings,
     #[serde(default)]
     pub cluster: crate::cluster::ClusterSettings,
     pub telemetry: TelemetrySettings,
@@ -92,6 +96,37 @@ pub struct PresenceSettings {
     pub cache_max_age_secs: u64,
 }
 
+/// `[calls]`: voice and video calls, and the ICE servers their participants are handed
+/// (`crate::turn`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallSettings {
+    /// How long an unanswered call rings before it ends as missed.
+    pub ring_timeout_secs: u64,
+    /// `stun:`/`stuns:` URLs, handed out as one ICE server without credentials. A TOML list, or
+    /// one string separated by commas (`CHAT__CALLS__STUN_URLS`).
+    #[serde(deserialize_with = "crate::turn::deserialize_stun_urls")]
+    pub stun_urls: Vec<String>,
+    /// `turn:`/`turns:` URLs of the TURN server (coturn), handed out with time-limited
+    /// credentials. A TOML list, or one string separated by commas (`CHAT__CALLS__TURN_URLS`).
+    #[serde(deserialize_with = "crate::turn::deserialize_turn_urls")]
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`), from
+    /// `CHAT__CALLS__TURN_SECRET`. Absent or empty: no TURN server is handed out. Text only: a
+    /// value the environment loader would read as a number or a boolean stops the boot.
+    #[serde(default, deserialize_with = "crate::turn::deserialize_turn_secret")]
+    pub turn_secret: Option<SecretString>,
+    /// How long a TURN credential stays valid (coturn refuses it for new allocations after).
+    pub turn_ttl_secs: u64,
+}
+
+impl CallSettings {
+    /// How long an unanswered call rings.
+    pub fn ring_timeout(&self) -> Duration {
+        Duration::from_secs(self.ring_timeout_secs)
+    }
+}
+
 impl Settings {
     pub fn load() -> Result<Self, chat_kit::SettingsError> {
         chat_kit::load_settings(DEFAULTS)
@@ -112,5 +147,7 @@ mod tests {
         assert_eq!((s.quota.rooms_per_minute, s.quota.rooms_burst), (10, 20));
         assert_eq!((s.presence.sweep_interval_secs, s.presence.sweep_batch), (10, 1000));
         assert_eq!((s.presence.cache_users, s.presence.cache_max_age_secs), (100_000, 30));
+        assert_eq!((s.calls.ring_timeout_secs, s.calls.turn_ttl_secs), (30, 86_400));
+        assert!(s.calls.stun_urls.is_empty() && s.calls.turn_urls.is_empty() && s.calls.turn_secret.is_none());
     }
 }

@@ -160,6 +160,7 @@ impl Node {
             limits: Limits::default(),
             dedup_window,
             passivate_after,
+            ring_timeout: Duration::from_secs(30),
             shards: ShardTable::new(shards),
             gave_up: gave_up_tx,
         });

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::{CallEndReason, CallId, CallMedia};
 use crate::ids::{MessageId, UserId};
 use crate::room::{ExclusionReason, RoomKind};
 
@@ -121,6 +122,26 @@ pub enum RoomEvent {
         by: UserId,
         message_id: MessageId,
         message_seq: i64,
+    },
+    /// A member started a call (its live state goes in `call` frames).
+    CallStarted {
+        call_id: CallId,
+        by: UserId,
+        media: CallMedia,
+    },
+    /// The call ended: its history entry (a missed call, or a call and its duration).
+    CallEnded {
+        call_id: CallId,
+        /// Who started it.
+        by: UserId,
+        media: CallMedia,
+        reason: CallEndReason,
+        /// From the answer to the end; `None` for a call nobody answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<i64>,
+        /// The invited members who never answered (a missed call for each of them).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missed: Vec<UserId>,
     },
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::body::Body;
+use crate::call::{CallId, CallMedia, CallSignal, DeviceId};
 use crate::ids::{MessageId, RoomId, TenantId, UserId};
 use crate::limits::LimitError;
 use crate::refusal::Refusal;
@@ -77,9 +78,61 @@ pub enum RoomCommand {
     /// Sent by rooms' event worker when a member blocked or unblocked someone: the room reads
     /// its members' blocks again (live delivery leaves the blocked sender's messages out).
     BlocksChanged,
+    /// Calls (see `chat_protocol::call`). `device` is the sending connection, stamped by the
+    /// session.
+    CallStart {
+        media: CallMedia,
+        device: DeviceId,
+    },
+    /// Accept (ringing for the actor) or join (a call going on).
+    CallAnswer {
+        call_id: CallId,
+        device: DeviceId,
+        /// A join: if the actor is in the call on another device, the call moves to this one
+        /// (an accept is refused then: the first device to answer wins).
+        #[serde(default)]
+        move_here: bool,
+    },
+    CallDecline {
+        call_id: CallId,
+    },
+    CallCancel {
+        call_id: CallId,
+        device: DeviceId,
+    },
+    CallHangup {
+        call_id: CallId,
+        device: DeviceId,
+    },
+    /// Relayed to `to`'s device in the call; nothing is written.
+    CallSignal {
+        call_id: CallId,
+        device: DeviceId,
+        to: UserId,
+        signal: CallSignal,
+    },
+    /// Sent by the room to itself when the call's ringing deadline passes (never from the
+    /// queue).
+    CallRingTimeout {
+        call_id: CallId,
+    },
 }
 
 impl RoomCommand {
+    /// A command about the room's call (decided by the call rules).
+    pub fn is_call(&self) -> bool {
+        matches!(
+            self,
+            RoomCommand::CallStart { .. }
+                | RoomCommand::CallAnswer { .. }
+                | RoomCommand::CallDecline { .. }
+                | RoomCommand::CallCancel { .. }
+                | RoomCommand::CallHangup { .. }
+                | RoomCommand::CallSignal { .. }
+                | RoomCommand::CallRingTimeout { .. }
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             RoomCommand::Create { .. } => "create",
@@ -91,6 +144,13 @@ impl RoomCommand {
             RoomCommand::Leave => "leave",
             RoomCommand::Exclude { .. } => "exclude",
             RoomCommand::BlocksChanged => "blocks_changed",
+            RoomCommand::CallStart { .. } => "call_start",
+            RoomCommand::CallAnswer { .. } => "call_answer",
+            RoomCommand::CallDecline { .. } => "call_decline",
+            RoomCommand::CallCancel { .. } => "call_cancel",
+            RoomCommand::CallHangup { .. } => "call_hangup",
+            RoomCommand::CallSignal { .. } => "call_signal",
+            RoomCommand::CallRingTimeout { .. } => "call_ring_timeout",
         }
     }
 }
@@ -106,10 +166,26 @@ pub struct Excluded {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum CommandResult {
-    Created { room_id: RoomId, existed: bool },
-    Posted { message_id: MessageId, seq: i64 },
-    Done { seq: i64 },
-    MembersAdded { added: Vec<UserId>, excluded: Vec<Excluded>, seq: Option<i64> },
+    Created {
+        room_id: RoomId,
+        existed: bool,
+    },
+    Posted {
+        message_id: MessageId,
+        seq: i64,
+    },
+    Done {
+        seq: i64,
+    },
+    MembersAdded {
+        added: Vec<UserId>,
+        excluded: Vec<Excluded>,
+        seq: Option<i64>,
+    },
+    /// The device is in the call.
+    CallJoined {
+        call_id: CallId,
+    },
 }
 
 /// A refusal: a stable code plus a message; nothing was changed.
@@ -173,6 +249,9 @@ pub enum NodeMessage {
         frame: RawFrame,
         /// When the room committed the event, to measure delivery latency.
         committed_at_ms: i64,
+        /// Only this session of the recipients (a call's signaling goes to one device).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<u64>,
     },
     /// Several replies and deliveries for one node in one publish, handled in order.
     Batch {
@@ -299,6 +378,7 @@ struct NodeWire {
     seq: Option<i64>,
     frame: Option<RawFrame>,
     committed_at_ms: Option<i64>,
+    session: Option<u64>,
     items: Option<Vec<NodeMessage>>,
 }
 
@@ -318,6 +398,7 @@ impl<'de> Deserialize<'de> for NodeMessage {
                 seq: wire.seq,
                 frame: wire.frame.ok_or_else(|| missing("frame"))?,
                 committed_at_ms: wire.committed_at_ms.ok_or_else(|| missing("committed_at_ms"))?,
+                session: wire.session,
             },
             NodeKind::Batch => NodeMessage::Batch { items: wire.items.ok_or_else(|| missing("items"))? },
         })
@@ -346,6 +427,7 @@ mod tests {
             seq: Some(seq),
             frame: RawFrame::from_json(format!(r#"{{"type":"event","seq":{seq},"text":"a \"quote\""}}"#)).unwrap(),
             committed_at_ms: 5,
+            session: None,
         }
     }
 

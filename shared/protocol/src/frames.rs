@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::body::{Body, RoomEvent};
+use crate::call::{CallId, CallMedia, CallSignal, CallView, DeviceId, IceServer};
 use crate::ids::{MessageId, RoomId, UserId};
 use crate::refusal::Refusal;
 
@@ -45,6 +46,45 @@ pub enum ClientFrame {
     },
     /// A struct variant (not a unit one) so that unknown fields are refused here too.
     Ping {},
+    /// Start a call in the room: every other member's devices ring. Answered with
+    /// `call_joined` (this device is in the call) and a `call` frame to every member.
+    CallStart {
+        room_id: RoomId,
+        media: CallMedia,
+    },
+    /// Answer a call ringing for the caller on this device (the first device wins; the
+    /// others stop ringing).
+    CallAccept {
+        room_id: RoomId,
+        call_id: CallId,
+    },
+    /// Join a call already going on (a group call, or one declined or missed before).
+    CallJoin {
+        room_id: RoomId,
+        call_id: CallId,
+    },
+    /// Stop a call ringing for the caller (on every device).
+    CallDecline {
+        room_id: RoomId,
+        call_id: CallId,
+    },
+    /// The caller's own call, before anyone answered: stop it.
+    CallCancel {
+        room_id: RoomId,
+        call_id: CallId,
+    },
+    /// Leave the call (it ends when fewer than two participants are left).
+    CallHangup {
+        room_id: RoomId,
+        call_id: CallId,
+    },
+    /// WebRTC signaling for another participant's device in the same call.
+    CallSignal {
+        room_id: RoomId,
+        call_id: CallId,
+        to: UserId,
+        signal: CallSignal,
+    },
 }
 
 /// Server -> client.
@@ -93,14 +133,29 @@ pub enum ServerFrame {
         client_msg_id: Option<String>,
     },
     Pong,
+    /// A room's call as it is now (after every change), to every device of every member.
+    Call {
+        room_id: RoomId,
+        call: CallView,
+    },
+    /// This device is in the call (its `call_start`, `call_accept` or `call_join` went
+    /// through): connect to the other participants with these ICE servers.
+    CallJoined {
+        room_id: RoomId,
+        call_id: CallId,
+        device: DeviceId,
+        ice_servers: Vec<IceServer>,
+    },
+    /// Signaling from another participant, to this device only.
+    CallSignal {
+        room_id: RoomId,
+        call_id: CallId,
+        from: UserId,
+        signal: CallSignal,
+    },
 }
 
-/// RFC 3339 with milliseconds, UTC, for `sent_at` and `created_at`.
-pub fn format_time_ms(ms: i64) -> String {
-    let ms = u64::try_from(ms).unwrap_or(0);
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::time::format_time_ms;
 
 #[cfg(test)]
 mod tests {

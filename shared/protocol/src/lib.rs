@@ -4,6 +4,7 @@
 pub mod authz;
 pub mod body;
 pub mod bus;
+pub mod call;
 pub mod events;
 pub mod frames;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod limits;
 pub mod openapi;
 pub mod refusal;
 pub mod room;
+pub mod time;
 
 pub use body::{Body, RoomEvent};
 pub use ids::{

@@ -52,6 +52,8 @@ crate::text_enum! {
         NotAuthorized,
         LineNotAuthorized,
         ExternalNotAuthorized,
+        /// Calls are not available in rooms with LINE users.
+        CallsUnavailableWithLine,
         // ----- not there, or not visible to the caller (404) -----
         NotFound,
         RoomNotFound,
@@ -63,6 +65,8 @@ crate::text_enum! {
         ContactNotFound,
         /// No LINE channel is bound under this id (or to this member).
         ChannelNotFound,
+        /// The room has no call of this id (it ended, or never was).
+        CallNotFound,
         // ----- conflicts with the current state (409) -----
         NotAllowedForKind,
         AlreadyRecalled,
@@ -77,6 +81,15 @@ crate::text_enum! {
         /// An undelivered message that cannot be sent again as it is (LINE could never take it,
         /// or nothing reaches its LINE user).
         NotResendable,
+        /// The room has a call already: join it, or wait for it to end.
+        CallInProgress,
+        /// Another device of the caller answered the call.
+        CallAnsweredElsewhere,
+        /// Only a participant's device in the call may do this, and signals go only to
+        /// participants.
+        NotInCall,
+        /// The call has as many participants as it may.
+        CallFull,
         // ----- no longer there (410) -----
         /// A signed media link past its expiry.
         LinkExpired,
@@ -135,11 +148,21 @@ impl Refusal {
             | RecallNotAllowed
             | NotAuthorized
             | LineNotAuthorized
-            | ExternalNotAuthorized => 403,
+            | ExternalNotAuthorized
+            | CallsUnavailableWithLine => 403,
             NotFound | RoomNotFound | MemberNotFound | MessageNotFound | UserNotFound | TenantNotFound
-            | TrustNotFound | ContactNotFound | ChannelNotFound => 404,
-            NotAllowedForKind | AlreadyRecalled | UserExists | LineAccountNotSetUp | ChannelExists | LineRoomClosed
-            | NotResendable => 409,
+            | TrustNotFound | ContactNotFound | ChannelNotFound | CallNotFound => 404,
+            NotAllowedForKind
+            | AlreadyRecalled
+            | UserExists
+            | LineAccountNotSetUp
+            | ChannelExists
+            | LineRoomClosed
+            | NotResendable
+            | CallInProgress
+            | CallAnsweredElsewhere
+            | NotInCall
+            | CallFull => 409,
             LinkExpired => 410,
             MessageTooLong | PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -198,6 +221,7 @@ mod tests {
             ("not_authorized", 403),
             ("line_not_authorized", 403),
             ("external_not_authorized", 403),
+            ("calls_unavailable_with_line", 403),
             ("not_found", 404),
             ("room_not_found", 404),
             ("member_not_found", 404),
@@ -207,6 +231,7 @@ mod tests {
             ("trust_not_found", 404),
             ("contact_not_found", 404),
             ("channel_not_found", 404),
+            ("call_not_found", 404),
             ("not_allowed_for_kind", 409),
             ("already_recalled", 409),
             ("user_exists", 409),
@@ -214,6 +239,10 @@ mod tests {
             ("channel_exists", 409),
             ("line_room_closed", 409),
             ("not_resendable", 409),
+            ("call_in_progress", 409),
+            ("call_answered_elsewhere", 409),
+            ("not_in_call", 409),
+            ("call_full", 409),
             ("link_expired", 410),
             ("message_too_long", 413),
             ("payload_too_large", 413),

@@ -22,6 +22,8 @@ pub struct RoomContext {
     pub dedup_window: usize,
     /// A room idle this long asks its shard to stop it.
     pub passivate_after: Duration,
+    /// How long an unanswered call rings.
+    pub ring_timeout: Duration,
     /// What each shard of this node is doing now (readiness, the ops view, metrics).
     pub shards: ShardTable,
     /// Where a shard says it gave itself up (its owner must release the lease).
@@ -38,6 +40,7 @@ impl RoomContext {
             limits: self.limits.clone(),
             dedup_window: self.dedup_window,
             passivate_after: self.passivate_after,
+            ring_timeout: self.ring_timeout,
             shards: self.shards.clone(),
             gave_up: self.gave_up.clone(),
         }

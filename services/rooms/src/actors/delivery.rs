@@ -10,6 +10,7 @@ use chat_presence::NodeMap;
 use chat_protocol::bus::{
     CommandEnvelope, CommandOutcome, CommandResult, MemberKind, NodeMessage, RawFrame, RoomCommand, RoomKind,
 };
+use chat_protocol::call::DeviceId;
 use chat_protocol::events::{ChangeEvent, EventEnvelope};
 use chat_protocol::{RoomId, UserId};
 use tracing::{warn, Instrument, Span};
@@ -28,6 +29,8 @@ pub struct Frame {
     pub text: RawFrame,
     /// The event's seq in its room; `None` for a frame that has none (a notification).
     pub seq: Option<i64>,
+    /// Only this device of the (one) recipient: a call's signaling.
+    pub device: Option<DeviceId>,
 }
 
 /// What became of one command: the room actor's pipeline ends in one of these.
@@ -41,6 +44,8 @@ pub enum Outcome {
     /// The same command twice in one batch: answered with what its first copy did, which
     /// delivers the events (nothing to deliver again).
     Repeated(CommandResult),
+    /// Nothing written: a call's signaling, relayed to one device, and the command answered.
+    Relayed { result: CommandResult, frames: Vec<Frame> },
     /// Not done (the store failed, or a newer owner holds the room): the command is tried
     /// again by a fresh actor. The room actor gives it back to its shard; settled here only as
     /// a fallback, by requeueing.
@@ -85,6 +90,7 @@ pub async fn settle_all(rc: &RoomContext, done: Vec<Done>) {
                 (answer, Vec::new(), Vec::new(), 0)
             }
             Outcome::Repeated(result) => (Ok(result), Vec::new(), Vec::new(), 0),
+            Outcome::Relayed { result, frames } => (Ok(result), frames, Vec::new(), chat_protocol::now_ms()),
             Outcome::Committed { result, frames, changes, committed_at_ms } => {
                 (Ok(result), frames, changes, committed_at_ms)
             }
@@ -133,6 +139,18 @@ impl NodeMessages {
 
     /// Queue `frame` for the nodes hosting sessions of its recipients.
     async fn deliver(&mut self, rc: &RoomContext, room_id: Option<&RoomId>, frame: &Frame, committed_at_ms: i64) {
+        // To one device: its node is in its id, no lookup.
+        if let Some((node, session)) = frame.device.as_ref().and_then(DeviceId::parts) {
+            let message = NodeMessage::Deliver {
+                room_id: room_id.cloned(),
+                recipients: frame.recipients.clone(),
+                seq: frame.seq,
+                frame: frame.text.clone(),
+                committed_at_ms,
+                session: Some(session),
+            };
+            return self.push(node, message);
+        }
         let nodes = match &self.located {
             Some((recipients, nodes)) if *recipients == frame.recipients => nodes.clone(),
             _ => {
@@ -148,6 +166,7 @@ impl NodeMessages {
                 seq: frame.seq,
                 frame: frame.text.clone(),
                 committed_at_ms,
+                session: None,
             };
             self.push(&node, message);
         }
@@ -237,7 +256,12 @@ async fn redeliver(rc: &RoomContext, command_id: &str, room_id: &RoomId, seq: i6
     let mut failed = false;
     for row in rows.iter().filter(|r| r.kind == EventKind::Message) {
         let Ok(text) = RawFrame::encode(&views::event_frame(room_id, row)) else { continue };
-        let frame = Frame { recipients: blocks.recipients_of(&row.sender(), &recipients), text, seq: Some(row.seq) };
+        let frame = Frame {
+            recipients: blocks.recipients_of(&row.sender(), &recipients),
+            text,
+            seq: Some(row.seq),
+            device: None,
+        };
         failed |= fan_out(rc, Some(room_id), &frame, row.sent_at_ms).await;
         let sender = row.sender();
         let line_recipients = line_recipients_of(&sender, &line_recipients);

@@ -26,12 +26,15 @@ use std::time::Instant;
 use actix::prelude::*;
 use chat_bus::Delivery;
 use chat_protocol::bus::{CommandEnvelope, CommandError, CommandResult, RawFrame, RoomCommand};
+use chat_protocol::call::CallEndReason;
 use chat_protocol::events::ChangeEvent;
-use chat_protocol::{now_ms, RoomId};
+use chat_protocol::frames::ServerFrame;
+use chat_protocol::{now_ms, RoomEvent, RoomId};
 use tracing::{debug, error, warn, Instrument, Span};
 
 use super::context::{RoomContext, SharedRoomContext};
 use super::delivery::{self, Frame, Outcome};
+use crate::calls::{self, CallChange};
 use crate::domain::{self, line_recipients_of, Blocks, MessageRef, Plan, PlannedEvent, RoomState};
 use crate::metrics::metrics;
 use crate::store::{Commit, Fence, PostCommit, StoreError};
@@ -272,6 +275,10 @@ impl RoomActor {
                 domain::decide_create(env, &self.rc.limits).map_err(refused)?
             }
             None => return Err(refused(CommandError::room_not_found())),
+            Some(state) if env.command.is_call() => {
+                let ring_ms = i64::try_from(self.rc.ring_timeout.as_millis()).unwrap_or(i64::MAX);
+                domain::decide_call(state, env, ring_ms, now_ms()).map_err(refused)?
+            }
             Some(state) => domain::decide(state, env, &self.rc.limits, target.as_ref()).map_err(refused)?,
         };
         if plan.is_noop() {
@@ -303,13 +310,20 @@ impl RoomActor {
                     PlannedEvent::Message { sender, .. } => blocks.recipients_of(sender, &recipients),
                     PlannedEvent::System(_) => recipients.clone(),
                 };
-                RawFrame::encode(&frame).ok().map(|text| Frame { recipients, text, seq: Some(seq) })
+                RawFrame::encode(&frame).ok().map(|text| Frame { recipients, text, seq: Some(seq), device: None })
             })
             .collect();
+        if let Some(change) = &plan.call {
+            count_call(change, &plan);
+            let frame = ServerFrame::Call { room_id: self.room_id.clone(), call: change.view.clone() };
+            if let Ok(text) = RawFrame::encode(&frame) {
+                frames.push(Frame { recipients: recipients.clone(), text, seq: None, device: None });
+            }
+        }
         frames.extend(plan.notifications.iter().filter_map(|n| {
             let row = crate::store::NotificationRow::planned(n, self.room_id.as_str(), now_ms);
             let text = RawFrame::encode(&views::notification_frame(&row)).ok()?;
-            Some(Frame { recipients: vec![n.user.clone()], text, seq: None })
+            Some(Frame { recipients: vec![n.user.clone()], text, seq: None, device: None })
         }));
         let changes = line_messages(state, &plan, last_seq, now_ms);
         Outcome::Committed { result: plan.result, frames, changes, committed_at_ms: now_ms }
@@ -361,12 +375,14 @@ impl Actor for RoomActor {
                 None => Ok((None, Blocks::default())),
             }
         };
-        ctx.wait(load.into_actor(self).map(move |loaded, act, _ctx| {
+        ctx.wait(load.into_actor(self).map(move |loaded, act, ctx| {
             metrics().activation_seconds.observe(started.elapsed().as_secs_f64());
             match loaded {
                 Ok((state, blocks)) => {
                     act.state = state;
                     act.blocks = blocks;
+                    // A call taken over from the room's last actor rings until its deadline.
+                    act.arm_ring_timer(ctx);
                 }
                 Err(err) => {
                     if matches!(err, StoreError::Stale { .. }) {
@@ -416,6 +432,10 @@ impl RoomActor {
         let Apply { envelope, delivery, span } = apply;
         if matches!(envelope.command, RoomCommand::BlocksChanged) {
             return self.refresh_blocks(envelope, delivery, span);
+        }
+        if let RoomCommand::CallSignal { .. } = &envelope.command {
+            let outcome = span.in_scope(|| self.relay(&envelope));
+            return self.settle_one(envelope, outcome, delivery, span);
         }
         // Step 1: what the decision needs from the store: a command of the dedup window's is
         // answered from its record; a recall needs its message.
@@ -486,7 +506,7 @@ impl RoomActor {
                 }
                 .instrument(span)
                 .into_actor(act)
-                .map(|(envelope, committed), act, _ctx| {
+                .map(|(envelope, committed), act, ctx| {
                     let outcome = match committed {
                         Err(outcome) => outcome,
                         Ok((write, Ok(()), _, blocks)) => {
@@ -494,7 +514,12 @@ impl RoomActor {
                             if let Some(blocks) = blocks {
                                 act.blocks = blocks;
                             }
-                            act.absorb(write, &envelope.command_id)
+                            let call_changed = write.plan.call.is_some();
+                            let outcome = act.absorb(write, &envelope.command_id);
+                            if call_changed {
+                                act.arm_ring_timer(ctx);
+                            }
+                            outcome
                         }
                         // Applied before this actor's window (nothing is applied twice), or the
                         // 1:1 room of the pair exists under another id: answered from the store.
@@ -717,6 +742,67 @@ fn line_messages(state: &RoomState, plan: &Plan, last_seq: i64, now_ms: i64) -> 
 }
 
 impl RoomActor {
+    /// A call's signaling: from a participant's device in the call to another participant's
+    /// device, and to nobody else; nothing is written.
+    fn relay(&self, env: &CommandEnvelope) -> Outcome {
+        let RoomCommand::CallSignal { call_id, device, to, signal } = &env.command else {
+            return Outcome::Answered(Err(CommandError::internal()));
+        };
+        let Some(state) =
+            self.state.as_ref().filter(|s| s.members.get(&env.actor).is_some_and(|m| m.tenant == env.tenant))
+        else {
+            return Outcome::Answered(Err(CommandError::room_not_found()));
+        };
+        let target = match calls::relay_target(state.call.as_ref(), call_id, &env.actor, device, to) {
+            Ok(target) => target,
+            Err(refusal) => return Outcome::Answered(Err(refusal)),
+        };
+        let frame = ServerFrame::CallSignal {
+            room_id: self.room_id.clone(),
+            call_id: call_id.clone(),
+            from: env.actor.clone(),
+            signal: signal.clone(),
+        };
+        let Ok(text) = RawFrame::encode(&frame) else { return Outcome::Answered(Err(CommandError::internal())) };
+        metrics().call_signals.inc();
+        let frames = vec![Frame { recipients: vec![to.clone()], text, seq: None, device: Some(target) }];
+        Outcome::Relayed { result: CommandResult::Done { seq: state.last_seq }, frames }
+    }
+
+    /// If the room's call is ringing, time it out at its deadline: the room sends itself a
+    /// `CallRingTimeout` (through its own queue of commands, so it is decided and committed like
+    /// any command; a timeout that finds the call answered or gone changes nothing).
+    fn arm_ring_timer(&mut self, ctx: &mut Context<Self>) {
+        let Some(state) = &self.state else { return };
+        let Some(call) = state.call.as_ref().filter(|c| !c.ringing.is_empty()) else { return };
+        let wait = u64::try_from(call.ring_deadline_ms.saturating_sub(now_ms())).unwrap_or(0);
+        let call_id = call.id.clone();
+        let tenant = state.meta.tenant.clone();
+        ctx.run_later(std::time::Duration::from_millis(wait), move |act, ctx| {
+            let ringing = act
+                .state
+                .as_ref()
+                .and_then(|s| s.call.as_ref())
+                .is_some_and(|c| c.id == call_id && !c.ringing.is_empty());
+            if !ringing || act.broken {
+                return;
+            }
+            let envelope = CommandEnvelope {
+                command_id: format!("ring-timeout:{call_id}"),
+                room_id: act.room_id.clone(),
+                actor: chat_protocol::UserId::system(),
+                tenant,
+                reply_to: None,
+                issued_at_ms: now_ms(),
+                command: RoomCommand::CallRingTimeout { call_id },
+            };
+            // Nothing to settle: the room made it itself.
+            let apply = Apply::new(envelope, Delivery::unacked(Vec::new()));
+            act.pending.push_back(apply);
+            act.pump(ctx);
+        });
+    }
+
     /// `BlocksChanged`: read the members' blocks again; nothing is written, the answer is the
     /// room's last seq. A store failure gives the command back like any failed command.
     fn refresh_blocks(&mut self, envelope: CommandEnvelope, delivery: Delivery, span: Span) -> Work {
@@ -742,6 +828,31 @@ impl RoomActor {
             act.settle_one(envelope, outcome, delivery, span)
         });
         Box::pin(pipeline)
+    }
+}
+
+/// The call metrics of a committed call change.
+fn count_call(change: &CallChange, plan: &domain::Plan) {
+    let m = metrics();
+    if change.answered {
+        m.calls_answered.inc();
+    }
+    for event in &plan.events {
+        match event {
+            PlannedEvent::System(RoomEvent::CallStarted { media, .. }) => {
+                m.calls_started.with_label_values(&[media.as_str()]).inc()
+            }
+            PlannedEvent::System(RoomEvent::CallEnded { reason, duration_ms, .. }) => {
+                m.calls_ended.with_label_values(&[reason.as_str()]).inc();
+                if *reason == CallEndReason::Missed {
+                    m.calls_missed.inc();
+                }
+                if let Some(ms) = duration_ms {
+                    m.call_duration.observe(*ms as f64 / 1000.0);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

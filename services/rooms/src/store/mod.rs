@@ -19,6 +19,7 @@ mod write;
 use chat_db::DbError;
 use chat_kit::{ApiError, DatabaseSettings};
 use chat_protocol::bus::RoomKind;
+use chat_protocol::call::Call;
 use chat_protocol::frames::NotificationKind;
 use chat_protocol::room::RoomInfo;
 use chat_protocol::{RoomId, TenantId, UserId};
@@ -101,9 +102,25 @@ struct RoomRow {
     photo_url: Option<String>,
     direct_key: Option<String>,
     last_seq: i64,
+    /// The call going on (JSON), read at activation only.
+    #[sqlx(default)]
+    call_state: Option<String>,
 }
 
 impl RoomRow {
+    /// The room's call, if one goes on. One that cannot be read is dropped (logged): a call
+    /// is live state, and losing it must not stop the room.
+    fn call(&self) -> Option<Call> {
+        let json = self.call_state.as_deref()?;
+        match serde_json::from_str(json) {
+            Ok(call) => Some(call),
+            Err(err) => {
+                tracing::error!(room_id = %self.id, error = %err, "the stored call cannot be read; dropped");
+                None
+            }
+        }
+    }
+
     fn into_meta(self) -> RoomMeta {
         RoomMeta {
             id: self.id,

@@ -117,7 +117,7 @@ impl Store {
     ) -> Result<Option<(RoomState, HashSet<(UserId, UserId)>)>, StoreError> {
         let sql = format!(
             "UPDATE rooms SET fence = $1 WHERE id = $2 AND fence <= $1 AND {} \
-             RETURNING id, tenant, kind, name, description, photo_url, direct_key, last_seq",
+             RETURNING id, tenant, kind, name, description, photo_url, direct_key, last_seq, call_state",
             shard_is_current(3, 1)
         );
         let room = sqlx::query_as::<_, RoomRow>(&sql)
@@ -145,7 +145,8 @@ impl Store {
             self.room_blocks(room_id)
         )?;
         let last_seq = room.last_seq;
-        Ok(Some((RoomState { meta: room.into_meta(), last_seq, members, recent }, blocks)))
+        let call = room.call();
+        Ok(Some((RoomState { meta: room.into_meta(), last_seq, members, recent, call }, blocks)))
     }
 
     async fn members_of(&self, room_id: &RoomId) -> Result<Members, StoreError> {
@@ -343,6 +344,14 @@ impl Store {
                 .bind(Role::Master.as_str())
                 .bind(room)
                 .bind(master.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(change) = &plan.call {
+            let call = change.after.as_ref().map(serde_json::to_string).transpose()?;
+            sqlx::query("UPDATE rooms SET call_state = $1 WHERE id = $2")
+                .bind(call)
+                .bind(room)
                 .execute(&mut *tx)
                 .await?;
         }

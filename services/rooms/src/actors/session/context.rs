@@ -11,6 +11,7 @@ use crate::hub::Hub;
 use crate::quota::Quotas;
 use crate::settings::WsSettings;
 use crate::store::Store;
+use crate::turn::Turn;
 
 /// What a session needs, shared by all sessions of the node.
 pub struct SessionContext {
@@ -24,4 +25,7 @@ pub struct SessionContext {
     pub ws: WsSettings,
     /// Per-user budgets of posts and room creations (HTTP and WebSocket alike).
     pub quotas: Arc<Quotas>,
+    /// The ICE servers (STUN, TURN with time-limited credentials) a device that joins a call
+    /// is handed.
+    pub turn: Arc<Turn>,
 }

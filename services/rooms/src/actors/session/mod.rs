@@ -40,6 +40,7 @@
 //!
 //! Expiry. The session closes itself (1008, "token expired") when its token's `exp` passes.
 
+mod calls;
 mod context;
 mod holds;
 mod socket;
@@ -60,6 +61,7 @@ use actix_web::dev::Payload;
 use bytes::Bytes;
 use chat_auth::Principal;
 use chat_protocol::bus::{CommandError, CommandResult, RoomCommand};
+use chat_protocol::call::{CallId, DeviceId};
 use chat_protocol::frames::{ClientFrame, ServerFrame};
 use chat_protocol::{is_valid_client_id, post_command_id, Body, Limits, Refusal, RoomId};
 use futures_util::future::LocalBoxFuture;
@@ -67,6 +69,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 use tracing::{debug, warn, Instrument, Span};
 
+use self::calls::{CallDone, CallFrame};
 pub use self::context::SessionContext;
 use self::holds::Holds;
 use self::socket::Socket;
@@ -77,6 +80,9 @@ use crate::access;
 use crate::dispatch::Submitted;
 use crate::hub::{self, GoingAway, Push, SessionHandle, SessionLink};
 use crate::metrics::metrics;
+
+/// Calls a session's device remembers being in, to leave them when it ends (one per room).
+const MAX_CALLS: usize = 16;
 
 /// How long a session waits for its presence write before serving frames without it.
 const PRESENCE_WRITE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -116,6 +122,8 @@ enum Done {
     Read(Option<CommandError>),
     /// A sync ended: the last seq sent per room, or why it stopped.
     Synced { kind: SyncKind, result: Result<BTreeMap<RoomId, i64>, SyncFailed> },
+    /// A call frame was answered by its room.
+    Call(CallDone),
 }
 
 type Ops = FuturesUnordered<LocalBoxFuture<'static, Done>>;
@@ -162,6 +170,10 @@ struct Session {
     present: bool,
     /// Set once the session must end: the close frame's reason.
     ending: Option<Option<CloseReason>>,
+    /// This connection as calls know it.
+    device: DeviceId,
+    /// The calls this device is in (at most one per room), left when the session ends.
+    calls: Vec<(RoomId, CallId)>,
 }
 
 fn now_secs() -> u64 {
@@ -222,7 +234,13 @@ fn run(mut serve: Serve) -> impl Future<Output = ()> {
         (&mut serve).await;
         let (present, presence, user) =
             (serve.session.present, serve.session.sc.presence.clone(), serve.session.principal.user_id.clone());
+        let in_calls = std::mem::take(&mut serve.session.calls);
+        let (sc, principal, device) =
+            (serve.session.sc.clone(), serve.session.principal.clone(), serve.session.device.clone());
         drop(serve); // out of the hub, the close frame queued
+        if !in_calls.is_empty() {
+            actix_web::rt::spawn(async move { calls::leave_all(&sc, &principal, device, in_calls).await });
+        }
         if present {
             let _ = Box::pin(presence.session_closed(&user)).await;
         }
@@ -291,7 +309,10 @@ impl Session {
         let now = Instant::now();
         let expires_at = expires_at_secs.map(|exp| now + Duration::from_secs(exp.saturating_sub(now_secs())));
         let holds = Rc::new(RefCell::new(Holds::new(sc.ws.outbound_queue)));
+        let device = DeviceId::of(sc.hub.node_id(), id);
         Session {
+            device,
+            calls: Vec::new(),
             id,
             principal: Rc::new(principal),
             expires_at,
@@ -515,6 +536,37 @@ impl Session {
                     Done::Read(failed)
                 });
             }
+            call => match CallFrame::of(call, &self.device) {
+                Ok(call) => self.on_call(call),
+                Err(err) => self.error(err, None),
+            },
+        }
+    }
+
+    /// A call frame: to its room (in the background); `call_joined` or an error comes back.
+    fn on_call(&mut self, call: CallFrame) {
+        if !self.admit(None) {
+            return;
+        }
+        let (sc, p, device) = (self.sc.clone(), self.principal.clone(), self.device.clone());
+        self.spawn(async move { Done::Call(calls::run(&sc, &p, device, call).await) });
+    }
+
+    /// What a call frame's answer changes: the calls this device is in; the client's answer.
+    fn call_done(&mut self, done: CallDone) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match done.membership {
+            Some((call_id, true)) => {
+                self.calls.retain(|(room, _)| *room != done.room_id);
+                if self.calls.len() < MAX_CALLS {
+                    self.calls.push((done.room_id, call_id));
+                }
+            }
+            Some((call_id, false)) => self.calls.retain(|(_, c)| *c != call_id),
+            None => {}
+        }
+        if let Some(answer) = done.answer {
+            self.send(&answer);
         }
     }
 
@@ -600,6 +652,7 @@ impl Session {
                 }
             }
             Done::Synced { kind, result } => self.synced(kind, result),
+            Done::Call(done) => self.call_done(done),
         }
     }
 
@@ -710,6 +763,13 @@ fn frame_span(frame: &ClientFrame) -> Span {
         ClientFrame::Send { room_id, .. } => ("send", Some(room_id)),
         ClientFrame::Sync { .. } => ("sync", None),
         ClientFrame::Read { room_id, .. } => ("read", Some(room_id)),
+        ClientFrame::CallStart { room_id, .. } => ("call_start", Some(room_id)),
+        ClientFrame::CallAccept { room_id, .. } => ("call_accept", Some(room_id)),
+        ClientFrame::CallJoin { room_id, .. } => ("call_join", Some(room_id)),
+        ClientFrame::CallDecline { room_id, .. } => ("call_decline", Some(room_id)),
+        ClientFrame::CallCancel { room_id, .. } => ("call_cancel", Some(room_id)),
+        ClientFrame::CallHangup { room_id, .. } => ("call_hangup", Some(room_id)),
+        ClientFrame::CallSignal { room_id, .. } => ("call_signal", Some(room_id)),
     };
     tracing::info_span!(
         "ws frame",

@@ -1,0 +1,119 @@
+//! A session's call frames: checked at the edge, stamped with the session's device, sent to the
+//! room as commands; and the calls this device is in, left when the session ends.
+
+use chat_auth::Principal;
+use chat_protocol::bus::{CommandError, CommandResult, RoomCommand};
+use chat_protocol::call::{CallId, DeviceId};
+use chat_protocol::frames::{ClientFrame, ServerFrame};
+use chat_protocol::{new_id, Refusal, RoomId};
+
+use super::context::SessionContext;
+use crate::access;
+
+/// A call frame, as the room command it becomes.
+pub struct CallFrame {
+    pub room_id: RoomId,
+    pub command: RoomCommand,
+}
+
+impl CallFrame {
+    /// The command a call frame of this device asks for, or the refusal it gets (a frame that
+    /// is no call frame is not for here: `invalid_frame`). The checks that need nothing but the
+    /// frame are made here (a room id that can name a room, a signal's size).
+    pub fn of(frame: ClientFrame, device: &DeviceId) -> Result<CallFrame, CommandError> {
+        let device = device.clone();
+        let (room_id, command) = match frame {
+            ClientFrame::CallStart { room_id, media } => (room_id, RoomCommand::CallStart { media, device }),
+            ClientFrame::CallAccept { room_id, call_id } => {
+                (room_id, RoomCommand::CallAnswer { call_id, device, move_here: false })
+            }
+            ClientFrame::CallJoin { room_id, call_id } => {
+                (room_id, RoomCommand::CallAnswer { call_id, device, move_here: true })
+            }
+            ClientFrame::CallDecline { room_id, call_id } => (room_id, RoomCommand::CallDecline { call_id }),
+            ClientFrame::CallCancel { room_id, call_id } => (room_id, RoomCommand::CallCancel { call_id, device }),
+            ClientFrame::CallHangup { room_id, call_id } => (room_id, RoomCommand::CallHangup { call_id, device }),
+            ClientFrame::CallSignal { room_id, call_id, to, signal } => {
+                if let Err((code, message)) = signal.check() {
+                    return Err(CommandError::new(code, message));
+                }
+                (room_id, RoomCommand::CallSignal { call_id, device, to, signal })
+            }
+            ClientFrame::Send { .. } | ClientFrame::Sync { .. } | ClientFrame::Read { .. } | ClientFrame::Ping {} => {
+                return Err(CommandError::new(Refusal::InvalidFrame, "not a call frame"));
+            }
+        };
+        if uuid::Uuid::parse_str(room_id.as_str()).is_err() {
+            return Err(CommandError::room_not_found());
+        }
+        Ok(CallFrame { room_id, command })
+    }
+
+    /// Whether this frame puts the device into a call (it needs the right to talk there now).
+    fn joins(&self) -> bool {
+        matches!(self.command, RoomCommand::CallStart { .. } | RoomCommand::CallAnswer { .. })
+    }
+}
+
+/// What became of a call frame.
+pub struct CallDone {
+    pub room_id: RoomId,
+    /// The call this device is in now (it joined), or left.
+    pub membership: Option<(CallId, bool)>,
+    /// What the client is told: `call_joined`, or an error; nothing for a signal relayed or
+    /// a call left.
+    pub answer: Option<ServerFrame>,
+}
+
+/// Send a call frame's command to its room and wait for the answer. Joining a call takes the
+/// same right as posting (an active trust in an external room); the room checks the rest.
+pub async fn run(sc: &SessionContext, p: &Principal, device: DeviceId, frame: CallFrame) -> CallDone {
+    let CallFrame { room_id, command } = frame;
+    let joins = CallFrame { room_id: room_id.clone(), command: command.clone() }.joins();
+    let leaves = match &command {
+        RoomCommand::CallHangup { call_id, .. } | RoomCommand::CallCancel { call_id, .. } => Some(call_id.clone()),
+        _ => None,
+    };
+    let answer = async {
+        if joins {
+            access::may_post(p, &room_id, &sc.store, &sc.kinds, &sc.authz).await?;
+        }
+        let submitted = sc.dispatcher.submit(&room_id, &p.user_id, &p.tenant, Some(new_id()), command).await?;
+        submitted.answer().await.map_err(CommandError::from)
+    }
+    .await;
+    match answer {
+        Ok(CommandResult::CallJoined { call_id }) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let ice_servers = sc.turn.ice_servers(&p.user_id, now);
+            let joined =
+                ServerFrame::CallJoined { room_id: room_id.clone(), call_id: call_id.clone(), device, ice_servers };
+            CallDone { room_id, membership: Some((call_id, true)), answer: Some(joined) }
+        }
+        Ok(_) => CallDone { room_id, membership: leaves.map(|c| (c, false)), answer: None },
+        Err(err) => {
+            let err = match err.code {
+                Refusal::CommandTimeout => {
+                    CommandError::new(Refusal::CommandTimeout, "the room did not answer in time")
+                }
+                _ => err,
+            };
+            let answer = ServerFrame::Error { code: err.code, message: err.message, client_msg_id: None };
+            CallDone { room_id, membership: None, answer: Some(answer) }
+        }
+    }
+}
+
+/// The session ended: leave the calls its device is in (the room ends a call left with fewer
+/// than two). Best effort: a call whose command is lost stays until its participants hang up.
+pub async fn leave_all(sc: &SessionContext, p: &Principal, device: DeviceId, calls: Vec<(RoomId, CallId)>) {
+    for (room_id, call_id) in calls {
+        let command = RoomCommand::CallHangup { call_id, device: device.clone() };
+        match sc.dispatcher.submit(&room_id, &p.user_id, &p.tenant, Some(new_id()), command).await {
+            Ok(submitted) => {
+                let _ = submitted.answer().await;
+            }
+            Err(err) => tracing::warn!(room_id = %room_id, error = %err, "a closed session's call was not left"),
+        }
+    }
+}
