@@ -26,6 +26,7 @@ use crate::events::{self, EventContext};
 use crate::hub::Hub;
 use crate::metrics::metrics;
 use crate::quota::Quotas;
+use crate::ring_sweep;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::turn::Turn;
@@ -157,6 +158,8 @@ impl RoomsCore {
             turn: Arc::new(Turn::new(&settings.calls)),
         });
         spawn_background(bus.clone(), presence.clone());
+        let ring_timeout = Duration::from_secs(settings.calls.ring_timeout_secs.max(1));
+        actix_web::rt::spawn(ring_sweep::run(store.clone(), dispatcher.clone(), ring_sweep::interval(ring_timeout)));
         actix_web::rt::spawn(quotas.run_housekeeping(Duration::from_secs(settings.quota.forget_idle_every_secs)));
         let sweep_every = Duration::from_secs(settings.presence.sweep_interval_secs);
         actix_web::rt::spawn(chat_presence::run_sweeper(presence.clone(), sweep_every, settings.presence.sweep_batch));

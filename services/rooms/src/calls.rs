@@ -19,6 +19,12 @@ use chat_protocol::call::{
 };
 use chat_protocol::{Refusal, RoomEvent, UserId};
 
+/// The command id of a call's ring timeout: whoever sends it (the room's actor, a node's sweep),
+/// it is applied once.
+pub fn ring_timeout_command_id(call_id: &CallId) -> String {
+    format!("ring-timeout:{call_id}")
+}
+
 /// What the call rules see of a room.
 pub struct CallRoom<'a> {
     /// Whether the room has (or is made for) LINE users: no calls there.

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod metrics;
 pub mod openapi;
 pub mod quota;
+mod ring_sweep;
 pub mod settings;
 pub mod store;
 pub mod turn;

@@ -46,17 +46,25 @@ struct Relay {
 impl Turn {
     /// The servers of `[calls]`. Without a secret (absent or empty) or without `turn_urls`, no
     /// TURN server is handed out (clients then connect directly or through STUN only); a half
-    /// configuration is logged once, without the secret.
+    /// configuration, or credentials that would expire within a minute, are logged (never the
+    /// secret).
     pub fn new(settings: &CallSettings) -> Turn {
         let stun = (!settings.stun_urls.is_empty()).then(|| IceServer {
             urls: settings.stun_urls.clone(),
             username: None,
             credential: None,
         });
-        let secret = settings.turn_secret.as_ref().map(|secret| secret.expose_secret()).filter(|s| !s.is_empty());
-        let relay = match (secret, settings.turn_urls.is_empty()) {
+        let shared_secret =
+            settings.turn_secret.as_ref().map(|secret| secret.expose_secret()).filter(|secret| !secret.is_empty());
+        let relay = match (shared_secret, settings.turn_urls.is_empty()) {
             (Some(secret), false) => match HmacSha1::new_from_slice(secret.as_bytes()) {
                 Ok(keyed_mac) => {
+                    if settings.turn_ttl_secs < 60 {
+                        tracing::warn!(
+                            turn_ttl_secs = settings.turn_ttl_secs,
+                            "turn credentials expire within a minute, clients may fail to allocate"
+                        );
+                    }
                     Some(Relay { urls: settings.turn_urls.clone(), keyed_mac, ttl_secs: settings.turn_ttl_secs })
                 }
                 // HMAC takes keys of any length: not reached, but no TURN rather than a panic.

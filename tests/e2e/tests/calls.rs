@@ -261,12 +261,30 @@ async fn an_unanswered_call_rings_out_as_missed_and_a_call_survives_the_node_res
     b.send(json!({"type": "call_accept", "room_id": room, "call_id": call_id})).await;
     b.expect(15, "bob in", |f| f["type"] == "call_joined").await;
     a.expect(10, "active", status_is("active", &room)).await;
+    // And, in a second room, a call still ringing when the node dies.
+    let admin = c.login("acme", "admin").await;
+    let other = open_room(&c, &alice, &["admin@acme"], None).await;
+    a.send(json!({"type": "call_start", "room_id": other, "media": "audio"})).await;
+    a.expect(15, "the second room's call", |f| f["type"] == "call_joined" && f["room_id"] == other.as_str()).await;
     drop((a, b));
     // The dropped sockets would leave the call when the node notices; kill the node first, so
     // the call is left as it was (the node gone at once, as in a crash).
     c.rooms.kill();
     c.rooms.restart().await;
+    // Nothing wakes the second room, yet its ringing times out: the node's sweep of the stored
+    // calls sends the room its timeout.
+    eventually(20, "the ring that outlived its actor timed out", || async {
+        let events = events_of(&c, &other, &admin).await;
+        let ended = call_events(&events, "call_ended");
+        ended.first().map(|e| event_body(e)["reason"] == "missed").filter(|missed| *missed)
+    })
+    .await;
     let mut b = Ws::connect(&c.rooms.ws_url(), &bob).await;
+    // A device that syncs learns of the call going on in its rooms.
+    b.send(json!({"type": "sync", "rooms": {room.clone(): 0}})).await;
+    let going_on = b.expect(15, "the call in the sync", |f| room_call(f, &room)).await;
+    assert_eq!((going_on["call"]["status"].as_str(), &going_on["call"]["call_id"]), (Some("active"), &call_id));
+    b.expect(15, "synced", |f| f["type"] == "synced").await;
     // The call is still there: bob (on a new device) cannot start another one…
     b.send(json!({"type": "call_start", "room_id": room, "media": "audio"})).await;
     b.expect(15, "the call taken over", error("call_in_progress")).await;

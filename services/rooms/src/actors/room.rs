@@ -788,7 +788,7 @@ impl RoomActor {
                 return;
             }
             let envelope = CommandEnvelope {
-                command_id: format!("ring-timeout:{call_id}"),
+                command_id: calls::ring_timeout_command_id(&call_id),
                 room_id: act.room_id.clone(),
                 actor: chat_protocol::UserId::system(),
                 tenant,

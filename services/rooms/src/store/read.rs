@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chat_protocol::bus::{MemberKind, RoomKind};
+use chat_protocol::call::Call;
 use chat_protocol::{MessageId, RoomId, TenantId, UserId};
 use sqlx::Row;
 
@@ -165,6 +166,33 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
+    }
+
+    /// The calls going on in the caller's rooms.
+    pub async fn calls_of(&self, user: &UserId, tenant: &TenantId) -> Result<Vec<(RoomId, Call)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.call_state FROM rooms r JOIN members m ON m.room_id = r.id \
+             WHERE m.user_id = $1 AND m.tenant = $2 AND r.call_state IS NOT NULL",
+        )
+        .bind(user.as_str())
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok((RoomId::new(row.try_get::<String, _>("id")?), call_of(row)?))).collect()
+    }
+
+    /// Every call going on, with its room's tenant (the sweep of rings that outlived their
+    /// room's actor).
+    pub async fn calls(&self) -> Result<Vec<(RoomId, TenantId, Call)>, StoreError> {
+        let rows = sqlx::query("SELECT id, tenant, call_state FROM rooms WHERE call_state IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let room = RoomId::new(row.try_get::<String, _>("id")?);
+                Ok((room, TenantId::new(row.try_get::<String, _>("tenant")?), call_of(row)?))
+            })
+            .collect()
     }
 
     /// The caller's rooms, most recently active first.
@@ -414,4 +442,10 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// The call of a `rooms` row that has one.
+fn call_of(row: &sqlx::any::AnyRow) -> Result<Call, StoreError> {
+    let json: String = row.try_get("call_state")?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("a stored call: {e}")))
 }
