@@ -6,7 +6,8 @@
 #
 # Steps, each skipped with a message when its tool is missing:
 #   1. every *.yaml parses (PyYAML) and every dashboard *.json parses
-#   2. render base, overlays/dev, overlays/prod and dependencies
+#   2. render base, overlays/dev, overlays/prod, overlays/prod-coturn (prod plus the optional
+#      coturn component, k8s/components/coturn) and dependencies
 #      (`kubectl kustomize`, or `kustomize build`)
 #   3. kubernetes-validate --strict against the Kubernetes API schemas ($K8S_VERSION), for the
 #      renders and the plain files of jobs/ (authz bootstrap Job, key-rotation CronJob);
@@ -17,8 +18,11 @@
 #      gentle scale-down, RollingUpdate maxSurge 1 / maxUnavailable 0, a PDB of one pod, the
 #      rooms-ops pod's reach), per-service settings, PDB/NetworkPolicy/Service per
 #      Deployment, authz reachable for the JWKS clients, Ingress routes (no /internal/),
-#      ServiceMonitor, alerts, dashboard metrics; the jobs/ files against the prod render;
-#      and the rules' self-test (deliberately broken copies of each render must be caught)
+#      ServiceMonitor, alerts, dashboard metrics; for prod-coturn also the TURN server (its
+#      relays fenced off from the cluster's ranges by denied-peer-ip and NetworkPolicy, its
+#      secret in Secret chat-turn only and shared with rooms, its Service's relay ports);
+#      the jobs/ files against the prod render; and the rules' self-test (deliberately broken
+#      copies of each render must be caught)
 #   5. promtool: `check rules` and the alert unit tests (tests/prometheus-rules.test.yaml)
 #   6. checkov (optional), with the documented exceptions in CHECKOV_SKIP
 # Without a kustomize renderer, steps 3-4 fall back to the plain resource files of base/
@@ -95,7 +99,7 @@ elif have kustomize; then
   render="kustomize build"
 fi
 
-targets="base overlays/dev overlays/prod dependencies"
+targets="base overlays/dev overlays/prod overlays/prod-coturn dependencies"
 rendered=()
 # Plain manifests outside every kustomization (applied by hand): validated as they are.
 jobs=()
@@ -115,7 +119,7 @@ else
   skip "render: neither 'kubectl kustomize' nor 'kustomize' found; checking plain files instead"
   # Plain resource files only: kustomization.yaml files and overlay patches are not objects.
   while IFS= read -r file; do rendered+=("$file"); done < <(
-    find "$HERE/base" "$HERE/dependencies" -name '*.yaml' ! -name 'kustomization.yaml' | sort)
+    find "$HERE/base" "$HERE/components" "$HERE/dependencies" -name '*.yaml' ! -name 'kustomization.yaml' | sort)
 fi
 validate=("${rendered[@]}" "${jobs[@]}")
 
@@ -153,7 +157,7 @@ fi
 
 # --- 4. house rules -------------------------------------------------------------------------
 if [ "$have_pyyaml" = 1 ] && [ -n "$render" ]; then
-  for profile in base dev prod; do
+  for profile in base dev prod prod-coturn; do
     case "$profile" in
       base) file="$WORK/base.yaml" ;;
       *) file="$WORK/overlays-$profile.yaml" ;;
@@ -231,7 +235,7 @@ if [ "${SKIP_CHECKOV:-0}" = 1 ]; then
   say "SKIP  checkov: SKIP_CHECKOV=1"
 elif have checkov && [ -n "$render" ]; then
   mkdir -p "$WORK/checkov"
-  for name in overlays-dev overlays-prod dependencies; do
+  for name in overlays-dev overlays-prod overlays-prod-coturn dependencies; do
     [ -f "$WORK/$name.yaml" ] && cp "$WORK/$name.yaml" "$WORK/checkov/"
   done
   for file in "${jobs[@]}"; do cp "$file" "$WORK/checkov/jobs-$(basename "$file")"; done

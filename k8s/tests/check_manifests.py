@@ -11,12 +11,16 @@ authz's /internal/ paths, that the static web client's server (web) reaches noth
 reached only by the ingress controller and Prometheus, that rooms scales as a cluster of
 shard-lease holders should (several replicas, one HPA on CPU with a gentle scale-down, rolling
 updates that add one pod before removing one, a PDB of one pod, no CPU limit), that an
-operator's rooms-ops pod can reach rooms and nothing else, and that each pod's shutdown (a
-shell-less preStop sleep, then the binary's drain) fits its grace period.
+operator's rooms-ops pod can reach rooms and nothing else, that each pod's shutdown (a
+shell-less preStop sleep, then the binary's drain) fits its grace period, and, where the
+optional coturn component is rendered (profile prod-coturn), that the TURN server cannot be
+used to reach the cluster (denied-peer-ip and its NetworkPolicy), keeps its secret out of
+ConfigMaps, shares it with rooms, and that its Service carries exactly its relay ports.
 
 Usage: check_manifests.py PROFILE FILE.yaml [FILE.yaml ...]
        check_manifests.py --self-test PROFILE FILE.yaml
-  PROFILE base, dev or prod: FILE is the rendered base or overlay.
+  PROFILE base, dev or prod: FILE is the rendered base or overlay; prod-coturn: the rendered
+  overlays/prod-coturn (prod plus k8s/components/coturn).
   PROFILE jobs: the rendered prod overlay plus the plain files of k8s/jobs/ (authz
   administrative Job and CronJob, checked against the overlay's ServiceAccount, Services,
   NetworkPolicies and authz image).
@@ -26,6 +30,7 @@ Exit status 1 on any finding (or, with --self-test, on a breakage that goes unno
 Needs PyYAML.
 """
 
+import ipaddress
 import json
 import re
 import sys
@@ -85,6 +90,9 @@ EXPECTED_KEYS = {
     # CHAT__AMQP__SHARDS would stop it at boot: it has no amqp section).
     "web": HTTP_KEYS,
 }
+# rooms' [calls] settings where the coturn component is rendered: the ICE server URLs (ConfigMap
+# chat-calls) and the secret shared with coturn (Secret chat-turn).
+CALLS = {"CHAT__CALLS__STUN_URLS", "CHAT__CALLS__TURN_URLS", "CHAT__CALLS__TURN_SECRET"}
 # Sections authz accepts (CHAT__<SECTION>__...): what its administrative Jobs may set.
 AUTHZ_SECTIONS = {"HTTP", "DATABASE", "AMQP", "TOKENS", "LOGIN", "INTERNAL", "TELEMETRY"}
 # What an authz command (bootstrap, rotate-key) needs: it connects the store and the bus.
@@ -101,6 +109,7 @@ SECRET_ENV = {
     "CHAT__INTERNAL__TOKEN": ("chat-internal", "token"),
     "CHAT__LINE__SECRETS_KEY": ("chat-line", "secrets-key"),
     "CHAT__CLUSTER__ADMIN_TOKEN": ("chat-cluster-admin", "token"),
+    "CHAT__CALLS__TURN_SECRET": ("chat-turn", "secret"),
 }
 # Secrets no manifest may reference any more.
 RETIRED_SECRETS = {"chat-auth": "the HS256 secret is gone; tokens are verified with authz's JWKS"}
@@ -153,8 +162,50 @@ PROFILES = {
     "dev": {"replicas": {"contacts": 1, "line-gateway": 1, "authz": 1, "web": 1},
             "rooms_scale": (1, 2), "shards": "8"},
 }
+# prod with the optional TURN server (k8s/components/coturn, overlays/prod-coturn).
+PROFILES["prod-coturn"] = dict(PROFILES["prod"], coturn=True)
 # The Jobs are checked together with the rendered prod overlay (production values).
 PROFILES["jobs"] = PROFILES["prod"]
+SELF_TEST_PROFILES = ("base", "dev", "prod", "prod-coturn")
+
+# coturn (k8s/components/coturn): what its relays must never reach. coturn's denied-peer-ip
+# must cover each of these, and its NetworkPolicy's egress must except each: loopback,
+# private, shared (CGNAT), link-local (cloud metadata), documentation, benchmarking, multicast
+# and reserved ranges, and the IPv6 ones that embed IPv4 addresses or stay local. The
+# cluster's pods, Services and nodes are in these ranges (if not, the overlay adds its own).
+TURN_DENIED = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32",
+    "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+)
+# Public addresses a relay must still reach: no denied-peer-ip range may match them under
+# coturn's own range test (coturn_in_range), or every call through TURN fails.
+TURN_PUBLIC_PEERS = ("1.1.1.1", "8.8.8.8", "93.184.215.14", "2606:4700:4700::1111", "2001:4860:4860::8888")
+# turnserver.conf: options that must be there, and options that must not (the secret and the
+# site's values are appended at start by the init container, from Secret chat-turn and
+# ConfigMap coturn-site).
+TURN_REQUIRED = ("use-auth-secret", "fingerprint", "no-multicast-peers", "no-tcp-relay",
+                 "min-port", "max-port", "user-quota", "total-quota")
+TURN_FORBIDDEN = {
+    "static-auth-secret": "the shared secret in a ConfigMap (it comes from Secret chat-turn at start)",
+    "lt-cred-mech": "static long-term users instead of the TURN REST API credentials",
+    "user": "a static user",
+    "no-auth": "no authentication",
+    "allow-loopback-peers": "relays to loopback",
+    "allowed-peer-ip": "a hole in denied-peer-ip",
+    "server-relay": "no permission checks on relayed packets",
+    "cli-password": "the telnet CLI",
+    "web-admin": "the web admin",
+    "tlsv1": "TLS 1.0",
+    "tlsv1_1": "TLS 1.1",
+    "external-ip": "a site value (ConfigMap coturn-site, appended at start)",
+    "realm": "a site value (ConfigMap coturn-site, appended at start)",
+}
+# Default ports of the ICE URL schemes (RFC 7064, RFC 7065), and their default transports.
+ICE_DEFAULT_PORTS = {"stun": 3478, "stuns": 5349, "turn": 3478, "turns": 5349}
+ICE_DEFAULT_TRANSPORT = {"stun": "UDP", "stuns": "TCP", "turn": "UDP", "turns": "TCP"}
 
 # Path prefix -> Service, as the public API is split between the services; "/" (the
 # shortest prefix, so only what no API prefix claims) is the web client.
@@ -698,6 +749,275 @@ def check_jobs(profile, by_kind, config_maps, service_accounts, services, deploy
         finding(f"profile jobs: expected a bootstrap Job and a rotate-key CronJob, found {sorted(map(str, commands))}")
 
 
+# --- coturn (k8s/components/coturn) --------------------------------------------------------
+
+def turn_options(text):
+    """turnserver.conf as (option, value) pairs, as coturn reads it: the name ends at the first
+    blank or '=', the value starts after the run of them."""
+    options = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = re.split(r"[ =\t]+", line, maxsplit=1)
+        options.append((parts[0], parts[1] if len(parts) > 1 else ""))
+    return options
+
+
+def ip_ranges(values):
+    """coturn's denied-peer-ip values ("a", "a-b") as (version, first, last) integers; None
+    for a malformed one (coturn refuses to start on it)."""
+    ranges = []
+    for value in values:
+        try:
+            first, _, last = value.partition("-")
+            low, high = ipaddress.ip_address(first.strip()), ipaddress.ip_address((last or first).strip())
+        except ValueError:
+            ranges.append(None)
+            continue
+        ranges.append((low.version, int(low), int(high)) if low.version == high.version else None)
+    return ranges
+
+
+def coturn_in_range(first, last, address):
+    """coturn's ioa_addr_in_range (4.17, src/client/ns_turn_ioaddr.c) on ipaddress objects: a
+    bound that is the unspecified address (0.0.0.0, ::) counts as "any", and addresses of
+    different families compare by family number (IPv4 < IPv6), not as no match."""
+    def less_eq(a, b):
+        if a.version != b.version:
+            return a.version < b.version
+        return int(a) <= int(b)
+    if int(first) == 0 or less_eq(first, address):
+        return int(last) == 0 or less_eq(address, last)
+    return False
+
+
+def covered(network, ranges):
+    """Whether the union of these (version, first, last) ranges covers the whole network."""
+    spans = sorted((low, high) for version, low, high in ranges if version == network.version)
+    reach = int(network.network_address)
+    for low, high in spans:
+        if low > reach:
+            break
+        reach = max(reach, high + 1)
+        if reach > int(network.broadcast_address):
+            return True
+    return reach > int(network.broadcast_address)
+
+
+def ice_url_port(url):
+    """(port, protocol) an ICE server URL names (RFC 7064/7065 defaults); None if malformed."""
+    match = re.fullmatch(r"(stuns?|turns?):(\[[^\]]+\]|[^:?\[\]]+)(?::(\d+))?(?:\?transport=(udp|tcp))?", url)
+    if not match:
+        return None
+    scheme, _, port, transport = match.groups()
+    return (int(port) if port else ICE_DEFAULT_PORTS[scheme],
+            transport.upper() if transport else ICE_DEFAULT_TRANSPORT[scheme])
+
+
+def check_coturn(by_kind, config_maps, service_accounts, services, deployments):
+    """The TURN server: one pod behind a LoadBalancer, restricted, its relays fenced off from
+    the cluster twice (denied-peer-ip, NetworkPolicy egress), the secret only in Secret
+    chat-turn (shared with rooms), the Service's ports exactly its listener and relay ports,
+    and rooms' TURN URLs pointing at those ports."""
+    deployment = deployments.get("coturn")
+    if deployment is None:
+        finding("Deployment coturn is missing (profile prod-coturn renders k8s/components/coturn)")
+        return
+    name = "Deployment/coturn"
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    if spec.get("replicas", 1) != 1:
+        finding(f"{name}: replicas {spec.get('replicas')}, expected 1: an allocation lives in one process, "
+                "and the relay ports of one public address must reach it")
+    if (spec.get("strategy") or {}).get("type") != "Recreate":
+        finding(f"{name}: strategy must be Recreate (never two pods behind the relay ports)")
+    if pod_labels.get("app.kubernetes.io/part-of") != "chat":
+        finding(f"{name}: pod template lacks app.kubernetes.io/part-of=chat")
+    check_security(name, pod)
+    sa = service_accounts.get(pod.get("serviceAccountName"))
+    if sa is None or sa.get("automountServiceAccountToken") is not False:
+        finding(f"{name}: needs its ServiceAccount with automountServiceAccountToken: false")
+    containers = pod.get("initContainers", []) + pod["containers"]
+    images = {c["image"] for c in containers}
+    for image in images:
+        if not re.fullmatch(r"coturn/coturn:\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?", image):
+            finding(f"{name}: image {image} must be coturn/coturn pinned to a version tag (not latest)")
+    if len(images) > 1:
+        finding(f"{name}: init and server containers should run the same image, have {sorted(images)}")
+    for container in containers:
+        resources = container.get("resources") or {}
+        if "cpu" not in (resources.get("requests") or {}) or "memory" not in (resources.get("limits") or {}):
+            finding(f"{name}/{container['name']}: needs a CPU request and a memory limit")
+    if len(pod["containers"]) != 1:
+        finding(f"{name}: expected exactly one container")
+    server = pod["containers"][0]
+    for probe in ("livenessProbe", "readinessProbe"):
+        if not server.get(probe):
+            finding(f"{name}: {probe} missing")
+
+    # The secret: Secret chat-turn (the one rooms' CHAT__CALLS__TURN_SECRET reads), mounted by
+    # the init container only, which writes the composed file into a memory-backed emptyDir.
+    turn_secret = SECRET_ENV["CHAT__CALLS__TURN_SECRET"]
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    secret_volumes = {n for n, v in volumes.items() if "secret" in v}
+    if {volumes[n]["secret"].get("secretName") for n in secret_volumes} != {turn_secret[0]}:
+        finding(f"{name}: needs a volume of Secret {turn_secret[0]} (the secret rooms signs with), and no other Secret")
+    for n in secret_volumes:
+        items = volumes[n]["secret"].get("items")
+        if items and turn_secret[1] not in {i.get("key") for i in items}:
+            finding(f"{name}: volume {n} leaves out key {turn_secret[1]} of Secret {turn_secret[0]}")
+    for container in pod["containers"]:
+        if any(m["name"] in secret_volumes for m in container.get("volumeMounts") or []):
+            finding(f"{name}/{container['name']}: the Secret is mounted in the server container; only the "
+                    "init container reads it")
+        for env in container.get("env") or []:
+            if "secretKeyRef" in (env.get("valueFrom") or {}):
+                finding(f"{name}/{container['name']}: {env['name']} from a Secret; the secret goes into the "
+                        "composed turnserver.conf, not the environment")
+    command = (server.get("command") or []) + (server.get("args") or [])
+    conf_path = command[command.index("-c") + 1] if "-c" in command[:-1] else None
+    conf_mounts = [m for m in server.get("volumeMounts") or []
+                   if conf_path and conf_path.startswith(m["mountPath"].rstrip("/") + "/")]
+    if not conf_mounts:
+        finding(f"{name}: the server must read its composed configuration (-c FILE) from a mounted volume")
+    for mount in conf_mounts:
+        volume = volumes.get(mount["name"]) or {}
+        if (volume.get("emptyDir") or {}).get("medium") != "Memory":
+            finding(f"{name}: the composed configuration (it holds the secret) must be on an emptyDir "
+                    "with medium Memory")
+        if not mount.get("readOnly"):
+            finding(f"{name}: the server mounts its configuration read-only")
+
+    # turnserver.conf (the ConfigMap a volume of the pod mounts).
+    confs = [config_maps[v["configMap"]["name"]]["data"]["turnserver.conf"] for v in volumes.values()
+             if "configMap" in v and "turnserver.conf" in (config_maps.get(v["configMap"]["name"]) or {}).get("data", {})]
+    if len(confs) != 1:
+        finding(f"{name}: expected one ConfigMap with turnserver.conf among its volumes, found {len(confs)}")
+        return
+    options = turn_options(confs[0])
+    names = [option for option, _ in options]
+    values = {}
+    for option, value in options:
+        values.setdefault(option, []).append(value)
+    where = "turnserver.conf"
+    for option in TURN_REQUIRED:
+        if option not in names:
+            finding(f"{where}: {option} is missing")
+    for option, why in TURN_FORBIDDEN.items():
+        if option in names:
+            finding(f"{where}: {option} must not be there: {why}")
+    if any(v.lower() not in ("false", "0", "no", "off") for v in values.get("cli", [])):
+        finding(f"{where}: cli must stay off")
+    try:
+        low, high = int(values["min-port"][-1]), int(values["max-port"][-1])
+        user_quota, total_quota = int(values["user-quota"][-1]), int(values["total-quota"][-1])
+    except (KeyError, ValueError):
+        return
+    relay_ports = set(range(low, high + 1))
+    if not 1024 < low <= high:
+        finding(f"{where}: relay ports {low}..{high} must be an unprivileged range")
+    if not 0 < user_quota <= total_quota <= len(relay_ports):
+        finding(f"{where}: expected 0 < user-quota ({user_quota}) <= total-quota ({total_quota}) <= the "
+                f"{len(relay_ports)} relay ports")
+    denied = ip_ranges(values.get("denied-peer-ip", []))
+    if None in denied:
+        finding(f"{where}: a denied-peer-ip is not an IP or IP-IP range of one family (coturn stops on it)")
+    for cidr in TURN_DENIED:
+        if not covered(ipaddress.ip_network(cidr), [r for r in denied if r]):
+            finding(f"{where}: denied-peer-ip does not deny {cidr}: TURN could relay into it")
+    for value in values.get("denied-peer-ip", []):
+        first, _, last = value.partition("-")
+        try:
+            bounds = ipaddress.ip_address(first.strip()), ipaddress.ip_address((last or first).strip())
+        except ValueError:
+            continue
+        public = [peer for peer in TURN_PUBLIC_PEERS if coturn_in_range(*bounds, ipaddress.ip_address(peer))]
+        if public:
+            finding(f"{where}: denied-peer-ip={value} also denies public peers such as {public[0]} (coturn "
+                    "treats an unspecified bound as any and orders IPv4 before IPv6): every call through "
+                    "TURN would fail")
+
+    # The Service: LoadBalancer, source addresses kept, UDP 3478 and exactly the relay ports.
+    service = services.get("coturn")
+    if service is None or not selects({"matchLabels": service["spec"].get("selector")}, pod_labels):
+        finding("Service/coturn missing or not selecting the coturn pod")
+        service_ports = set()
+    else:
+        if service["spec"].get("type") != "LoadBalancer":
+            finding("Service/coturn: type must be LoadBalancer (its public address is the relay address)")
+        if service["spec"].get("externalTrafficPolicy") != "Local":
+            finding("Service/coturn: externalTrafficPolicy must be Local: with Cluster, kube-proxy rewrites the "
+                    "source, so coturn checks peers' permissions against a node address and tells clients a "
+                    "wrong server-reflexive address")
+        service_ports = {(p["port"], p.get("protocol", "TCP")) for p in service["spec"]["ports"]}
+        for port in service["spec"]["ports"]:
+            if port.get("targetPort", port["port"]) != port["port"]:
+                finding(f"Service/coturn: port {port['port']} goes to {port.get('targetPort')}; coturn hands out "
+                        "its own port numbers, they must be the same outside")
+        udp = {p for p, protocol in service_ports if protocol == "UDP"} - {3478}
+        if (3478, "UDP") not in service_ports:
+            finding("Service/coturn: needs UDP 3478 (TURN and STUN)")
+        if udp != relay_ports:
+            finding(f"Service/coturn: relay ports differ from turnserver.conf's {low}..{high}: missing "
+                    f"{len(relay_ports - udp)}, extra {sorted(udp - relay_ports)[:5]}")
+
+    # The NetworkPolicy: in, the listener and relay ports from anywhere; out, UDP to public
+    # addresses only (every TURN_DENIED range excepted), no TCP, no chat pod.
+    policies = [np for np in by_kind.get("NetworkPolicy", [])
+                if np["spec"]["podSelector"] and selects(np["spec"]["podSelector"], pod_labels)]
+    if not policies:
+        finding(f"{name}: no NetworkPolicy of its own")
+    for np in policies:
+        where = f"NetworkPolicy/{np['metadata']['name']}"
+        if set(np["spec"].get("policyTypes", [])) != {"Ingress", "Egress"}:
+            finding(f"{where}: policyTypes must be Ingress and Egress")
+        open_udp = set()
+        for rule in np["spec"].get("ingress") or []:
+            for port in rule.get("ports") or []:
+                if port.get("protocol") == "UDP" and isinstance(port.get("port"), int):
+                    open_udp |= set(range(port["port"], port.get("endPort", port["port"]) + 1))
+        if not relay_ports | {3478} <= open_udp:
+            finding(f"{where}: ingress must admit UDP 3478 and the relay ports {low}..{high}")
+        for rule in np["spec"].get("egress") or []:
+            peers = rule.get("to") or []
+            if not peers or any("ipBlock" not in peer for peer in peers):
+                finding(f"{where}: coturn may reach any address or a pod by selector; its egress names "
+                        "public ipBlocks only")
+            if any(p.get("protocol", "TCP") != "UDP" for p in rule.get("ports") or [{}]):
+                finding(f"{where}: egress opens TCP (or every protocol); coturn relays UDP only (no-tcp-relay)")
+            for peer in peers:
+                block = peer.get("ipBlock")
+                if not block:
+                    continue
+                cidr = ipaddress.ip_network(block["cidr"])
+                excepts = [ipaddress.ip_network(e) for e in block.get("except") or []]
+                for denied_cidr in map(ipaddress.ip_network, TURN_DENIED):
+                    if denied_cidr.version == cidr.version and denied_cidr.overlaps(cidr) and not any(
+                            denied_cidr.version == e.version and denied_cidr.subnet_of(e) for e in excepts):
+                        finding(f"{where}: egress to {cidr} does not except {denied_cidr}")
+
+    # rooms' URLs name ports of this Service, and rooms shares the Secret (SECRET_ENV).
+    calls = {}
+    rooms = deployments.get("rooms")
+    if rooms is not None:
+        calls = container_settings("Deployment/rooms", rooms["spec"]["template"]["spec"]["containers"][0], config_maps)
+    turn_urls = str(calls.get("CHAT__CALLS__TURN_URLS", ("", ""))[1] or "")
+    stun_urls = str(calls.get("CHAT__CALLS__STUN_URLS", ("", ""))[1] or "")
+    if not turn_urls:
+        finding("Deployment/rooms: CHAT__CALLS__TURN_URLS is empty: rooms would hand out no TURN server")
+    for url in filter(None, (u.strip() for u in f"{turn_urls},{stun_urls}".split(","))):
+        port = ice_url_port(url)
+        if port is None:
+            finding(f"Deployment/rooms: {url!r} is not a stun:/turn: URL")
+        elif service_ports and port not in service_ports:
+            finding(f"Deployment/rooms: {url} names {port[1]} {port[0]}, Service coturn has no such port")
+    for url in filter(None, turn_urls.split(",")):
+        if not url.strip().startswith(("turn:", "turns:")):
+            finding(f"Deployment/rooms: CHAT__CALLS__TURN_URLS holds {url!r}, not a turn: URL")
+
+
 # --- self-test: deliberately broken copies of a good render --------------------------------
 
 def _obj(docs, kind, name):
@@ -807,11 +1127,85 @@ BREAKAGES = (
 )
 
 
+
+def _prefixed(docs, kind, prefix):
+    """The object of this kind whose name is prefix or prefix-<hash> (generated ConfigMaps)."""
+    return next(d for d in docs if d["kind"] == kind and re.fullmatch(
+        re.escape(prefix) + r"(-[a-z0-9]{10})?", d["metadata"]["name"]))
+
+
+def _turn_conf(docs, edit):
+    data = _prefixed(docs, "ConfigMap", "coturn-config")["data"]
+    data["turnserver.conf"] = edit(data["turnserver.conf"])
+
+
+def _coturn_pod(docs):
+    return _obj(docs, "Deployment", "coturn")["spec"]["template"]["spec"]
+
+
+def _coturn_egress(docs):
+    return _obj(docs, "NetworkPolicy", "coturn")["spec"]["egress"]
+
+
+def _rooms_env(docs, key):
+    return next(e for e in _rooms_container(docs)["env"] if e["name"] == key)
+
+
+# The same, for the coturn component (profile prod-coturn).
+COTURN_BREAKAGES = (
+    ("the shared secret in the ConfigMap", lambda d, p: _turn_conf(d, lambda c: c + "static-auth-secret=north\n"),
+     "static-auth-secret must not be there"),
+    ("use-auth-secret left out", lambda d, p: _turn_conf(d, lambda c: c.replace("\nuse-auth-secret\n", "\n")),
+     "use-auth-secret is missing"),
+    ("10.0.0.0/8 no longer denied",
+     lambda d, p: _turn_conf(d, lambda c: c.replace("denied-peer-ip=10.0.0.0-10.255.255.255\n", "")),
+     "does not deny 10.0.0.0/8"),
+    ("link-local denied only in part",
+     lambda d, p: _turn_conf(d, lambda c: c.replace("169.254.0.0-169.254.255.255", "169.254.0.0-169.254.169.253")),
+     "does not deny 169.254.0.0/16"),
+    ("a CIDR in denied-peer-ip (coturn stops on it)",
+     lambda d, p: _turn_conf(d, lambda c: c.replace("10.0.0.0-10.255.255.255", "10.0.0.0/8")),
+     "not an IP or IP-IP range"),
+    ("IPv6 loopback written from ::", lambda d, p: _turn_conf(d, lambda c: c.replace(
+        "denied-peer-ip=::1\n", "denied-peer-ip=::-::1\n")), "also denies public peers such as 1.1.1.1"),
+    ("a lone 0.0.0.0", lambda d, p: _turn_conf(d, lambda c: c + "denied-peer-ip=0.0.0.0\n"),
+     "also denies public peers"),
+    ("loopback peers allowed", lambda d, p: _turn_conf(d, lambda c: c + "allow-loopback-peers\n"),
+     "allow-loopback-peers must not be there"),
+    ("relay range wider than the Service", lambda d, p: _turn_conf(d, lambda c: re.sub(
+        r"max-port=(\d+)", lambda m: f"max-port={int(m.group(1)) + 1}", c)), "relay ports differ"),
+    ("externalTrafficPolicy Cluster",
+     lambda d, p: _obj(d, "Service", "coturn")["spec"].update(externalTrafficPolicy="Cluster"),
+     "externalTrafficPolicy must be Local"),
+    ("a relay port sent elsewhere", lambda d, p: _obj(d, "Service", "coturn")["spec"]["ports"][-1].update(
+        targetPort=40000), "they must be the same outside"),
+    ("egress to every address", lambda d, p: _coturn_egress(d)[0].pop("to"), "coturn may reach any address"),
+    ("egress without the link-local except", lambda d, p: _coturn_egress(d)[0]["to"][0]["ipBlock"]["except"].remove(
+        "169.254.0.0/16"), "does not except 169.254.0.0/16"),
+    ("TCP egress", lambda d, p: _coturn_egress(d)[0]["ports"].append({"protocol": "TCP"}), "egress opens TCP"),
+    ("two coturn replicas", lambda d, p: _obj(d, "Deployment", "coturn")["spec"].update(replicas=2),
+     "Deployment/coturn: replicas"),
+    ("coturn image latest", lambda d, p: _coturn_pod(d)["containers"][0].update(image="coturn/coturn:latest"),
+     "pinned to a version tag"),
+    ("the Secret mounted in the server container", lambda d, p: _coturn_pod(d)["containers"][0]["volumeMounts"].append(
+        {"name": "secret", "mountPath": "/etc/coturn-secret"}), "mounted in the server container"),
+    ("the composed configuration on disk", lambda d, p: next(
+        v for v in _coturn_pod(d)["volumes"] if v["name"] == "config")["emptyDir"].pop("medium"),
+     "emptyDir with medium Memory"),
+    ("rooms signs with another Secret", lambda d, p: _rooms_env(d, "CHAT__CALLS__TURN_SECRET")["valueFrom"][
+        "secretKeyRef"].update(name="chat-internal"), "CHAT__CALLS__TURN_SECRET must come from Secret chat-turn"),
+    ("a TURN URL on a port the Service lacks", lambda d, p: _prefixed(d, "ConfigMap", "chat-calls")["data"].update(
+        CHAT__CALLS__TURN_URLS="turn:turn.example.com:3479?transport=udp"), "Service coturn has no such port"),
+    ("rooms without its TURN URLs", lambda d, p: _prefixed(d, "ConfigMap", "chat-calls")["data"].pop(
+        "CHAT__CALLS__TURN_URLS"), "CHAT__CALLS__TURN_URLS"),
+)
+
 def self_test(profile_name, path):
     """The render must pass; every breakage of a copy of it must be caught."""
     docs = load([path])
     failures = [f"the render itself: {message}" for message in check(profile_name, docs)]
-    for label, breakage, expected in BREAKAGES:
+    breakages = BREAKAGES + (COTURN_BREAKAGES if PROFILES[profile_name].get("coturn") else ())
+    for label, breakage, expected in breakages:
         broken = json.loads(json.dumps(docs))
         try:
             breakage(broken, PROFILES[profile_name])
@@ -825,9 +1219,9 @@ def self_test(profile_name, path):
     for failure in failures:
         print(f"  - {failure}")
     if failures:
-        print(f"self-test: {len(failures)} failure(s) of {len(BREAKAGES)} breakages of {path} ({profile_name})")
+        print(f"self-test: {len(failures)} failure(s) of {len(breakages)} breakages of {path} ({profile_name})")
         return 1
-    print(f"self-test: {path} ({profile_name}) passes, {len(BREAKAGES)} broken copies caught")
+    print(f"self-test: {path} ({profile_name}) passes, {len(breakages)} broken copies caught")
     return 0
 
 
@@ -840,7 +1234,7 @@ def load(files):
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "--self-test" and sys.argv[2] in ("base", "dev", "prod"):
+    if len(sys.argv) == 4 and sys.argv[1] == "--self-test" and sys.argv[2] in SELF_TEST_PROFILES:
         return self_test(sys.argv[2], sys.argv[3])
     if len(sys.argv) < 3 or sys.argv[1] not in PROFILES:
         sys.exit(__doc__)
@@ -942,6 +1336,8 @@ def check(profile_name, docs):
         # The settings this container receives, and that they are exactly the expected ones.
         keys = container_settings(name, container, config_maps)
         expected = EXPECTED_KEYS[service_name]
+        if service_name == "rooms" and profile.get("coturn"):
+            expected = expected | CALLS
         if set(keys) != expected:
             missing, extra = sorted(expected - set(keys)), sorted(set(keys) - expected)
             finding(f"{name}: settings differ; missing {missing}, not accepted by the binary {extra}")
@@ -1168,6 +1564,8 @@ def check(profile_name, docs):
                 if metric not in exprs:
                     finding(f"dashboard {file_name}: no panel shows {metric}")
 
+    if profile.get("coturn"):
+        check_coturn(by_kind, config_maps, service_accounts, services, deployments)
     if profile_name == "jobs":
         check_jobs(profile, by_kind, config_maps, service_accounts, services, deployments)
     return list(findings)

@@ -2,7 +2,9 @@
 
 use std::sync::OnceLock;
 
+use chat_protocol::call::{CallEndReason, CallMedia};
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
+use strum::IntoEnumIterator;
 
 pub struct Metrics {
     pub rooms_active: IntGauge,
@@ -35,6 +37,15 @@ pub struct Metrics {
     pub calls_ended: IntCounterVec,
     pub call_duration: Histogram,
     pub call_signals: IntCounter,
+}
+
+/// A counter family with each of its known label values exported from the start (at 0), so a
+/// dashboard's rate has a series before the first event.
+fn labelled<'a>(family: IntCounterVec, values: impl Iterator<Item = &'a str>) -> IntCounterVec {
+    for value in values {
+        family.with_label_values(&[value]);
+    }
+    family
 }
 
 fn startup<T>(r: prometheus::Result<T>) -> T {
@@ -146,11 +157,14 @@ pub fn metrics() -> &'static Metrics {
             "rooms_shard_acquisitions_total",
             "shard leases this node acquired"
         )),
-        calls_started: startup(prometheus::register_int_counter_vec!(
-            "rooms_calls_started_total",
-            "calls started, by media (audio, video)",
-            &["media"]
-        )),
+        calls_started: labelled(
+            startup(prometheus::register_int_counter_vec!(
+                "rooms_calls_started_total",
+                "calls started, by media (audio, video)",
+                &["media"]
+            )),
+            CallMedia::iter().map(CallMedia::as_str),
+        ),
         calls_answered: startup(prometheus::register_int_counter!(
             "rooms_calls_answered_total",
             "calls a second participant joined"
@@ -159,11 +173,14 @@ pub fn metrics() -> &'static Metrics {
             "rooms_calls_missed_total",
             "calls that rang out with nobody answering"
         )),
-        calls_ended: startup(prometheus::register_int_counter_vec!(
-            "rooms_calls_ended_total",
-            "calls ended, by reason (completed, missed, declined, cancelled, revoked)",
-            &["reason"]
-        )),
+        calls_ended: labelled(
+            startup(prometheus::register_int_counter_vec!(
+                "rooms_calls_ended_total",
+                "calls ended, by reason (completed, missed, declined, cancelled, revoked)",
+                &["reason"]
+            )),
+            CallEndReason::iter().map(CallEndReason::as_str),
+        ),
         call_duration: startup(prometheus::register_histogram!(
             "rooms_call_duration_seconds",
             "answered calls, from the answer to the end",
