@@ -198,9 +198,16 @@ async fn a_call_rings_on_every_device_the_first_answer_wins_and_signals_reach_on
     let ended = event_body(ended[0]);
     assert_eq!((ended["reason"].as_str(), ended["media"].as_str()), (Some("completed"), Some("video")), "{ended}");
     assert!(ended["duration_ms"].as_i64().is_some(), "{ended}");
-    // A new call may start now.
+    // A new call may start now. bob answers; then his connection drops: his session leaves the
+    // call for him, and a call of two ends.
     a.send(json!({"type": "call_start", "room_id": room, "media": "audio"})).await;
-    a.expect(15, "a second call", |f| f["type"] == "call_joined").await;
+    let second = a.expect(15, "a second call", |f| f["type"] == "call_joined").await["call_id"].clone();
+    b2.send(json!({"type": "call_accept", "room_id": room, "call_id": second})).await;
+    b2.expect(15, "bob in the second call", |f| f["type"] == "call_joined").await;
+    a.expect(10, "the second call active", status_is("active", &room)).await;
+    drop(b2);
+    let ended = a.expect(15, "the call ends with bob's connection", status_is("ended", &room)).await;
+    assert_eq!(ended["call"]["end"]["reason"], "completed", "{ended}");
 
     let text = reqwest_metrics(&c).await;
     for (name, at_least) in [
