@@ -46,66 +46,17 @@ crate::text_enum! {
     }
 }
 
-macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                crate::openapi::id_string(stringify!($name))
-            }
-        }
-
-        impl utoipa::ToSchema for $name {}
-
-        impl $name {
-            pub fn new(id: impl Into<String>) -> Self {
-                Self(id.into())
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(id: &str) -> Self {
-                Self(id.to_owned())
-            }
-        }
-    };
-}
-
-string_id! {
-    /// A call (a UUID, made by the room when the call starts).
-    CallId
-}
-
-string_id! {
-    /// One WebSocket connection, as calls know it: `<node>/<session>`. The server stamps it on
-    /// the call commands a session sends (a client cannot name another device), and a relayed
-    /// signal goes to that one connection.
-    DeviceId
-}
+pub use crate::ids::{CallId, DeviceId};
 
 impl DeviceId {
     /// The device of session `session` on node `node`.
     pub fn of(node: &str, session: u64) -> Self {
-        Self(format!("{node}/{session}"))
+        Self::new(format!("{node}/{session}"))
     }
 
     /// The node and the session of this device; `None` for a malformed id.
     pub fn parts(&self) -> Option<(&str, u64)> {
-        let (node, session) = self.0.rsplit_once('/')?;
+        let (node, session) = self.as_str().rsplit_once('/')?;
         Some((node, session.parse().ok()?))
     }
 }

@@ -102,6 +102,16 @@ id_type!(
     /// A message: a UUIDv7 made by the room that stores it.
     MessageId
 );
+id_type!(
+    /// A call (a UUID, made by the room when the call starts).
+    CallId
+);
+id_type!(
+    /// One WebSocket connection, as calls know it: `<node>/<session>`. The server stamps it on
+    /// the call commands a session sends (a client cannot name another device), and a relayed
+    /// signal goes to that one connection (`chat_protocol::call`).
+    DeviceId
+);
 
 /// The prefix of LINE users' ids.
 pub const LINE_USER_PREFIX: &str = "line:";
