@@ -7,7 +7,10 @@ import { join, resolve } from "node:path";
 
 export const SCREENSHOTS = resolve(import.meta.dirname, "../../docs/screenshots");
 
-export async function launch() {
+/** Chromium; `media`: with a fake camera and microphone (a test pattern and a tone, no
+ * permission prompt) and WebRTC's host candidates by their addresses rather than mDNS names
+ * (the browsers of a test share this machine and resolve no `.local` names). */
+export async function launch({ media = false } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
@@ -19,6 +22,14 @@ export async function launch() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...(media
+        ? [
+          "--use-fake-device-for-media-stream",
+          "--use-fake-ui-for-media-stream",
+          "--disable-features=WebRtcHideLocalIpsWithMdns",
+          "--autoplay-policy=no-user-gesture-required",
+        ]
+        : []),
     ],
   });
 }

@@ -53,8 +53,9 @@ async function waitFor(url, child, what) {
   }
 }
 
-/** The standalone engine; `lineApi`: the LINE platform to use (the simulator's base URL). */
-export async function startEngine({ lineApi } = {}) {
+/** The standalone engine; `lineApi`: the LINE platform to use (the simulator's base URL);
+ * `env`: more settings (`CHAT__SECTION__KEY`). */
+export async function startEngine({ lineApi, env = {} } = {}) {
   const port = await freePort();
   const runDir = mkdtempSync(join(tmpdir(), "chat-browser-"));
   const log = openSync(join(runDir, "standalone.log"), "w");
@@ -67,6 +68,7 @@ export async function startEngine({ lineApi } = {}) {
       CHAT__DATABASE__URL: `sqlite://${runDir}/rooms.sqlite?mode=rwc`,
       CHAT__TELEMETRY__LOG_FORMAT: "json",
       ...(lineApi ? { CHAT_LINE_API_BASE_URL: lineApi } : {}),
+      ...env,
     },
     stdio: ["ignore", log, log],
   });

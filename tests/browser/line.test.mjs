@@ -44,6 +44,8 @@ test("a LINE user follows alice, and they exchange text and a sticker both ways"
   await lineRoom.click();
   const log = alice.getByRole("log", { name: "Messages" });
   await log.getByText("Hello from LINE").waitFor({ timeout: 15_000 });
+  // No calls with LINE users: the room has no call buttons.
+  assert.equal(await alice.getByRole("button", { name: /^(Audio|Video) call$/ }).count(), 0, "no call buttons in a LINE room");
   await asLineUser([
     { type: "message", source, replyToken: "r3", message: { id: "5002", type: "sticker", packageId: "446", stickerId: "1989", stickerResourceType: "STATIC", quoteToken: "q2" } },
   ]);

@@ -70,7 +70,8 @@ fn current<'a>(room: &CallRoom<'a>, call_id: &CallId) -> Result<&'a Call, Comman
 }
 
 /// The call goes on, changed.
-fn changed(call: Call, result: CommandResult, answered: bool) -> CallPlan {
+fn changed(mut call: Call, result: CommandResult, answered: bool) -> CallPlan {
+    call.rev += 1;
     let view = call.view();
     CallPlan { result, change: Some(CallChange { after: Some(call), view, answered }), events: Vec::new() }
 }
@@ -78,13 +79,12 @@ fn changed(call: Call, result: CommandResult, answered: bool) -> CallPlan {
 /// The call ends: its history entry, and its last view for the clients.
 fn ended(call: &Call, reason: CallEndReason, now_ms: i64, result: CommandResult) -> CallPlan {
     let duration_ms = call.answered_at_ms.map(|at| (now_ms - at).max(0));
-    // Who never answered: those it still rang for, and, for a call nobody answered, everyone
-    // it rang for who did not decline.
-    let missed = match reason {
-        CallEndReason::Missed | CallEndReason::Cancelled => call.ringing.clone(),
-        _ => Vec::new(),
-    };
+    // Who never answered: those it still rang for, and those it stopped ringing for while it
+    // went on (and who did not join later).
+    let mut missed = call.missed.clone();
+    missed.extend(call.ringing.iter().cloned());
     let mut view = call.view();
+    view.rev = call.rev + 1;
     view.status = CallStatus::Ended;
     view.ringing = Vec::new();
     view.participants = Vec::new();
@@ -139,6 +139,8 @@ pub fn decide(
                 declined: Vec::new(),
                 ring_deadline_ms: now_ms + room.ring_timeout_ms,
                 answered_at_ms: None,
+                missed: Vec::new(),
+                rev: 0,
             };
             let event = RoomEvent::CallStarted { call_id: call.id.clone(), by: actor.clone(), media: *media };
             let mut plan = changed(call.clone(), CommandResult::CallJoined { call_id: call.id }, false);
@@ -170,6 +172,7 @@ pub fn decide(
             let mut call = call.clone();
             call.ringing.retain(|u| u != actor);
             call.declined.retain(|u| u != actor);
+            call.missed.retain(|u| u != actor);
             call.participants.push(CallParticipant {
                 user: actor.clone(),
                 device: device.clone(),
@@ -210,9 +213,11 @@ pub fn decide(
             if call.status() == CallStatus::Ringing {
                 return Ok(ended(call, CallEndReason::Missed, now_ms, done));
             }
-            // A group call going on: those it still rings for stop ringing (they may join).
+            // A group call going on: those it still rings for stop ringing (they missed it, unless
+            // they join).
             let mut call = call.clone();
-            call.ringing.clear();
+            let unanswered = std::mem::take(&mut call.ringing);
+            call.missed.extend(unanswered);
             Ok(changed(call, done, false))
         }
         _ => Err(CommandError::internal()),
@@ -227,6 +232,7 @@ fn leave(call: &Call, user: &UserId, reason: CallEndReason, now_ms: i64, result:
     call.participants.retain(|p| p.user != *user);
     call.ringing.retain(|u| u != user);
     call.declined.retain(|u| u != user);
+    call.missed.retain(|u| u != user);
     let answered = call.status() == CallStatus::Active;
     if !answered && call.participants.is_empty() {
         let reason = if reason == CallEndReason::Revoked { reason } else { CallEndReason::Cancelled };
@@ -462,13 +468,37 @@ mod tests {
         let (_, call) = step(&members, Some(&call), "system", timeout, 40_000).unwrap();
         let call = call.unwrap();
         assert!(call.ringing.is_empty(), "c stopped ringing");
+        assert_eq!(call.missed, ids(&["c"]));
         assert_eq!(call.status(), CallStatus::Active);
         let (_, call) = step(&members, Some(&call), "c", answer(&call, dev(3)), 41_000).unwrap();
         let call = call.unwrap();
         assert_eq!(call.participants.len(), 3);
+        assert!(call.missed.is_empty(), "c joined after all");
         let hangup = RoomCommand::CallHangup { call_id: call.id.clone(), device: dev(1) };
         let (plan, call) = step(&members, Some(&call), "a", hangup, 50_000).unwrap();
         assert!(plan.events.is_empty(), "b and c go on");
         assert_eq!(call.unwrap().participants.len(), 2);
+    }
+
+    #[test]
+    fn a_group_call_lists_who_never_answered_and_every_view_is_newer_than_the_last() {
+        let members = ids(&["a", "b", "c"]);
+        let call = start(&members);
+        let answer = RoomCommand::CallAnswer { call_id: call.id.clone(), device: dev(2), move_here: false };
+        let (plan, answered) = step(&members, Some(&call), "b", answer, 2_000).unwrap();
+        let answered = answered.unwrap();
+        assert!(plan.change.unwrap().view.rev > call.rev);
+        let timeout = RoomCommand::CallRingTimeout { call_id: call.id.clone() };
+        let (_, rung_out) = step(&members, Some(&answered), "system", timeout, 40_000).unwrap();
+        let rung_out = rung_out.unwrap();
+        assert!(rung_out.rev > answered.rev);
+        let hangup = RoomCommand::CallHangup { call_id: call.id.clone(), device: dev(2) };
+        let (plan, after) = step(&members, Some(&rung_out), "b", hangup, 50_000).unwrap();
+        assert!(after.is_none());
+        assert!(plan.change.unwrap().view.rev > rung_out.rev, "the end is the newest view");
+        assert!(matches!(
+            &plan.events[..],
+            [RoomEvent::CallEnded { reason: CallEndReason::Completed, missed, .. }] if *missed == ids(&["c"])
+        ));
     }
 }

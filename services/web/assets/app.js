@@ -1,7 +1,9 @@
 // The client's entry: log in (the session kept across reloads), the navigation, the live
-// connection. Each screen is a module of its own (rooms, contacts, admin).
+// connection. Each screen is a module of its own (rooms, contacts, admin); call frames go to
+// call.js, the others to rooms.js.
 
 import { Live, call, clearSession, loadSession, saveSession } from "./api.js";
+import { onCallFrame, resetCalls } from "./call.js";
 import { openAudit, openLineAccess, openLineChannels, openMembers, openTrusts } from "./admin.js";
 import { openContacts } from "./contacts.js";
 import { openMyLine } from "./line-profile.js";
@@ -117,10 +119,15 @@ async function start() {
   await loadRooms();
   startNotifications();
   state.live = new Live(token, {
-    onFrame: (frame) => (frame.type === "notification" ? onNotification(frame) : onFrame(frame)),
+    onFrame: (frame) => {
+      if (frame.type === "notification") onNotification(frame);
+      else if (!onCallFrame(frame)) onFrame(frame);
+    },
     onState: (s) => {
       document.getElementById("status").textContent = s === "online" ? "" : "Reconnecting…";
     },
+    // The rooms opened here, from the last seq each has (the engine tells every connection of
+    // the calls going on in the user's rooms by itself).
     lastSeqs: () => {
       const seqs = {};
       for (const [id, messages] of state.messages) seqs[id] = Math.max(0, ...messages.keys());
@@ -130,6 +137,7 @@ async function start() {
 }
 
 logoutButton.addEventListener("click", () => {
+  resetCalls();
   if (state.live) state.live.close();
   clearSession();
   resetState();

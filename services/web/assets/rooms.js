@@ -1,11 +1,17 @@
 // Rooms: the room list (markers, unread counts, last message), a room with its history and
 // live messages, sending text, stickers and attachments (by URL) with sending / sent / failed
 // per message, recalling one's own messages, images and files shown in place, and the live
-// frames (notifications go to their own screen).
+// frames (notifications go to their own screen). The header's call buttons and the calls'
+// history text come from call.js.
 
 import { call, readDataUrl } from "./api.js";
+import { callButtons, callEventText } from "./call.js";
 import { el, errorText, panel } from "./dom.js";
-import { displayName, emit, roomTitle, state } from "./state.js";
+import { displayName, emit, on, roomTitle, state } from "./state.js";
+
+// call.js asks for people's names (a caller, a participant) and to open a call's room.
+on("names-wanted", (users) => nameThem(users));
+on("room-open-requested", (roomId) => state.rooms.has(roomId) && openRoom(roomId));
 
 const PAGE = 50;
 
@@ -117,6 +123,7 @@ function nameThem(users) {
     renderRoomList();
     showTitle();
     renderMessages();
+    emit("names-learnt");
   });
 }
 
@@ -240,6 +247,7 @@ export async function openRoom(roomId) {
     "div",
     { class: "room-head" },
     el("h2", { id: "room-title", "data-room": roomId }, roomTitle(room)),
+    callButtons(room),
     el("button", { type: "button", id: "room-info-button", "aria-haspopup": "dialog", onclick: () => emit("room-info-requested", roomId) }, "Room info"),
   );
   const roomError = el("p", { id: "room-error", class: "error", role: "alert" });
@@ -343,7 +351,9 @@ function signature(frame) {
 
 function messageItem(frame, roomId) {
   if (frame.type === "room_event") {
-    return el("li", { class: "event" }, describeEvent(frame.event || {}));
+    const type = (frame.event || {}).type;
+    const isCall = type === "call_started" || type === "call_ended";
+    return el("li", { class: isCall ? "event call-event" : "event", "data-event": type }, describeEvent(frame.event || {}));
   }
   const mine = frame.sender === state.me.id;
   const recalled = frame.recalled === true || !frame.body;
@@ -523,6 +533,9 @@ function describeEvent(event) {
       return `${displayName(event.user)} was excluded`;
     case "message_recalled":
       return `${displayName(event.by)} recalled a message`;
+    case "call_started":
+    case "call_ended":
+      return callEventText(event);
     case "room_created":
       return event.name ? `The room “${event.name}” was created` : "The room was created";
     case "info_updated": {

@@ -36,6 +36,7 @@ const ASSETS: &[Asset] = &[
     module!("notifications.js"),
     module!("line-profile.js"),
     module!("line-user.js"),
+    module!("call.js"),
     Asset { path: "style.css", content_type: "text/css; charset=utf-8", body: include_str!("../assets/style.css") },
 ];
 

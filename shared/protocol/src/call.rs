@@ -145,6 +145,12 @@ pub struct Call {
     /// When a second participant came (the call's duration counts from here).
     #[serde(default)]
     pub answered_at_ms: Option<i64>,
+    /// Invited members it stopped ringing for unanswered while it went on (a group call).
+    #[serde(default)]
+    pub missed: Vec<UserId>,
+    /// Raised by every change: of two views of one call, the higher `rev` is the newer.
+    #[serde(default)]
+    pub rev: u64,
 }
 
 impl Call {
@@ -170,6 +176,7 @@ impl Call {
             ringing: self.ringing.clone(),
             participants: self.participants.clone(),
             end: None,
+            rev: self.rev,
         }
     }
 }
@@ -197,6 +204,9 @@ pub struct CallView {
     /// Set when `status` is `ended`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<CallEnd>,
+    /// Raised by every change of the call: a client keeps the view of the highest `rev` (a
+    /// view read at connect may arrive after a newer one pushed).
+    pub rev: u64,
 }
 
 /// A STUN or TURN server for `RTCPeerConnection`'s `iceServers`. TURN credentials follow the
@@ -253,6 +263,8 @@ mod tests {
             declined: vec![],
             ring_deadline_ms: 30_000,
             answered_at_ms: None,
+            missed: vec![],
+            rev: 0,
         };
         assert_eq!(call.view().status, CallStatus::Ringing);
         call.answered_at_ms = Some(5);

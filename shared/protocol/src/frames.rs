@@ -52,7 +52,7 @@ pub enum ClientFrame {
         room_id: RoomId,
         media: CallMedia,
     },
-    /// Answer a call ringing for the caller on this device (the first device wins; the
+    /// Answer, on this device, a call ringing for the sender (the first device wins; the
     /// others stop ringing).
     CallAccept {
         room_id: RoomId,
@@ -63,12 +63,12 @@ pub enum ClientFrame {
         room_id: RoomId,
         call_id: CallId,
     },
-    /// Stop a call ringing for the caller (on every device).
+    /// Stop a call ringing for the sender (on every device).
     CallDecline {
         room_id: RoomId,
         call_id: CallId,
     },
-    /// The caller's own call, before anyone answered: stop it.
+    /// The sender's own call, before anyone answered: stop it.
     CallCancel {
         room_id: RoomId,
         call_id: CallId,
@@ -131,6 +131,12 @@ pub enum ServerFrame {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
+        /// The room of the call frame refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<RoomId>,
+        /// The call of the call frame refused (none for a `call_start`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<CallId>,
     },
     Pong,
     /// A room's call as it is now (after every change), to every device of every member.

@@ -104,9 +104,15 @@ async fn a_call_rings_on_every_device_the_first_answer_wins_and_signals_reach_on
         assert_eq!(ringing["call"]["media"], "video");
         assert_eq!(ringing["call"]["call_id"], call_id.as_str());
     }
-    // One call per room.
+    // A device that connects now learns of the call ringing for it.
+    let mut b3 = Ws::connect(&ws, &bob).await;
+    let shown = b3.expect(10, "the call going on, at connect", status_is("ringing", &room)).await;
+    assert_eq!(shown["call"]["call_id"], call_id.as_str());
+    drop(b3);
+    // One call per room. A refusal names the call frame's room.
     m.send(json!({"type": "call_start", "room_id": room, "media": "audio"})).await;
-    m.expect(10, "call_in_progress", error("call_in_progress")).await;
+    let busy = m.expect(10, "call_in_progress", error("call_in_progress")).await;
+    assert_eq!(busy["room_id"], room.as_str(), "{busy}");
 
     // bob answers on his second device: it wins, the first stops ringing (bob is in, on another
     // device), and the first cannot answer any more.
@@ -150,7 +156,11 @@ async fn a_call_rings_on_every_device_the_first_answer_wins_and_signals_reach_on
     // Refused: from a member not in the call, to a member not in the call, from bob's device
     // that is not in the call, and over the size bound.
     m.send(signal(&room, &call_id, "alice@acme", json!({"kind": "offer", "sdp": "v=0 from admin"}))).await;
-    m.expect(10, "admin is not in the call", error("not_in_call")).await;
+    let refused = m.expect(10, "admin is not in the call", error("not_in_call")).await;
+    assert_eq!(
+        (refused["room_id"].as_str(), refused["call_id"].as_str()),
+        (Some(room.as_str()), Some(call_id.as_str()))
+    );
     a.send(signal(&room, &call_id, "admin@acme", json!({"kind": "offer", "sdp": "v=0 to admin"}))).await;
     a.expect(10, "admin is not a participant", error("not_in_call")).await;
     b1.send(signal(&room, &call_id, "alice@acme", json!({"kind": "offer", "sdp": "v=0 from bob's other device"})))

@@ -13,14 +13,28 @@ use crate::access;
 /// A call frame, as the room command it becomes.
 pub struct CallFrame {
     pub room_id: RoomId,
+    /// The call it is about (none for a `call_start`), named in its refusal.
+    call_id: Option<CallId>,
     pub command: RoomCommand,
 }
 
+/// The error frame refusing a call frame: it names the frame's room and call.
+fn refusal(err: CommandError, room_id: RoomId, call_id: Option<CallId>) -> Box<ServerFrame> {
+    let frame = ServerFrame::Error {
+        code: err.code,
+        message: err.message,
+        client_msg_id: None,
+        room_id: Some(room_id),
+        call_id,
+    };
+    Box::new(frame)
+}
+
 impl CallFrame {
-    /// The command a call frame of this device asks for, or the refusal it gets (a frame that
-    /// is no call frame is not for here: `invalid_frame`). The checks that need nothing but the
-    /// frame are made here (a room id that can name a room, a signal's size).
-    pub fn of(frame: ClientFrame, device: &DeviceId) -> Result<CallFrame, CommandError> {
+    /// The command a call frame of this device asks for, or the error frame refusing it (a
+    /// frame that is no call frame is not for here: `invalid_frame`). The checks that need
+    /// nothing but the frame are made here (a room id that can name a room, a signal's size).
+    pub fn of(frame: ClientFrame, device: &DeviceId) -> Result<CallFrame, Box<ServerFrame>> {
         let device = device.clone();
         let (room_id, command) = match frame {
             ClientFrame::CallStart { room_id, media } => (room_id, RoomCommand::CallStart { media, device }),
@@ -35,23 +49,44 @@ impl CallFrame {
             ClientFrame::CallHangup { room_id, call_id } => (room_id, RoomCommand::CallHangup { call_id, device }),
             ClientFrame::CallSignal { room_id, call_id, to, signal } => {
                 if let Err((code, message)) = signal.check() {
-                    return Err(CommandError::new(code, message));
+                    return Err(refusal(CommandError::new(code, message), room_id, Some(call_id)));
                 }
                 (room_id, RoomCommand::CallSignal { call_id, device, to, signal })
             }
             ClientFrame::Send { .. } | ClientFrame::Sync { .. } | ClientFrame::Read { .. } | ClientFrame::Ping {} => {
-                return Err(CommandError::new(Refusal::InvalidFrame, "not a call frame"));
+                let err = CommandError::new(Refusal::InvalidFrame, "not a call frame");
+                return Err(Box::new(ServerFrame::Error {
+                    code: err.code,
+                    message: err.message,
+                    client_msg_id: None,
+                    room_id: None,
+                    call_id: None,
+                }));
             }
         };
+        let call_id = call_of(&command);
         if uuid::Uuid::parse_str(room_id.as_str()).is_err() {
-            return Err(CommandError::room_not_found());
+            return Err(refusal(CommandError::room_not_found(), room_id, call_id));
         }
-        Ok(CallFrame { room_id, command })
+        Ok(CallFrame { room_id, call_id, command })
     }
 
     /// Whether this frame puts the device into a call (it needs the right to talk there now).
     fn joins(&self) -> bool {
         matches!(self.command, RoomCommand::CallStart { .. } | RoomCommand::CallAnswer { .. })
+    }
+}
+
+/// The call a call command is about.
+fn call_of(command: &RoomCommand) -> Option<CallId> {
+    match command {
+        RoomCommand::CallAnswer { call_id, .. }
+        | RoomCommand::CallDecline { call_id }
+        | RoomCommand::CallCancel { call_id, .. }
+        | RoomCommand::CallHangup { call_id, .. }
+        | RoomCommand::CallSignal { call_id, .. }
+        | RoomCommand::CallRingTimeout { call_id } => Some(call_id.clone()),
+        _ => None,
     }
 }
 
@@ -62,14 +97,14 @@ pub struct CallDone {
     pub membership: Option<(CallId, bool)>,
     /// What the client is told: `call_joined`, or an error; nothing for a signal relayed or
     /// a call left.
-    pub answer: Option<ServerFrame>,
+    pub answer: Option<Box<ServerFrame>>,
 }
 
 /// Send a call frame's command to its room and wait for the answer. Joining a call takes the
 /// same right as posting (an active trust in an external room); the room checks the rest.
 pub async fn run(sc: &SessionContext, p: &Principal, device: DeviceId, frame: CallFrame) -> CallDone {
-    let CallFrame { room_id, command } = frame;
-    let joins = CallFrame { room_id: room_id.clone(), command: command.clone() }.joins();
+    let joins = frame.joins();
+    let CallFrame { room_id, call_id, command } = frame;
     let leaves = match &command {
         RoomCommand::CallHangup { call_id, .. } | RoomCommand::CallCancel { call_id, .. } => Some(call_id.clone()),
         _ => None,
@@ -88,7 +123,7 @@ pub async fn run(sc: &SessionContext, p: &Principal, device: DeviceId, frame: Ca
             let ice_servers = sc.turn.ice_servers(&p.user_id, now);
             let joined =
                 ServerFrame::CallJoined { room_id: room_id.clone(), call_id: call_id.clone(), device, ice_servers };
-            CallDone { room_id, membership: Some((call_id, true)), answer: Some(joined) }
+            CallDone { room_id, membership: Some((call_id, true)), answer: Some(Box::new(joined)) }
         }
         Ok(_) => CallDone { room_id, membership: leaves.map(|c| (c, false)), answer: None },
         Err(err) => {
@@ -98,8 +133,22 @@ pub async fn run(sc: &SessionContext, p: &Principal, device: DeviceId, frame: Ca
                 }
                 _ => err,
             };
-            let answer = ServerFrame::Error { code: err.code, message: err.message, client_msg_id: None };
-            CallDone { room_id, membership: None, answer: Some(answer) }
+            CallDone { room_id: room_id.clone(), membership: None, answer: Some(refusal(err, room_id, call_id)) }
+        }
+    }
+}
+
+/// The calls going on in the user's rooms, as `call` frames: a device that connects learns of
+/// a call ringing for it, or going on (later changes are pushed; a client keeps the view of
+/// the highest `rev`). Without the store, none.
+pub async fn going_on(sc: &SessionContext, p: &Principal) -> Vec<ServerFrame> {
+    match sc.store.calls_of(&p.user_id, &p.tenant).await {
+        Ok(calls) => {
+            calls.into_iter().map(|(room_id, call)| ServerFrame::Call { room_id, call: call.view() }).collect()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the calls going on are not readable");
+            Vec::new()
         }
     }
 }

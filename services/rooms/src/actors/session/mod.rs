@@ -124,6 +124,8 @@ enum Done {
     Synced { kind: SyncKind, result: Result<BTreeMap<RoomId, i64>, SyncFailed> },
     /// A call frame was answered by its room.
     Call(CallDone),
+    /// The calls going on in the user's rooms when the session opened.
+    CallsGoingOn(Vec<ServerFrame>),
 }
 
 type Ops = FuturesUnordered<LocalBoxFuture<'static, Done>>;
@@ -231,6 +233,7 @@ fn poll_ops(ops: &mut Option<Ops>, cx: &mut Context<'_>) -> Poll<Done> {
 fn run(mut serve: Serve) -> impl Future<Output = ()> {
     async move {
         serve.session.write_presence().await;
+        serve.session.show_calls();
         (&mut serve).await;
         let (present, presence, user) =
             (serve.session.present, serve.session.sc.presence.clone(), serve.session.principal.user_id.clone());
@@ -458,7 +461,13 @@ impl Session {
     }
 
     fn error(&mut self, err: CommandError, client_msg_id: Option<String>) {
-        self.send(&ServerFrame::Error { code: err.code, message: err.message, client_msg_id });
+        self.send(&ServerFrame::Error {
+            code: err.code,
+            message: err.message,
+            client_msg_id,
+            room_id: None,
+            call_id: None,
+        });
     }
 
     /// Run `work` in the background; its answer comes back to `on_done`.
@@ -538,9 +547,17 @@ impl Session {
             }
             call => match CallFrame::of(call, &self.device) {
                 Ok(call) => self.on_call(call),
-                Err(err) => self.error(err, None),
+                Err(refused) => self.send(&refused),
             },
         }
+    }
+
+    /// Tell the client of the calls going on in its rooms (read once it is in the hub, so no
+    /// change after the read is missed; one from before it may come after a newer push: the
+    /// client keeps the highest `rev`).
+    fn show_calls(&mut self) {
+        let (sc, p) = (self.sc.clone(), self.principal.clone());
+        self.spawn(async move { Done::CallsGoingOn(calls::going_on(&sc, &p).await) });
     }
 
     /// A call frame: to its room (in the background); `call_joined` or an error comes back.
@@ -653,6 +670,7 @@ impl Session {
             }
             Done::Synced { kind, result } => self.synced(kind, result),
             Done::Call(done) => self.call_done(done),
+            Done::CallsGoingOn(frames) => frames.iter().for_each(|frame| self.send(frame)),
         }
     }
 
@@ -791,7 +809,13 @@ fn answer_frame(room_id: RoomId, client_msg_id: String, res: Result<CommandResul
         }
         Err(err) => err,
     };
-    ServerFrame::Error { code: err.code, message: err.message, client_msg_id: Some(client_msg_id) }
+    ServerFrame::Error {
+        code: err.code,
+        message: err.message,
+        client_msg_id: Some(client_msg_id),
+        room_id: None,
+        call_id: None,
+    }
 }
 
 /// However the session ends (its loop done, a panic, the runtime stopping): out of the hub and

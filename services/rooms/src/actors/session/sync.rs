@@ -90,6 +90,8 @@ impl SyncAnswer {
                         code: refusal.code,
                         message: refusal.message,
                         client_msg_id: None,
+                        room_id: None,
+                        call_id: None,
                     })
                     .await?;
                     self.unhold(&room_id)?;
