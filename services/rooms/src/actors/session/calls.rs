@@ -71,6 +71,16 @@ impl CallFrame {
         Ok(CallFrame { room_id, call_id, command })
     }
 
+    /// Whether this frame starts a call.
+    pub fn starts(&self) -> bool {
+        matches!(self.command, RoomCommand::CallStart { .. })
+    }
+
+    /// The error frame refusing this frame.
+    pub fn refused(&self, err: CommandError) -> ServerFrame {
+        *refusal(err, self.room_id.clone(), self.call_id.clone())
+    }
+
     /// Whether this frame puts the device into a call (it needs the right to talk there now).
     fn joins(&self) -> bool {
         matches!(self.command, RoomCommand::CallStart { .. } | RoomCommand::CallAnswer { .. })

@@ -562,6 +562,14 @@ impl Session {
 
     /// A call frame: to its room (in the background); `call_joined` or an error comes back.
     fn on_call(&mut self, call: CallFrame) {
+        // A call written to the room's history draws on the user's budget of posts.
+        if call.starts() {
+            if let Err(wait) = self.sc.quotas.post(&self.principal.user_id) {
+                let secs = wait.as_secs().max(1);
+                let err = CommandError::new(Refusal::RateLimited, format!("too many calls; retry in {secs} s"));
+                return self.send(&call.refused(err));
+            }
+        }
         if !self.admit(None) {
             return;
         }
