@@ -20,13 +20,13 @@ use crate::actors::shard::{Own, Release, ShardActor};
 use crate::actors::{RoomContext, ShardTable, SharedRoomContext};
 use crate::api::cluster::Ops;
 use crate::authz::AuthzClient;
+use crate::call_sweep::{self, Liveness};
 use crate::cluster::{self, Cluster, Leases};
 use crate::dispatch::Dispatcher;
 use crate::events::{self, EventContext};
 use crate::hub::Hub;
 use crate::metrics::metrics;
 use crate::quota::Quotas;
-use crate::ring_sweep;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::turn::Turn;
@@ -136,6 +136,7 @@ impl RoomsCore {
             }));
         }
         let (cluster, leases) = own_shards(settings, &node_id, &store, &shards, rc.shards.clone(), gave_up_rx).await?;
+        let sweep_leases = leases.clone();
         let ops = web::Data::new(Ops { leases, bus: bus.clone(), settings: settings.cluster.clone() });
 
         let hub = Arc::new(Hub::new(&node_id));
@@ -158,8 +159,9 @@ impl RoomsCore {
             turn: Arc::new(Turn::new(&settings.calls)),
         });
         spawn_background(bus.clone(), presence.clone());
-        let ring_timeout = Duration::from_secs(settings.calls.ring_timeout_secs.max(1));
-        actix_web::rt::spawn(ring_sweep::run(store.clone(), dispatcher.clone(), ring_sweep::interval(ring_timeout)));
+        let liveness = Liveness { hub: session_context.hub.clone(), leases: sweep_leases };
+        let every = call_sweep::interval(Duration::from_secs(settings.calls.ring_timeout_secs.max(1)));
+        actix_web::rt::spawn(call_sweep::run(store.clone(), dispatcher.clone(), liveness, every));
         actix_web::rt::spawn(quotas.run_housekeeping(Duration::from_secs(settings.quota.forget_idle_every_secs)));
         let sweep_every = Duration::from_secs(settings.presence.sweep_interval_secs);
         actix_web::rt::spawn(chat_presence::run_sweeper(presence.clone(), sweep_every, settings.presence.sweep_batch));

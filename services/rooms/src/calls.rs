@@ -25,6 +25,12 @@ pub fn ring_timeout_command_id(call_id: &CallId) -> String {
     format!("ring-timeout:{call_id}")
 }
 
+/// The command id of taking a gone device out of a call: applied once, whichever node's sweep
+/// sends it.
+pub fn device_gone_command_id(call_id: &CallId, device: &DeviceId) -> String {
+    format!("device-gone:{call_id}:{device}")
+}
+
 /// What the call rules see of a room.
 pub struct CallRoom<'a> {
     /// Whether the room has (or is made for) LINE users: no calls there.
@@ -204,6 +210,14 @@ pub fn decide(
                 return Err(refuse(Refusal::NotInCall, "this device is not in the call"));
             }
             Ok(leave(call, actor, CallEndReason::Completed, now_ms, done))
+        }
+        RoomCommand::CallDeviceGone { call_id, device } => {
+            let Some(call) = room.call.filter(|c| c.id == *call_id) else { return Ok(unchanged(done)) };
+            let Some(gone) = call.participants.iter().find(|p| p.device == *device) else {
+                return Ok(unchanged(done)); // it hung up, or moved to another device
+            };
+            let user = gone.user.clone();
+            Ok(leave(call, &user, CallEndReason::Completed, now_ms, done))
         }
         RoomCommand::CallRingTimeout { call_id } => {
             let Some(call) = room.call.filter(|c| c.id == *call_id) else { return Ok(unchanged(done)) };
@@ -499,6 +513,25 @@ mod tests {
         assert!(matches!(
             &plan.events[..],
             [RoomEvent::CallEnded { reason: CallEndReason::Completed, missed, .. }] if *missed == ids(&["c"])
+        ));
+    }
+
+    #[test]
+    fn a_gone_device_leaves_the_call_and_a_moved_one_stays() {
+        let members = ids(&["a", "b"]);
+        let call = start(&members);
+        let answer = RoomCommand::CallAnswer { call_id: call.id.clone(), device: dev(2), move_here: false };
+        let (_, call) = step(&members, Some(&call), "b", answer, 2_000).unwrap();
+        let call = call.unwrap();
+        let gone = |device| RoomCommand::CallDeviceGone { call_id: call.id.clone(), device };
+        let (plan, same) = step(&members, Some(&call), "system", gone(dev(9)), 3_000).unwrap();
+        assert!(plan.change.is_none(), "not a device of the call");
+        assert_eq!(same.as_ref(), Some(&call));
+        let (plan, after) = step(&members, Some(&call), "system", gone(dev(2)), 9_000).unwrap();
+        assert!(after.is_none());
+        assert!(matches!(
+            &plan.events[..],
+            [RoomEvent::CallEnded { reason: CallEndReason::Completed, duration_ms: Some(7_000), .. }]
         ));
     }
 }

@@ -421,7 +421,7 @@ pub fn decide(
 }
 
 /// A call command (`calls`): the room's members, its kind and its call decide. Only members
-/// (not LINE users) call; the system only times the ringing out.
+/// (not LINE users) call; the system only times the ringing out and takes gone devices out.
 pub fn decide_call(
     state: &RoomState,
     env: &CommandEnvelope,
@@ -430,8 +430,8 @@ pub fn decide_call(
 ) -> Result<Plan, CommandError> {
     let is_member =
         state.members.get(&env.actor).is_some_and(|m| m.tenant == env.tenant && m.kind == MemberKind::Member);
-    let timeout = matches!(env.command, RoomCommand::CallRingTimeout { .. });
-    if !(is_member || (timeout && env.actor.is_system())) {
+    let by_system = matches!(env.command, RoomCommand::CallRingTimeout { .. } | RoomCommand::CallDeviceGone { .. });
+    if !(is_member || (by_system && env.actor.is_system())) {
         return Err(CommandError::room_not_found());
     }
     let members = state.session_recipients();
@@ -479,7 +479,8 @@ fn decide_command(
         | RoomCommand::CallCancel { .. }
         | RoomCommand::CallHangup { .. }
         | RoomCommand::CallSignal { .. }
-        | RoomCommand::CallRingTimeout { .. } => Err(CommandError::internal()),
+        | RoomCommand::CallRingTimeout { .. }
+        | RoomCommand::CallDeviceGone { .. } => Err(CommandError::internal()),
         RoomCommand::Post { body, .. } => {
             limits.check_body(body)?;
             let to_line = state.members.values().any(|m| m.kind == MemberKind::LineUser);

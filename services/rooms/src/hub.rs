@@ -286,6 +286,13 @@ impl Hub {
         }
     }
 
+    /// Whether session `id` of `user` is open here.
+    pub fn has_session(&self, user: &UserId, id: u64) -> bool {
+        self.sessions
+            .read()
+            .is_ok_and(|sessions| sessions.get(user).is_some_and(|list| list.iter().any(|s| s.id == id)))
+    }
+
     /// Close every local session (shutdown): clients reconnect to another node and sync.
     pub fn close_all(&self) {
         if let Ok(sessions) = self.sessions.read() {

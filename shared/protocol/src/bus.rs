@@ -111,10 +111,16 @@ pub enum RoomCommand {
         to: UserId,
         signal: CallSignal,
     },
-    /// Sent by the room to itself when the call's ringing deadline passes (never from the
-    /// queue).
+    /// Sent when the call's ringing deadline passes: by the room's actor to itself, or by a
+    /// node's sweep for a ring that outlived its actor.
     CallRingTimeout {
         call_id: CallId,
+    },
+    /// Sent by a node's sweep: this participant's device is gone (its session ended on a live
+    /// node, or its node is no longer a cluster member) without hanging up.
+    CallDeviceGone {
+        call_id: CallId,
+        device: DeviceId,
     },
 }
 
@@ -130,6 +136,7 @@ impl RoomCommand {
                 | RoomCommand::CallHangup { .. }
                 | RoomCommand::CallSignal { .. }
                 | RoomCommand::CallRingTimeout { .. }
+                | RoomCommand::CallDeviceGone { .. }
         )
     }
 
@@ -151,6 +158,7 @@ impl RoomCommand {
             RoomCommand::CallHangup { .. } => "call_hangup",
             RoomCommand::CallSignal { .. } => "call_signal",
             RoomCommand::CallRingTimeout { .. } => "call_ring_timeout",
+            RoomCommand::CallDeviceGone { .. } => "call_device_gone",
         }
     }
 }

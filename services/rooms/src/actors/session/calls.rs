@@ -95,7 +95,8 @@ fn call_of(command: &RoomCommand) -> Option<CallId> {
         | RoomCommand::CallCancel { call_id, .. }
         | RoomCommand::CallHangup { call_id, .. }
         | RoomCommand::CallSignal { call_id, .. }
-        | RoomCommand::CallRingTimeout { call_id } => Some(call_id.clone()),
+        | RoomCommand::CallRingTimeout { call_id }
+        | RoomCommand::CallDeviceGone { call_id, .. } => Some(call_id.clone()),
         _ => None,
     }
 }
