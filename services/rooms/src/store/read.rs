@@ -181,8 +181,7 @@ impl Store {
         rows.iter().map(|row| Ok((RoomId::new(row.try_get::<String, _>("id")?), call_of(row)?))).collect()
     }
 
-    /// Every call going on, with its room's tenant (the sweep of rings that outlived their
-    /// room's actor).
+    /// Every call going on, with its room's tenant (the call sweep, `call_sweep.rs`).
     pub async fn calls(&self) -> Result<Vec<(RoomId, TenantId, Call)>, StoreError> {
         let rows = sqlx::query("SELECT id, tenant, call_state FROM rooms WHERE call_state IS NOT NULL")
             .fetch_all(&self.pool)

@@ -5,7 +5,7 @@ use chat_auth::Principal;
 use chat_protocol::bus::{CommandError, CommandResult, RoomCommand};
 use chat_protocol::call::{CallId, DeviceId};
 use chat_protocol::frames::{ClientFrame, ServerFrame};
-use chat_protocol::{new_id, Refusal, RoomId};
+use chat_protocol::{new_id, now_ms, Refusal, RoomId};
 
 use super::context::SessionContext;
 use crate::access;
@@ -115,11 +115,8 @@ pub struct CallDone {
 /// same right as posting (an active trust in an external room); the room checks the rest.
 pub async fn run(sc: &SessionContext, p: &Principal, device: DeviceId, frame: CallFrame) -> CallDone {
     let joins = frame.joins();
+    let leaves = matches!(frame.command, RoomCommand::CallHangup { .. } | RoomCommand::CallCancel { .. });
     let CallFrame { room_id, call_id, command } = frame;
-    let leaves = match &command {
-        RoomCommand::CallHangup { call_id, .. } | RoomCommand::CallCancel { call_id, .. } => Some(call_id.clone()),
-        _ => None,
-    };
     let answer = async {
         if joins {
             access::may_post(p, &room_id, &sc.store, &sc.kinds, &sc.authz).await?;
@@ -130,13 +127,12 @@ pub async fn run(sc: &SessionContext, p: &Principal, device: DeviceId, frame: Ca
     .await;
     match answer {
         Ok(CommandResult::CallJoined { call_id }) => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let ice_servers = sc.turn.ice_servers(&p.user_id, now);
+            let ice_servers = sc.turn.ice_servers(&p.user_id, u64::try_from(now_ms() / 1000).unwrap_or(0));
             let joined =
                 ServerFrame::CallJoined { room_id: room_id.clone(), call_id: call_id.clone(), device, ice_servers };
             CallDone { room_id, membership: Some((call_id, true)), answer: Some(Box::new(joined)) }
         }
-        Ok(_) => CallDone { room_id, membership: leaves.map(|c| (c, false)), answer: None },
+        Ok(_) => CallDone { room_id, membership: call_id.filter(|_| leaves).map(|c| (c, false)), answer: None },
         Err(err) => {
             let err = match err.code {
                 Refusal::CommandTimeout => {

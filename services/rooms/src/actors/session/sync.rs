@@ -106,28 +106,9 @@ impl SyncAnswer {
             last.insert(room_id, sent);
         }
         if kind == SyncKind::Client {
-            self.calls(&last).await?;
             self.queue(&ServerFrame::Synced { rooms: last.clone() }).await?;
         }
         Ok(last)
-    }
-
-    /// The calls going on in the synced rooms, as they are now (a device that was away learns
-    /// of a call ringing for it, or going on). Without the store, none: the next change of a
-    /// call is pushed anyway.
-    async fn calls(&self, synced: &BTreeMap<RoomId, i64>) -> Result<(), SyncFailed> {
-        let p = &self.principal;
-        let calls = match self.sc.store.calls_of(&p.user_id, &p.tenant).await {
-            Ok(calls) => calls,
-            Err(err) => {
-                warn!(error = %err, "sync: calls not readable");
-                return Ok(());
-            }
-        };
-        for (room_id, call) in calls.into_iter().filter(|(room, _)| synced.contains_key(room)) {
-            self.queue(&ServerFrame::Call { room_id, call: call.view() }).await?;
-        }
-        Ok(())
     }
 
     /// One room: its history after `after`, then what was held back meanwhile, until nothing
